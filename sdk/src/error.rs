@@ -183,14 +183,21 @@ impl AionError {
         } else {
             "non-string panic payload".to_string()
         };
-        AionError::internal(format!("{context} panicked: {what}"))
-            .with_hint("this is a bug in the plugin; the statement was aborted and the server keeps running")
+        AionError::internal(format!("{context} panicked: {what}")).with_hint(
+            "this is a bug in the plugin; the statement was aborted and the server keeps running",
+        )
     }
 }
 
 impl fmt::Display for AionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} ({})", self.severity.as_str(), self.message, self.sqlstate)?;
+        write!(
+            f,
+            "{}: {} ({})",
+            self.severity.as_str(),
+            self.message,
+            self.sqlstate
+        )?;
         if let ROption::RSome(d) = &self.detail {
             write!(f, "\nDETAIL: {d}")?;
         }

@@ -306,13 +306,19 @@ mod tests {
         assert_eq!(DataType::varchar(20).to_string(), "character varying(20)");
         assert_eq!(DataType::numeric(10, 2).to_string(), "numeric(10,2)");
         assert_eq!(DataType::array_of(TypeId::Int4).to_string(), "integer[]");
-        assert_eq!(DataType::TIMESTAMPTZ.to_string(), "timestamp with time zone");
+        assert_eq!(
+            DataType::TIMESTAMPTZ.to_string(),
+            "timestamp with time zone"
+        );
     }
 
     #[test]
     fn sql_names_resolve() {
         assert_eq!(TypeId::from_sql_name("INT"), Some(TypeId::Int4));
-        assert_eq!(TypeId::from_sql_name("double precision"), Some(TypeId::Float8));
+        assert_eq!(
+            TypeId::from_sql_name("double precision"),
+            Some(TypeId::Float8)
+        );
         assert_eq!(TypeId::from_sql_name("vector"), None);
     }
 }

@@ -1,0 +1,447 @@
+//! Capability interfaces. A capability is a named interface with a major
+//! version; plugins provide them, the kernel keeps them in its registry.
+//!
+//! Every method returns [`AResult`] so that a guarded wrapper can turn a
+//! panic into an XX000 error instead of aborting the process (see
+//! [`crate::plugin::Provided`], which wraps every provider it is given).
+
+use abi_stable::{
+    sabi_trait,
+    std_types::{RBox, ROption, RSlice, RStr, RString, RVec},
+    StableAbi,
+};
+
+use crate::catalog::{IndexDef, TableDef, TableId};
+use crate::error::AResult;
+use crate::host::HostRef;
+use crate::plan::Plan;
+use crate::row::{RowBatch, Schema};
+use crate::syntax::SyntaxTree;
+use crate::types::DataType;
+use crate::value::Value;
+
+/// A capability name and major version, e.g. `sql.parser/1`.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CapabilityId {
+    pub name: RString,
+    pub major: u32,
+}
+
+impl CapabilityId {
+    pub fn new(name: &str, major: u32) -> Self {
+        CapabilityId {
+            name: RString::from(name),
+            major,
+        }
+    }
+}
+
+impl std::fmt::Display for CapabilityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.name, self.major)
+    }
+}
+
+/// How many providers a capability admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cardinality {
+    /// Exactly one provider may be loaded (the SQL pipeline stages).
+    One,
+    /// Many providers, each under a distinct key (backend, method, set name).
+    Keyed,
+}
+
+/// A capability this SDK defines.
+#[derive(Clone, Copy, Debug)]
+pub struct KnownCapability {
+    pub name: &'static str,
+    pub major: u32,
+    pub cardinality: Cardinality,
+    pub summary: &'static str,
+}
+
+pub const SQL_PARSER: &str = "sql.parser";
+pub const SQL_PLANNER: &str = "sql.planner";
+pub const SQL_EXECUTOR: &str = "sql.executor";
+pub const STORAGE_BACKEND: &str = "storage.backend";
+pub const INDEX_METHOD: &str = "index.method";
+pub const SQL_FUNCTIONS: &str = "sql.functions";
+pub const SQL_TYPES: &str = "sql.types";
+pub const SQL_OPERATORS: &str = "sql.operators";
+pub const SURFACE: &str = "surface";
+
+/// Every capability and major version this SDK (and so the kernel) knows.
+pub const KNOWN_CAPABILITIES: &[KnownCapability] = &[
+    KnownCapability {
+        name: SQL_PARSER,
+        major: 1,
+        cardinality: Cardinality::One,
+        summary: "SQL text to syntax trees",
+    },
+    KnownCapability {
+        name: SQL_PLANNER,
+        major: 1,
+        cardinality: Cardinality::One,
+        summary: "binder, type checker, logical planner, optimizer",
+    },
+    KnownCapability {
+        name: SQL_EXECUTOR,
+        major: 1,
+        cardinality: Cardinality::One,
+        summary: "runs plans against storage and index methods",
+    },
+    KnownCapability {
+        name: STORAGE_BACKEND,
+        major: 1,
+        cardinality: Cardinality::Keyed,
+        summary: "table storage: in_memory, durable, disk, page_engine, lsm",
+    },
+    KnownCapability {
+        name: INDEX_METHOD,
+        major: 1,
+        cardinality: Cardinality::Keyed,
+        summary: "index access methods: btree, hnsw, adjacency",
+    },
+    KnownCapability {
+        name: SQL_FUNCTIONS,
+        major: 1,
+        cardinality: Cardinality::Keyed,
+        summary: "scalar functions",
+    },
+    KnownCapability {
+        name: SQL_TYPES,
+        major: 1,
+        cardinality: Cardinality::Keyed,
+        summary: "SQL types beyond the built-ins",
+    },
+    KnownCapability {
+        name: SQL_OPERATORS,
+        major: 1,
+        cardinality: Cardinality::Keyed,
+        summary: "SQL operators such as <->",
+    },
+    KnownCapability {
+        name: SURFACE,
+        major: 1,
+        cardinality: Cardinality::Keyed,
+        summary: "external surfaces: pgwire, http",
+    },
+];
+
+/// Looks a capability up by name and major version.
+pub fn known_capability(name: &str, major: u32) -> Option<&'static KnownCapability> {
+    KNOWN_CAPABILITIES
+        .iter()
+        .find(|k| k.name == name && k.major == major)
+}
+
+// ---------------------------------------------------------------- sql.parser/1
+
+/// `sql.parser/1`: turns a query string into one syntax tree per statement.
+#[sabi_trait]
+pub trait Parser: Send + Sync {
+    #[sabi(last_prefix_field)]
+    fn parse(&self, sql: RStr<'_>) -> AResult<RVec<SyntaxTree>>;
+}
+
+// --------------------------------------------------------------- sql.planner/1
+
+/// Session state the planner needs to bind names and types.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct PlanContext {
+    pub search_path: RVec<RString>,
+    pub user: RString,
+    /// Types of parameters the client declared (`Unknown` to infer).
+    pub param_types: RVec<DataType>,
+}
+
+/// `sql.planner/1`: binder, type checker, logical planner and optimizer.
+#[sabi_trait]
+pub trait Planner: Send + Sync {
+    #[sabi(last_prefix_field)]
+    fn plan(&self, ctx: &PlanContext, statement: &SyntaxTree) -> AResult<Plan>;
+}
+
+// -------------------------------------------------------------- sql.executor/1
+
+/// Transaction isolation levels, PostgreSQL's names.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsolationLevel {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+pub type TxnId = u64;
+pub type RowId = u64;
+
+/// What one statement runs in.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct ExecContext {
+    pub txn: TxnId,
+    pub isolation: IsolationLevel,
+    /// Limits for this statement (0 = unlimited).
+    pub max_result_rows: u64,
+    pub max_result_bytes: u64,
+    pub memory_limit_bytes: u64,
+}
+
+/// Rows of a running statement, pulled in batches so portals can stop after
+/// `max_rows` and resume.
+#[sabi_trait]
+pub trait RowCursor: Send {
+    fn schema(&self) -> AResult<Schema>;
+    /// The next batch of at most `max_rows` rows (0 = backend's choice);
+    /// `RNone` when exhausted.
+    fn next_batch(&mut self, max_rows: u32) -> AResult<ROption<RowBatch>>;
+    /// Rows affected so far, for the command tag.
+    #[sabi(last_prefix_field)]
+    fn rows_affected(&self) -> AResult<u64>;
+}
+
+pub type RowCursorBox = RowCursor_TO<'static, RBox<()>>;
+
+/// `sql.executor/1`: runs a plan and returns its rows.
+#[sabi_trait]
+pub trait Executor: Send + Sync {
+    #[sabi(last_prefix_field)]
+    fn execute(
+        &self,
+        ctx: &ExecContext,
+        plan: &Plan,
+        params: RSlice<'_, Value>,
+    ) -> AResult<RowCursorBox>;
+}
+
+// ----------------------------------------------------------- storage.backend/1
+
+/// What a storage backend offers, so the planner and kernel can negotiate.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct BackendInfo {
+    pub persistent: bool,
+    pub mvcc: bool,
+    pub max_isolation: IsolationLevel,
+}
+
+/// Where and how a backend opens.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct StorageOptions {
+    /// Data directory; `RNone` for ephemeral deployments.
+    pub data_dir: ROption<RString>,
+    pub allow_unencrypted: bool,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ScanRequest {
+    /// Columns to return, in order; empty means all.
+    pub projection: RVec<u32>,
+    /// Restrict to these rows (from an index); `RNone` scans all.
+    pub row_ids: ROption<RVec<RowId>>,
+    /// Take row locks (SELECT ... FOR UPDATE).
+    pub lock_rows: bool,
+    /// Include the row id as a trailing Int8 column.
+    pub with_row_ids: bool,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct TableStats {
+    pub row_count: u64,
+    pub total_bytes: u64,
+}
+
+/// `storage.backend/1`: tables, rows and transactions.
+#[sabi_trait]
+pub trait StorageBackend: Send + Sync {
+    fn info(&self) -> AResult<BackendInfo>;
+    fn open(&self, options: &StorageOptions) -> AResult<()>;
+    fn begin(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId>;
+    fn commit(&self, txn: TxnId) -> AResult<()>;
+    fn rollback(&self, txn: TxnId) -> AResult<()>;
+    fn savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
+    fn rollback_to_savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
+    fn release_savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
+    fn create_table(&self, txn: TxnId, table: &TableDef) -> AResult<()>;
+    fn alter_table(&self, txn: TxnId, old: &TableDef, new: &TableDef) -> AResult<()>;
+    fn drop_table(&self, txn: TxnId, table: TableId) -> AResult<()>;
+    fn truncate(&self, txn: TxnId, table: TableId) -> AResult<()>;
+    fn insert(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>>;
+    fn update(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        row_ids: RSlice<'_, RowId>,
+        rows: &RowBatch,
+    ) -> AResult<u64>;
+    fn delete(&self, txn: TxnId, table: TableId, row_ids: RSlice<'_, RowId>) -> AResult<u64>;
+    fn scan(&self, txn: TxnId, table: TableId, request: &ScanRequest) -> AResult<RowCursorBox>;
+    fn stats(&self, txn: TxnId, table: TableId) -> AResult<TableStats>;
+    fn checkpoint(&self) -> AResult<()>;
+    #[sabi(last_prefix_field)]
+    fn close(&self) -> AResult<()>;
+}
+
+// -------------------------------------------------------------- index.method/1
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct IndexMethodInfo {
+    pub supports_unique: bool,
+    /// Answers range probes in key order (btree).
+    pub ordered: bool,
+    /// Distance operators it can answer k-NN for (`<->`, `<=>`, `<#>`).
+    pub distance_operators: RVec<RString>,
+}
+
+/// A query against one index.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub enum IndexQuery {
+    Eq(RVec<Value>),
+    Range {
+        lower: ROption<RVec<Value>>,
+        lower_inclusive: bool,
+        upper: ROption<RVec<Value>>,
+        upper_inclusive: bool,
+    },
+    Knn {
+        query: Value,
+        k: u32,
+        operator: RString,
+        ef_search: u32,
+    },
+    Neighbors {
+        node: RVec<Value>,
+        outgoing: bool,
+    },
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct IndexHit {
+    pub row: RowId,
+    /// Distance for k-NN queries, 0 otherwise.
+    pub distance: f64,
+}
+
+/// One built index.
+#[sabi_trait]
+pub trait IndexInstance: Send + Sync {
+    fn insert(&self, txn: TxnId, key: RSlice<'_, Value>, row: RowId) -> AResult<()>;
+    fn delete(&self, txn: TxnId, key: RSlice<'_, Value>, row: RowId) -> AResult<()>;
+    #[sabi(last_prefix_field)]
+    fn search(&self, txn: TxnId, query: &IndexQuery) -> AResult<RVec<IndexHit>>;
+}
+
+pub type IndexInstanceBox = IndexInstance_TO<'static, RBox<()>>;
+
+/// `index.method/1`: an index access method.
+#[sabi_trait]
+pub trait IndexMethod: Send + Sync {
+    fn info(&self) -> AResult<IndexMethodInfo>;
+    #[sabi(last_prefix_field)]
+    fn create(&self, index: &IndexDef, table: &TableDef) -> AResult<IndexInstanceBox>;
+}
+
+// ----------------------------------------- sql.functions/1 sql.types/1 sql.operators/1
+
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    Volatile,
+}
+
+/// A scalar function a provider offers.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct FunctionSignature {
+    /// Provider-local id passed back to `call`.
+    pub id: u32,
+    pub name: RString,
+    pub args: RVec<DataType>,
+    /// Accepts any number of trailing arguments of the last type.
+    pub variadic: bool,
+    pub returns: DataType,
+    pub volatility: Volatility,
+    /// Returns NULL without being called when any argument is NULL.
+    pub strict: bool,
+}
+
+/// `sql.functions/1`: scalar SQL functions.
+#[sabi_trait]
+pub trait FunctionSet: Send + Sync {
+    fn functions(&self) -> AResult<RVec<FunctionSignature>>;
+    #[sabi(last_prefix_field)]
+    fn call(&self, id: u32, args: RSlice<'_, Value>) -> AResult<Value>;
+}
+
+/// A type a provider registers.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct TypeDef {
+    pub name: RString,
+    /// OID at or above [`crate::types::FIRST_EXT_OID`]; the kernel checks it.
+    pub oid: u32,
+    pub array_oid: u32,
+    /// Fixed length in bytes, or -1 for variable length.
+    pub typlen: i16,
+}
+
+/// `sql.types/1`: types with text input and output.
+#[sabi_trait]
+pub trait TypeProvider: Send + Sync {
+    fn types(&self) -> AResult<RVec<TypeDef>>;
+    fn input(&self, oid: u32, typmod: i32, text: RStr<'_>) -> AResult<Value>;
+    #[sabi(last_prefix_field)]
+    fn output(&self, value: &Value) -> AResult<RString>;
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct OperatorDef {
+    pub id: u32,
+    pub symbol: RString,
+    pub left: DataType,
+    pub right: DataType,
+    pub returns: DataType,
+    /// Index method that can answer `ORDER BY a <op> b LIMIT k`, if any.
+    pub ordering_index_method: ROption<RString>,
+}
+
+/// `sql.operators/1`: binary operators.
+#[sabi_trait]
+pub trait OperatorSet: Send + Sync {
+    fn operators(&self) -> AResult<RVec<OperatorDef>>;
+    #[sabi(last_prefix_field)]
+    fn call(&self, id: u32, left: &Value, right: &Value) -> AResult<Value>;
+}
+
+// ------------------------------------------------------------------- surface/1
+
+/// `surface/1`: an external surface (pgwire, HTTP). Surfaces run their own
+/// network I/O; `start` returns once listening, `stop` drains and returns
+/// when every connection is closed.
+#[sabi_trait]
+pub trait Surface: Send + Sync {
+    fn start(&self, host: HostRef) -> AResult<()>;
+    #[sabi(last_prefix_field)]
+    fn stop(&self) -> AResult<()>;
+}
+
+/// Optional per-plugin lifecycle hooks, called in dependency order at start
+/// and in reverse order at stop.
+#[sabi_trait]
+pub trait Lifecycle: Send + Sync {
+    fn start(&self, host: HostRef) -> AResult<()>;
+    #[sabi(last_prefix_field)]
+    fn stop(&self) -> AResult<()>;
+}

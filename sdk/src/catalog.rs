@@ -1,0 +1,236 @@
+//! The one catalog: schemas, tables, views, indexes (btree, hnsw, ...),
+//! sequences and graph labels. The kernel owns it; plugins read and change it
+//! only through [`Catalog`], never keeping a second copy.
+
+use abi_stable::{
+    sabi_trait,
+    std_types::{ROption, RStr, RString, RVec},
+    StableAbi,
+};
+
+use crate::error::AResult;
+use crate::types::DataType;
+
+pub type SchemaId = u32;
+pub type TableId = u64;
+pub type IndexId = u64;
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct SchemaDef {
+    pub id: SchemaId,
+    pub name: RString,
+    pub owner: RString,
+}
+
+/// What a relation is.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+    Sequence,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ColumnDef {
+    pub name: RString,
+    pub data_type: DataType,
+    pub nullable: bool,
+    /// Default expression as SQL text, re-parsed by the planner.
+    pub default_expr: ROption<RString>,
+    pub identity: Identity,
+}
+
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    None,
+    Always,
+    ByDefault,
+}
+
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferentialAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+#[repr(u8)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub enum ConstraintKind {
+    PrimaryKey {
+        columns: RVec<u32>,
+    },
+    Unique {
+        columns: RVec<u32>,
+    },
+    /// CHECK constraint as SQL text.
+    Check {
+        expr: RString,
+    },
+    ForeignKey {
+        columns: RVec<u32>,
+        ref_table: TableId,
+        ref_columns: RVec<u32>,
+        on_delete: ReferentialAction,
+        on_update: ReferentialAction,
+    },
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ConstraintDef {
+    pub name: RString,
+    pub kind: ConstraintKind,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct TableDef {
+    pub id: TableId,
+    pub schema: SchemaId,
+    pub name: RString,
+    pub kind: RelationKind,
+    pub columns: RVec<ColumnDef>,
+    pub constraints: RVec<ConstraintDef>,
+    /// Name of the `storage.backend/1` provider holding the rows.
+    pub storage_backend: RString,
+    /// View definition (SQL text) for views.
+    pub view_sql: ROption<RString>,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct KeyValue {
+    pub key: RString,
+    pub value: RString,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct IndexDef {
+    pub id: IndexId,
+    pub table: TableId,
+    pub name: RString,
+    /// Name of the `index.method/1` provider (`btree`, `hnsw`, `adjacency`).
+    pub method: RString,
+    pub columns: RVec<u32>,
+    pub unique: bool,
+    /// Method options (`m`, `ef_construction`, distance operator class ...).
+    pub options: RVec<KeyValue>,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct SequenceDef {
+    pub id: TableId,
+    pub schema: SchemaId,
+    pub name: RString,
+    pub start: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cycle: bool,
+    /// Column owning the sequence (SERIAL, IDENTITY), as (table, column).
+    pub owned_by: ROption<OwnedBy>,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct OwnedBy {
+    pub table: TableId,
+    pub column: u32,
+}
+
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphLabelKind {
+    Node,
+    Edge,
+}
+
+/// A property-graph label mapped onto a table: nodes are rows; edges are
+/// rows with source and target key columns.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct GraphLabelDef {
+    pub name: RString,
+    pub kind: GraphLabelKind,
+    pub table: TableId,
+    pub key_columns: RVec<u32>,
+    /// Edge labels: (source node label, source key columns).
+    pub source: ROption<EdgeEnd>,
+    pub target: ROption<EdgeEnd>,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct EdgeEnd {
+    pub label: RString,
+    pub columns: RVec<u32>,
+}
+
+/// A change to the catalog. Ids in `Create*` definitions are ignored and
+/// assigned by the catalog.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub enum CatalogChange {
+    CreateSchema(SchemaDef),
+    DropSchema {
+        id: SchemaId,
+    },
+    CreateTable(TableDef),
+    /// Replaces a table definition (ALTER TABLE).
+    AlterTable(TableDef),
+    DropTable {
+        id: TableId,
+    },
+    CreateIndex(IndexDef),
+    DropIndex {
+        id: IndexId,
+    },
+    CreateSequence(SequenceDef),
+    DropSequence {
+        id: TableId,
+    },
+    CreateGraphLabel(GraphLabelDef),
+    DropGraphLabel {
+        name: RString,
+    },
+}
+
+/// Result of applying a [`CatalogChange`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct ChangeApplied {
+    /// Id assigned to a created object (0 for drops and alters).
+    pub id: u64,
+    /// Catalog version after the change.
+    pub version: u64,
+}
+
+/// Read and change access to the kernel's catalog.
+#[sabi_trait]
+pub trait Catalog: Send + Sync {
+    /// Monotonic version; plans cached against an older version are stale.
+    fn version(&self) -> u64;
+    fn schemas(&self) -> RVec<SchemaDef>;
+    fn schema_by_name(&self, name: RStr<'_>) -> ROption<SchemaDef>;
+    fn table_by_name(&self, schema: SchemaId, name: RStr<'_>) -> ROption<TableDef>;
+    fn table_by_id(&self, id: TableId) -> ROption<TableDef>;
+    fn tables(&self, schema: ROption<SchemaId>) -> RVec<TableDef>;
+    fn indexes_of(&self, table: TableId) -> RVec<IndexDef>;
+    fn sequences(&self) -> RVec<SequenceDef>;
+    fn graph_labels(&self) -> RVec<GraphLabelDef>;
+    #[sabi(last_prefix_field)]
+    fn apply(&self, change: CatalogChange) -> AResult<ChangeApplied>;
+}
+
+/// Catalog handle as plugins hold it.
+pub type CatalogRef = Catalog_TO<'static, abi_stable::std_types::RArc<()>>;
