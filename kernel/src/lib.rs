@@ -1,1 +1,3 @@
 //! aiondb-kernel
+
+pub mod config;
