@@ -122,7 +122,13 @@ pub fn open_dylib(path: &Path) -> Result<PluginModuleRef, PluginError> {
         )
     })?;
     let expected = VersionNumber::new(PluginModuleRef::VERSION_STRINGS).map_err(|_| {
-        PluginError::new(&file, &shown, "kernel SDK version unreadable", "x.y.z", kernel_sdk_version())
+        PluginError::new(
+            &file,
+            &shown,
+            "kernel SDK version unreadable",
+            "x.y.z",
+            kernel_sdk_version(),
+        )
     })?;
     if !compatible(&expected, &found) {
         return Err(PluginError::new(
@@ -188,7 +194,7 @@ fn summarize(file: &str, path: &str, err: LibraryError) -> PluginError {
             path,
             "incompatible abi_stable runtime",
             "abi_stable 0.11",
-            format!("abi_stable header {}.{}", h.major, h.minor),
+            format!("abi_stable header {}.{}", h.abi_major, h.abi_minor),
         ),
         LibraryError::InvalidCAbi { .. } => PluginError::new(
             file,
@@ -226,7 +232,11 @@ mod tests {
 
     #[test]
     fn version_compatibility() {
-        let v = |major, minor| VersionNumber { major, minor, patch: 0 };
+        let v = |major, minor| VersionNumber {
+            major,
+            minor,
+            patch: 0,
+        };
         assert!(compatible(&v(0, 1), &v(0, 1)));
         assert!(!compatible(&v(0, 1), &v(0, 2)));
         assert!(compatible(&v(1, 1), &v(1, 4)));
@@ -235,7 +245,9 @@ mod tests {
 
     #[test]
     fn missing_file_is_one_line() {
-        let err = open_dylib(Path::new("/nonexistent/libnothing.so")).unwrap_err();
+        let Err(err) = open_dylib(Path::new("/nonexistent/libnothing.so")) else {
+            panic!("a missing file must not load");
+        };
         let line = err.to_string();
         assert!(line.contains("libnothing.so"), "{line}");
         assert!(!line.contains('\n'), "{line}");
@@ -249,7 +261,10 @@ mod tests {
         std::fs::write(dir.join("a.so"), b"x").unwrap();
         std::fs::write(dir.join("README.md"), b"x").unwrap();
         let files = scan_plugin_dir(&dir).unwrap();
-        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
         assert_eq!(names, vec!["a.so", "b.so"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use abi_stable::std_types::{ROption, RResult};
-use aiondb_sdk::capability::{known_capability, Cardinality, CapabilityId, KNOWN_CAPABILITIES};
+use aiondb_sdk::capability::{known_capability, CapabilityId, Cardinality, KNOWN_CAPABILITIES};
 use aiondb_sdk::host::HostRef;
 use aiondb_sdk::plugin::{LifecycleBox, PluginModuleRef, ProviderObject, Registration};
 
@@ -139,14 +139,21 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let mut errors = Vec::new();
         let mut plugins: Vec<LoadedPlugin> = Vec::new();
-        let mut providers: BTreeMap<CapabilityId, BTreeMap<String, Arc<Provider>>> = BTreeMap::new();
+        let mut providers: BTreeMap<CapabilityId, BTreeMap<String, Arc<Provider>>> =
+            BTreeMap::new();
         let mut seen_names: BTreeMap<String, PluginSource> = BTreeMap::new();
 
         for cand in candidates {
             let name = cand.name();
             let path = cand.source.to_string();
             if name.is_empty() {
-                errors.push(PluginError::new("<unnamed>", &path, "invalid plugin name", "a non-empty name", "\"\""));
+                errors.push(PluginError::new(
+                    "<unnamed>",
+                    &path,
+                    "invalid plugin name",
+                    "a non-empty name",
+                    "\"\"",
+                ));
                 continue;
             }
             if let Some(prev) = seen_names.get(&name) {
@@ -189,11 +196,20 @@ impl Registry {
                         .map(|k| format!("{}/{}", k.name, k.major))
                         .collect();
                     let (what, expected) = if majors.is_empty() {
-                        ("unknown capability", "a capability this kernel knows (see `aiondb plugins`)".to_string())
+                        (
+                            "unknown capability",
+                            "a capability this kernel knows (see `aiondb plugins`)".to_string(),
+                        )
                     } else {
                         ("unknown capability major version", majors.join(" or "))
                     };
-                    errors.push(PluginError::new(&name, &path, what, expected, cap.to_string()));
+                    errors.push(PluginError::new(
+                        &name,
+                        &path,
+                        what,
+                        expected,
+                        cap.to_string(),
+                    ));
                     ok = false;
                     continue;
                 };
@@ -227,7 +243,13 @@ impl Registry {
                             "unique keys".to_string(),
                         ),
                     };
-                    errors.push(PluginError::new(&name, &path, what, expected, format!("also provided by plugin {other}")));
+                    errors.push(PluginError::new(
+                        &name,
+                        &path,
+                        what,
+                        expected,
+                        format!("also provided by plugin {other}"),
+                    ));
                     ok = false;
                     continue;
                 }
@@ -373,7 +395,9 @@ impl Registry {
 
     /// The provider of `name/major` under `key`.
     pub fn provider(&self, name: &str, major: u32, key: &str) -> Option<&Arc<Provider>> {
-        self.providers.get(&CapabilityId::new(name, major))?.get(key)
+        self.providers
+            .get(&CapabilityId::new(name, major))?
+            .get(key)
     }
 
     /// The single provider of a one-provider capability.
@@ -389,7 +413,8 @@ impl Registry {
             .plugins
             .iter()
             .map(|p| {
-                let provides: Vec<String> = p.provides.iter().map(|(c, k)| format!("{c}:{k}")).collect();
+                let provides: Vec<String> =
+                    p.provides.iter().map(|(c, k)| format!("{c}:{k}")).collect();
                 let requires: Vec<String> = p.requires.iter().map(|n| n.to_string()).collect();
                 format!(
                     "{} {} provides [{}] requires [{}]",

@@ -1,0 +1,538 @@
+//! The kernel's catalog: the one place schemas, tables, indexes, sequences
+//! and graph labels live. Plugins reach it through the host API.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
+use aiondb_sdk::catalog::*;
+use aiondb_sdk::error::{AResult, AionError, SqlState};
+
+/// OID of `pg_catalog`, as in PostgreSQL.
+pub const PG_CATALOG_SCHEMA: SchemaId = 11;
+/// OID of `public`, as in PostgreSQL.
+pub const PUBLIC_SCHEMA: SchemaId = 2200;
+/// First id handed to user objects (PostgreSQL's FirstNormalObjectId).
+const FIRST_USER_ID: u64 = 16384;
+
+struct State {
+    version: u64,
+    next_id: u64,
+    schemas: BTreeMap<SchemaId, SchemaDef>,
+    tables: BTreeMap<TableId, TableDef>,
+    indexes: BTreeMap<IndexId, IndexDef>,
+    sequences: BTreeMap<TableId, SequenceDef>,
+    labels: BTreeMap<String, GraphLabelDef>,
+}
+
+/// An in-memory catalog. Durable backends persist its changes through their
+/// WAL and replay them at start.
+pub struct KernelCatalog {
+    state: RwLock<State>,
+}
+
+impl Default for KernelCatalog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn schema(id: SchemaId, name: &str) -> SchemaDef {
+    SchemaDef {
+        id,
+        name: RString::from(name),
+        owner: RString::from("aiondb"),
+    }
+}
+
+impl KernelCatalog {
+    /// A catalog holding `pg_catalog` and `public`.
+    pub fn new() -> Self {
+        let mut schemas = BTreeMap::new();
+        schemas.insert(PG_CATALOG_SCHEMA, schema(PG_CATALOG_SCHEMA, "pg_catalog"));
+        schemas.insert(PUBLIC_SCHEMA, schema(PUBLIC_SCHEMA, "public"));
+        KernelCatalog {
+            state: RwLock::new(State {
+                version: 1,
+                next_id: FIRST_USER_ID,
+                schemas,
+                tables: BTreeMap::new(),
+                indexes: BTreeMap::new(),
+                sequences: BTreeMap::new(),
+                labels: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-changed:
+        // every change is validated first and applied with plain inserts.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn relation_name_taken(&self, schema: SchemaId, name: &str) -> bool {
+        self.tables
+            .values()
+            .any(|t| t.schema == schema && t.name.as_str() == name)
+            || self
+                .sequences
+                .values()
+                .any(|s| s.schema == schema && s.name.as_str() == name)
+            || self.indexes.values().any(|i| {
+                i.name.as_str() == name
+                    && self
+                        .tables
+                        .get(&i.table)
+                        .is_some_and(|t| t.schema == schema)
+            })
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn apply(&mut self, change: CatalogChange) -> Result<u64, AionError> {
+        match change {
+            CatalogChange::CreateSchema(mut s) => {
+                if self.schemas.values().any(|x| x.name == s.name) {
+                    return Err(AionError::new(
+                        SqlState::DUPLICATE_SCHEMA,
+                        format!("schema \"{}\" already exists", s.name),
+                    ));
+                }
+                let id = self.take_id() as SchemaId;
+                s.id = id;
+                self.schemas.insert(id, s);
+                Ok(id as u64)
+            }
+            CatalogChange::DropSchema { id } => {
+                let Some(s) = self.schemas.get(&id) else {
+                    return Err(AionError::new(
+                        SqlState::INVALID_SCHEMA_NAME,
+                        format!("schema with id {id} does not exist"),
+                    ));
+                };
+                if id == PG_CATALOG_SCHEMA {
+                    return Err(AionError::new(SqlState::INSUFFICIENT_PRIVILEGE, "cannot drop schema pg_catalog because it is required by the database system"));
+                }
+                if self.tables.values().any(|t| t.schema == id)
+                    || self.sequences.values().any(|q| q.schema == id)
+                {
+                    return Err(AionError::new(
+                        SqlState::new(b"2BP01"),
+                        format!(
+                            "cannot drop schema {} because other objects depend on it",
+                            s.name
+                        ),
+                    )
+                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                }
+                self.schemas.remove(&id);
+                Ok(0)
+            }
+            CatalogChange::CreateTable(mut t) => {
+                if !self.schemas.contains_key(&t.schema) {
+                    return Err(AionError::new(
+                        SqlState::INVALID_SCHEMA_NAME,
+                        format!("schema with id {} does not exist", t.schema),
+                    ));
+                }
+                if self.relation_name_taken(t.schema, &t.name) {
+                    return Err(AionError::new(
+                        SqlState::DUPLICATE_TABLE,
+                        format!("relation \"{}\" already exists", t.name),
+                    ));
+                }
+                let id = self.take_id();
+                t.id = id;
+                self.tables.insert(id, t);
+                Ok(id)
+            }
+            CatalogChange::AlterTable(t) => {
+                let Some(old) = self.tables.get(&t.id) else {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("relation with id {} does not exist", t.id),
+                    ));
+                };
+                if (old.name != t.name || old.schema != t.schema)
+                    && self.relation_name_taken(t.schema, &t.name)
+                {
+                    return Err(AionError::new(
+                        SqlState::DUPLICATE_TABLE,
+                        format!("relation \"{}\" already exists", t.name),
+                    ));
+                }
+                self.tables.insert(t.id, t);
+                Ok(0)
+            }
+            CatalogChange::DropTable { id } => {
+                if self.tables.remove(&id).is_none() {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("relation with id {id} does not exist"),
+                    ));
+                }
+                self.indexes.retain(|_, i| i.table != id);
+                self.labels.retain(|_, l| l.table != id);
+                for s in self.sequences.values_mut() {
+                    if s.owned_by
+                        .as_ref()
+                        .into_option()
+                        .is_some_and(|o| o.table == id)
+                    {
+                        s.owned_by = ROption::RNone;
+                    }
+                }
+                Ok(0)
+            }
+            CatalogChange::CreateIndex(mut i) => {
+                let Some(table) = self.tables.get(&i.table) else {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("relation with id {} does not exist", i.table),
+                    ));
+                };
+                if let Some(bad) = i
+                    .columns
+                    .iter()
+                    .find(|&&c| c as usize >= table.columns.len())
+                {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_COLUMN,
+                        format!("column number {bad} does not exist in \"{}\"", table.name),
+                    ));
+                }
+                if self.relation_name_taken(table.schema, &i.name) {
+                    return Err(AionError::new(
+                        SqlState::DUPLICATE_TABLE,
+                        format!("relation \"{}\" already exists", i.name),
+                    ));
+                }
+                let id = self.take_id();
+                i.id = id;
+                self.indexes.insert(id, i);
+                Ok(id)
+            }
+            CatalogChange::DropIndex { id } => {
+                if self.indexes.remove(&id).is_none() {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("index with id {id} does not exist"),
+                    ));
+                }
+                Ok(0)
+            }
+            CatalogChange::CreateSequence(mut s) => {
+                if !self.schemas.contains_key(&s.schema) {
+                    return Err(AionError::new(
+                        SqlState::INVALID_SCHEMA_NAME,
+                        format!("schema with id {} does not exist", s.schema),
+                    ));
+                }
+                if self.relation_name_taken(s.schema, &s.name) {
+                    return Err(AionError::new(
+                        SqlState::DUPLICATE_TABLE,
+                        format!("relation \"{}\" already exists", s.name),
+                    ));
+                }
+                if s.increment == 0 {
+                    return Err(AionError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        "INCREMENT must not be zero",
+                    ));
+                }
+                if s.min_value > s.max_value || s.start < s.min_value || s.start > s.max_value {
+                    return Err(AionError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!(
+                            "START value ({}) cannot be outside MINVALUE ({}) .. MAXVALUE ({})",
+                            s.start, s.min_value, s.max_value
+                        ),
+                    ));
+                }
+                let id = self.take_id();
+                s.id = id;
+                self.sequences.insert(id, s);
+                Ok(id)
+            }
+            CatalogChange::DropSequence { id } => {
+                if self.sequences.remove(&id).is_none() {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("sequence with id {id} does not exist"),
+                    ));
+                }
+                Ok(0)
+            }
+            CatalogChange::CreateGraphLabel(l) => {
+                if self.labels.contains_key(l.name.as_str()) {
+                    return Err(AionError::new(
+                        SqlState::DUPLICATE_OBJECT,
+                        format!("graph label \"{}\" already exists", l.name),
+                    ));
+                }
+                let Some(table) = self.tables.get(&l.table) else {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("relation with id {} does not exist", l.table),
+                    ));
+                };
+                if l.key_columns
+                    .iter()
+                    .any(|&c| c as usize >= table.columns.len())
+                {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_COLUMN,
+                        format!("key column out of range for \"{}\"", table.name),
+                    ));
+                }
+                for end in [&l.source, &l.target]
+                    .into_iter()
+                    .filter_map(|e| e.as_ref().into_option())
+                {
+                    if !self
+                        .labels
+                        .get(end.label.as_str())
+                        .is_some_and(|n| n.kind == GraphLabelKind::Node)
+                    {
+                        return Err(AionError::new(
+                            SqlState::UNDEFINED_OBJECT,
+                            format!("node label \"{}\" does not exist", end.label),
+                        ));
+                    }
+                }
+                if l.kind == GraphLabelKind::Edge && (l.source.is_none() || l.target.is_none()) {
+                    return Err(AionError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        "an edge label needs a source and a target node label",
+                    ));
+                }
+                self.labels.insert(l.name.to_string(), l);
+                Ok(0)
+            }
+            CatalogChange::DropGraphLabel { name } => {
+                if self.labels.values().any(|e| {
+                    [&e.source, &e.target].into_iter().any(|end| {
+                        end.as_ref()
+                            .into_option()
+                            .is_some_and(|end| end.label == name)
+                    })
+                }) {
+                    return Err(AionError::new(
+                        SqlState::new(b"2BP01"),
+                        format!("cannot drop graph label {name} because edge labels depend on it"),
+                    ));
+                }
+                if self.labels.remove(name.as_str()).is_none() {
+                    return Err(AionError::new(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("graph label \"{name}\" does not exist"),
+                    ));
+                }
+                Ok(0)
+            }
+        }
+    }
+}
+
+impl Catalog for KernelCatalog {
+    fn version(&self) -> u64 {
+        self.read().version
+    }
+
+    fn schemas(&self) -> RVec<SchemaDef> {
+        self.read().schemas.values().cloned().collect()
+    }
+
+    fn schema_by_name(&self, name: RStr<'_>) -> ROption<SchemaDef> {
+        self.read()
+            .schemas
+            .values()
+            .find(|s| s.name.as_str() == name.as_str())
+            .cloned()
+            .into()
+    }
+
+    fn table_by_name(&self, schema: SchemaId, name: RStr<'_>) -> ROption<TableDef> {
+        self.read()
+            .tables
+            .values()
+            .find(|t| t.schema == schema && t.name.as_str() == name.as_str())
+            .cloned()
+            .into()
+    }
+
+    fn table_by_id(&self, id: TableId) -> ROption<TableDef> {
+        self.read().tables.get(&id).cloned().into()
+    }
+
+    fn tables(&self, schema: ROption<SchemaId>) -> RVec<TableDef> {
+        let s = self.read();
+        s.tables
+            .values()
+            .filter(|t| {
+                schema
+                    .as_ref()
+                    .into_option()
+                    .is_none_or(|id| t.schema == *id)
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn indexes_of(&self, table: TableId) -> RVec<IndexDef> {
+        self.read()
+            .indexes
+            .values()
+            .filter(|i| i.table == table)
+            .cloned()
+            .collect()
+    }
+
+    fn sequences(&self) -> RVec<SequenceDef> {
+        self.read().sequences.values().cloned().collect()
+    }
+
+    fn graph_labels(&self) -> RVec<GraphLabelDef> {
+        self.read().labels.values().cloned().collect()
+    }
+
+    fn apply(&self, change: CatalogChange) -> AResult<ChangeApplied> {
+        let mut s = self.write();
+        match s.apply(change) {
+            Ok(id) => {
+                s.version += 1;
+                RResult::ROk(ChangeApplied {
+                    id,
+                    version: s.version,
+                })
+            }
+            Err(e) => RResult::RErr(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiondb_sdk::types::DataType;
+
+    fn table(name: &str) -> TableDef {
+        TableDef {
+            id: 0,
+            schema: PUBLIC_SCHEMA,
+            name: name.into(),
+            kind: RelationKind::Table,
+            columns: RVec::from(vec![ColumnDef {
+                name: "id".into(),
+                data_type: DataType::INT4,
+                nullable: false,
+                default_expr: ROption::RNone,
+                identity: Identity::None,
+            }]),
+            constraints: RVec::new(),
+            storage_backend: "in_memory".into(),
+            view_sql: ROption::RNone,
+        }
+    }
+
+    #[test]
+    fn create_lookup_drop() {
+        let c = KernelCatalog::new();
+        let v0 = c.version();
+        let t = c.apply(CatalogChange::CreateTable(table("t"))).unwrap();
+        assert!(t.id >= FIRST_USER_ID && t.version > v0);
+        assert_eq!(c.table_by_name(PUBLIC_SCHEMA, "t".into()).unwrap().id, t.id);
+        let dup = c.apply(CatalogChange::CreateTable(table("t"))).unwrap_err();
+        assert_eq!(dup.sqlstate, SqlState::DUPLICATE_TABLE);
+        let idx = IndexDef {
+            id: 0,
+            table: t.id,
+            name: "t_pkey".into(),
+            method: "btree".into(),
+            columns: RVec::from(vec![0]),
+            unique: true,
+            options: RVec::new(),
+        };
+        c.apply(CatalogChange::CreateIndex(idx.clone())).unwrap();
+        // Index names share the relation namespace.
+        let clash = c
+            .apply(CatalogChange::CreateTable(table("t_pkey")))
+            .unwrap_err();
+        assert_eq!(clash.sqlstate, SqlState::DUPLICATE_TABLE);
+        c.apply(CatalogChange::DropTable { id: t.id }).unwrap();
+        assert!(c.indexes_of(t.id).is_empty());
+        assert!(c.table_by_id(t.id).is_none());
+    }
+
+    #[test]
+    fn schema_with_tables_cannot_be_dropped() {
+        let c = KernelCatalog::new();
+        let s = c
+            .apply(CatalogChange::CreateSchema(schema(0, "app")))
+            .unwrap();
+        let mut t = table("x");
+        t.schema = s.id as SchemaId;
+        c.apply(CatalogChange::CreateTable(t)).unwrap();
+        let e = c
+            .apply(CatalogChange::DropSchema {
+                id: s.id as SchemaId,
+            })
+            .unwrap_err();
+        assert_eq!(e.sqlstate.as_str(), "2BP01");
+        let dup = c
+            .apply(CatalogChange::CreateSchema(schema(0, "app")))
+            .unwrap_err();
+        assert_eq!(dup.sqlstate, SqlState::DUPLICATE_SCHEMA);
+    }
+
+    #[test]
+    fn edge_labels_need_node_labels() {
+        let c = KernelCatalog::new();
+        let t = c
+            .apply(CatalogChange::CreateTable(table("people")))
+            .unwrap();
+        let edge = GraphLabelDef {
+            name: "KNOWS".into(),
+            kind: GraphLabelKind::Edge,
+            table: t.id,
+            key_columns: RVec::from(vec![0]),
+            source: ROption::RSome(EdgeEnd {
+                label: "Person".into(),
+                columns: RVec::from(vec![0]),
+            }),
+            target: ROption::RSome(EdgeEnd {
+                label: "Person".into(),
+                columns: RVec::from(vec![0]),
+            }),
+        };
+        assert!(c
+            .apply(CatalogChange::CreateGraphLabel(edge.clone()))
+            .is_err());
+        let node = GraphLabelDef {
+            name: "Person".into(),
+            kind: GraphLabelKind::Node,
+            table: t.id,
+            key_columns: RVec::from(vec![0]),
+            source: ROption::RNone,
+            target: ROption::RNone,
+        };
+        c.apply(CatalogChange::CreateGraphLabel(node)).unwrap();
+        c.apply(CatalogChange::CreateGraphLabel(edge)).unwrap();
+        assert!(c
+            .apply(CatalogChange::DropGraphLabel {
+                name: "Person".into()
+            })
+            .is_err());
+        assert_eq!(c.graph_labels().len(), 2);
+    }
+}

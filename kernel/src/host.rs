@@ -1,0 +1,141 @@
+//! The kernel's implementation of the host API handed to every plugin.
+
+use std::sync::{Arc, RwLock};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, ROption, RSlice, RStr, RString, RVec};
+use aiondb_sdk::catalog::{CatalogRef, Catalog_TO};
+use aiondb_sdk::error::AResult;
+use aiondb_sdk::host::{
+    Host, HostRef, Host_TO, KernelStatus, LogLevel, MetricDesc, MetricFamily, MetricId, MetricOp,
+    Readiness, SettingValue,
+};
+
+use crate::catalog::KernelCatalog;
+use crate::config::{self, Config};
+use crate::metrics::Metrics;
+
+/// State shared by every host handle.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub catalog: Arc<KernelCatalog>,
+    pub metrics: Metrics,
+    pub status: RwLock<KernelStatus>,
+}
+
+/// One plugin's host handle; `plugin` names it in log targets.
+#[derive(Clone)]
+pub(crate) struct KernelHost {
+    pub shared: Arc<Shared>,
+    pub plugin: Arc<str>,
+}
+
+impl KernelHost {
+    pub fn into_ref(self) -> HostRef {
+        Host_TO::from_ptr(RArc::new(self), TD_Opaque)
+    }
+}
+
+impl Host for KernelHost {
+    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
+        let Some(level) = level.to_log() else { return };
+        // The plugin's module path already names it; prefix with the plugin
+        // name so a `.so` loaded from anywhere is identifiable.
+        let target = format!("plugin::{}::{}", self.plugin, target);
+        log::logger().log(
+            &log::Record::builder()
+                .level(level)
+                .target(&target)
+                .args(format_args!("{}", message))
+                .build(),
+        );
+    }
+
+    fn max_log_level(&self) -> LogLevel {
+        LogLevel::from_filter(log::max_level())
+    }
+
+    fn setting(&self, key: RStr<'_>) -> ROption<SettingValue> {
+        match self.shared.config.get(key.as_str()) {
+            Some(config::SettingValue::Bool(b)) => ROption::RSome(SettingValue::Bool(*b)),
+            Some(config::SettingValue::U64(n)) => ROption::RSome(SettingValue::U64(*n)),
+            Some(config::SettingValue::Text(t)) => {
+                ROption::RSome(SettingValue::Text(RString::from(t.as_str())))
+            }
+            None => ROption::RNone,
+        }
+    }
+
+    fn catalog(&self) -> CatalogRef {
+        let catalog: Arc<KernelCatalog> = self.shared.catalog.clone();
+        Catalog_TO::from_ptr(RArc::new(ArcCatalog(catalog)), TD_Opaque)
+    }
+
+    fn register_metric(&self, desc: MetricDesc) -> AResult<MetricId> {
+        self.shared.metrics.register(desc).into()
+    }
+
+    fn record_metric(&self, id: MetricId, label_values: RSlice<'_, RStr<'_>>, op: MetricOp) {
+        let labels: Vec<&str> = label_values.iter().map(|s| s.as_str()).collect();
+        self.shared.metrics.record(id, &labels, op);
+    }
+
+    fn metrics(&self) -> RVec<MetricFamily> {
+        self.shared.metrics.snapshot()
+    }
+
+    fn status(&self) -> KernelStatus {
+        self.shared
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Lets many catalog handles share the one catalog.
+struct ArcCatalog(Arc<KernelCatalog>);
+
+impl aiondb_sdk::catalog::Catalog for ArcCatalog {
+    fn version(&self) -> u64 {
+        self.0.version()
+    }
+    fn schemas(&self) -> RVec<aiondb_sdk::catalog::SchemaDef> {
+        self.0.schemas()
+    }
+    fn schema_by_name(&self, name: RStr<'_>) -> ROption<aiondb_sdk::catalog::SchemaDef> {
+        self.0.schema_by_name(name)
+    }
+    fn table_by_name(&self, schema: u32, name: RStr<'_>) -> ROption<aiondb_sdk::catalog::TableDef> {
+        self.0.table_by_name(schema, name)
+    }
+    fn table_by_id(&self, id: u64) -> ROption<aiondb_sdk::catalog::TableDef> {
+        self.0.table_by_id(id)
+    }
+    fn tables(&self, schema: ROption<u32>) -> RVec<aiondb_sdk::catalog::TableDef> {
+        self.0.tables(schema)
+    }
+    fn indexes_of(&self, table: u64) -> RVec<aiondb_sdk::catalog::IndexDef> {
+        self.0.indexes_of(table)
+    }
+    fn sequences(&self) -> RVec<aiondb_sdk::catalog::SequenceDef> {
+        self.0.sequences()
+    }
+    fn graph_labels(&self) -> RVec<aiondb_sdk::catalog::GraphLabelDef> {
+        self.0.graph_labels()
+    }
+    fn apply(
+        &self,
+        change: aiondb_sdk::catalog::CatalogChange,
+    ) -> AResult<aiondb_sdk::catalog::ChangeApplied> {
+        self.0.apply(change)
+    }
+}
+
+pub(crate) fn initial_status() -> KernelStatus {
+    KernelStatus {
+        version: RString::from(env!("CARGO_PKG_VERSION")),
+        readiness: Readiness::Starting,
+        plugins: RVec::new(),
+    }
+}
