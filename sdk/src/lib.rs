@@ -82,6 +82,9 @@ pub mod value;
 
 /// Re-exported so plugins and the export macros need no direct dependency.
 pub use abi_stable;
+/// Plugins log through this `log`; in a `.so` its records are forwarded to
+/// the kernel's logger by the host API.
+pub use log;
 
 /// The names most plugins need.
 pub mod prelude {
