@@ -1,6 +1,12 @@
 //! Values as they cross the plugin boundary: one ABI-stable enum used
 //! natively on both sides, so rows are never serialised between plugins.
 
+mod datetime;
+mod float;
+mod json;
+mod numeric;
+#[cfg(test)]
+mod tests;
 mod text;
 
 use abi_stable::{
@@ -10,6 +16,12 @@ use abi_stable::{
 
 use crate::types::{DataType, TypeId};
 
+pub use datetime::{
+    days_to_ymd, ymd_to_days, DATE_MAX_DAYS, DATE_MIN_DAYS, TIMESTAMP_MAX_MICROS,
+    TIMESTAMP_MIN_MICROS, USECS_PER_DAY, USECS_PER_HOUR, USECS_PER_MINUTE, USECS_PER_SEC,
+};
+pub use float::{parse_f32, parse_f64, write_f32, write_f64};
+pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
 pub use text::{parse_text, write_text};
 
 /// Days from 1970-01-01 (Unix epoch) to 2000-01-01 (PostgreSQL epoch).
