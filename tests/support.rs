@@ -115,11 +115,19 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
 /// through whichever `sql.functions/1` provider registered it.
 pub fn call_function(kernel: &Kernel, name: &str, args: &[Value]) -> Result<Value, AionError> {
     for provider in kernel.registry().providers("sql.functions", 1) {
-        let ProviderObject::Functions(set) = provider.object() else { continue };
+        let ProviderObject::Functions(set) = provider.object() else {
+            continue;
+        };
         let list = set.functions().into_result()?;
-        if let Some(sig) = list.iter().find(|s| s.name.as_str() == name && s.args.len() == args.len()) {
+        if let Some(sig) = list
+            .iter()
+            .find(|s| s.name.as_str() == name && s.args.len() == args.len())
+        {
             return set.call(sig.id, RSlice::from_slice(args)).into_result();
         }
     }
-    Err(AionError::new(SqlState::UNDEFINED_FUNCTION, format!("function {name} does not exist")))
+    Err(AionError::new(
+        SqlState::UNDEFINED_FUNCTION,
+        format!("function {name} does not exist"),
+    ))
 }

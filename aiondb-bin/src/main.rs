@@ -68,10 +68,13 @@ fn load_config(o: &Overrides) -> Result<Config, ExitCode> {
 }
 
 fn build_kernel(config: Config) -> Result<Kernel, ExitCode> {
-    Kernel::builder(config).bundled(bundled_plugins()).build().map_err(|e| {
-        report(&e);
-        ExitCode::from(1)
-    })
+    Kernel::builder(config)
+        .bundled(bundled_plugins())
+        .build()
+        .map_err(|e| {
+            report(&e);
+            ExitCode::from(1)
+        })
 }
 
 fn report(e: &KernelError) {
@@ -87,7 +90,10 @@ fn serve(o: &Overrides) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let backend = config.text(keys::STORAGE_BACKEND).unwrap_or("durable").to_string();
+    let backend = config
+        .text(keys::STORAGE_BACKEND)
+        .unwrap_or("durable")
+        .to_string();
     if config.bool(keys::EPHEMERAL) {
         log::info!("ephemeral mode: nothing is written to disk");
     }
@@ -101,7 +107,11 @@ fn serve(o: &Overrides) -> ExitCode {
         Ok(k) => k,
         Err(code) => return code,
     };
-    if kernel.registry().provider(aiondb_sdk::capability::STORAGE_BACKEND, 1, &backend).is_none() {
+    if kernel
+        .registry()
+        .provider(aiondb_sdk::capability::STORAGE_BACKEND, 1, &backend)
+        .is_none()
+    {
         log::warn!(
             "no loaded plugin provides storage.backend/1:{backend}; SQL is unavailable until one is loaded"
         );
@@ -137,13 +147,17 @@ fn list_plugins(o: &Overrides) -> ExitCode {
         println!("  sdk: {}", plugin.sdk_version);
         for (cap, key) in &plugin.provides {
             let mut line = format!("  provides {cap}:{key}");
-            if let Some(p) = registry.provider(&cap.name, cap.major, key).filter(|p| p.plugin == index) {
+            if let Some(p) = registry
+                .provider(&cap.name, cap.major, key)
+                .filter(|p| p.plugin == index)
+            {
                 if let ProviderObject::Functions(f) = p.object() {
                     if let RResult::ROk(list) = f.functions() {
                         let sigs: Vec<String> = list
                             .iter()
                             .map(|s| {
-                                let args: Vec<String> = s.args.iter().map(|a| a.to_string()).collect();
+                                let args: Vec<String> =
+                                    s.args.iter().map(|a| a.to_string()).collect();
                                 format!("{}({}) -> {}", s.name, args.join(", "), s.returns)
                             })
                             .collect();
@@ -167,12 +181,19 @@ fn maintenance(name: &str, o: &Overrides) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let backend = config.text(keys::STORAGE_BACKEND).unwrap_or("durable").to_string();
+    let backend = config
+        .text(keys::STORAGE_BACKEND)
+        .unwrap_or("durable")
+        .to_string();
     let kernel = match build_kernel(config) {
         Ok(k) => k,
         Err(code) => return code,
     };
-    if kernel.registry().provider(aiondb_sdk::capability::STORAGE_BACKEND, 1, &backend).is_none() {
+    if kernel
+        .registry()
+        .provider(aiondb_sdk::capability::STORAGE_BACKEND, 1, &backend)
+        .is_none()
+    {
         eprintln!(
             "aiondb {name}: storage backend \"{backend}\" is not available: no loaded plugin provides storage.backend/1:{backend}"
         );

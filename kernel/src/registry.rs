@@ -139,7 +139,7 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let mut errors = Vec::new();
         let mut plugins: Vec<LoadedPlugin> = Vec::new();
-        let mut providers: BTreeMap<CapabilityId, BTreeMap<String, Arc<Provider>>> =
+        let mut providers: BTreeMap<CapabilityId, BTreeMap<String, Provider>> =
             BTreeMap::new();
         let mut seen_names: BTreeMap<String, PluginSource> = BTreeMap::new();
 
@@ -226,12 +226,12 @@ impl Registry {
                 }
                 let slot = providers.entry(cap.clone()).or_default();
                 let clash = match known.cardinality {
-                    Cardinality::One => slot.values().next().cloned(),
-                    Cardinality::Keyed => slot.get(&key).cloned(),
+                    Cardinality::One => slot.values().next().map(|p| p.plugin),
+                    Cardinality::Keyed => slot.get(&key).map(|p| p.plugin),
                 };
                 if let Some(existing) = clash {
                     let other = plugins
-                        .get(existing.plugin)
+                        .get(existing)
                         .map_or_else(|| name.clone(), |pl| pl.name.clone());
                     let (what, expected) = match known.cardinality {
                         Cardinality::One => (
@@ -255,13 +255,13 @@ impl Registry {
                 }
                 slot.insert(
                     key.clone(),
-                    Arc::new(Provider {
+                    Provider {
                         capability: cap.clone(),
                         key: key.clone(),
                         plugin: index,
                         object: p.object,
                         calls: AtomicU64::new(0),
-                    }),
+                    },
                 );
                 provides.push((cap, key));
             }
@@ -312,7 +312,7 @@ impl Registry {
                     ));
                     continue;
                 }
-                let found: Vec<&Arc<Provider>> = providers
+                let found: Vec<&Provider> = providers
                     .get(&need.capability)
                     .map(|slot| {
                         slot.values()
@@ -363,15 +363,9 @@ impl Registry {
             .map(|(cap, slot)| {
                 let slot = slot
                     .into_iter()
-                    .map(|(k, p)| {
-                        let p = Arc::try_unwrap(p).map_or_else(
-                            |shared| unreachable_shared(shared),
-                            |mut p| {
-                                p.plugin = position[p.plugin];
-                                Arc::new(p)
-                            },
-                        );
-                        (k, p)
+                    .map(|(k, mut p)| {
+                        p.plugin = position[p.plugin];
+                        (k, Arc::new(p))
                     })
                     .collect();
                 (cap, slot)
@@ -428,12 +422,6 @@ impl Registry {
         lines.sort();
         lines
     }
-}
-
-// Providers are only shared after `build` returns, so the unwrap above
-// always succeeds; this keeps that invariant visible without a panic path.
-fn unreachable_shared(shared: Arc<Provider>) -> Arc<Provider> {
-    shared
 }
 
 /// Kahn's algorithm, stable by input order. Returns the cycle members on

@@ -14,7 +14,11 @@ fn aiondb(args: &[&str]) -> std::process::Output {
     Command::new(aiondb_bin())
         .args(args)
         .env_remove("RUST_LOG")
-        .envs(std::env::vars().filter(|(k, _)| k.starts_with("AIONDB_")).map(|(k, _)| (k, String::new())))
+        .envs(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("AIONDB_"))
+                .map(|(k, _)| (k, String::new())),
+        )
         .output()
         .expect("run aiondb")
 }
@@ -31,7 +35,10 @@ fn example_plugin_loads_into_the_stock_binary() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("hello 1.0.0 ("), "{stdout}");
     assert!(stdout.contains("libaiondb_hello.so"), "{stdout}");
-    assert!(stdout.contains("provides sql.functions/1:hello [hello(text) -> text]"), "{stdout}");
+    assert!(
+        stdout.contains("provides sql.functions/1:hello [hello(text) -> text]"),
+        "{stdout}"
+    );
     // The bundled plugin is there too, statically linked.
     assert!(stdout.contains("functions-core 0.1.0 (static)"), "{stdout}");
 }
@@ -45,38 +52,64 @@ fn plugin_log_lines_reach_the_kernel_logger() {
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("plugin::hello::aiondb_hello") && stderr.contains("hello plugin registered"), "{stderr}");
+    assert!(
+        stderr.contains("plugin::hello::aiondb_hello")
+            && stderr.contains("hello plugin registered"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn cli_errors_exit_2_with_a_clear_message() {
     let out = aiondb(&["--frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown option '--frobnicate'"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown option '--frobnicate'"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = aiondb(&["--bootstrap-user", "admin", "--bootstrap-password", "short"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("12 characters"), "{err}");
-    assert!(!err.contains("short"), "the password must never be echoed: {err}");
+    assert!(
+        !err.contains("short"),
+        "the password must never be echoed: {err}"
+    );
 
     let out = aiondb(&["--bootstrap-user", "admin"]);
     assert_eq!(out.status.code(), Some(2));
 
     let out = aiondb(&["dump", "--data-dir", "/tmp/x"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--output"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--output"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn version_and_help() {
     let out = aiondb(&["--version"]);
     assert!(out.status.success());
-    assert!(text(&out.stdout).starts_with("aiondb 0.1.0"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("aiondb 0.1.0"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = aiondb(&["-h"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for flag in ["--ephemeral", "--storage-backend", "--plugin-dir", "--no-observability", "doctor", "restore"] {
+    for flag in [
+        "--ephemeral",
+        "--storage-backend",
+        "--plugin-dir",
+        "--no-observability",
+        "doctor",
+        "restore",
+    ] {
         assert!(help.contains(flag), "help lacks {flag}");
     }
 }
@@ -89,9 +122,21 @@ fn cli_beats_environment_and_strict_mode_rejects_unknown_keys() {
         .env("AIONDB_PLUGINS", "none")
         .output()
         .unwrap();
-    assert!(text(&out.stdout).contains("functions-core"), "{}", text(&out.stdout));
-    let out = Command::new(aiondb_bin()).arg("plugins").env("AIONDB_PLUGINS", "none").output().unwrap();
-    assert!(text(&out.stdout).contains("no plugins selected"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("functions-core"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = Command::new(aiondb_bin())
+        .arg("plugins")
+        .env("AIONDB_PLUGINS", "none")
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("no plugins selected"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = Command::new(aiondb_bin())
         .arg("plugins")
@@ -100,7 +145,11 @@ fn cli_beats_environment_and_strict_mode_rejects_unknown_keys() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("AIONDB_NOT_A_KEY"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("AIONDB_NOT_A_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = Command::new(aiondb_bin())
         .arg("plugins")
@@ -109,7 +158,11 @@ fn cli_beats_environment_and_strict_mode_rejects_unknown_keys() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(text(&out.stderr).contains("unknown configuration key AIONDB_NOT_A_KEY"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown configuration key AIONDB_NOT_A_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -117,14 +170,25 @@ fn maintenance_subcommands_need_a_persistent_backend() {
     let dir = TempDir::new("doctor");
     let out = aiondb(&["doctor", "--data-dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("storage backend \"durable\" is not available"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("storage backend \"durable\" is not available"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Starts the server, waits until it logs that it is ready, sends `signal`
 /// and checks it drains and exits 0.
 fn graceful_shutdown_on(signal: &str) {
     let mut child = Command::new(aiondb_bin())
-        .args(["--ephemeral", "--bootstrap-user", "admin", "--bootstrap-password", PASSWORD, "--no-observability"])
+        .args([
+            "--ephemeral",
+            "--bootstrap-user",
+            "admin",
+            "--bootstrap-password",
+            PASSWORD,
+            "--no-observability",
+        ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -149,8 +213,14 @@ fn graceful_shutdown_on(signal: &str) {
             }
         }
     }
-    assert!(!seen.iter().any(|l| l.contains(PASSWORD)), "the password was logged: {seen:?}");
-    let status = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap();
+    assert!(
+        !seen.iter().any(|l| l.contains(PASSWORD)),
+        "the password was logged: {seen:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     seen.extend(rx.try_iter());
@@ -159,7 +229,10 @@ fn graceful_shutdown_on(signal: &str) {
     }
     assert!(exit.success(), "exit {exit:?}: {seen:?}");
     let joined = seen.join("\n");
-    assert!(joined.contains("draining") && joined.contains("kernel stopped"), "{joined}");
+    assert!(
+        joined.contains("draining") && joined.contains("kernel stopped"),
+        "{joined}"
+    );
 }
 
 #[test]

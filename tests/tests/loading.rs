@@ -5,7 +5,9 @@
 use aiondb_integration_tests::*;
 use aiondb_kernel::{Kernel, KernelError};
 use aiondb_sdk::capability::{CapabilityId, Parser};
-use aiondb_sdk::plugin::{guarded_functions, guarded_parser, Provided, ProviderObject, Registration};
+use aiondb_sdk::plugin::{
+    guarded_functions, guarded_parser, Provided, ProviderObject, Registration,
+};
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::syntax::SyntaxTree;
 
@@ -19,14 +21,20 @@ fn refusal(result: Result<Kernel, KernelError>) -> String {
 #[test]
 fn static_and_dynamic_loading_give_the_same_registry() {
     let statics = Kernel::builder(config(&[]))
-        .bundled([aiondb_plugin_functions_core::plugin_module(), aiondb_test_plugin_panicky::plugin_module()])
+        .bundled([
+            aiondb_plugin_functions_core::plugin_module(),
+            aiondb_test_plugin_panicky::plugin_module(),
+        ])
         .build()
         .expect("static plugins load");
     let dir = TempDir::with_plugins(
         "same-registry",
         &[dylib("aiondb_functions_core"), dylib("aiondb_test_panicky")],
     );
-    let dynamic = Kernel::builder(config(&[])).plugin_dir(dir.path()).build().expect("dynamic plugins load");
+    let dynamic = Kernel::builder(config(&[]))
+        .plugin_dir(dir.path())
+        .build()
+        .expect("dynamic plugins load");
 
     assert_eq!(statics.registry().summary(), dynamic.registry().summary());
     assert_eq!(statics.registry().summary().len(), 2);
@@ -35,8 +43,14 @@ fn static_and_dynamic_loading_give_the_same_registry() {
     }
     // And the providers behave the same through both paths.
     for kernel in [&statics, &dynamic] {
-        assert_eq!(call_function(kernel, "upper", &[Value::text("abc")]).unwrap(), Value::text("ABC"));
-        assert_eq!(call_function(kernel, "length", &[Value::text("héllo")]).unwrap(), Value::Int4(5));
+        assert_eq!(
+            call_function(kernel, "upper", &[Value::text("abc")]).unwrap(),
+            Value::text("ABC")
+        );
+        assert_eq!(
+            call_function(kernel, "length", &[Value::text("héllo")]).unwrap(),
+            Value::Int4(5)
+        );
     }
 }
 
@@ -44,14 +58,32 @@ fn static_and_dynamic_loading_give_the_same_registry() {
 fn many_libraries_of_one_root_module_type_load_side_by_side() {
     let dir = TempDir::with_plugins(
         "many",
-        &[dylib("aiondb_functions_core"), dylib("aiondb_test_panicky"), dylib("aiondb_hello")],
+        &[
+            dylib("aiondb_functions_core"),
+            dylib("aiondb_test_panicky"),
+            dylib("aiondb_hello"),
+        ],
     );
-    let kernel = Kernel::builder(config(&[])).plugin_dir(dir.path()).build().expect("three plugins load");
-    let mut names: Vec<&str> = kernel.registry().plugins().iter().map(|p| p.name.as_str()).collect();
+    let kernel = Kernel::builder(config(&[]))
+        .plugin_dir(dir.path())
+        .build()
+        .expect("three plugins load");
+    let mut names: Vec<&str> = kernel
+        .registry()
+        .plugins()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     names.sort();
     assert_eq!(names, ["functions-core", "hello", "panicky"]);
-    assert_eq!(call_function(&kernel, "hello", &[Value::text("world")]).unwrap(), Value::text("hello, world"));
-    assert_eq!(call_function(&kernel, "lower", &[Value::text("ABC")]).unwrap(), Value::text("abc"));
+    assert_eq!(
+        call_function(&kernel, "hello", &[Value::text("world")]).unwrap(),
+        Value::text("hello, world")
+    );
+    assert_eq!(
+        call_function(&kernel, "lower", &[Value::text("ABC")]).unwrap(),
+        Value::text("abc")
+    );
 }
 
 #[test]
@@ -81,7 +113,10 @@ fn a_library_that_is_not_a_plugin_is_refused() {
     let bogus = dir.path().join("libbogus.so");
     std::fs::write(&bogus, b"not an ELF file").unwrap();
     let line = refusal(Kernel::builder(config(&[])).plugin_file(&bogus).build());
-    assert!(line.contains("libbogus.so") && line.contains("cannot open library"), "{line}");
+    assert!(
+        line.contains("libbogus.so") && line.contains("cannot open library"),
+        "{line}"
+    );
     assert!(!line.contains('\n'), "{line}");
 }
 
@@ -110,7 +145,11 @@ mod future_major {
 
 #[test]
 fn unknown_capability_major_is_refused() {
-    let line = refusal(Kernel::builder(config(&[])).bundled([future_major::plugin_module()]).build());
+    let line = refusal(
+        Kernel::builder(config(&[]))
+            .bundled([future_major::plugin_module()])
+            .build(),
+    );
     assert_eq!(
         line,
         "plugin future-major refused (static): unknown capability major version: expected sql.functions/1, found sql.functions/9"
@@ -127,7 +166,11 @@ mod needs_parser {
 
 #[test]
 fn missing_required_capability_is_refused() {
-    let line = refusal(Kernel::builder(config(&[])).bundled([needs_parser::plugin_module()]).build());
+    let line = refusal(
+        Kernel::builder(config(&[]))
+            .bundled([needs_parser::plugin_module()])
+            .build(),
+    );
     assert_eq!(
         line,
         "plugin needs-parser refused (static): missing required capability: expected a provider of sql.parser/1, found none loaded"
@@ -198,11 +241,20 @@ mod also_core {
 fn duplicate_provider_keys_are_refused() {
     let line = refusal(
         Kernel::builder(config(&[]))
-            .bundled([aiondb_plugin_functions_core::plugin_module(), also_core::plugin_module()])
+            .bundled([
+                aiondb_plugin_functions_core::plugin_module(),
+                also_core::plugin_module(),
+            ])
             .build(),
     );
-    assert!(line.contains("duplicate provider key \"core\" for sql.functions/1"), "{line}");
-    assert!(line.contains("found also provided by plugin functions-core"), "{line}");
+    assert!(
+        line.contains("duplicate provider key \"core\" for sql.functions/1"),
+        "{line}"
+    );
+    assert!(
+        line.contains("found also provided by plugin functions-core"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -220,12 +272,18 @@ fn the_same_plugin_static_and_dynamic_is_refused() {
 #[test]
 fn plugin_set_selection() {
     let none = Kernel::builder(config(&[("AIONDB_PLUGINS", "none")]))
-        .bundled([aiondb_plugin_functions_core::plugin_module(), aiondb_test_plugin_panicky::plugin_module()])
+        .bundled([
+            aiondb_plugin_functions_core::plugin_module(),
+            aiondb_test_plugin_panicky::plugin_module(),
+        ])
         .build()
         .unwrap();
     assert!(none.registry().plugins().is_empty());
     let one = Kernel::builder(config(&[("AIONDB_PLUGINS", "panicky")]))
-        .bundled([aiondb_plugin_functions_core::plugin_module(), aiondb_test_plugin_panicky::plugin_module()])
+        .bundled([
+            aiondb_plugin_functions_core::plugin_module(),
+            aiondb_test_plugin_panicky::plugin_module(),
+        ])
         .build()
         .unwrap();
     assert_eq!(one.registry().plugins().len(), 1);
@@ -235,5 +293,8 @@ fn plugin_set_selection() {
             .bundled([aiondb_plugin_functions_core::plugin_module()])
             .build(),
     );
-    assert!(line.contains("unknown plugin \"nosuch\"") && line.contains("functions-core"), "{line}");
+    assert!(
+        line.contains("unknown plugin \"nosuch\"") && line.contains("functions-core"),
+        "{line}"
+    );
 }

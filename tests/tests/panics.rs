@@ -16,25 +16,40 @@ fn assert_contained(e: &AionError) {
 #[test]
 fn panic_in_a_statically_linked_function_is_an_error() {
     let kernel = Kernel::builder(config(&[]))
-        .bundled([aiondb_test_plugin_panicky::plugin_module(), aiondb_plugin_functions_core::plugin_module()])
+        .bundled([
+            aiondb_test_plugin_panicky::plugin_module(),
+            aiondb_plugin_functions_core::plugin_module(),
+        ])
         .build()
         .unwrap();
     let e = call_function(&kernel, "boom", &[]).unwrap_err();
     assert_contained(&e);
     assert!(e.message.contains("boom() was called"), "{e}");
     // Still alive and serving.
-    assert_eq!(call_function(&kernel, "upper", &[Value::text("ok")]).unwrap(), Value::text("OK"));
+    assert_eq!(
+        call_function(&kernel, "upper", &[Value::text("ok")]).unwrap(),
+        Value::text("OK")
+    );
     assert_contained(&call_function(&kernel, "boom", &[]).unwrap_err());
 }
 
 #[test]
 fn panic_in_a_dynamically_loaded_function_is_an_error() {
-    let dir = TempDir::with_plugins("panic-dylib", &[dylib("aiondb_test_panicky"), dylib("aiondb_functions_core")]);
-    let kernel = Kernel::builder(config(&[])).plugin_dir(dir.path()).build().unwrap();
+    let dir = TempDir::with_plugins(
+        "panic-dylib",
+        &[dylib("aiondb_test_panicky"), dylib("aiondb_functions_core")],
+    );
+    let kernel = Kernel::builder(config(&[]))
+        .plugin_dir(dir.path())
+        .build()
+        .unwrap();
     for _ in 0..3 {
         assert_contained(&call_function(&kernel, "boom", &[]).unwrap_err());
     }
-    assert_eq!(call_function(&kernel, "abs", &[Value::Int8(-4)]).unwrap(), Value::Int8(4));
+    assert_eq!(
+        call_function(&kernel, "abs", &[Value::Int8(-4)]).unwrap(),
+        Value::Int8(4)
+    );
 }
 
 mod register_panics {
@@ -47,13 +62,21 @@ mod register_panics {
 
 #[test]
 fn panic_in_register_refuses_the_plugin() {
-    let result = Kernel::builder(config(&[])).bundled([register_panics::plugin_module()]).build();
+    let result = Kernel::builder(config(&[]))
+        .bundled([register_panics::plugin_module()])
+        .build();
     let Err(KernelError::Plugins(e)) = result else {
         panic!("a plugin whose register panics must be refused");
     };
     let line = e.to_string();
-    assert!(line.starts_with("plugin register-panics refused (static): registration failed"), "{line}");
-    assert!(line.contains("panicked: cannot register today") && line.contains("XX000"), "{line}");
+    assert!(
+        line.starts_with("plugin register-panics refused (static): registration failed"),
+        "{line}"
+    );
+    assert!(
+        line.contains("panicked: cannot register today") && line.contains("XX000"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -65,7 +88,10 @@ fn panic_in_a_start_hook_fails_start_cleanly() {
     match kernel.start() {
         Err(KernelError::Start { plugin, message }) => {
             assert_eq!(plugin, "panicky");
-            assert!(message.contains("XX000") && message.contains("panicked"), "{message}");
+            assert!(
+                message.contains("XX000") && message.contains("panicked"),
+                "{message}"
+            );
         }
         other => panic!("start must fail, got {other:?}"),
     }
@@ -107,7 +133,9 @@ impl FunctionSet for Nothing {
 mod top {
     use super::*;
     fn register(_host: HostRef) -> DbResult<Registration> {
-        Ok(Registration::new().requires_key("sql.functions", 1, "middle").lifecycle(Recorder("top")))
+        Ok(Registration::new()
+            .requires_key("sql.functions", 1, "middle")
+            .lifecycle(Recorder("top")))
     }
     aiondb_sdk::declare_plugin! { name: "top", version: "1.0.0", description: "", register: register }
 }
@@ -127,10 +155,19 @@ mod middle {
 fn plugins_start_in_dependency_order_and_stop_in_reverse() {
     // Listed in the worst order on purpose.
     let kernel = Kernel::builder(config(&[]))
-        .bundled([top::plugin_module(), middle::plugin_module(), aiondb_plugin_functions_core::plugin_module()])
+        .bundled([
+            top::plugin_module(),
+            middle::plugin_module(),
+            aiondb_plugin_functions_core::plugin_module(),
+        ])
         .build()
         .unwrap();
-    let order: Vec<&str> = kernel.registry().plugins().iter().map(|p| p.name.as_str()).collect();
+    let order: Vec<&str> = kernel
+        .registry()
+        .plugins()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert_eq!(order, ["functions-core", "middle", "top"]);
     assert_eq!(kernel.readiness(), Readiness::Starting);
     kernel.start().unwrap();
@@ -139,5 +176,8 @@ fn plugins_start_in_dependency_order_and_stop_in_reverse() {
     kernel.shutdown();
     assert_eq!(kernel.readiness(), Readiness::Stopped);
     let events = EVENTS.lock().unwrap().clone();
-    assert_eq!(events, ["start middle", "start top", "stop top", "stop middle"]);
+    assert_eq!(
+        events,
+        ["start middle", "start top", "stop top", "stop middle"]
+    );
 }

@@ -23,7 +23,12 @@ const FUNCS: &[(Func, &str, &[DataType], DataType)] = &[
     (Func::Length, "length", &[DataType::TEXT], DataType::INT4),
     (Func::Reverse, "reverse", &[DataType::TEXT], DataType::TEXT),
     (Func::AbsInt8, "abs", &[DataType::INT8], DataType::INT8),
-    (Func::AbsFloat8, "abs", &[DataType::FLOAT8], DataType::FLOAT8),
+    (
+        Func::AbsFloat8,
+        "abs",
+        &[DataType::FLOAT8],
+        DataType::FLOAT8,
+    ),
     (Func::Sign, "sign", &[DataType::FLOAT8], DataType::FLOAT8),
 ];
 
@@ -55,12 +60,25 @@ fn call(func: Func, name: &str, args: &[Value]) -> DbResult<Value> {
         Func::Lower => Value::text(arg.as_str().ok_or_else(|| wrong_args(name))?.to_lowercase()),
         Func::Upper => Value::text(arg.as_str().ok_or_else(|| wrong_args(name))?.to_uppercase()),
         Func::Length => {
-            let n = arg.as_str().ok_or_else(|| wrong_args(name))?.chars().count();
+            let n = arg
+                .as_str()
+                .ok_or_else(|| wrong_args(name))?
+                .chars()
+                .count();
             Value::Int4(i32::try_from(n).map_err(|_| {
-                AionError::new(SqlState::PROGRAM_LIMIT_EXCEEDED, "string too long for length()")
+                AionError::new(
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
+                    "string too long for length()",
+                )
             })?)
         }
-        Func::Reverse => Value::text(arg.as_str().ok_or_else(|| wrong_args(name))?.chars().rev().collect::<String>()),
+        Func::Reverse => Value::text(
+            arg.as_str()
+                .ok_or_else(|| wrong_args(name))?
+                .chars()
+                .rev()
+                .collect::<String>(),
+        ),
         Func::AbsInt8 => {
             let i = arg.as_i64().ok_or_else(|| wrong_args(name))?;
             Value::Int8(i.checked_abs().ok_or_else(|| {
@@ -130,14 +148,22 @@ mod tests {
             .enumerate()
             .find(|(_, (_, n, args, _))| *n == name && arg.data_type().is_none_or(|t| t == args[0]))
             .ok_or_else(|| AionError::internal("no such function in test"))?;
-        CoreFunctions.call(id as u32, RSlice::from_slice(&[arg])).into_result()
+        CoreFunctions
+            .call(id as u32, RSlice::from_slice(&[arg]))
+            .into_result()
     }
 
     #[test]
     fn string_functions_count_characters() {
         assert_eq!(run("length", Value::text("héllo")).unwrap(), Value::Int4(5));
-        assert_eq!(run("upper", Value::text("straße")).unwrap(), Value::text("STRASSE"));
-        assert_eq!(run("reverse", Value::text("abc")).unwrap(), Value::text("cba"));
+        assert_eq!(
+            run("upper", Value::text("straße")).unwrap(),
+            Value::text("STRASSE")
+        );
+        assert_eq!(
+            run("reverse", Value::text("abc")).unwrap(),
+            Value::text("cba")
+        );
         assert_eq!(run("lower", Value::Null).unwrap(), Value::Null);
     }
 

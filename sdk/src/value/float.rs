@@ -4,7 +4,6 @@
 
 // `DbResult` carries the whole `AionError` by design (it crosses the plugin
 // boundary unchanged), so the large-`Err` lint does not apply here.
-#![allow(clippy::result_large_err)]
 
 use crate::error::{AionError, DbResult, SqlState};
 

@@ -7,7 +7,6 @@
 
 // `DbResult` carries the whole `AionError` by design (it crosses the plugin
 // boundary unchanged), so the large-`Err` lint does not apply here.
-#![allow(clippy::result_large_err)]
 
 use std::fmt;
 

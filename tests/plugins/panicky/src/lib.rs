@@ -31,7 +31,9 @@ struct PanicOnStart {
 
 impl Lifecycle for PanicOnStart {
     fn start(&self, _host: HostRef) -> AResult<()> {
-        if let ROption::RSome(SettingValue::Bool(true)) = self.host.setting("AIONDB_BENCH_MODE".into()) {
+        if let ROption::RSome(SettingValue::Bool(true)) =
+            self.host.setting("AIONDB_BENCH_MODE".into())
+        {
             panic!("start hook panicked on purpose");
         }
         aiondb_sdk::log::info!("panicky plugin started");
