@@ -139,8 +139,7 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let mut errors = Vec::new();
         let mut plugins: Vec<LoadedPlugin> = Vec::new();
-        let mut providers: BTreeMap<CapabilityId, BTreeMap<String, Provider>> =
-            BTreeMap::new();
+        let mut providers: BTreeMap<CapabilityId, BTreeMap<String, Provider>> = BTreeMap::new();
         let mut seen_names: BTreeMap<String, PluginSource> = BTreeMap::new();
 
         for cand in candidates {
