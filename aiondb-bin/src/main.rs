@@ -77,6 +77,11 @@ fn build_kernel(config: Config) -> Result<Kernel, ExitCode> {
         })
 }
 
+/// Configuration, then the kernel built from it, with errors reported.
+fn load_kernel(o: &Overrides) -> Result<Kernel, ExitCode> {
+    build_kernel(load_config(o)?)
+}
+
 fn report(e: &KernelError) {
     // One line per refusal, straight to stderr: these end the process, and
     // must be seen even with RUST_LOG=off.
@@ -127,11 +132,7 @@ fn serve(o: &Overrides) -> ExitCode {
 }
 
 fn list_plugins(o: &Overrides) -> ExitCode {
-    let config = match load_config(o) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let kernel = match build_kernel(config) {
+    let kernel = match load_kernel(o) {
         Ok(k) => k,
         Err(code) => return code,
     };

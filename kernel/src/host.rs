@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 /// State shared by every host handle.
 pub(crate) struct Shared {
     pub config: Config,
-    pub catalog: Arc<KernelCatalog>,
+    pub catalog: RArc<KernelCatalog>,
     pub metrics: Metrics,
     pub status: RwLock<KernelStatus>,
 }
@@ -67,8 +67,7 @@ impl Host for KernelHost {
     }
 
     fn catalog(&self) -> CatalogRef {
-        let catalog: Arc<KernelCatalog> = self.shared.catalog.clone();
-        Catalog_TO::from_ptr(RArc::new(ArcCatalog(catalog)), TD_Opaque)
+        Catalog_TO::from_ptr(self.shared.catalog.clone(), TD_Opaque)
     }
 
     fn register_metric(&self, desc: MetricDesc) -> AResult<MetricId> {
@@ -90,45 +89,6 @@ impl Host for KernelHost {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-}
-
-/// Lets many catalog handles share the one catalog.
-struct ArcCatalog(Arc<KernelCatalog>);
-
-impl aiondb_sdk::catalog::Catalog for ArcCatalog {
-    fn version(&self) -> u64 {
-        self.0.version()
-    }
-    fn schemas(&self) -> RVec<aiondb_sdk::catalog::SchemaDef> {
-        self.0.schemas()
-    }
-    fn schema_by_name(&self, name: RStr<'_>) -> ROption<aiondb_sdk::catalog::SchemaDef> {
-        self.0.schema_by_name(name)
-    }
-    fn table_by_name(&self, schema: u32, name: RStr<'_>) -> ROption<aiondb_sdk::catalog::TableDef> {
-        self.0.table_by_name(schema, name)
-    }
-    fn table_by_id(&self, id: u64) -> ROption<aiondb_sdk::catalog::TableDef> {
-        self.0.table_by_id(id)
-    }
-    fn tables(&self, schema: ROption<u32>) -> RVec<aiondb_sdk::catalog::TableDef> {
-        self.0.tables(schema)
-    }
-    fn indexes_of(&self, table: u64) -> RVec<aiondb_sdk::catalog::IndexDef> {
-        self.0.indexes_of(table)
-    }
-    fn sequences(&self) -> RVec<aiondb_sdk::catalog::SequenceDef> {
-        self.0.sequences()
-    }
-    fn graph_labels(&self) -> RVec<aiondb_sdk::catalog::GraphLabelDef> {
-        self.0.graph_labels()
-    }
-    fn apply(
-        &self,
-        change: aiondb_sdk::catalog::CatalogChange,
-    ) -> AResult<aiondb_sdk::catalog::ChangeApplied> {
-        self.0.apply(change)
     }
 }
 

@@ -186,7 +186,7 @@ impl KernelBuilder {
 
         let shared = Arc::new(Shared {
             config: self.config,
-            catalog: Arc::new(KernelCatalog::new()),
+            catalog: abi_stable::std_types::RArc::new(KernelCatalog::new()),
             metrics: Metrics::new(),
             status: RwLock::new(host::initial_status()),
         });
@@ -403,8 +403,10 @@ impl Kernel {
 
     /// Starts, waits for SIGINT or SIGTERM, then shuts down gracefully.
     pub fn run_until_signal(&self) -> Result<(), KernelError> {
+        // Listen before starting: a signal during start must still drain.
+        let listener = runtime::ShutdownListener::install().map_err(KernelError::Io)?;
         self.start()?;
-        let signal = runtime::block_on(runtime::shutdown_signal()).map_err(KernelError::Io)?;
+        let signal = runtime::block_on(listener.wait()).map_err(KernelError::Io)?;
         log::info!("received {signal:?}, shutting down");
         self.shutdown();
         Ok(())

@@ -29,32 +29,47 @@ pub enum ShutdownSignal {
     Terminate,
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
+/// Listens for SIGINT and SIGTERM from the moment it is installed, so a
+/// signal that arrives while plugins are still starting is not lost (or
+/// fatal, under the default disposition).
 ///
 /// signal-hook's iterator runs on a dedicated thread and hands the signal to
 /// the async side through a channel; the handler itself only sets flags,
 /// which is all a signal handler may safely do.
-pub async fn shutdown_signal() -> std::io::Result<ShutdownSignal> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    let (tx, rx) = async_std::channel::bounded(1);
-    let handle = signals.handle();
-    std::thread::Builder::new()
-        .name("aiondb-signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                let which = if sig == SIGINT {
-                    ShutdownSignal::Interrupt
-                } else {
-                    ShutdownSignal::Terminate
-                };
-                let _ = tx.try_send(which);
-            }
-        })?;
-    let result = rx
-        .recv()
-        .await
-        .map_err(|_| std::io::Error::other("signal thread ended without a signal"));
-    handle.close();
-    result
+pub struct ShutdownListener {
+    rx: async_std::channel::Receiver<ShutdownSignal>,
+    handle: signal_hook::iterator::Handle,
+}
+
+impl ShutdownListener {
+    pub fn install() -> std::io::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let (tx, rx) = async_std::channel::bounded(1);
+        let handle = signals.handle();
+        std::thread::Builder::new()
+            .name("aiondb-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    let which = if sig == SIGINT {
+                        ShutdownSignal::Interrupt
+                    } else {
+                        ShutdownSignal::Terminate
+                    };
+                    let _ = tx.try_send(which);
+                }
+            })?;
+        Ok(ShutdownListener { rx, handle })
+    }
+
+    /// Resolves when SIGINT or SIGTERM arrives.
+    pub async fn wait(self) -> std::io::Result<ShutdownSignal> {
+        let result = self
+            .rx
+            .recv()
+            .await
+            .map_err(|_| std::io::Error::other("signal thread ended without a signal"));
+        self.handle.close();
+        result
+    }
 }
