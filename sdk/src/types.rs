@@ -12,6 +12,11 @@ use abi_stable::StableAbi;
 pub enum TypeId {
     /// The type of an untyped literal or parameter before inference.
     Unknown,
+    /// Pseudo-type for polymorphic function arguments (`anyelement`,
+    /// `"any"`): the planner accepts any argument type here and, when a
+    /// function's return type is `Any`, the result takes the type of its
+    /// first `Any` argument. Never a column type.
+    Any,
     Bool,
     Int2,
     Int4,
@@ -67,6 +72,7 @@ impl TypeId {
     pub fn oid(&self) -> u32 {
         match self {
             TypeId::Unknown => 705,
+            TypeId::Any => 2283,
             TypeId::Bool => 16,
             TypeId::Int2 => 21,
             TypeId::Int4 => 23,
@@ -112,7 +118,7 @@ impl TypeId {
             TypeId::Uuid => 2951,
             TypeId::Json => 199,
             TypeId::Jsonb => 3807,
-            TypeId::Unknown | TypeId::Ext(_) => return None,
+            TypeId::Unknown | TypeId::Any | TypeId::Ext(_) => return None,
         })
     }
 
@@ -128,6 +134,7 @@ impl TypeId {
     pub fn sql_name(&self) -> &'static str {
         match self {
             TypeId::Unknown => "unknown",
+            TypeId::Any => "anyelement",
             TypeId::Bool => "boolean",
             TypeId::Int2 => "smallint",
             TypeId::Int4 => "integer",

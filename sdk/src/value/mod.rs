@@ -5,6 +5,7 @@ mod datetime;
 mod float;
 mod json;
 mod numeric;
+pub mod ops;
 #[cfg(test)]
 mod tests;
 mod text;

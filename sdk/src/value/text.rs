@@ -164,7 +164,7 @@ pub fn parse_text(ty: DataType, input: &str) -> DbResult<Value> {
         return parse_array(elem, input).map(Value::Array);
     }
     Ok(match ty.id {
-        TypeId::Unknown | TypeId::Text => Value::text(input),
+        TypeId::Unknown | TypeId::Any | TypeId::Text => Value::text(input),
         TypeId::Varchar => Value::text(check_length(input, ty.typmod, false)?),
         TypeId::Char => Value::text(check_length(input, ty.typmod, true)?),
         TypeId::Bool => Value::Bool(parse_bool(input)?),
