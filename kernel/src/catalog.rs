@@ -23,6 +23,10 @@ struct State {
     indexes: BTreeMap<IndexId, IndexDef>,
     sequences: BTreeMap<TableId, SequenceDef>,
     labels: BTreeMap<String, GraphLabelDef>,
+    stats: BTreeMap<TableId, TableStatistics>,
+    /// Sequence state: (last value, is_called), outside transactions as in
+    /// PostgreSQL.
+    seq_state: BTreeMap<TableId, (i64, bool)>,
 }
 
 /// An in-memory catalog. Durable backends persist its changes through their
@@ -60,6 +64,8 @@ impl KernelCatalog {
                 indexes: BTreeMap::new(),
                 sequences: BTreeMap::new(),
                 labels: BTreeMap::new(),
+                stats: BTreeMap::new(),
+                seq_state: BTreeMap::new(),
             }),
         }
     }
@@ -419,6 +425,104 @@ impl Catalog for KernelCatalog {
             Err(e) => RResult::RErr(e),
         }
     }
+
+    fn table_stats(&self, table: TableId) -> ROption<TableStatistics> {
+        self.read().stats.get(&table).cloned().into()
+    }
+
+    fn set_table_stats(&self, table: TableId, stats: TableStatistics) {
+        let mut s = self.write();
+        if s.tables.contains_key(&table) {
+            s.stats.insert(table, stats);
+        }
+    }
+
+    fn sequence_next(&self, id: TableId) -> AResult<i64> {
+        let mut s = self.write();
+        let Some(seq) = s.sequences.get(&id).cloned() else {
+            return RResult::RErr(no_sequence(id));
+        };
+        let (last, called) = s.seq_state.get(&id).copied().unwrap_or((seq.start, false));
+        let next = if !called {
+            last
+        } else {
+            match last.checked_add(seq.increment) {
+                Some(n) if n >= seq.min_value && n <= seq.max_value => n,
+                _ if seq.cycle => {
+                    if seq.increment > 0 {
+                        seq.min_value
+                    } else {
+                        seq.max_value
+                    }
+                }
+                _ => {
+                    let bound = if seq.increment > 0 {
+                        "maximum"
+                    } else {
+                        "minimum"
+                    };
+                    let v = if seq.increment > 0 {
+                        seq.max_value
+                    } else {
+                        seq.min_value
+                    };
+                    return RResult::RErr(AionError::new(
+                        SqlState::new(b"2200H"),
+                        format!(
+                            "nextval: reached {bound} value of sequence \"{}\" ({v})",
+                            seq.name
+                        ),
+                    ));
+                }
+            }
+        };
+        s.seq_state.insert(id, (next, true));
+        RResult::ROk(next)
+    }
+
+    fn sequence_set(&self, id: TableId, value: i64, is_called: bool) -> AResult<()> {
+        let mut s = self.write();
+        let Some(seq) = s.sequences.get(&id).cloned() else {
+            return RResult::RErr(no_sequence(id));
+        };
+        if value < seq.min_value || value > seq.max_value {
+            return RResult::RErr(AionError::new(
+                SqlState::new(b"22003"),
+                format!(
+                    "setval: value {value} is out of bounds for sequence \"{}\" ({}..{})",
+                    seq.name, seq.min_value, seq.max_value
+                ),
+            ));
+        }
+        s.seq_state.insert(id, (value, is_called));
+        RResult::ROk(())
+    }
+
+    fn sequence_current(&self, id: TableId) -> AResult<i64> {
+        let s = self.read();
+        let Some(seq) = s.sequences.get(&id) else {
+            return RResult::RErr(no_sequence(id));
+        };
+        match s.seq_state.get(&id) {
+            Some((v, true)) => RResult::ROk(*v),
+            _ => RResult::RErr(AionError::new(
+                SqlState::new(b"55000"),
+                format!(
+                    "currval of sequence \"{}\" is not yet defined in this session",
+                    seq.name
+                ),
+            )),
+        }
+    }
+
+    fn sequence_by_name(&self, schema: SchemaId, name: RStr<'_>) -> ROption<SequenceDef> {
+        self.read()
+            .sequences
+            .values()
+            .find(|q| q.schema == schema && q.name.as_str() == name.as_str())
+            .cloned()
+            .into()
+    }
 }
 
 #[cfg(test)]
@@ -535,4 +639,11 @@ mod tests {
             .is_err());
         assert_eq!(c.graph_labels().len(), 2);
     }
+}
+
+fn no_sequence(id: TableId) -> AionError {
+    AionError::new(
+        SqlState::new(b"42P01"),
+        format!("sequence with id {id} does not exist"),
+    )
 }

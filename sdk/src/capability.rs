@@ -7,14 +7,15 @@
 
 use abi_stable::{
     sabi_trait,
-    std_types::{RBox, ROption, RSlice, RStr, RString, RVec},
+    std_types::{RArc, RBox, ROption, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
-use crate::catalog::{IndexDef, TableDef, TableId};
+use crate::catalog::{CatalogRef, IndexDef, IndexId, KeyValue, TableDef, TableId};
 use crate::error::AResult;
 use crate::host::HostRef;
 use crate::plan::Plan;
+use crate::plugin::{FunctionSetBox, ParserBox, StorageBackendBox};
 use crate::row::{RowBatch, Schema};
 use crate::syntax::SyntaxTree;
 use crate::types::DataType;
@@ -147,12 +148,62 @@ pub trait Parser: Send + Sync {
 
 // --------------------------------------------------------------- sql.planner/1
 
+/// A storage backend as the session hands it to the planner and executor.
+#[repr(C)]
+#[derive(StableAbi, Clone)]
+pub struct StorageHandle {
+    /// Registry key (`in_memory`, `durable`, ...), as in `TableDef::storage_backend`.
+    pub key: RString,
+    pub backend: RArc<StorageBackendBox>,
+}
+
+/// A function provider as the session hands it to the planner and executor.
+#[repr(C)]
+#[derive(StableAbi, Clone)]
+pub struct FunctionsHandle {
+    /// Registry key, as in `FunctionRef::provider`.
+    pub key: RString,
+    pub set: RArc<FunctionSetBox>,
+}
+
+/// The providers a statement may use, built once by the kernel and shared
+/// (cheap clones) with the planner and executor. Cursors may keep a clone.
+#[repr(C)]
+#[derive(StableAbi, Clone)]
+pub struct Services {
+    pub catalog: RArc<CatalogRef>,
+    /// The parser, for SQL text stored in the catalog (views, defaults,
+    /// CHECK constraints).
+    pub parser: RArc<ParserBox>,
+    pub storages: RVec<StorageHandle>,
+    /// Key of the backend new tables go to.
+    pub default_storage: RString,
+    pub functions: RVec<FunctionsHandle>,
+}
+
+impl Services {
+    pub fn storage(&self, key: &str) -> Option<&StorageBackendBox> {
+        self.storages
+            .iter()
+            .find(|s| s.key.as_str() == key)
+            .map(|s| &*s.backend)
+    }
+
+    pub fn functions(&self, key: &str) -> Option<&FunctionSetBox> {
+        self.functions
+            .iter()
+            .find(|f| f.key.as_str() == key)
+            .map(|f| &*f.set)
+    }
+}
+
 /// Session state the planner needs to bind names and types.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
 pub struct PlanContext {
     pub search_path: RVec<RString>,
     pub user: RString,
+    pub database: RString,
     /// Types of parameters the client declared (`Unknown` to infer).
     pub param_types: RVec<DataType>,
 }
@@ -161,7 +212,8 @@ pub struct PlanContext {
 #[sabi_trait]
 pub trait Planner: Send + Sync {
     #[sabi(last_prefix_field)]
-    fn plan(&self, ctx: &PlanContext, statement: &SyntaxTree) -> AResult<Plan>;
+    fn plan(&self, ctx: &PlanContext, services: &Services, statement: &SyntaxTree)
+        -> AResult<Plan>;
 }
 
 // -------------------------------------------------------------- sql.executor/1
@@ -178,16 +230,33 @@ pub enum IsolationLevel {
 pub type TxnId = u64;
 pub type RowId = u64;
 
-/// What one statement runs in.
+/// What one statement runs in. Times are microseconds since 2000-01-01 UTC
+/// (PostgreSQL's epoch); limits of 0 mean unlimited.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug)]
 pub struct ExecContext {
     pub txn: TxnId,
     pub isolation: IsolationLevel,
-    /// Limits for this statement (0 = unlimited).
+    pub read_only: bool,
+    pub txn_start: i64,
+    pub statement_start: i64,
+    /// Wall-clock deadline (Unix epoch microseconds) from statement_timeout;
+    /// past it the statement fails with 57014.
+    pub deadline_unix_us: u64,
+    /// Row lock waits longer than this fail with 55P03.
+    pub lock_timeout_ms: u64,
     pub max_result_rows: u64,
     pub max_result_bytes: u64,
+    /// Memory a statement may hold in sorts, hash tables and buffers
+    /// (54000 "out of memory" style error beyond it, never an OOM kill).
     pub memory_limit_bytes: u64,
+    pub max_recursive_rows: u64,
+    pub max_recursive_iterations: u64,
+    pub user: RString,
+    pub database: RString,
+    pub search_path: RVec<RString>,
+    /// Session settings (`current_setting`), shared between statements.
+    pub settings: RArc<RVec<KeyValue>>,
 }
 
 /// Rows of a running statement, pulled in batches so portals can stop after
@@ -205,13 +274,16 @@ pub trait RowCursor: Send {
 
 pub type RowCursorBox = RowCursor_TO<'static, RBox<()>>;
 
-/// `sql.executor/1`: runs a plan and returns its rows.
+/// `sql.executor/1`: runs a plan and returns its rows. DML and DDL do their
+/// work before `execute` returns (the cursor then yields RETURNING rows);
+/// queries may stream.
 #[sabi_trait]
 pub trait Executor: Send + Sync {
     #[sabi(last_prefix_field)]
     fn execute(
         &self,
         ctx: &ExecContext,
+        services: &Services,
         plan: &Plan,
         params: RSlice<'_, Value>,
     ) -> AResult<RowCursorBox>;
@@ -226,6 +298,8 @@ pub struct BackendInfo {
     pub persistent: bool,
     pub mvcc: bool,
     pub max_isolation: IsolationLevel,
+    /// Index methods the backend maintains itself (`btree`).
+    pub index_methods: RVec<RString>,
 }
 
 /// Where and how a backend opens.
@@ -235,6 +309,8 @@ pub struct StorageOptions {
     /// Data directory; `RNone` for ephemeral deployments.
     pub data_dir: ROption<RString>,
     pub allow_unencrypted: bool,
+    /// Memory ceiling for the backend's data (0 = unlimited).
+    pub memory_limit_bytes: u64,
 }
 
 #[repr(C)]
@@ -244,10 +320,11 @@ pub struct ScanRequest {
     pub projection: RVec<u32>,
     /// Restrict to these rows (from an index); `RNone` scans all.
     pub row_ids: ROption<RVec<RowId>>,
-    /// Take row locks (SELECT ... FOR UPDATE).
-    pub lock_rows: bool,
     /// Include the row id as a trailing Int8 column.
     pub with_row_ids: bool,
+    /// Read the newest committed version (or the transaction's own) instead
+    /// of the snapshot: used after locking a row in READ COMMITTED.
+    pub latest: bool,
 }
 
 #[repr(C)]
@@ -257,22 +334,71 @@ pub struct TableStats {
     pub total_bytes: u64,
 }
 
-/// `storage.backend/1`: tables, rows and transactions.
+/// How long a transaction may wait for a row lock.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct LockWait {
+    /// 0 = wait forever (subject to `deadline_unix_us`). Timeout -> 55P03.
+    pub timeout_ms: u64,
+    /// Statement deadline, Unix epoch microseconds (0 = none). -> 57014.
+    pub deadline_unix_us: u64,
+}
+
+/// Result of locking a row.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Locked; the row is as the statement's snapshot saw it.
+    Locked,
+    /// Locked, but a transaction that committed after the snapshot changed
+    /// it (READ COMMITTED only: re-read with `latest` and recheck; other
+    /// levels get 40001 instead).
+    LockedChanged,
+    /// A concurrent committed transaction deleted the row (READ COMMITTED;
+    /// other levels get 40001).
+    Deleted,
+}
+
+/// `storage.backend/1`: tables, rows, btree indexes and transactions.
+///
+/// MVCC: a row id names a logical row and stays stable across UPDATE. Each
+/// statement calls `begin_statement` first; in READ COMMITTED it takes a
+/// fresh snapshot; a statement never sees rows it wrote itself during that
+/// same statement (no Halloween problem). `update`/`delete` require the row
+/// to be locked by `txn` (`lock_row`), and unique indexes are enforced by
+/// the backend on insert/update (23505, waiting for an in-progress
+/// conflicting inserter as PostgreSQL does). Lock waits detect deadlocks
+/// (40P01). Under SERIALIZABLE the backend tracks reads and fails commits
+/// that would make a non-serializable history (40001).
 #[sabi_trait]
 pub trait StorageBackend: Send + Sync {
     fn info(&self) -> AResult<BackendInfo>;
     fn open(&self, options: &StorageOptions) -> AResult<()>;
     fn begin(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId>;
+    fn begin_statement(&self, txn: TxnId) -> AResult<()>;
     fn commit(&self, txn: TxnId) -> AResult<()>;
     fn rollback(&self, txn: TxnId) -> AResult<()>;
     fn savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
     fn rollback_to_savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
     fn release_savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
     fn create_table(&self, txn: TxnId, table: &TableDef) -> AResult<()>;
-    fn alter_table(&self, txn: TxnId, old: &TableDef, new: &TableDef) -> AResult<()>;
+    /// Rewrites rows for the new definition; an added column gets `fill`.
+    fn alter_table(&self, txn: TxnId, old: &TableDef, new: &TableDef, fill: &Value) -> AResult<()>;
     fn drop_table(&self, txn: TxnId, table: TableId) -> AResult<()>;
     fn truncate(&self, txn: TxnId, table: TableId) -> AResult<()>;
+    /// Builds the index over existing rows (23505 if a unique one is violated).
+    fn create_index(&self, txn: TxnId, index: &IndexDef, table: &TableDef) -> AResult<()>;
+    fn drop_index(&self, txn: TxnId, table: TableId, index: IndexId) -> AResult<()>;
     fn insert(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>>;
+    fn lock_row(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        row: RowId,
+        exclusive: bool,
+        wait: &LockWait,
+    ) -> AResult<LockOutcome>;
+    /// Replaces whole rows (full table width, in `row_ids` order).
     fn update(
         &self,
         txn: TxnId,
@@ -282,6 +408,18 @@ pub trait StorageBackend: Send + Sync {
     ) -> AResult<u64>;
     fn delete(&self, txn: TxnId, table: TableId, row_ids: RSlice<'_, RowId>) -> AResult<u64>;
     fn scan(&self, txn: TxnId, table: TableId, request: &ScanRequest) -> AResult<RowCursorBox>;
+    /// Rows visible to `txn` whose key matches, in key order (reversed when
+    /// `reverse`). Entries whose row no longer has that key are skipped.
+    fn index_scan(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+        query: &IndexQuery,
+        request: &ScanRequest,
+        reverse: bool,
+    ) -> AResult<RowCursorBox>;
+    /// Cheap counts; `txn` 0 means "latest committed" (planner estimates).
     fn stats(&self, txn: TxnId, table: TableId) -> AResult<TableStats>;
     fn checkpoint(&self) -> AResult<()>;
     #[sabi(last_prefix_field)]
@@ -304,7 +442,10 @@ pub struct IndexMethodInfo {
 #[repr(u8)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub enum IndexQuery {
+    /// Equality on all index columns or a prefix of them.
     Eq(RVec<Value>),
+    /// Every entry, in key order.
+    All,
     Range {
         lower: ROption<RVec<Value>>,
         lower_inclusive: bool,

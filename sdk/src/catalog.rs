@@ -10,6 +10,7 @@ use abi_stable::{
 
 use crate::error::AResult;
 use crate::types::DataType;
+use crate::value::Value;
 
 pub type SchemaId = u32;
 pub type TableId = u64;
@@ -215,6 +216,26 @@ pub struct ChangeApplied {
     pub version: u64,
 }
 
+/// Per-column statistics gathered by ANALYZE.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ColumnStatistics {
+    /// Estimated number of distinct non-null values.
+    pub n_distinct: f64,
+    pub null_fraction: f64,
+    pub min: Value,
+    pub max: Value,
+}
+
+/// Table statistics gathered by ANALYZE, read by the optimizer.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct TableStatistics {
+    pub row_count: f64,
+    /// One entry per table column.
+    pub columns: RVec<ColumnStatistics>,
+}
+
 /// Read and change access to the kernel's catalog.
 #[sabi_trait]
 pub trait Catalog: Send + Sync {
@@ -230,6 +251,17 @@ pub trait Catalog: Send + Sync {
     fn graph_labels(&self) -> RVec<GraphLabelDef>;
     #[sabi(last_prefix_field)]
     fn apply(&self, change: CatalogChange) -> AResult<ChangeApplied>;
+    fn table_stats(&self, table: TableId) -> ROption<TableStatistics>;
+    fn set_table_stats(&self, table: TableId, stats: TableStatistics);
+    /// Advances a sequence (non-transactional, as in PostgreSQL); 2200H when
+    /// it reaches its bound without CYCLE.
+    fn sequence_next(&self, id: TableId) -> AResult<i64>;
+    /// `setval`: the next `sequence_next` returns `value + increment` when
+    /// `is_called`, else `value`.
+    fn sequence_set(&self, id: TableId, value: i64, is_called: bool) -> AResult<()>;
+    /// Last value handed out (55000 when none yet).
+    fn sequence_current(&self, id: TableId) -> AResult<i64>;
+    fn sequence_by_name(&self, schema: SchemaId, name: RStr<'_>) -> ROption<SequenceDef>;
 }
 
 /// Catalog handle as plugins hold it.

@@ -13,12 +13,12 @@ use abi_stable::{
     library::RootModule,
     package_version_strings,
     sabi_types::VersionStrings,
-    std_types::{RBox, ROption, RSlice, RStr, RString, RVec},
+    std_types::{RArc, RBox, ROption, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
 use crate::capability::*;
-use crate::catalog::{IndexDef, TableDef, TableId};
+use crate::catalog::{IndexDef, IndexId, TableDef, TableId};
 use crate::error::{guard, AResult};
 use crate::host::HostRef;
 use crate::plan::Plan;
@@ -77,12 +77,14 @@ pub type LifecycleBox = Lifecycle_TO<'static, RBox<()>>;
 #[repr(u8)]
 #[derive(StableAbi)]
 pub enum ProviderObject {
-    Parser(ParserBox),
+    /// Shared (`RArc`) so the kernel can hand it to the planner in
+    /// [`crate::capability::Services`].
+    Parser(RArc<ParserBox>),
     Planner(PlannerBox),
     Executor(ExecutorBox),
-    StorageBackend(StorageBackendBox),
+    StorageBackend(RArc<StorageBackendBox>),
     IndexMethod(IndexMethodBox),
-    Functions(FunctionSetBox),
+    Functions(RArc<FunctionSetBox>),
     Types(TypeProviderBox),
     Operators(OperatorSetBox),
     Surface(SurfaceBox),
@@ -151,7 +153,11 @@ impl Registration {
     }
 
     pub fn parser(self, key: &str, p: impl Parser + 'static) -> Self {
-        self.provide(SQL_PARSER, key, ProviderObject::Parser(guarded_parser(p)))
+        self.provide(
+            SQL_PARSER,
+            key,
+            ProviderObject::Parser(RArc::new(guarded_parser(p))),
+        )
     }
     pub fn planner(self, key: &str, p: impl Planner + 'static) -> Self {
         let o = Planner_TO::from_ptr(RBox::new(Guarded(p)), abi_stable::sabi_trait::TD_Opaque);
@@ -164,7 +170,11 @@ impl Registration {
     pub fn storage_backend(self, key: &str, s: impl StorageBackend + 'static) -> Self {
         let o =
             StorageBackend_TO::from_ptr(RBox::new(Guarded(s)), abi_stable::sabi_trait::TD_Opaque);
-        self.provide(STORAGE_BACKEND, key, ProviderObject::StorageBackend(o))
+        self.provide(
+            STORAGE_BACKEND,
+            key,
+            ProviderObject::StorageBackend(RArc::new(o)),
+        )
     }
     pub fn index_method(self, key: &str, m: impl IndexMethod + 'static) -> Self {
         let o = IndexMethod_TO::from_ptr(RBox::new(Guarded(m)), abi_stable::sabi_trait::TD_Opaque);
@@ -174,7 +184,7 @@ impl Registration {
         self.provide(
             SQL_FUNCTIONS,
             key,
-            ProviderObject::Functions(guarded_functions(f)),
+            ProviderObject::Functions(RArc::new(guarded_functions(f))),
         )
     }
     pub fn types(self, key: &str, t: impl TypeProvider + 'static) -> Self {
@@ -245,8 +255,13 @@ impl<T: Parser> Parser for Guarded<T> {
 }
 
 impl<T: Planner> Planner for Guarded<T> {
-    fn plan(&self, ctx: &PlanContext, statement: &SyntaxTree) -> AResult<Plan> {
-        guard("sql.planner plan", || self.0.plan(ctx, statement))
+    fn plan(
+        &self,
+        ctx: &PlanContext,
+        services: &Services,
+        statement: &SyntaxTree,
+    ) -> AResult<Plan> {
+        guard("sql.planner plan", || self.0.plan(ctx, services, statement))
     }
 }
 
@@ -254,10 +269,13 @@ impl<T: Executor> Executor for Guarded<T> {
     fn execute(
         &self,
         ctx: &ExecContext,
+        services: &Services,
         plan: &Plan,
         params: RSlice<'_, Value>,
     ) -> AResult<RowCursorBox> {
-        guard("sql.executor execute", || self.0.execute(ctx, plan, params))
+        guard("sql.executor execute", || {
+            self.0.execute(ctx, services, plan, params)
+        })
     }
 }
 
@@ -305,8 +323,49 @@ impl<T: StorageBackend> StorageBackend for Guarded<T> {
     fn create_table(&self, txn: TxnId, table: &TableDef) -> AResult<()> {
         guard("storage create_table", || self.0.create_table(txn, table))
     }
-    fn alter_table(&self, txn: TxnId, old: &TableDef, new: &TableDef) -> AResult<()> {
-        guard("storage alter_table", || self.0.alter_table(txn, old, new))
+    fn alter_table(&self, txn: TxnId, old: &TableDef, new: &TableDef, fill: &Value) -> AResult<()> {
+        guard("storage alter_table", || {
+            self.0.alter_table(txn, old, new, fill)
+        })
+    }
+    fn begin_statement(&self, txn: TxnId) -> AResult<()> {
+        guard("storage begin_statement", || self.0.begin_statement(txn))
+    }
+    fn create_index(&self, txn: TxnId, index: &IndexDef, table: &TableDef) -> AResult<()> {
+        guard("storage create_index", || {
+            self.0.create_index(txn, index, table)
+        })
+    }
+    fn drop_index(&self, txn: TxnId, table: TableId, index: IndexId) -> AResult<()> {
+        guard("storage drop_index", || {
+            self.0.drop_index(txn, table, index)
+        })
+    }
+    fn lock_row(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        row: RowId,
+        exclusive: bool,
+        wait: &LockWait,
+    ) -> AResult<LockOutcome> {
+        guard("storage lock_row", || {
+            self.0.lock_row(txn, table, row, exclusive, wait)
+        })
+    }
+    fn index_scan(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+        query: &IndexQuery,
+        request: &ScanRequest,
+        reverse: bool,
+    ) -> AResult<RowCursorBox> {
+        guard("storage index_scan", || {
+            self.0
+                .index_scan(txn, table, index, query, request, reverse)
+        })
     }
     fn drop_table(&self, txn: TxnId, table: TableId) -> AResult<()> {
         guard("storage drop_table", || self.0.drop_table(txn, table))

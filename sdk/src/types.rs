@@ -13,9 +13,11 @@ pub enum TypeId {
     /// The type of an untyped literal or parameter before inference.
     Unknown,
     /// Pseudo-type for polymorphic function arguments (`anyelement`,
-    /// `"any"`): the planner accepts any argument type here and, when a
-    /// function's return type is `Any`, the result takes the type of its
-    /// first `Any` argument. Never a column type.
+    /// `"any"`, `anyarray` when `is_array`): the planner accepts any
+    /// argument type here. When a function's return type is `Any`, the
+    /// result type is the element type of the first polymorphic argument,
+    /// made an array when the declared return type `is_array`. Never a
+    /// column type.
     Any,
     Bool,
     Int2,
