@@ -1,0 +1,1 @@
+//! DDL and ANALYZE execution.

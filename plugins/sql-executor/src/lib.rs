@@ -1,0 +1,36 @@
+//! The SQL executor plugin (`sql.executor/1`): runs plans from
+//! `aiondb_sdk::plan` against storage backends and function providers.
+//!
+//! Module map:
+//! * `shared` — plan access, expression evaluation entry points, cursors.
+//! * `ddl`    — `Operator::Ddl` and `Operator::Analyze`.
+
+use aiondb_sdk::prelude::*;
+
+mod ddl;
+mod shared;
+
+struct SqlExecutor;
+
+impl Executor for SqlExecutor {
+    fn execute(
+        &self,
+        ctx: &ExecContext,
+        services: &Services,
+        plan: &Plan,
+        params: RSlice<'_, Value>,
+    ) -> AResult<RowCursorBox> {
+        shared::execute(ctx, services, plan, params.as_slice()).into()
+    }
+}
+
+fn register(_host: HostRef) -> DbResult<Registration> {
+    Ok(Registration::new().executor("sql", SqlExecutor))
+}
+
+aiondb_sdk::declare_plugin! {
+    name: "sql-executor",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "runs SQL plans against storage backends",
+    register: register,
+}

@@ -1,0 +1,1 @@
+//! DDL planning (CREATE/DROP/ALTER ...): produces `Operator::Ddl`.

@@ -1,0 +1,1 @@
+//! Transaction control, SET/SHOW/RESET: produces `Operator::Utility`.
