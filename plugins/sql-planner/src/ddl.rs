@@ -22,7 +22,7 @@ use aiondb_sdk::plan::{DdlAction, Operator};
 use aiondb_sdk::prelude::*;
 use sqlparser::ast;
 
-use crate::shared::{ident_name, object_parts, PlanBuilder};
+use crate::shared::{ident_name, object_parts, PlanBuilder, Planning};
 
 #[path = "ddl_alter.rs"]
 mod alter;
@@ -38,15 +38,11 @@ mod tests;
 pub(crate) const MAX_NAME_LEN: usize = 63;
 
 /// Plans a DDL statement; `Ok(None)` when `stmt` is not DDL.
-pub(crate) fn plan_ddl(
-    ctx: &PlanContext,
-    services: &Services,
-    stmt: &ast::Statement,
-) -> DbResult<Option<Plan>> {
+pub fn plan_ddl(p: &mut Planning<'_>, stmt: &ast::Statement) -> DbResult<Option<Plan>> {
     let d = Ddl {
-        ctx,
-        services,
-        b: PlanBuilder::new(),
+        ctx: p.ctx,
+        services: p.services,
+        b: std::mem::take(&mut p.builder),
     };
     d.plan(stmt)
 }

@@ -15,8 +15,12 @@
 use aiondb_sdk::prelude::*;
 
 mod ddl;
-mod shared;
+mod planner;
+pub mod shared;
+mod types;
 mod utility;
+
+pub use shared::plan_statement;
 
 struct SqlPlanner;
 
