@@ -185,14 +185,20 @@ impl<'a> Ddl<'a> {
     }
 
     /// An index of the schema by name, with its table.
-    pub(crate) fn index_by_name(&self, schema: SchemaId, name: &str) -> Option<(IndexDef, TableDef)> {
+    pub(crate) fn index_by_name(
+        &self,
+        schema: SchemaId,
+        name: &str,
+    ) -> Option<(IndexDef, TableDef)> {
         let cat = &self.services.catalog;
-        cat.tables(ROption::RSome(schema)).into_iter().find_map(|t| {
-            cat.indexes_of(t.id)
-                .into_iter()
-                .find(|i| i.name.as_str() == name)
-                .map(|i| (i, t.clone()))
-        })
+        cat.tables(ROption::RSome(schema))
+            .into_iter()
+            .find_map(|t| {
+                cat.indexes_of(t.id)
+                    .into_iter()
+                    .find(|i| i.name.as_str() == name)
+                    .map(|i| (i, t.clone()))
+            })
     }
 
     /// PostgreSQL's ChooseRelationName: `name1_name2_label`, truncated to
@@ -250,7 +256,10 @@ impl<'a> Ddl<'a> {
     }
 
     /// Resolves `[schema.]name` to the schemas to search and the bare name.
-    pub(crate) fn lookup_scope(&self, name: &ast::ObjectName) -> DbResult<(Vec<SchemaDef>, String)> {
+    pub(crate) fn lookup_scope(
+        &self,
+        name: &ast::ObjectName,
+    ) -> DbResult<(Vec<SchemaDef>, String)> {
         let parts = object_parts(name)?;
         match parts.as_slice() {
             [rel] => Ok((self.search_schema_ids(), rel.clone())),
@@ -318,10 +327,7 @@ pub(crate) fn ident(id: &ast::Ident) -> String {
 
 /// `"x" is not a <what>` (42809), with PostgreSQL's hint for DROP.
 pub(crate) fn wrong_object_type(name: &str, what: &str) -> AionError {
-    AionError::new(
-        SqlState::new(b"42809"),
-        format!("\"{name}\" is not {what}"),
-    )
+    AionError::new(SqlState::new(b"42809"), format!("\"{name}\" is not {what}"))
 }
 
 /// The SQL text of a `nextval` default for a sequence: qualified unless it
@@ -339,12 +345,10 @@ pub(crate) fn nextval_default(schema: &SchemaDef, seq: &str) -> String {
 /// Quotes an identifier when it would not survive case folding.
 pub(crate) fn quote_ident(s: &str) -> String {
     let plain = !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         s.to_string()
@@ -352,3 +356,6 @@ pub(crate) fn quote_ident(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     }
 }
+
+#[cfg(test)]
+pub(crate) use tests::{test_ctx, test_services};

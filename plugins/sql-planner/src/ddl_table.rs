@@ -498,7 +498,11 @@ pub(crate) fn apply_sequence_options(
     let max = max.unwrap_or(if inc > 0 { type_max } else { -1 });
     if min < type_min || max > type_max {
         let v = if min < type_min { min } else { max };
-        let which = if min < type_min { "MINVALUE" } else { "MAXVALUE" };
+        let which = if min < type_min {
+            "MINVALUE"
+        } else {
+            "MAXVALUE"
+        };
         return Err(AionError::new(
             SqlState::new(b"22023"),
             format!("{which} ({v}) is out of range for sequence data type"),
@@ -600,7 +604,12 @@ fn constraint_name_taken(draft: &TableDraft, name: &str) -> bool {
 
 /// Picks `t_cols_label[N]` not used by a constraint of the table nor a
 /// relation of the schema.
-fn choose_constraint_name(d: &Ddl<'_>, draft: &TableDraft, cols: Option<&str>, label: &str) -> String {
+fn choose_constraint_name(
+    d: &Ddl<'_>,
+    draft: &TableDraft,
+    cols: Option<&str>,
+    label: &str,
+) -> String {
     let mut pass = 0u32;
     loop {
         let modlabel = if pass == 0 {
@@ -639,7 +648,11 @@ fn explicit_name(d: &Ddl<'_>, draft: &TableDraft, name: &str, index_backed: bool
 
 /// Names, resolves and adds constraints in PostgreSQL's order: CHECK
 /// first, then PRIMARY KEY and UNIQUE (with their indexes), then FOREIGN KEY.
-pub(crate) fn add_constraints(d: &Ddl<'_>, draft: &mut TableDraft, specs: Vec<ConSpec>) -> DbResult<()> {
+pub(crate) fn add_constraints(
+    d: &Ddl<'_>,
+    draft: &mut TableDraft,
+    specs: Vec<ConSpec>,
+) -> DbResult<()> {
     let (mut checks, mut keys, mut fks) = (Vec::new(), Vec::new(), Vec::new());
     for s in specs {
         match s {
@@ -666,7 +679,11 @@ fn add_constraint(d: &Ddl<'_>, draft: &mut TableDraft, spec: ConSpec) -> DbResul
                 None => {
                     let cols = referenced_columns(&text, &draft.def);
                     let col = if cols.len() == 1 {
-                        draft.def.columns.get(cols[0] as usize).map(|c| c.name.to_string())
+                        draft
+                            .def
+                            .columns
+                            .get(cols[0] as usize)
+                            .map(|c| c.name.to_string())
                     } else {
                         None
                     };
@@ -802,7 +819,11 @@ fn push_key(draft: &mut TableDraft, name: String, cols: Vec<u32>, primary: bool)
 
 /// Unique column sets of a table: its PRIMARY KEY and UNIQUE constraints,
 /// plus unique indexes.
-fn unique_sets(d: &Ddl<'_>, def: &TableDef, with_indexes: bool) -> (Option<Vec<u32>>, Vec<Vec<u32>>) {
+fn unique_sets(
+    d: &Ddl<'_>,
+    def: &TableDef,
+    with_indexes: bool,
+) -> (Option<Vec<u32>>, Vec<Vec<u32>>) {
     let mut pk = None;
     let mut sets = Vec::new();
     for c in def.constraints.iter() {
@@ -860,7 +881,10 @@ fn resolve_fk_target(
         pk.ok_or_else(|| {
             AionError::new(
                 SqlState::UNDEFINED_OBJECT,
-                format!("there is no primary key for referenced table \"{}\"", target.name),
+                format!(
+                    "there is no primary key for referenced table \"{}\"",
+                    target.name
+                ),
             )
         })?
     } else {
@@ -870,7 +894,9 @@ fn resolve_fk_target(
                 column_index(&target, n).ok_or_else(|| {
                     AionError::new(
                         SqlState::UNDEFINED_COLUMN,
-                        format!("column \"{n}\" referenced in foreign key constraint does not exist"),
+                        format!(
+                            "column \"{n}\" referenced in foreign key constraint does not exist"
+                        ),
                     )
                 })
             })
