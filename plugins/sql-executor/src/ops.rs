@@ -938,13 +938,16 @@ impl Hash for RowKey {
 
 impl PartialEq for RowKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self
-                .0
-                .iter()
-                .zip(other.0.iter())
-                .all(|(a, b)| sort_cmp(a, b) == std::cmp::Ordering::Equal)
+        rows_equal(&self.0, &other.0)
     }
+}
+
+/// Grouping equality of two rows (NULLs equal each other).
+pub(crate) fn rows_equal(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| sort_cmp(x, y) == std::cmp::Ordering::Equal)
 }
 
 impl Eq for RowKey {}
@@ -985,7 +988,7 @@ impl Op for DistinctOp {
                 key.push(e.eval(cx, row)?);
             }
             let same = match &self.prev {
-                Some(p) => RowKey(p.clone()) == RowKey(key.clone()),
+                Some(p) => rows_equal(p, &key),
                 None => false,
             };
             if same {
