@@ -25,6 +25,9 @@ mod special;
 mod tablefunc;
 mod window;
 
+#[cfg(test)]
+mod tests;
+
 struct SqlExecutor;
 
 impl Executor for SqlExecutor {
