@@ -36,6 +36,7 @@ pub fn bundled_plugins() -> Vec<PluginModuleRef> {
     vec![
         aiondb_plugin_functions_core::plugin_module(),
         aiondb_sql_parser::plugin_module(),
+        aiondb_storage_memory::plugin_module(),
         aiondb_plugin_sql_planner::plugin_module(),
         aiondb_plugin_sql_executor::plugin_module(),
     ]
