@@ -48,6 +48,11 @@ pub(crate) fn eval(op: BinaryOp, l: &Value, r: &Value) -> DbResult<Option<Value>
             let as_text = op == BinaryOp::JsonGetText;
             if is_jsonb {
                 let j = parse_json(doc, true)?;
+                // jsonb stores a bare scalar as a one-element array, so
+                // `-> 0` and `-> -1` find it (but `#>` does not).
+                if let (true, Step::Index(0 | -1)) = (is_scalar(&j), &step) {
+                    return Ok(Some(jsonb_result(Some(&j), as_text)));
+                }
                 jsonb_result(get(&j, &step), as_text)
             } else {
                 json_result(raw_get(doc, &step), as_text)?
