@@ -264,7 +264,7 @@ fn raw_get<'a>(doc: &'a str, step: &Step<'_>) -> Option<&'a str> {
                 let matches = if k.contains('\\') {
                     matches!(parse_json(k, false), Ok(Json::String(s)) if s == *key)
                 } else {
-                    &k[1..k.len() - 1] == *key
+                    k.get(1..k.len().saturating_sub(1)) == Some(*key)
                 };
                 i = skip_ws(b, kend);
                 i = skip_ws(b, i + 1);
