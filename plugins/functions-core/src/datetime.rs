@@ -1,0 +1,3 @@
+//! Date/time functions.
+use crate::Def;
+pub(crate) const DEFS: &[Def] = &[];
