@@ -140,7 +140,8 @@ fn array_prepend(a: &[Value]) -> DbResult<Value> {
         return Ok(Value::Array(ArrayValue::one_dim(ty, vec![elem.clone()])));
     };
     one_dim_check(arr)?;
-    let lower = dims(arr).first().map_or(1, |d| d.lower - 1);
+    // PostgreSQL keeps the original lower bound.
+    let lower = dims(arr).first().map_or(1, |d| d.lower);
     let mut elems = Vec::with_capacity(arr.elements.len() + 1);
     elems.push(elem.clone());
     elems.extend(arr.elements.iter().cloned());

@@ -55,7 +55,7 @@ fn data_type(name: &str) -> DataType {
 fn resolve(name: &str, types: &[DataType]) -> Option<u32> {
     let fits = |declared: &DataType, t: &DataType, loose: bool| {
         declared == t
-            || (loose && declared.id == TypeId::Any && declared.is_array == t.is_array)
+            || (loose && declared.id == TypeId::Any && (t.is_array || !declared.is_array))
     };
     for loose in [false, true] {
         for (id, d) in all_defs() {
