@@ -21,13 +21,30 @@ pub(crate) const DEFS: &[Def] = &[
     Def::new("array_position", &[ANYARRAY, ANY, I4], I4, array_position).lax(),
     Def::new("array_positions", &[ANYARRAY, ANY], I4ARR, array_positions).lax(),
     Def::new("array_remove", &[ANYARRAY, ANY], ANYARRAY, array_remove).lax(),
-    Def::new("array_replace", &[ANYARRAY, ANY, ANY], ANYARRAY, array_replace).lax(),
+    Def::new(
+        "array_replace",
+        &[ANYARRAY, ANY, ANY],
+        ANYARRAY,
+        array_replace,
+    )
+    .lax(),
     Def::new("array_to_string", &[ANYARRAY, TEXT], TEXT, array_to_string).stable(),
-    Def::new("array_to_string", &[ANYARRAY, TEXT, TEXT], TEXT, array_to_string)
-        .lax()
-        .stable(),
+    Def::new(
+        "array_to_string",
+        &[ANYARRAY, TEXT, TEXT],
+        TEXT,
+        array_to_string,
+    )
+    .lax()
+    .stable(),
     Def::new("string_to_array", &[TEXT, TEXT], TEXTARR, string_to_array).lax(),
-    Def::new("string_to_array", &[TEXT, TEXT, TEXT], TEXTARR, string_to_array).lax(),
+    Def::new(
+        "string_to_array",
+        &[TEXT, TEXT, TEXT],
+        TEXTARR,
+        string_to_array,
+    )
+    .lax(),
 ];
 
 /// Dimensions of a non-empty array (empty arrays have none).
@@ -79,7 +96,11 @@ fn array_dims(a: &[Value]) -> DbResult<Value> {
     }
     let mut s = String::new();
     for x in d {
-        s.push_str(&format!("[{}:{}]", x.lower, x.lower as i64 + x.len as i64 - 1));
+        s.push_str(&format!(
+            "[{}:{}]",
+            x.lower,
+            x.lower as i64 + x.len as i64 - 1
+        ));
     }
     Ok(Value::text(s))
 }
@@ -105,7 +126,10 @@ fn elem_type(arr: Option<&ArrayValue>, elem: &Value) -> TypeId {
 
 fn one_dim_check(arr: &ArrayValue) -> DbResult<()> {
     if dims(arr).len() > 1 {
-        return Err(err(b"2202E", "argument must be empty or one-dimensional array"));
+        return Err(err(
+            b"2202E",
+            "argument must be empty or one-dimensional array",
+        ));
     }
     Ok(())
 }
@@ -168,7 +192,11 @@ fn array_cat(a: &[Value]) -> DbResult<Value> {
     let mut out_dims: Vec<ArrayDim> = dx.to_vec();
     if dx.len() == dy.len() {
         // Same rank: stack along the first dimension.
-        if dx[1..].iter().map(|d| d.len).ne(dy[1..].iter().map(|d| d.len)) {
+        if dx[1..]
+            .iter()
+            .map(|d| d.len)
+            .ne(dy[1..].iter().map(|d| d.len))
+        {
             return Err(incompatible(dx.len(), dy.len()));
         }
         out_dims[0].len += dy[0].len;

@@ -28,8 +28,19 @@ pub(crate) const DEFS: &[Def] = &[
     Def::new("date_trunc", &[TEXT, IV], IV, date_trunc),
     Def::new("make_date", &[I4, I4, I4], DATE, make_date),
     Def::new("make_time", &[I4, I4, F8], TIME, make_time),
-    Def::new("make_timestamp", &[I4, I4, I4, I4, I4, F8], TS, make_timestamp),
-    Def::new("make_timestamptz", &[I4, I4, I4, I4, I4, F8], TSTZ, make_timestamptz).stable(),
+    Def::new(
+        "make_timestamp",
+        &[I4, I4, I4, I4, I4, F8],
+        TS,
+        make_timestamp,
+    ),
+    Def::new(
+        "make_timestamptz",
+        &[I4, I4, I4, I4, I4, F8],
+        TSTZ,
+        make_timestamptz,
+    )
+    .stable(),
     // make_interval's parameters all default to 0; one overload per arity
     // stands in for the defaults.
     Def::new("make_interval", &[], IV, make_interval),
@@ -38,8 +49,18 @@ pub(crate) const DEFS: &[Def] = &[
     Def::new("make_interval", &[I4, I4, I4], IV, make_interval),
     Def::new("make_interval", &[I4, I4, I4, I4], IV, make_interval),
     Def::new("make_interval", &[I4, I4, I4, I4, I4], IV, make_interval),
-    Def::new("make_interval", &[I4, I4, I4, I4, I4, I4], IV, make_interval),
-    Def::new("make_interval", &[I4, I4, I4, I4, I4, I4, F8], IV, make_interval),
+    Def::new(
+        "make_interval",
+        &[I4, I4, I4, I4, I4, I4],
+        IV,
+        make_interval,
+    ),
+    Def::new(
+        "make_interval",
+        &[I4, I4, I4, I4, I4, I4, F8],
+        IV,
+        make_interval,
+    ),
     Def::new("age", &[TS, TS], IV, age),
     Def::new("age", &[TSTZ, TSTZ], IV, age),
     Def::new("justify_days", &[IV], IV, justify_days),
@@ -360,7 +381,10 @@ fn extract_part(field: &str, v: &Value) -> DbResult<Part> {
                     let denom = USECS_PER_DAY as i128;
                     let scaled = tod * 10i128.pow(rscale as u32);
                     let q = (scaled + denom / 2) / denom;
-                    Part::Exact(julian(tm.days) as i128 * 10i128.pow(rscale as u32) + q, rscale)
+                    Part::Exact(
+                        julian(tm.days) as i128 * 10i128.pow(rscale as u32) + q,
+                        rscale,
+                    )
                 }
                 _ => return Err(not_recognized(field, v)),
             })
@@ -455,8 +479,16 @@ fn trunc_tm(u: &str, tm: &Tm) -> Option<i64> {
         "year" => ymd(y, 1, 1)?,
         "decade" => ymd(y.div_euclid(10) * 10, 1, 1)?,
         "century" => {
-            let c = if y > 0 { (y + 99) / 100 } else { -((99 - (y - 1)) / 100) };
-            let start = if c > 0 { (c - 1) * 100 + 1 } else { c * 100 + 1 };
+            let c = if y > 0 {
+                (y + 99) / 100
+            } else {
+                -((99 - (y - 1)) / 100)
+            };
+            let start = if c > 0 {
+                (c - 1) * 100 + 1
+            } else {
+                c * 100 + 1
+            };
             ymd(start, 1, 1)?
         }
         "millennium" => {
@@ -465,7 +497,11 @@ fn trunc_tm(u: &str, tm: &Tm) -> Option<i64> {
             } else {
                 -((999 - (y - 1)) / 1000)
             };
-            let start = if m > 0 { (m - 1) * 1000 + 1 } else { m * 1000 + 1 };
+            let start = if m > 0 {
+                (m - 1) * 1000 + 1
+            } else {
+                m * 1000 + 1
+            };
             ymd(start, 1, 1)?
         }
         _ => return None,
@@ -534,11 +570,10 @@ fn date_trunc(a: &[Value]) -> DbResult<Value> {
                     }
                 }
                 "week" => {
-                    return Err(err(
-                        b"0A000",
-                        "unit \"week\" not supported for type interval",
+                    return Err(
+                        err(b"0A000", "unit \"week\" not supported for type interval")
+                            .with_detail("Months usually have fractional weeks."),
                     )
-                    .with_detail("Months usually have fractional weeks."))
                 }
                 _ => return Err(bad()),
             }
@@ -601,7 +636,11 @@ fn make_date(a: &[Value]) -> DbResult<Value> {
 }
 
 fn make_time(a: &[Value]) -> DbResult<Value> {
-    Ok(Value::Time(time_micros(int(a, 0)?, int(a, 1)?, float(a, 2)?)?))
+    Ok(Value::Time(time_micros(
+        int(a, 0)?,
+        int(a, 1)?,
+        float(a, 2)?,
+    )?))
 }
 
 fn make_ts(a: &[Value]) -> DbResult<i64> {
@@ -806,13 +845,20 @@ fn to_timestamp_float(a: &[Value]) -> DbResult<Value> {
         return Err(err(b"22008", "timestamp cannot be NaN"));
     }
     if f.is_infinite() {
-        return Ok(Value::TimestampTz(if f > 0.0 { i64::MAX } else { i64::MIN }));
+        return Ok(Value::TimestampTz(if f > 0.0 {
+            i64::MAX
+        } else {
+            i64::MIN
+        }));
     }
     let us = (f * 1e6).round() - PG_EPOCH_MICROS_FROM_UNIX as f64;
     if !(TIMESTAMP_MIN_MICROS as f64..TIMESTAMP_MAX_MICROS as f64).contains(&us) {
         return Err(err(
             b"22008",
-            format!("timestamp out of range: \"{}\"", crate::to_text(&Value::Float8(f))),
+            format!(
+                "timestamp out of range: \"{}\"",
+                crate::to_text(&Value::Float8(f))
+            ),
         ));
     }
     Ok(Value::TimestampTz(us as i64))
@@ -849,8 +895,8 @@ const PATTERNS: &[&str] = &[
     "A.D.", "A.M.", "B.C.", "P.M.", "a.d.", "a.m.", "b.c.", "p.m.", "Y,YYY", "MONTH", "Month",
     "month", "HH24", "HH12", "IYYY", "YYYY", "IDDD", "DAY", "Day", "day", "DDD", "IYY", "YYY",
     "MON", "Mon", "mon", "AD", "AM", "BC", "CC", "DD", "DY", "Dy", "dy", "HH", "ID", "IW", "IY",
-    "MI", "MM", "MS", "OF", "PM", "Q", "RM", "rm", "SSSS", "SS", "TZ", "tz", "US", "WW", "W",
-    "YY", "ad", "am", "bc", "pm", "D", "I", "J", "Y",
+    "MI", "MM", "MS", "OF", "PM", "Q", "RM", "rm", "SSSS", "SS", "TZ", "tz", "US", "WW", "W", "YY",
+    "ad", "am", "bc", "pm", "D", "I", "J", "Y",
 ];
 
 /// Which value to_char formats.
@@ -883,9 +929,15 @@ fn ordinal_suffix(n: i64, upper: bool) -> &'static str {
 }
 
 fn case_like(word: &str, pat: &str) -> String {
-    if pat.chars().all(|c| c.is_ascii_uppercase() || !c.is_alphabetic()) {
+    if pat
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || !c.is_alphabetic())
+    {
         word.to_uppercase()
-    } else if pat.chars().all(|c| c.is_ascii_lowercase() || !c.is_alphabetic()) {
+    } else if pat
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || !c.is_alphabetic())
+    {
         word.to_lowercase()
     } else {
         word.to_string()
@@ -929,14 +981,10 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
             rest = r.get(end + 1..).unwrap_or("");
             continue;
         }
-        if let Some(r) = rest.strip_prefix('\\') {
-            if let Some(c) = r.chars().next() {
-                out.push(c);
-                rest = &r[c.len_utf8()..];
-            } else {
-                out.push('\\');
-                rest = r;
-            }
+        // Outside quotes only `\"` is an escape; other backslashes print.
+        if let Some(r) = rest.strip_prefix("\\\"") {
+            out.push('"');
+            rest = r;
             continue;
         }
         let fm = rest.starts_with("FM") || rest.starts_with("fm");
@@ -1050,7 +1098,11 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
             "DAY" | "Day" | "day" if iv.is_none() => word(DAYS[tm.dow() as usize], 9),
             "DY" | "Dy" | "dy" if iv.is_none() => case_like(&DAYS[tm.dow() as usize][..3], pat),
             "DDD" => {
-                let v = if iv.is_some() { tm.mday as i64 } else { tm.doy() };
+                let v = if iv.is_some() {
+                    tm.mday as i64
+                } else {
+                    tm.doy()
+                };
                 numeric_val = Some(v);
                 num(v, 3)
             }
@@ -1116,6 +1168,9 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
 /// Numeric `to_char`: digits `9`/`0`, `.`/`D`, `,`/`G`, `S`, `MI`, `PL`,
 /// `SG`, `PR`, `FM`.
 fn to_char_number(value: &Dec, fmt: &str) -> String {
+    if let Some(i) = fmt.to_uppercase().find("EEEE") {
+        return to_char_sci(value, &fmt[..i]);
+    }
     // Parse the template.
     let mut fm = false;
     let mut int_digits = 0usize;
@@ -1159,26 +1214,13 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
         i += tok.len();
         tokens.push(tok);
     }
-    // Round to the fraction digits the template shows.
-    let (mut r, dropped_half) = {
-        let (t, _) = value.trunc(frac_digits as i32 + 1);
-        let last = t.digits.last().copied().unwrap_or(0);
-        let (mut t2, _) = t.trunc(frac_digits as i32);
-        if last >= 5 && t.scale == frac_digits as i32 + 1 && !t.digits.is_empty() {
-            t2.bump();
-        }
-        t2.neg = value.neg;
-        (t2, ())
-    };
-    let _ = dropped_half;
-    // Digits of the rounded value, split at the point.
-    let plain = {
-        r.neg = false;
-        r.to_plain()
-    };
+    // Round half away from zero to the fraction digits the template shows.
+    let mut r = Dec::from_numeric(&value.to_numeric().round_to_scale(frac_digits as i32));
+    let neg = value.neg && !r.digits.is_empty();
+    r.neg = false;
+    let plain = r.to_plain();
     let (int_str, frac_str) = plain.split_once('.').unwrap_or((plain.as_str(), ""));
     let int_str = int_str.trim_start_matches('0');
-    let neg = value.neg && !r.digits.is_empty();
     let overflow = int_str.len() > int_digits;
     let int_chars: Vec<char> = int_str.chars().collect();
     let mut frac_chars: Vec<char> = frac_str.chars().collect();
@@ -1186,7 +1228,6 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
     // FM drops trailing zeros of `9` fraction positions.
     let mut frac_keep = frac_digits;
     if fm {
-        let mut k = 0;
         let frac_zero_positions: Vec<bool> = tokens
             .iter()
             .skip_while(|t| *t != "." && *t != "D")
@@ -1195,12 +1236,13 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
             .collect();
         while frac_keep > 0
             && frac_chars[frac_keep - 1] == '0'
-            && !frac_zero_positions.get(frac_keep - 1).copied().unwrap_or(false)
+            && !frac_zero_positions
+                .get(frac_keep - 1)
+                .copied()
+                .unwrap_or(false)
         {
             frac_keep -= 1;
-            k += 1;
         }
-        let _ = k;
     }
     let has_sign_token = tokens
         .iter()
@@ -1211,14 +1253,17 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
     let mut in_frac = false;
     let mut started = false; // a significant digit has been printed
     let lead = int_digits.saturating_sub(int_chars.len());
-    let zero_from = first_zero.unwrap_or(usize::MAX).min(if int_chars.is_empty() && frac_digits == 0 {
-        int_digits.saturating_sub(1)
-    } else {
-        usize::MAX
-    });
+    let zero_from =
+        first_zero
+            .unwrap_or(usize::MAX)
+            .min(if int_chars.is_empty() && frac_digits == 0 {
+                int_digits.saturating_sub(1)
+            } else {
+                usize::MAX
+            });
     let mut sign_done = false;
     let sign_char = if neg { '-' } else { ' ' };
-    for (ti, t) in tokens.iter().enumerate() {
+    for t in &tokens {
         match t.as_str() {
             "9" | "0" if !in_frac => {
                 let digit = if overflow {
@@ -1264,7 +1309,7 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
                     sign_done = true;
                 }
                 in_frac = true;
-                out.push(if overflow { '#' } else { '.' });
+                out.push('.');
             }
             "," | "G" => {
                 if started {
@@ -1293,7 +1338,6 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
             "TH" => {}
             lit => out.push_str(lit),
         }
-        let _ = ti;
     }
     if !sign_done && !has_sign_token && (neg || !fm) {
         out.insert(0, sign_char);
@@ -1318,6 +1362,21 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
         }
     }
     out
+}
+
+/// `9.99EEEE`: one integer digit, the template's fraction digits and a
+/// signed two-digit exponent.
+fn to_char_sci(value: &Dec, mantissa_fmt: &str) -> String {
+    let frac = mantissa_fmt.split_once(['.', 'D']).map_or(0, |(_, f)| {
+        f.chars().filter(|c| matches!(c, '9' | '0')).count()
+    });
+    let v: f64 = value.to_plain().parse().unwrap_or(0.0);
+    let s = format!("{:.*e}", frac, v.abs());
+    let (m, e) = s.split_once('e').unwrap_or((s.as_str(), "0"));
+    let e: i64 = e.parse().unwrap_or(0);
+    let sign = if value.neg { '-' } else { ' ' };
+    let esign = if e < 0 { '-' } else { '+' };
+    format!("{sign}{m}e{esign}{:02}", e.abs())
 }
 
 fn to_char(a: &[Value]) -> DbResult<Value> {
@@ -1485,9 +1544,14 @@ fn parse_by_format(input: &str, fmt: &str) -> DbResult<Parsed> {
                 } else {
                     return Err(err(
                         b"22007",
-                        format!("invalid value \"{}\" for \"{pat}\"", s.chars().take(2).collect::<String>()),
+                        format!(
+                            "invalid value \"{}\" for \"{pat}\"",
+                            s.chars().take(2).collect::<String>()
+                        ),
                     )
-                    .with_detail("The given value did not match any of the allowed values for this field."));
+                    .with_detail(
+                        "The given value did not match any of the allowed values for this field.",
+                    ));
                 };
                 p.pm = Some(is_pm);
                 s = &s[n..];
@@ -1508,9 +1572,14 @@ fn parse_by_format(input: &str, fmt: &str) -> DbResult<Parsed> {
                 let (i, n) = found.ok_or_else(|| {
                     err(
                         b"22007",
-                        format!("invalid value \"{}\" for \"{pat}\"", s.chars().take(3).collect::<String>()),
+                        format!(
+                            "invalid value \"{}\" for \"{pat}\"",
+                            s.chars().take(3).collect::<String>()
+                        ),
                     )
-                    .with_detail("The given value did not match any of the allowed values for this field.")
+                    .with_detail(
+                        "The given value did not match any of the allowed values for this field.",
+                    )
                 })?;
                 p.mon = Some(i as i64 + 1);
                 s = &s[n..];
@@ -1557,8 +1626,11 @@ fn take_int(s: &mut &str, f: &str, name: &str, max: usize) -> DbResult<i64> {
     let n = if glued { digits.min(max) } else { digits };
     let v: i64 = s[..n].parse().map_err(|_| {
         let shown: String = s.chars().take(max.max(1)).collect();
-        err(b"22007", format!("invalid value \"{shown}\" for \"{name}\""))
-            .with_detail("Value must be an integer.")
+        err(
+            b"22007",
+            format!("invalid value \"{shown}\" for \"{name}\""),
+        )
+        .with_detail("Value must be an integer.")
     })?;
     *s = &s[n..];
     Ok(v)
@@ -1598,8 +1670,7 @@ fn to_timestamp_text(a: &[Value]) -> DbResult<Value> {
             format!("date/time field value out of range: \"{input}\""),
         ));
     }
-    let t = days as i64 * USECS_PER_DAY
-        + ((p.hour * 60 + p.min) * 60 + p.sec) * USECS_PER_SEC
-        + p.usec;
+    let t =
+        days as i64 * USECS_PER_DAY + ((p.hour * 60 + p.min) * 60 + p.sec) * USECS_PER_SEC + p.usec;
     Ok(Value::TimestampTz(t))
 }

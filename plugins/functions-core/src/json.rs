@@ -47,8 +47,20 @@ pub(crate) const DEFS: &[Def] = &[
     Def::new("json_typeof", &[JSON], TEXT, typeof_fn),
     Def::new("jsonb_typeof", &[JSONB], TEXT, typeof_fn),
     Def::new("json_extract_path", &[JSON, TEXT], JSON, json_extract_path).variadic(),
-    Def::new("json_extract_path_text", &[JSON, TEXT], TEXT, json_extract_path_text).variadic(),
-    Def::new("jsonb_extract_path", &[JSONB, TEXT], JSONB, jsonb_extract_path).variadic(),
+    Def::new(
+        "json_extract_path_text",
+        &[JSON, TEXT],
+        TEXT,
+        json_extract_path_text,
+    )
+    .variadic(),
+    Def::new(
+        "jsonb_extract_path",
+        &[JSONB, TEXT],
+        JSONB,
+        jsonb_extract_path,
+    )
+    .variadic(),
     Def::new(
         "jsonb_extract_path_text",
         &[JSONB, TEXT],
@@ -57,9 +69,24 @@ pub(crate) const DEFS: &[Def] = &[
     )
     .variadic(),
     Def::new("jsonb_set", &[JSONB, TEXTARR, JSONB], JSONB, jsonb_set),
-    Def::new("jsonb_set", &[JSONB, TEXTARR, JSONB, BOOL], JSONB, jsonb_set),
-    Def::new("jsonb_insert", &[JSONB, TEXTARR, JSONB], JSONB, jsonb_insert),
-    Def::new("jsonb_insert", &[JSONB, TEXTARR, JSONB, BOOL], JSONB, jsonb_insert),
+    Def::new(
+        "jsonb_set",
+        &[JSONB, TEXTARR, JSONB, BOOL],
+        JSONB,
+        jsonb_set,
+    ),
+    Def::new(
+        "jsonb_insert",
+        &[JSONB, TEXTARR, JSONB],
+        JSONB,
+        jsonb_insert,
+    ),
+    Def::new(
+        "jsonb_insert",
+        &[JSONB, TEXTARR, JSONB, BOOL],
+        JSONB,
+        jsonb_insert,
+    ),
     Def::new("jsonb_strip_nulls", &[JSONB], JSONB, jsonb_strip_nulls),
     Def::new("jsonb_pretty", &[JSONB], TEXT, jsonb_pretty),
     Def::new("jsonb_object", &[TEXTARR], JSONB, jsonb_object),
@@ -148,7 +175,7 @@ fn to_jsonb(a: &[Value]) -> DbResult<Value> {
 }
 
 fn build_object(a: &[Value], fname: &str) -> DbResult<String> {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err(
             err(b"22023", "argument list must have even number of elements").with_hint(format!(
                 "The arguments of {fname}() must consist of alternating keys and values."
@@ -159,11 +186,10 @@ fn build_object(a: &[Value], fname: &str) -> DbResult<String> {
     for (i, pair) in a.chunks(2).enumerate() {
         let key = &pair[0];
         if key.is_null() {
-            return Err(err(
-                b"22023",
-                format!("argument {} cannot be null", 2 * i + 1),
-            )
-            .with_hint("Object keys should be text."));
+            return Err(
+                err(b"22023", format!("argument {} cannot be null", 2 * i + 1))
+                    .with_hint("Object keys should be text."),
+            );
         }
         if matches!(key, Value::Array(_) | Value::Json(_) | Value::Jsonb(_)) {
             return Err(err(
@@ -417,7 +443,7 @@ fn typeof_fn(a: &[Value]) -> DbResult<Value> {
     Ok(Value::text(kind_of(json_text(a, 0)?)))
 }
 
-fn extract<'a>(a: &'a [Value]) -> DbResult<Option<&'a str>> {
+fn extract(a: &[Value]) -> DbResult<Option<&str>> {
     let mut doc = json_text(a, 0)?;
     for i in 1..a.len() {
         if a[i].is_null() {
@@ -449,9 +475,7 @@ fn json_extract_path_text(a: &[Value]) -> DbResult<Value> {
 }
 
 fn jsonb_extract_path(a: &[Value]) -> DbResult<Value> {
-    Ok(extract(a)?.map_or(Value::Null, |d| {
-        Value::Jsonb(RString::from(d.to_string()))
-    }))
+    Ok(extract(a)?.map_or(Value::Null, |d| Value::Jsonb(RString::from(d.to_string()))))
 }
 
 fn jsonb_extract_path_text(a: &[Value]) -> DbResult<Value> {
@@ -517,7 +541,13 @@ enum Edit {
     Insert { after: bool },
 }
 
-fn edit_path(node: &mut Json, path: &[Option<&str>], level: usize, new: &Json, edit: Edit) -> DbResult<()> {
+fn edit_path(
+    node: &mut Json,
+    path: &[Option<&str>],
+    level: usize,
+    new: &Json,
+    edit: Edit,
+) -> DbResult<()> {
     let key = path[level].ok_or_else(|| {
         err(
             b"22004",
@@ -533,9 +563,8 @@ fn edit_path(node: &mut Json, path: &[Option<&str>], level: usize, new: &Json, e
                 (Some(p), true) => match edit {
                     Edit::Set { .. } => members[p].1 = new.clone(),
                     Edit::Insert { .. } => {
-                        return Err(err(b"22023", "cannot replace existing key").with_hint(
-                            "Try using the function jsonb_set to replace key value.",
-                        ))
+                        return Err(err(b"22023", "cannot replace existing key")
+                            .with_hint("Try using the function jsonb_set to replace key value."))
                     }
                 },
                 (None, true) => {
@@ -684,7 +713,11 @@ fn jsonb_object(a: &[Value]) -> DbResult<Value> {
         keys.into_iter().zip(vals).collect()
     } else {
         let flat = text_array(a, 0)?;
-        let ndims = if flat.is_empty() { 0 } else { keys_arr.dims.len() };
+        let ndims = if flat.is_empty() {
+            0
+        } else {
+            keys_arr.dims.len()
+        };
         match ndims {
             0 => Vec::new(),
             1 if flat.len() % 2 != 0 => {

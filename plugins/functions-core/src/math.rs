@@ -205,7 +205,10 @@ fn trunc_n(a: &[Value]) -> DbResult<Value> {
 fn sqrt_f(a: &[Value]) -> DbResult<Value> {
     let f = float(a, 0)?;
     if f < 0.0 {
-        return Err(err(b"2201F", "cannot take square root of a negative number"));
+        return Err(err(
+            b"2201F",
+            "cannot take square root of a negative number",
+        ));
     }
     Ok(Value::Float8(f.sqrt()))
 }
@@ -217,7 +220,10 @@ fn cbrt_f(a: &[Value]) -> DbResult<Value> {
 fn sqrt_n(a: &[Value]) -> DbResult<Value> {
     let n = numeric(a, 0)?;
     if n.negative && !n.is_zero() && !is_nan(n) {
-        return Err(err(b"2201F", "cannot take square root of a negative number"));
+        return Err(err(
+            b"2201F",
+            "cannot take square root of a negative number",
+        ));
     }
     if !n.is_finite() {
         return num(n.clone());
@@ -239,7 +245,10 @@ fn sqrt_n(a: &[Value]) -> DbResult<Value> {
 fn power_f(a: &[Value]) -> DbResult<Value> {
     let (x, y) = (float(a, 0)?, float(a, 1)?);
     if x == 0.0 && y < 0.0 {
-        return Err(err(b"2201F", "zero raised to a negative power is undefined"));
+        return Err(err(
+            b"2201F",
+            "zero raised to a negative power is undefined",
+        ));
     }
     if x < 0.0 && y.fract() != 0.0 && y.is_finite() {
         return Err(err(
@@ -404,7 +413,10 @@ fn power_n(a: &[Value]) -> DbResult<Value> {
         return num(from_f64_scaled(b.to_f64().powf(e.to_f64()), 0)?);
     }
     if b.is_zero() && e.negative && !e.is_zero() {
-        return Err(err(b"2201F", "zero raised to a negative power is undefined"));
+        return Err(err(
+            b"2201F",
+            "zero raised to a negative power is undefined",
+        ));
     }
     let ed = Dec::from_numeric(e);
     let (eint, frac) = ed.trunc(0);
@@ -425,9 +437,7 @@ fn power_n(a: &[Value]) -> DbResult<Value> {
     }
     let r = b.to_f64().powf(e.to_f64());
     let val = e.to_f64() * b.to_f64().abs().ln() * std::f64::consts::LOG10_E;
-    let rscale = (16 - val as i32)
-        .max(b.dscale as i32)
-        .max(e.dscale as i32);
+    let rscale = (16 - val as i32).max(b.dscale as i32).max(e.dscale as i32);
     num(from_f64_scaled(r, rscale)?)
 }
 
@@ -442,7 +452,11 @@ fn exact_int_power(base: &Dec, exp: &Dec, rscale: i32) -> Option<Numeric> {
     let p = m.checked_pow(e_abs)?;
     let pscale = base.scale.checked_mul(e_abs as i32)?;
     if e >= 0 {
-        return Some(Dec::from_i128(p, pscale).to_numeric().round_to_scale(rscale));
+        return Some(
+            Dec::from_i128(p, pscale)
+                .to_numeric()
+                .round_to_scale(rscale),
+        );
     }
     if p == 0 {
         return None;
@@ -498,7 +512,9 @@ fn mod_n(a: &[Value]) -> DbResult<Value> {
     }
     let dscale = x.dscale.max(y.dscale) as i32;
     match common_scale(x, y) {
-        Some((mx, my, s)) => num(Dec::from_i128(mx % my, s).to_numeric().round_to_scale(dscale)),
+        Some((mx, my, s)) => num(Dec::from_i128(mx % my, s)
+            .to_numeric()
+            .round_to_scale(dscale)),
         None => num(from_f64_scaled(x.to_f64() % y.to_f64(), dscale)?),
     }
 }
@@ -628,7 +644,9 @@ pub(crate) fn next_random() -> u64 {
 }
 
 fn random(_: &[Value]) -> DbResult<Value> {
-    Ok(Value::Float8((next_random() >> 11) as f64 / (1u64 << 53) as f64))
+    Ok(Value::Float8(
+        (next_random() >> 11) as f64 / (1u64 << 53) as f64,
+    ))
 }
 
 /// A version 4 UUID from the non-cryptographic generator above.

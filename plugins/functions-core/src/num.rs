@@ -44,10 +44,6 @@ impl Dec {
         }
     }
 
-    pub fn is_zero(&self) -> bool {
-        self.digits.is_empty()
-    }
-
     /// Plain text with exactly `max(scale, 0)` fractional digits.
     pub fn to_plain(&self) -> String {
         let mut digits: Vec<u8> = self.digits.clone();
@@ -156,10 +152,6 @@ impl Dec {
             scale,
         }
     }
-}
-
-pub(crate) fn num_value(n: Numeric) -> Value {
-    Value::Numeric(n)
 }
 
 /// Rounds an approximate result to `rscale` fractional digits, the way the

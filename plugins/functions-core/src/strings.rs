@@ -74,7 +74,12 @@ pub(crate) const DEFS: &[Def] = &[
         .lax()
         .stable(),
     Def::new("regexp_replace", &[TEXT, TEXT, TEXT], TEXT, regexp_replace),
-    Def::new("regexp_replace", &[TEXT, TEXT, TEXT, TEXT], TEXT, regexp_replace),
+    Def::new(
+        "regexp_replace",
+        &[TEXT, TEXT, TEXT, TEXT],
+        TEXT,
+        regexp_replace,
+    ),
     Def::new("regexp_match", &[TEXT, TEXT], TEXTARR, regexp_match),
     Def::new("regexp_match", &[TEXT, TEXT, TEXT], TEXTARR, regexp_match),
     Def::new("encode", &[BYTEA, TEXT], TEXT, encode),
@@ -171,7 +176,11 @@ fn substr(a: &[Value]) -> DbResult<Value> {
     if end <= 1 || end - 1 <= from {
         return Ok(Value::text(""));
     }
-    Ok(Value::text(char_slice(s, from as usize, (end - 1) as usize)))
+    Ok(Value::text(char_slice(
+        s,
+        from as usize,
+        (end - 1) as usize,
+    )))
 }
 
 fn strpos(a: &[Value]) -> DbResult<Value> {
@@ -269,7 +278,11 @@ fn left(a: &[Value]) -> DbResult<Value> {
     let s = text(a, 0)?;
     let n = int(a, 1)?;
     let count = s.chars().count() as i64;
-    let take = if n >= 0 { n.min(count) } else { (count + n).max(0) };
+    let take = if n >= 0 {
+        n.min(count)
+    } else {
+        (count + n).max(0)
+    };
     Ok(Value::text(char_slice(s, 0, take as usize)))
 }
 
@@ -277,7 +290,11 @@ fn right(a: &[Value]) -> DbResult<Value> {
     let s = text(a, 0)?;
     let n = int(a, 1)?;
     let count = s.chars().count() as i64;
-    let skip = if n >= 0 { (count - n).max(0) } else { (-n).min(count) };
+    let skip = if n >= 0 {
+        (count - n).max(0)
+    } else {
+        (-n).min(count)
+    };
     Ok(Value::text(&s[char_offset(s, skip as usize)..]))
 }
 
@@ -353,24 +370,157 @@ fn concat_ws(a: &[Value]) -> DbResult<Value> {
 
 /// Keywords `quote_ident` must quote (every keyword not unreserved).
 const QUOTED_KEYWORDS: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
-    "authorization", "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast",
-    "char", "character", "check", "coalesce", "collate", "collation", "column", "concurrently",
-    "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
-    "current_schema", "current_time", "current_timestamp", "current_user", "dec", "decimal",
-    "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "exists",
-    "extract", "false", "fetch", "float", "for", "foreign", "freeze", "from", "full", "grant",
-    "greatest", "group", "grouping", "having", "ilike", "in", "initially", "inner", "inout",
-    "int", "integer", "intersect", "interval", "into", "is", "isnull", "join", "lateral",
-    "leading", "least", "left", "like", "limit", "localtime", "localtimestamp", "national",
-    "natural", "nchar", "none", "normalize", "not", "notnull", "null", "nullif", "numeric",
-    "offset", "on", "only", "or", "order", "out", "outer", "overlaps", "overlay", "placing",
-    "position", "precision", "primary", "real", "references", "returning", "right", "row",
-    "select", "session_user", "setof", "similar", "smallint", "some", "substring", "symmetric",
-    "table", "tablesample", "then", "time", "timestamp", "to", "trailing", "treat", "trim",
-    "true", "union", "unique", "user", "using", "values", "varchar", "variadic", "verbose",
-    "when", "where", "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists",
-    "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmltable",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
 ];
 
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -378,8 +528,7 @@ pub(crate) fn quote_ident(s: &str) -> String {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && QUOTED_KEYWORDS.binary_search(&s).is_err();
     if safe {
@@ -455,9 +604,12 @@ fn format(a: &[Value]) -> DbResult<Value> {
         let conv = chars.next().ok_or_else(unterminated)?;
         let (pos, rest) = match spec.split_once('$') {
             Some((p, r)) => {
-                let p: usize = p
-                    .parse()
-                    .map_err(|_| err(b"22023", "format specifies argument 0, but arguments are numbered from 1"))?;
+                let p: usize = p.parse().map_err(|_| {
+                    err(
+                        b"22023",
+                        "format specifies argument 0, but arguments are numbered from 1",
+                    )
+                })?;
                 if p == 0 {
                     return Err(err(
                         b"22023",
@@ -810,10 +962,11 @@ fn regexp_match(a: &[Value]) -> DbResult<Value> {
     let (s, pattern) = (text(a, 0)?, text(a, 1)?);
     let flags = parse_flags(if a.len() > 2 { text(a, 2)? } else { "" })?;
     if flags.global {
-        return Err(
-            err(b"22023", "regexp_match() does not support the \"global\" option")
-                .with_hint("Use the regexp_matches function instead."),
-        );
+        return Err(err(
+            b"22023",
+            "regexp_match() does not support the \"global\" option",
+        )
+        .with_hint("Use the regexp_matches function instead."));
     }
     let re = compile(pattern, &flags)?;
     let Some(caps) = re.captures(s) else {
@@ -932,7 +1085,10 @@ fn decode(a: &[Value]) -> DbResult<Value> {
                         continue;
                     }
                     _ if pad > 0 => {
-                        return Err(err(b"22023", "unexpected \"=\" while decoding base64 sequence"))
+                        return Err(err(
+                            b"22023",
+                            "unexpected \"=\" while decoding base64 sequence",
+                        ))
                     }
                     b'A'..=b'Z' => c - b'A',
                     b'a'..=b'z' => c - b'a' + 26,

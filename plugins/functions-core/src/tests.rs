@@ -54,8 +54,7 @@ fn data_type(name: &str) -> DataType {
 /// Exact-type overload resolution; `Any` only when nothing matches exactly.
 fn resolve(name: &str, types: &[DataType]) -> Option<u32> {
     let fits = |declared: &DataType, t: &DataType, loose: bool| {
-        declared == t
-            || (loose && declared.id == TypeId::Any && (t.is_array || !declared.is_array))
+        declared == t || (loose && declared.id == TypeId::Any && (t.is_array || !declared.is_array))
     };
     for loose in [false, true] {
         for (id, d) in all_defs() {
@@ -70,7 +69,10 @@ fn resolve(name: &str, types: &[DataType]) -> Option<u32> {
                     })
             } else {
                 d.args.len() == types.len()
-                    && d.args.iter().zip(types).all(|(decl, t)| fits(decl, t, loose))
+                    && d.args
+                        .iter()
+                        .zip(types)
+                        .all(|(decl, t)| fits(decl, t, loose))
             };
             if ok {
                 return Some(id);
@@ -224,7 +226,9 @@ fn legacy_callers_still_work() {
 #[test]
 fn random_values_are_in_range_and_uuids_are_v4() {
     let (rid, _) = all_defs().find(|(_, d)| d.name == "random").unwrap();
-    let (uid, _) = all_defs().find(|(_, d)| d.name == "gen_random_uuid").unwrap();
+    let (uid, _) = all_defs()
+        .find(|(_, d)| d.name == "gen_random_uuid")
+        .unwrap();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..1000 {
         match call(rid, &[]).unwrap() {
