@@ -952,7 +952,8 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
             let tm = Tm {
                 year: iv.months / 12,
                 mon: (iv.months % 12) as u32,
-                mday: iv.days as u32,
+                // Day fields read `iv.days` directly (it may be negative).
+                mday: 0,
                 hour: iv.micros / USECS_PER_HOUR,
                 min: iv.micros / USECS_PER_MINUTE % 60,
                 sec: iv.micros / USECS_PER_SEC % 60,
@@ -1098,8 +1099,8 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
             "DAY" | "Day" | "day" if iv.is_none() => word(DAYS[tm.dow() as usize], 9),
             "DY" | "Dy" | "dy" if iv.is_none() => case_like(&DAYS[tm.dow() as usize][..3], pat),
             "DDD" => {
-                let v = if iv.is_some() {
-                    tm.mday as i64
+                let v = if let Some(iv) = iv {
+                    iv.days as i64
                 } else {
                     tm.doy()
                 };
@@ -1115,8 +1116,14 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
                 num(v, 3)
             }
             "DD" => {
-                numeric_val = Some(tm.mday as i64);
-                num(tm.mday as i64, 2)
+                let v = iv.map_or(tm.mday as i64, |iv| iv.days as i64);
+                numeric_val = Some(v);
+                // PostgreSQL pads DD like C's `%02d` (the sign counts).
+                if fm {
+                    v.to_string()
+                } else {
+                    format!("{v:02}")
+                }
             }
             "D" if iv.is_none() => {
                 numeric_val = Some(tm.dow() + 1);
@@ -1246,7 +1253,7 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
     }
     let has_sign_token = tokens
         .iter()
-        .any(|t| matches!(t.as_str(), "S" | "MI" | "PL" | "SG" | "PR"));
+        .any(|t| matches!(t.as_str(), "S" | "MI" | "SG" | "PR"));
     let mut out = String::new();
     let mut int_pos = 0usize; // index among integer digit positions
     let mut frac_pos = 0usize;
@@ -1335,7 +1342,13 @@ fn to_char_number(value: &Dec, fmt: &str) -> String {
             }
             "SG" => out.push(if neg { '-' } else { '+' }),
             "PR" => {}
-            "TH" => {}
+            "TH" => {
+                // Ordinal suffix, for non-negative integers only.
+                if !neg && frac_digits == 0 {
+                    let n = int_str.parse::<i64>().unwrap_or(0);
+                    out.push_str(ordinal_suffix(n, !fmt.contains("th")));
+                }
+            }
             lit => out.push_str(lit),
         }
     }
@@ -1410,8 +1423,14 @@ fn to_char(a: &[Value]) -> DbResult<Value> {
         }
         Value::Interval(iv) => to_char_datetime(&DtSrc::Iv(*iv), fmt),
         Value::Numeric(n) => {
+            if crate::num::is_nan(n) {
+                let fm = fmt.to_uppercase().contains("FM");
+                return Ok(Value::text(if fm { "NaN" } else { " NaN" }));
+            }
             if !n.is_finite() {
-                return Ok(Value::text(to_char_number(&Dec::from_plain("0"), fmt)));
+                // Infinity overflows every template.
+                let big = Dec::from_plain(&"9".repeat(1000));
+                return Ok(Value::text(to_char_number(&big, fmt)));
             }
             to_char_number(&Dec::from_numeric(numeric(a, 0)?), fmt)
         }
