@@ -8,12 +8,10 @@
 //! * `ops`, `join`, `agg`, `window`, `tablefunc` — query operators.
 //! * `dml`    — INSERT/UPDATE/DELETE with constraint checks.
 //! * `explain` — EXPLAIN [ANALYZE] text.
-//! * `compat` — stand-ins for SDK value semantics not yet on main.
 
 use aiondb_sdk::prelude::*;
 
 mod agg;
-mod compat;
 mod ddl;
 mod dml;
 mod explain;
