@@ -35,6 +35,8 @@ pub use aiondb_sdk::value::Value;
 pub fn bundled_plugins() -> Vec<PluginModuleRef> {
     vec![
         aiondb_plugin_functions_core::plugin_module(),
+        aiondb_sql_parser::plugin_module(),
+        aiondb_storage_memory::plugin_module(),
         aiondb_plugin_sql_planner::plugin_module(),
         aiondb_plugin_sql_executor::plugin_module(),
     ]

@@ -563,11 +563,6 @@ fn array_push(a: &ArrayValue, e: &Value, front: bool) -> DbResult<Value> {
         elements.extend(a.elements.iter().cloned());
         elements.push(e.clone());
     }
-    let lower = if front && !a.elements.is_empty() {
-        lower - 1
-    } else {
-        lower
-    };
     Ok(Value::Array(ArrayValue {
         element_type: a.element_type,
         dims: RVec::from(vec![ArrayDim {
@@ -738,7 +733,7 @@ fn interval_scale(iv: &Interval, factor: f64, divide: bool) -> DbResult<Interval
     }
     days += month_rem_days as i32;
     let t = (apply(iv.micros as f64) + sec_rem * 1e6).round_ties_even();
-    if t.is_nan() || t >= 9.223_372_036_854_776e18 || t < -9.223_372_036_854_776e18 {
+    if t.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&t) {
         return Err(interval_overflow());
     }
     Ok(Interval {

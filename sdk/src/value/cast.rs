@@ -172,7 +172,7 @@ fn apply_length(s: &str, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
     if pad && len < max {
         let mut out = String::with_capacity(s.len() + max - len);
         out.push_str(s);
-        out.extend(std::iter::repeat(' ').take(max - len));
+        out.extend(std::iter::repeat_n(' ', max - len));
         return Ok(Value::text(out));
     }
     Ok(Value::text(s))
@@ -234,7 +234,11 @@ fn numeric_to_int(n: &Numeric, to: TypeId) -> DbResult<Value> {
 fn numeric_to_float(n: &Numeric) -> DbResult<f64> {
     let f = n.to_f64();
     if f.is_infinite() && n.is_finite() {
-        return Err(float_overflow());
+        // PostgreSQL converts through text, so float8in reports it.
+        return Err(AionError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("\"{n}\" is out of range for type double precision"),
+        ));
     }
     Ok(f)
 }

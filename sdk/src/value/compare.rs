@@ -173,10 +173,11 @@ fn cmp_jsonb_text(x: &str, y: &str) -> Option<Ordering> {
     Some(cmp_json(&a, &b))
 }
 
-/// PostgreSQL's jsonb B-tree order, approximately: by kind (Object > Array
-/// > Boolean > Number > String > Null, except that PostgreSQL puts an
-/// empty top-level array first), then objects and arrays by member count
-/// and then member by member, numbers numerically, strings byte-wise.
+/// PostgreSQL's jsonb B-tree order, approximately: by kind (object, then
+/// array, boolean, number, string, null from greatest to least; PostgreSQL
+/// also puts an empty top-level array first, which this does not), then
+/// objects and arrays by member count and then member by member, numbers
+/// numerically, strings byte-wise.
 pub(crate) fn cmp_json(a: &Json, b: &Json) -> Ordering {
     fn rank(j: &Json) -> u8 {
         match j {
@@ -269,7 +270,8 @@ pub fn sort_cmp(a: &Value, b: &Value) -> Ordering {
 fn hash_f64<H: Hasher>(x: f64, state: &mut H) {
     if x.is_nan() {
         state.write_u8(3);
-    } else if x.fract() == 0.0 && x >= -9.223_372_036_854_776e18 && x < 9.223_372_036_854_776e18 {
+    } else if x.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x)
+    {
         hash_i64(x as i64, state);
     } else {
         state.write_u8(2);

@@ -48,6 +48,11 @@ pub(crate) fn eval(op: BinaryOp, l: &Value, r: &Value) -> DbResult<Option<Value>
             let as_text = op == BinaryOp::JsonGetText;
             if is_jsonb {
                 let j = parse_json(doc, true)?;
+                // jsonb stores a bare scalar as a one-element array, so
+                // `-> 0` and `-> -1` find it (but `#>` does not).
+                if let (true, Step::Index(0 | -1)) = (is_scalar(&j), &step) {
+                    return Ok(Some(jsonb_result(Some(&j), as_text)));
+                }
                 jsonb_result(get(&j, &step), as_text)
             } else {
                 json_result(raw_get(doc, &step), as_text)?
@@ -259,7 +264,7 @@ fn raw_get<'a>(doc: &'a str, step: &Step<'_>) -> Option<&'a str> {
                 let matches = if k.contains('\\') {
                     matches!(parse_json(k, false), Ok(Json::String(s)) if s == *key)
                 } else {
-                    &k[1..k.len() - 1] == *key
+                    k.get(1..k.len().saturating_sub(1)) == Some(*key)
                 };
                 i = skip_ws(b, kend);
                 i = skip_ws(b, i + 1);

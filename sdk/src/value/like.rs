@@ -57,7 +57,13 @@ pub fn like_match(
     // (pattern index after the last %, string index it is retried from)
     let mut star: Option<(usize, usize)> = None;
     loop {
-        if pi < pattern.len() {
+        if si == s.len() {
+            // Out of text: only `%` may remain. PostgreSQL stops here too,
+            // so a trailing escape that is never reached is no error.
+            if pattern[pi..].bytes().all(|b| b == b'%') {
+                return Ok(true);
+            }
+        } else if pi < pattern.len() {
             let (tok, next) = token(pattern, pi, escape)?;
             match tok {
                 Tok::Star => {
@@ -82,8 +88,6 @@ pub fn like_match(
                     }
                 }
             }
-        } else if si == s.len() {
-            return Ok(true);
         }
         match star {
             Some((sp, ss)) if ss < s.len() => {

@@ -11,6 +11,8 @@ mod jsonops;
 mod like;
 mod numeric;
 pub mod ops;
+#[cfg(test)]
+mod ops_tests;
 mod resolve;
 #[cfg(test)]
 mod tests;

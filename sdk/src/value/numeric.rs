@@ -599,9 +599,9 @@ fn div_trunc_digits(a: &Numeric, b: &Numeric, frac_digits: i64) -> (Vec<u32>, i6
     let mut u: Vec<u32> = a.digits.iter().rev().map(|&d| d as u32).collect();
     let mut v: Vec<u32> = b.digits.iter().rev().map(|&d| d as u32).collect();
     if s >= 0 {
-        u.splice(0..0, std::iter::repeat(0).take(s as usize));
+        u.splice(0..0, std::iter::repeat_n(0, s as usize));
     } else {
-        v.splice(0..0, std::iter::repeat(0).take((-s) as usize));
+        v.splice(0..0, std::iter::repeat_n(0, (-s) as usize));
     }
     let mut q = div_big(&u, &v);
     q.reverse();
@@ -928,21 +928,24 @@ impl Numeric {
                 "a negative number raised to a non-integer power yields a complex result",
             ));
         }
-        let v = self.to_f64().powf(exp.to_f64());
-        if v.is_infinite() {
+        // Estimate the result's decimal weight to choose the scale as
+        // PostgreSQL does: at least 16 significant digits.
+        let approx = exp.to_f64() * self.to_f64().ln();
+        if !approx.is_finite() || approx > 300_000.0 {
             return Err(numeric_overflow());
         }
-        // At least 16 significant digits, as PostgreSQL's ln/exp path.
-        let mag = if v == 0.0 {
-            0
-        } else {
-            v.abs().log10().floor() as i32
-        };
-        let scale = (MIN_SIG_DIGITS - 1 - mag)
+        let dweight = (approx * std::f64::consts::LOG10_E).trunc() as i32;
+        let scale = (MIN_SIG_DIGITS - dweight)
             .max(self.dscale as i32)
             .max(exp.dscale as i32)
             .clamp(0, MAX_DISPLAY_SCALE);
-        Ok(Numeric::from_f64_digits(v, 17)?.round_to_scale(scale))
+        if scale + dweight < -(MAX_DISPLAY_SCALE) {
+            return Ok(Numeric::zero().round_to_scale(scale));
+        }
+        let work = scale + dweight.abs() + 24;
+        let ln = ln_numeric(self, work)?;
+        let y = ln.mul(exp)?.round_to_scale(work);
+        Ok(exp_numeric(&y, work)?.round_to_scale(scale))
     }
 }
 
@@ -961,4 +964,86 @@ impl Numeric {
         }
         self.to_i64_round()
     }
+}
+
+/// Square root of a positive numeric to `scale` digits (Newton from a
+/// float estimate).
+fn sqrt_numeric(x: &Numeric, scale: i32) -> DbResult<Numeric> {
+    let f = x.to_f64().sqrt();
+    let mut y = if f.is_finite() && f > 0.0 {
+        Numeric::from_f64_digits(f, 15)?
+    } else {
+        Numeric::from_i64(1)
+    };
+    let two = Numeric::from_i64(2);
+    for _ in 0..200 {
+        let next = y
+            .add(&x.div_rounded(&y, scale)?)?
+            .div_rounded(&two, scale)?;
+        if next.cmp_value(&y).is_eq() {
+            break;
+        }
+        y = next;
+    }
+    Ok(y)
+}
+
+/// Natural logarithm of a positive numeric, to about `scale` digits:
+/// square roots bring the argument near 1, then the atanh series.
+fn ln_numeric(x: &Numeric, scale: i32) -> DbResult<Numeric> {
+    let one = Numeric::from_i64(1);
+    let lo = Numeric::parse("0.99").unwrap_or_else(|| one.clone());
+    let hi = Numeric::parse("1.01").unwrap_or_else(|| one.clone());
+    let mut x = x.clone();
+    let mut halvings = 0u32;
+    // Each square root halves the logarithm; the final doubling
+    // multiplies the error, so keep extra digits for it.
+    let work = scale + 12;
+    while (x.cmp_value(&lo).is_lt() || x.cmp_value(&hi).is_gt()) && halvings < 200 {
+        x = sqrt_numeric(&x, work)?;
+        halvings += 1;
+    }
+    let z = x.sub(&one)?.div_rounded(&x.add(&one)?, work)?;
+    let z2 = z.mul(&z)?.round_to_scale(work);
+    let mut term = z.clone();
+    let mut sum = z;
+    let mut k = 1i64;
+    loop {
+        term = term.mul(&z2)?.round_to_scale(work);
+        k += 2;
+        let t = term.div_rounded(&Numeric::from_i64(k), work)?;
+        if t.is_zero() {
+            break;
+        }
+        sum = sum.add(&t)?;
+    }
+    let factor = Numeric::from_i64(2i64 << halvings.min(60));
+    Ok(sum.mul(&factor)?.round_to_scale(work))
+}
+
+/// `e^x` to about `scale` digits: halve the argument until small, sum the
+/// Taylor series, then square back.
+fn exp_numeric(x: &Numeric, scale: i32) -> DbResult<Numeric> {
+    let mut halvings = 0u32;
+    let mut y = x.clone();
+    let limit = Numeric::parse("0.01").unwrap_or_else(Numeric::zero);
+    let two = Numeric::from_i64(2);
+    let work = scale + 12;
+    while y.abs().cmp_value(&limit).is_gt() && halvings < 200 {
+        y = y.div_rounded(&two, work + 4)?;
+        halvings += 1;
+    }
+    let mut sum = Numeric::from_i64(1);
+    let mut term = Numeric::from_i64(1);
+    for k in 1..1000 {
+        term = term.mul(&y)?.div_rounded(&Numeric::from_i64(k), work + 4)?;
+        if term.is_zero() {
+            break;
+        }
+        sum = sum.add(&term)?;
+    }
+    for _ in 0..halvings {
+        sum = sum.mul(&sum)?.round_to_scale(work + 4);
+    }
+    Ok(sum)
 }

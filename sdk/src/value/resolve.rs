@@ -256,12 +256,11 @@ fn resolve_known(
 /// Operand types for a comparison, or `None` when incomparable.
 fn comparison_types(l: &DataType, r: &DataType) -> Option<(DataType, DataType)> {
     if l.is_array || r.is_array {
-        if !(l.is_array && r.is_array) {
+        // `anyarray = anyarray` needs identical element types.
+        if !(l.is_array && r.is_array && l.id == r.id && comparable_scalar(l)) {
             return None;
         }
-        let e = common_type(&[s(l.id), s(r.id)])?;
-        comparable_scalar(&e).then_some(())?;
-        return Some((DataType::array_of(e.id), DataType::array_of(e.id)));
+        return Some((plain(l), plain(r)));
     }
     if l.id == r.id {
         return comparable_scalar(l).then_some((*l, *r));
