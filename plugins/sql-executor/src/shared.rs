@@ -18,11 +18,11 @@ use aiondb_sdk::plan::{ExprRef, NodeRef, Operator};
 use aiondb_sdk::plugin::{guarded_cursor, StorageBackendBox};
 use aiondb_sdk::prelude::*;
 
+pub(crate) use crate::expr::CExpr;
+use crate::ops::Op;
 pub(crate) use aiondb_sdk::value::{
     cast, eval_binary, eval_unary, hash_value, like_match, sort_cmp, sql_cmp, CoercionKind,
 };
-pub(crate) use crate::expr::CExpr;
-use crate::ops::Op;
 
 /// A compiled expression, cheap to evaluate per row.
 pub(crate) type CompiledExpr = CExpr;

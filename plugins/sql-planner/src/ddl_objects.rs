@@ -369,7 +369,15 @@ pub(super) fn plan_create_view(d: Ddl<'_>, cv: &ast::CreateView) -> DbResult<Pla
                 return Err(wrong_object_type(&name, "a view"));
             }
         }
-        Some(_) if cv.if_not_exists => {}
+        Some(_) if cv.if_not_exists => {
+            // Exists: nothing to do (PostgreSQL: NOTICE ... skipping).
+            return Ok(d.finish(
+                DdlAction::DropIndexes {
+                    indexes: RVec::new(),
+                },
+                "CREATE VIEW",
+            ));
+        }
         _ if d.relation_exists(schema.id, &name) && !cv.if_not_exists => {
             return Err(AionError::new(
                 SqlState::DUPLICATE_TABLE,
@@ -457,7 +465,7 @@ pub(super) fn plan_create_view(d: Ddl<'_>, cv: &ast::CreateView) -> DbResult<Pla
     Ok(d.finish(
         DdlAction::CreateView {
             view,
-            or_replace: cv.or_replace || (cv.if_not_exists && existing.is_some()),
+            or_replace: cv.or_replace,
         },
         "CREATE VIEW",
     ))
