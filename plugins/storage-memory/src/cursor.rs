@@ -30,9 +30,14 @@ pub(crate) struct Visibility {
 
 pub(crate) enum Source {
     /// Sequential scan from this row id on.
-    Seq { next: RowId },
+    Seq {
+        next: RowId,
+    },
     /// Explicit row ids, in the caller's order.
-    Rows { ids: Vec<RowId>, pos: usize },
+    Rows {
+        ids: Vec<RowId>,
+        pos: usize,
+    },
     /// Equality on every index column: one key, probed with a map lookup.
     IndexEq {
         index: u64,
@@ -68,7 +73,11 @@ pub(crate) struct TableCursor {
     pub source: Source,
 }
 
-pub(crate) fn schema_for(data: &TableData, proj: &Option<Vec<usize>>, with_row_ids: bool) -> Schema {
+pub(crate) fn schema_for(
+    data: &TableData,
+    proj: &Option<Vec<usize>>,
+    with_row_ids: bool,
+) -> Schema {
     let cols = &data.def.columns;
     let field = |c: usize| {
         let col = &cols[c];
@@ -225,7 +234,10 @@ impl TableCursor {
                         };
                     *done = true;
                     'keys: for (k, posting) in iter.by_ref() {
-                        if k.0[..(*null_prefix).min(k.0.len())].iter().any(Value::is_null) {
+                        if k.0[..(*null_prefix).min(k.0.len())]
+                            .iter()
+                            .any(Value::is_null)
+                        {
                             continue;
                         }
                         let rows = posting.as_slice();
@@ -266,7 +278,14 @@ impl TableCursor {
 
     /// Emits `id` if its visible version still has `key`.
     #[inline]
-    fn emit_checked(&self, out: &mut RowBatch, data: &TableData, ix: &Index, id: RowId, key: &[Value]) {
+    fn emit_checked(
+        &self,
+        out: &mut RowBatch,
+        data: &TableData,
+        ix: &Index,
+        id: RowId,
+        key: &[Value],
+    ) {
         if let Some(v) = data
             .row(id)
             .and_then(|r| r.visible(self.vis.me, self.vis.cid, &self.vis.snap))

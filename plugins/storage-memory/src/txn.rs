@@ -34,15 +34,37 @@ impl Snapshot {
 
 /// A change to undo on rollback, newest last.
 pub(crate) enum Undo {
-    Inserted { table: TableId, row: RowId },
-    Updated { table: TableId, row: RowId },
-    Deleted { table: TableId, row: RowId },
-    CreatedTable { table: TableId },
-    DroppedTable { cell: Arc<TableCell> },
+    Inserted {
+        table: TableId,
+        row: RowId,
+    },
+    Updated {
+        table: TableId,
+        row: RowId,
+    },
+    Deleted {
+        table: TableId,
+        row: RowId,
+    },
+    CreatedTable {
+        table: TableId,
+    },
+    DroppedTable {
+        cell: Arc<TableCell>,
+    },
     /// TRUNCATE and ALTER TABLE swap the whole table contents.
-    Replaced { table: TableId, old: Box<TableData> },
-    CreatedIndex { table: TableId, index: u64 },
-    DroppedIndex { table: TableId, index: Box<Index> },
+    Replaced {
+        table: TableId,
+        old: Box<TableData>,
+    },
+    CreatedIndex {
+        table: TableId,
+        index: u64,
+    },
+    DroppedIndex {
+        table: TableId,
+        index: Box<Index>,
+    },
 }
 
 impl Undo {
@@ -142,7 +164,12 @@ impl Mgr {
     }
 
     /// A holder of a lock on `key` that conflicts with `me` taking it.
-    pub fn lock_conflict(&self, key: (TableId, RowId), me: TxnId, exclusive: bool) -> Option<TxnId> {
+    pub fn lock_conflict(
+        &self,
+        key: (TableId, RowId),
+        me: TxnId,
+        exclusive: bool,
+    ) -> Option<TxnId> {
         let e = self.locks.get(&key)?;
         if let Some(x) = e.exclusive {
             if x != me {
