@@ -8,8 +8,8 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 
-use aiondb_sdk::value::{ArrayValue, ExtPayload, ExtValue, Numeric, NumericKind, Value};
 use aiondb_sdk::abi_stable::std_types::RVec;
+use aiondb_sdk::value::{ArrayValue, ExtPayload, ExtValue, Numeric, NumericKind, Value};
 
 /// OID of the sentinel value that sorts after every real value (NULL too).
 /// Range probes append it to a prefix to mean "just past every key with
@@ -28,7 +28,15 @@ fn is_sentinel(v: &Value) -> bool {
 }
 
 /// Compares two index key components, sentinel first.
+#[inline]
 pub(crate) fn key_cmp(a: &Value, b: &Value) -> Ordering {
+    // Fast paths for the common key types (btree descents compare a lot).
+    match (a, b) {
+        (Value::Int4(x), Value::Int4(y)) => return x.cmp(y),
+        (Value::Int8(x), Value::Int8(y)) => return x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => return x.as_str().cmp(y.as_str()),
+        _ => {}
+    }
     match (is_sentinel(a), is_sentinel(b)) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
@@ -314,14 +322,23 @@ mod tests {
     #[test]
     fn mixed_width_numbers_compare_by_value() {
         assert_eq!(key_cmp(&Value::Int2(3), &Value::Int8(3)), Ordering::Equal);
-        assert_eq!(key_cmp(&Value::Int4(2), &Value::Float8(2.5)), Ordering::Less);
+        assert_eq!(
+            key_cmp(&Value::Int4(2), &Value::Float8(2.5)),
+            Ordering::Less
+        );
         let n = Numeric::parse("2.5").unwrap_or_else(Numeric::zero);
-        assert_eq!(key_cmp(&Value::Numeric(n.clone()), &Value::Float8(2.5)), Ordering::Equal);
+        assert_eq!(
+            key_cmp(&Value::Numeric(n.clone()), &Value::Float8(2.5)),
+            Ordering::Equal
+        );
         assert_eq!(key_cmp(&Value::Numeric(n), &Value::Int4(3)), Ordering::Less);
         let neg = Numeric::parse("-10.5").unwrap_or_else(Numeric::zero);
         let neg2 = Numeric::parse("-2").unwrap_or_else(Numeric::zero);
         assert_eq!(numeric_cmp(&neg, &neg2), Ordering::Less);
-        assert_eq!(key_cmp(&Value::Float8(f64::NAN), &Value::Float8(1e300)), Ordering::Greater);
+        assert_eq!(
+            key_cmp(&Value::Float8(f64::NAN), &Value::Float8(1e300)),
+            Ordering::Greater
+        );
     }
 
     #[test]
