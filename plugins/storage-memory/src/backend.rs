@@ -609,8 +609,15 @@ impl MemoryBackend {
                     continue;
                 }
             }
-            let key = ix.key(values);
-            let Some(posting) = ix.map.get(KeySlice::new(&key.0)) else {
+            // Single-column keys are probed in place, without a copy.
+            let owned;
+            let key: &[Value] = if ix.cols.len() == 1 {
+                std::slice::from_ref(&values[ix.cols[0]])
+            } else {
+                owned = ix.key(values);
+                &owned.0
+            };
+            let Some(posting) = ix.map.get(KeySlice::new(key)) else {
                 continue;
             };
             for &rid in posting.as_slice() {
@@ -619,7 +626,7 @@ impl MemoryBackend {
                 }
                 let Some(row) = data.row(rid) else { continue };
                 for v in row.versions() {
-                    if !ix.has_key(&v.values, &key.0) {
+                    if !ix.has_key(&v.values, key) {
                         continue;
                     }
                     if v.xmin != me && self.is_active(v.xmin) {

@@ -1300,3 +1300,25 @@ fn bench_txn_overhead() {
         std::mem::size_of::<Value>()
     );
 }
+
+/// T1 -rw-> T2 -rw-> T3 with T3 committed before T1 started: T2 is a
+/// pivot and must not commit even though no two of them form a cycle.
+#[test]
+fn serializable_pivot_with_three_transactions() {
+    let db = Db::new();
+    const P: TableId = 2;
+    let x = db.begin(RC);
+    ok(db.b.create_table(x, &table_def(P, &["id", "v"])));
+    ok(db.b.commit(x));
+    let t2 = db.begin(SER);
+    db.sel(t2); // reads Q (table 1)
+    let t3 = db.begin(SER);
+    db.ins(t3, &[vec![i(1), t("q")]]); // writes Q
+    ok(db.b.commit(t3));
+    let t1 = db.begin(SER);
+    drain(ok(db.b.scan(t1, P, &all())), 0); // reads P
+    ok(db.b.insert(t2, P, &batch(&[vec![i(1), t("p")]]))); // T2 writes P
+    ok(db.b.commit(t1));
+    let e = err(db.b.commit(t2));
+    assert_eq!(e.sqlstate.as_str(), "40001");
+}
