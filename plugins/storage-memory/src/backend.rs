@@ -17,7 +17,7 @@ use aiondb_sdk::plugin::guarded_cursor;
 use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
-use crate::cursor::{schema_for, Source, TableCursor, Visibility};
+use crate::cursor::{Source, TableCursor, Visibility};
 use crate::keys::{sentinel, KeySlice};
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
 use crate::txn::{Mgr, Snapshot, Ssi, TxnState, Undo};
@@ -83,7 +83,6 @@ fn concurrent(what: &str) -> AionError {
         SqlState::SERIALIZATION_FAILURE,
         format!("could not serialize access due to concurrent {what}"),
     )
-    .with_hint("The transaction might succeed if retried.")
 }
 
 fn width_mismatch(got: usize, want: usize) -> AionError {
@@ -139,6 +138,7 @@ impl MemoryBackend {
         let mut g = lock(&self.inner.mgr);
         let id = g.next_txn;
         g.next_txn += 1;
+        g.invalidate_snapshot();
         let placeholder = Arc::new(Snapshot {
             xmin: id,
             xmax: id,
@@ -204,6 +204,7 @@ impl MemoryBackend {
     fn finish(&self, txn: TxnId, committed: bool) -> Option<TxnState> {
         let mut g = lock(&self.inner.mgr);
         let st = g.active.remove(&txn)?;
+        g.invalidate_snapshot();
         if committed {
             g.commit_seq += 1;
             let seq = g.commit_seq;
@@ -223,8 +224,11 @@ impl MemoryBackend {
         g.prune_ssi();
         let h = g.horizon();
         self.inner.horizon.store(h, AtOrd::Relaxed);
+        let listeners = g.waiters > 0;
         drop(g);
-        self.inner.cond.notify_all();
+        if listeners {
+            self.inner.cond.notify_all();
+        }
         Some(st)
     }
 
@@ -481,12 +485,14 @@ impl MemoryBackend {
                 }
                 next = next.min(d);
             }
+            g.waiters += 1;
             g = self
                 .inner
                 .cond
                 .wait_timeout(g, next.saturating_duration_since(now))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
+            g.waiters -= 1;
         };
         if let Some(st) = g.active.get_mut(&me) {
             st.waiting_for = None;
@@ -603,8 +609,15 @@ impl MemoryBackend {
                     continue;
                 }
             }
-            let key = ix.key(values);
-            let Some(posting) = ix.map.get(KeySlice::new(&key.0)) else {
+            // Single-column keys are probed in place, without a copy.
+            let owned;
+            let key: &[Value] = if ix.cols.len() == 1 {
+                std::slice::from_ref(&values[ix.cols[0]])
+            } else {
+                owned = ix.key(values);
+                &owned.0
+            };
+            let Some(posting) = ix.map.get(KeySlice::new(key)) else {
                 continue;
             };
             for &rid in posting.as_slice() {
@@ -613,7 +626,7 @@ impl MemoryBackend {
                 }
                 let Some(row) = data.row(rid) else { continue };
                 for v in row.versions() {
-                    if !ix.has_key(&v.values, &key.0) {
+                    if !ix.has_key(&v.values, key) {
                         continue;
                     }
                     if v.xmin != me && self.is_active(v.xmin) {
@@ -863,7 +876,7 @@ impl MemoryBackend {
         request: &ScanRequest,
         source: Source,
     ) -> DbResult<RowCursorBox> {
-        let (schema, proj, width) = {
+        let (proj, width) = {
             let data = read(&cell.data);
             let w = data.width();
             let proj: Option<Vec<usize>> = if request.projection.is_empty() {
@@ -883,10 +896,9 @@ impl MemoryBackend {
                 Some(p)
             };
             let width = proj.as_ref().map_or(w, Vec::len) + usize::from(request.with_row_ids);
-            (schema_for(&data, &proj, request.with_row_ids), proj, width)
+            (proj, width)
         };
         Ok(guarded_cursor(TableCursor {
-            schema,
             cell,
             vis,
             proj,

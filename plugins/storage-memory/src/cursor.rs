@@ -63,7 +63,6 @@ pub(crate) enum Source {
 }
 
 pub(crate) struct TableCursor {
-    pub schema: Schema,
     pub cell: Arc<TableCell>,
     pub vis: Visibility,
     /// Columns to return; `None` = all.
@@ -327,7 +326,10 @@ fn bounds_empty(lo: &Bound<Box<[Value]>>, hi: &Bound<Box<[Value]>>) -> bool {
 
 impl RowCursor for TableCursor {
     fn schema(&self) -> AResult<Schema> {
-        aiondb_sdk::abi_stable::std_types::ROk(self.schema.clone())
+        // Built on demand: executors know the shape from the plan, and point
+        // lookups should not pay for column-name copies.
+        let data = read(&self.cell.data);
+        aiondb_sdk::abi_stable::std_types::ROk(schema_for(&data, &self.proj, self.with_row_ids))
     }
 
     fn next_batch(&mut self, max_rows: u32) -> AResult<ROption<RowBatch>> {

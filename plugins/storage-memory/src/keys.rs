@@ -28,7 +28,15 @@ fn is_sentinel(v: &Value) -> bool {
 }
 
 /// Compares two index key components, sentinel first.
+#[inline]
 pub(crate) fn key_cmp(a: &Value, b: &Value) -> Ordering {
+    // Fast paths for the common key types (btree descents compare a lot).
+    match (a, b) {
+        (Value::Int4(x), Value::Int4(y)) => return x.cmp(y),
+        (Value::Int8(x), Value::Int8(y)) => return x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => return x.as_str().cmp(y.as_str()),
+        _ => {}
+    }
     match (is_sentinel(a), is_sentinel(b)) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,

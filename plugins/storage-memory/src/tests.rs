@@ -1196,3 +1196,215 @@ fn plugin_registers_in_memory_backend() {
     );
     ok(backend.commit(x));
 }
+
+/// Rough timings of the hot paths: `cargo test --release -- --ignored bench`.
+#[test]
+#[ignore]
+fn bench_point_ops() {
+    let db = Db::new();
+    let n = 100_000;
+    let start = Instant::now();
+    for k in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        ok(db
+            .b
+            .insert(x, T, &batch(&[vec![i(k), t("some text value")]])));
+        ok(db.b.commit(x));
+    }
+    let ins = start.elapsed();
+    let start = Instant::now();
+    let mut found = 0;
+    for k in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        let key = RVec::from(vec![Value::Int4((k * 7919) % n)]);
+        let mut c = ok(db
+            .b
+            .index_scan(x, T, PK, &IndexQuery::Eq(key), &all(), false));
+        while let ROption::RSome(b) = ok(c.next_batch(0)) {
+            found += b.len();
+        }
+        ok(db.b.commit(x));
+    }
+    let sel = start.elapsed();
+    let start = Instant::now();
+    for k in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        let key = RVec::from(vec![Value::Int4(k)]);
+        let req = ScanRequest {
+            with_row_ids: true,
+            ..all()
+        };
+        let rows = drain(
+            ok(db.b.index_scan(x, T, PK, &IndexQuery::Eq(key), &req, false)),
+            0,
+        );
+        let row = rows[0][2].as_i64().unwrap_or(0) as RowId;
+        ok(db.b.lock_row(x, T, row, true, &wait_forever()));
+        ok(db.b.update(
+            x,
+            T,
+            RSlice::from_slice(&[row]),
+            &batch(&[vec![i(k), t("updated")]]),
+        ));
+        ok(db.b.commit(x));
+    }
+    let upd = start.elapsed();
+    assert_eq!(found, n as usize);
+    eprintln!(
+        "insert {:?}/row, point select {:?}/row, point update {:?}/row, memory {} bytes",
+        ins / n as u32,
+        sel / n as u32,
+        upd / n as u32,
+        db.b.memory_used()
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_txn_overhead() {
+    let db = Db::new();
+    db.seed(10);
+    let n = 200_000u32;
+    let start = Instant::now();
+    for _ in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        ok(db.b.commit(x));
+    }
+    let txn = start.elapsed() / n;
+    let x = ok(db.b.begin(RC, false));
+    ok(db.b.begin_statement(x));
+    let start = Instant::now();
+    for k in 0..n {
+        let key = RVec::from(vec![Value::Int4((k % 10) as i32 + 1)]);
+        let c = ok(db
+            .b
+            .index_scan(x, T, PK, &IndexQuery::Eq(key), &all(), false));
+        drop(c);
+    }
+    let open = start.elapsed() / n;
+    let start = Instant::now();
+    for k in 0..n {
+        let key = RVec::from(vec![Value::Int4((k % 10) as i32 + 1)]);
+        let mut c = ok(db
+            .b
+            .index_scan(x, T, PK, &IndexQuery::Eq(key), &all(), false));
+        let _ = ok(c.next_batch(0));
+    }
+    let fetch = start.elapsed() / n;
+    eprintln!(
+        "txn {txn:?}, open cursor {open:?}, open+fetch {fetch:?}, value {} bytes",
+        std::mem::size_of::<Value>()
+    );
+}
+
+/// T1 -rw-> T2 -rw-> T3 with T3 committed before T1 started: T2 is a
+/// pivot and must not commit even though no two of them form a cycle.
+#[test]
+fn serializable_pivot_with_three_transactions() {
+    let db = Db::new();
+    const P: TableId = 2;
+    let x = db.begin(RC);
+    ok(db.b.create_table(x, &table_def(P, &["id", "v"])));
+    ok(db.b.commit(x));
+    let t2 = db.begin(SER);
+    db.sel(t2); // reads Q (table 1)
+    let t3 = db.begin(SER);
+    db.ins(t3, &[vec![i(1), t("q")]]); // writes Q
+    ok(db.b.commit(t3));
+    let t1 = db.begin(SER);
+    drain(ok(db.b.scan(t1, P, &all())), 0); // reads P
+    ok(db.b.insert(t2, P, &batch(&[vec![i(1), t("p")]]))); // T2 writes P
+    ok(db.b.commit(t1));
+    let e = err(db.b.commit(t2));
+    assert_eq!(e.sqlstate.as_str(), "40001");
+}
+
+/// Concurrent transfers between accounts in random order: deadlocks and
+/// serialization failures are retried; money is neither made nor lost.
+#[test]
+fn concurrent_transfers_conserve_total() {
+    for iso in [RC, RR, SER] {
+        let db = Db::new();
+        let x = db.begin(RC);
+        let rows: Vec<Vec<Value>> = (0..8).map(|k| vec![i(k), t("100")]).collect();
+        db.ins(x, &rows);
+        ok(db.b.commit(x));
+        let handles: Vec<_> = (0..4u64)
+            .map(|seed| {
+                let b = db.b.clone();
+                thread::spawn(move || {
+                    let mut state = seed * 7 + 3;
+                    let mut next = || {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (state >> 33) as i32
+                    };
+                    let mut done = 0;
+                    while done < 60 {
+                        let from = next().rem_euclid(8);
+                        let to = (from + 1 + next().rem_euclid(7)) % 8;
+                        if transfer(&b, iso, from, to).is_ok() {
+                            done += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().is_ok());
+        }
+        let total: i64 = db
+            .committed()
+            .iter()
+            .map(|r| {
+                r[1].as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(-1000)
+            })
+            .sum();
+        assert_eq!(total, 800, "isolation {iso:?}");
+    }
+}
+
+fn transfer(b: &MemoryBackend, iso: IsolationLevel, from: i32, to: i32) -> Result<(), AionError> {
+    let x = b.begin(iso, false).into_result()?;
+    let res = (|| -> Result<(), AionError> {
+        b.begin_statement(x).into_result()?;
+        for (k, delta) in [(from, -1i64), (to, 1)] {
+            let key = RVec::from(vec![i(k)]);
+            let rows = drain(
+                b.index_scan(x, T, PK, &IndexQuery::Eq(key), &with_ids(), false)
+                    .into_result()?,
+                0,
+            );
+            let row = rows[0][2].as_i64().unwrap_or(0) as RowId;
+            let out = b.lock_row(x, T, row, true, &wait_forever()).into_result()?;
+            let req = ScanRequest {
+                row_ids: ROption::RSome(RVec::from(vec![row])),
+                latest: out == LockOutcome::LockedChanged,
+                ..all()
+            };
+            let cur = drain(b.scan(x, T, &req).into_result()?, 0);
+            let bal: i64 = cur[0][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let new = batch(&[vec![i(k), t(&(bal + delta).to_string())]]);
+            b.update(x, T, RSlice::from_slice(&[row]), &new)
+                .into_result()?;
+            b.begin_statement(x).into_result()?;
+        }
+        Ok(())
+    })();
+    match res {
+        Ok(()) => b.commit(x).into_result(),
+        Err(e) => {
+            b.rollback(x).into_result()?;
+            let code = e.sqlstate.as_str();
+            assert!(code == "40P01" || code == "40001", "unexpected {e}");
+            Err(e)
+        }
+    }
+}

@@ -123,6 +123,11 @@ pub(crate) struct Mgr {
     pub locks: HashMap<(TableId, RowId), LockEntry>,
     pub commit_seq: u64,
     pub ssi_committed: Vec<SsiCommitted>,
+    /// Threads blocked in a lock wait (ending a transaction only signals
+    /// the condvar when someone listens: the signal is a syscall).
+    pub waiters: usize,
+    /// The last snapshot taken, valid until a transaction starts or ends.
+    cached_snapshot: Option<Arc<Snapshot>>,
 }
 
 impl Mgr {
@@ -133,16 +138,28 @@ impl Mgr {
             locks: HashMap::new(),
             commit_seq: 0,
             ssi_committed: Vec::new(),
+            waiters: 0,
+            cached_snapshot: None,
         }
     }
 
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub fn snapshot(&mut self) -> Arc<Snapshot> {
+        if let Some(s) = &self.cached_snapshot {
+            return Arc::clone(s);
+        }
         let active: Vec<TxnId> = self.active.keys().copied().collect();
-        Arc::new(Snapshot {
+        let snap = Arc::new(Snapshot {
             xmin: active.first().copied().unwrap_or(self.next_txn),
             xmax: self.next_txn,
             active,
-        })
+        });
+        self.cached_snapshot = Some(Arc::clone(&snap));
+        snap
+    }
+
+    /// Call whenever the set of running transactions changes.
+    pub fn invalidate_snapshot(&mut self) {
+        self.cached_snapshot = None;
     }
 
     pub fn state(&self, txn: TxnId) -> DbResult<&TxnState> {
