@@ -25,6 +25,8 @@ mod window;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_storage;
 
 struct SqlExecutor;
 

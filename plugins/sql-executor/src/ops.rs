@@ -1393,19 +1393,6 @@ pub(crate) fn query_cursor(
     }))
 }
 
-/// Runs the plan rooted at `n` to completion, collecting its rows.
-pub(crate) fn collect(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Vec<Vec<Value>>> {
-    let mut op = build(cx, plan, n)?;
-    op.open(cx)?;
-    let mut rows = Vec::new();
-    while op.advance(cx)? {
-        cx.tick()?;
-        rows.push(op.current().to_vec());
-    }
-    op.close(cx);
-    Ok(rows)
-}
-
 /// Whether the plan rooted at `n` reads rows from outside itself
 /// (OuterColumn deeper than its own nesting).
 pub(crate) fn references_outer(plan: &Plan, n: NodeRef) -> bool {

@@ -25,6 +25,7 @@ pub(crate) use aiondb_sdk::value::{
 };
 
 /// A compiled expression, cheap to evaluate per row.
+#[allow(dead_code)] // interface for ddl.rs
 pub(crate) type CompiledExpr = CExpr;
 
 /// Per-statement evaluation state: session context, services, parameters,
@@ -110,12 +111,6 @@ impl EvalCx {
         self.mem_used = self.mem_used.saturating_sub(bytes);
     }
 
-    pub(crate) fn storage(&self, key: &str) -> DbResult<&StorageBackendBox> {
-        self.services
-            .storage(key)
-            .ok_or_else(|| AionError::internal(format!("storage backend \"{key}\" is not loaded")))
-    }
-
     pub(crate) fn table(&self, id: TableId) -> DbResult<TableDef> {
         self.services
             .catalog
@@ -152,11 +147,13 @@ pub(crate) fn pg_now_us() -> i64 {
 
 /// Compiles `expr` of `plan` for rows of `width` columns laid out as the
 /// expression's operator sees them (single input: input 0).
+#[allow(dead_code)] // interface for ddl.rs
 pub(crate) fn compile_expr(cx: &mut EvalCx, plan: &Plan, expr: ExprRef) -> DbResult<CompiledExpr> {
     crate::expr::compile(cx, plan, expr, &[0])
 }
 
 /// Compiles and evaluates `expr` over `row` once.
+#[allow(dead_code)] // interface for ddl.rs
 pub(crate) fn eval_expr(
     cx: &mut EvalCx,
     plan: &Plan,
@@ -235,6 +232,7 @@ pub(crate) fn rows_cursor(schema: Schema, rows: RowBatch, rows_affected: u64) ->
 }
 
 /// A cursor with no rows and a count for the command tag.
+#[allow(dead_code)] // interface for ddl.rs
 pub(crate) fn command_cursor(rows_affected: u64) -> RowCursorBox {
     rows_cursor(Schema::default(), RowBatch::new(0), rows_affected)
 }

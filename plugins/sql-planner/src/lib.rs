@@ -14,8 +14,15 @@
 
 use aiondb_sdk::prelude::*;
 
+mod compat;
 mod ddl;
+mod dml;
+mod expr;
+mod logical;
+mod lower;
+mod optimizer;
 mod planner;
+mod query;
 pub mod shared;
 mod types;
 mod utility;

@@ -112,7 +112,7 @@ pub(crate) fn plan_tree(
     plan_statement(ctx, services, &stmt)
 }
 
-fn decode_statement(_tree: &SyntaxTree) -> DbResult<ast::Statement> {
+pub(crate) fn decode_statement(_tree: &SyntaxTree) -> DbResult<ast::Statement> {
     Err(AionError::feature_not_supported(
         "syntax tree decoding is not available yet",
     ))
