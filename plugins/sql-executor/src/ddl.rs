@@ -327,7 +327,13 @@ impl<'a> Exec<'a> {
         };
         // CREATE TABLE AS: run the query and insert its rows.
         let mut cx = self.eval_cx();
-        let rows = crate::ops::collect(&mut cx, plan, input)?;
+        let mut op = crate::ops::build(&mut cx, plan, input)?;
+        op.open(&mut cx)?;
+        let mut rows = Vec::new();
+        while op.advance(&mut cx)? {
+            rows.push(op.current().to_vec());
+        }
+        op.close(&mut cx);
         let mut batch = RowBatch::with_capacity(def.columns.len(), rows.len());
         for r in &rows {
             if r.len() != def.columns.len() {
