@@ -240,8 +240,15 @@ impl<'a> Binder<'a> {
             )
             .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
         };
-        let l = self.coerce(l, lt, CoercionKind::Implicit)?;
-        let r = self.coerce(r, rt, CoercionKind::Implicit)?;
+        // `text || anynonarray` converts the other side through its output
+        // function, as PostgreSQL does.
+        let kind = if op == BinaryOp::Concat && res.id == TypeId::Text {
+            CoercionKind::Explicit
+        } else {
+            CoercionKind::Implicit
+        };
+        let l = self.coerce(l, lt, kind)?;
+        let r = self.coerce(r, rt, kind)?;
         Ok(LExpr::new(LKind::Binary(op, Box::new(l), Box::new(r)), res))
     }
 

@@ -720,6 +720,52 @@ impl<'a> Optimizer<'a> {
         on: Vec<LExpr>,
         lateral: bool,
     ) -> LPlan {
+        // An inner join whose left side is an indexable table and whose
+        // right side is small is turned around for an index lookup.
+        if kind == JoinKind::Inner
+            && !lateral
+            && matches!(
+                left,
+                LPlan::Scan {
+                    access: Access::Seq,
+                    ..
+                }
+            )
+        {
+            let (lr, rr) = (self.rows(&left), self.rows(&right));
+            if rr * 4.0 < lr {
+                let swapped = self.choose_join_oriented(
+                    kind,
+                    right.clone(),
+                    left.clone(),
+                    on.clone(),
+                    lateral,
+                );
+                if matches!(
+                    &swapped,
+                    LPlan::Join {
+                        method: Some(JoinChoice {
+                            param_lookup: true,
+                            ..
+                        }),
+                        ..
+                    }
+                ) {
+                    return swapped;
+                }
+            }
+        }
+        self.choose_join_oriented(kind, left, right, on, lateral)
+    }
+
+    fn choose_join_oriented(
+        &mut self,
+        kind: JoinKind,
+        left: LPlan,
+        right: LPlan,
+        on: Vec<LExpr>,
+        lateral: bool,
+    ) -> LPlan {
         let lo: HashSet<ColId> = left.outputs().into_iter().collect();
         let ro: HashSet<ColId> = right.outputs().into_iter().collect();
         let mut keys = Vec::new();

@@ -507,7 +507,7 @@ fn bind_table_with_joins(
     lock: RowLockMode,
 ) -> DbResult<(LPlan, Scope)> {
     let (mut plan, mut scope) = bind_factor(b, &twj.relation, left_scope, lock)?;
-    LATERAL_MARK.with(|m| m.set(false));
+    let first_lateral = LATERAL_MARK.with(|m| m.replace(false));
     for j in &twj.joins {
         let mut visible = left_scope.clone();
         visible.cols.extend(scope.cols.iter().cloned());
@@ -596,6 +596,7 @@ fn bind_table_with_joins(
         };
         scope.cols.extend(rs.cols);
     }
+    LATERAL_MARK.with(|m| m.set(first_lateral));
     Ok((plan, scope))
 }
 
@@ -781,6 +782,18 @@ fn bind_factor(
                 }
             }
             Ok((p, s))
+        }
+        ast::TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_ordinality,
+            ..
+        } => {
+            let args: Vec<ast::FunctionArg> = array_exprs
+                .iter()
+                .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e.clone())))
+                .collect();
+            bind_table_function(b, "unnest", &args, *with_ordinality, alias.as_ref(), left)
         }
         _ => Err(AionError::feature_not_supported(
             "this FROM item is not supported",
