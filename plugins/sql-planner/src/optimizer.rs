@@ -343,8 +343,8 @@ impl<'a> Optimizer<'a> {
         let tree = if n <= 8 {
             let full = (1u32 << n) - 1;
             let mut best: HashMap<u32, (f64, T)> = HashMap::new();
-            for i in 0..n {
-                best.insert(1 << i, (rows[i], T::Leaf(i)));
+            for (i, r) in rows.iter().enumerate() {
+                best.insert(1 << i, (*r, T::Leaf(i)));
             }
             for size in 2..=n {
                 for mask in 1..=full {
@@ -1168,7 +1168,7 @@ pub fn push_down(p: LPlan, mut preds: Vec<LExpr>) -> LPlan {
                 let movable = !e.is_volatile();
                 match kind {
                     JoinKind::Inner | JoinKind::Cross => {
-                        if movable && !r && !(lateral && l && r) {
+                        if movable && !r {
                             lp.push(e)
                         } else if movable && !l && !lateral {
                             rp.push(e)

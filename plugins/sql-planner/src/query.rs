@@ -536,7 +536,7 @@ fn bind_table_with_joins(
                 let r = b.expr(&both, e);
                 b.agg_forbidden = saved;
                 let c = r?;
-                let c = b.to_bool(c, "JOIN/ON")?;
+                let c = b.require_bool(c, "JOIN/ON")?;
                 on = c.conjuncts();
             }
             Some(ast::JoinConstraint::Using(names)) => {
@@ -1087,7 +1087,7 @@ fn bind_select(
         let r = b.expr(&scope, w);
         b.agg_forbidden = saved;
         let w = r?;
-        let w = b.to_bool(w, "WHERE")?;
+        let w = b.require_bool(w, "WHERE")?;
         plan = LPlan::Filter {
             input: Box::new(plan),
             pred: w.conjuncts(),
@@ -1234,7 +1234,7 @@ fn bind_select_body(
     let having = match &s.having {
         Some(h) => {
             let x = b.expr(&scope, h)?;
-            Some(b.to_bool(x, "HAVING")?)
+            Some(b.require_bool(x, "HAVING")?)
         }
         None => None,
     };

@@ -56,7 +56,7 @@ fn setup() -> Services {
         .into_option()
         .map(|s| s.id)
         .unwrap_or(2200);
-    let mut mk = |name: &str, cols: Vec<ColumnDef>, constraints: Vec<ConstraintDef>| {
+    let mk = |name: &str, cols: Vec<ColumnDef>, constraints: Vec<ConstraintDef>| {
         let t = TableDef {
             id: 0,
             schema: public,
