@@ -14,8 +14,9 @@ use aiondb_sdk::prelude::RResult;
 use crate::cli::{Command, Overrides};
 
 /// The plugins linked into this binary.
+/// The bundled plugin set: the same list the embedded library links.
 fn bundled_plugins() -> Vec<PluginModuleRef> {
-    vec![aiondb_plugin_functions_core::plugin_module()]
+    aiondb_embedded::bundled_plugins()
 }
 
 fn main() -> ExitCode {

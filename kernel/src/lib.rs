@@ -22,13 +22,15 @@ pub mod loader;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
+pub mod session;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use abi_stable::std_types::{RResult, RString, RVec};
 use aiondb_sdk::catalog::CatalogRef;
+use aiondb_sdk::error::AionError;
 use aiondb_sdk::host::{HostRef, KernelStatus, PluginStatus, Readiness};
 use aiondb_sdk::plugin::{PluginModuleRef, ProviderObject};
 
@@ -208,6 +210,7 @@ impl KernelBuilder {
         let kernel = Kernel {
             shared,
             registry: Arc::new(registry),
+            engine: Arc::new(OnceLock::new()),
         };
         kernel.publish_status(Readiness::Starting);
         Ok(kernel)
@@ -219,6 +222,8 @@ impl KernelBuilder {
 pub struct Kernel {
     shared: Arc<Shared>,
     registry: Arc<Registry>,
+    /// The SQL pipeline, resolved at start when its plugins are loaded.
+    engine: Arc<OnceLock<Arc<session::Engine>>>,
 }
 
 impl Kernel {
@@ -323,6 +328,13 @@ impl Kernel {
                 .started
                 .store(true, std::sync::atomic::Ordering::Release);
         }
+        if let Err(e) = self.start_engine() {
+            self.stop_from(plugins.len(), false);
+            return Err(KernelError::Start {
+                plugin: "kernel".to_string(),
+                message: e.to_string(),
+            });
+        }
         let surfaces = self.surfaces();
         for (n, (plugin, key, surface)) in surfaces.iter().enumerate() {
             log::info!("starting surface {key}");
@@ -342,6 +354,52 @@ impl Kernel {
         self.publish_status(Readiness::Ready);
         log::info!("aiondb kernel ready: {} plugin(s) loaded", plugins.len());
         Ok(())
+    }
+
+    /// Resolves the SQL pipeline and opens the storage backend, when the
+    /// SQL engine plugins are loaded (a kernel without them still serves
+    /// health and plugin listings).
+    fn start_engine(&self) -> Result<(), AionError> {
+        use aiondb_sdk::capability::{SQL_EXECUTOR, SQL_PARSER, SQL_PLANNER};
+        if self.engine.get().is_some() {
+            return Ok(());
+        }
+        let has = |c: &str| self.registry.single(c, 1).is_some();
+        if !(has(SQL_PARSER) && has(SQL_PLANNER) && has(SQL_EXECUTOR)) {
+            log::info!("SQL engine plugins not loaded: sessions are unavailable");
+            return Ok(());
+        }
+        let config = &self.shared.config;
+        let ephemeral = config.bool(config::keys::EPHEMERAL);
+        let storage = if ephemeral {
+            "in_memory".to_string()
+        } else {
+            config
+                .text(config::keys::STORAGE_BACKEND)
+                .unwrap_or("durable")
+                .to_string()
+        };
+        let data_dir = if ephemeral || storage == "in_memory" {
+            None
+        } else {
+            config.text(config::keys::DATA_DIR).map(str::to_string)
+        };
+        let engine =
+            session::Engine::build(&self.registry, self.catalog(), config, &storage, data_dir)?;
+        log::info!("SQL engine ready on storage backend {storage}");
+        let _ = self.engine.set(Arc::new(engine));
+        Ok(())
+    }
+
+    /// Opens a session: the one way every surface runs SQL.
+    pub fn session(&self, options: session::SessionOptions) -> Result<session::Session, AionError> {
+        let engine = self.engine.get().cloned().ok_or_else(|| {
+            AionError::new(
+                aiondb_sdk::error::SqlState::new(b"57P03"),
+                "the SQL engine is not available: the kernel is not started or the SQL plugins are not loaded",
+            )
+        })?;
+        Ok(session::Session::new(engine, options))
     }
 
     /// Surfaces in plugin start order, with the providing plugin's name.

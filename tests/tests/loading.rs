@@ -2,6 +2,7 @@
 //! `.so` files of one root-module type load side by side, and every refusal
 //! is one line naming plugin, path, expected and found.
 
+use abi_stable::std_types::RArc;
 use aiondb_integration_tests::*;
 use aiondb_kernel::{Kernel, KernelError};
 use aiondb_sdk::capability::{CapabilityId, Parser};
@@ -137,7 +138,7 @@ mod future_major {
         Ok(Registration::new().provide_raw(Provided {
             capability: CapabilityId::new("sql.functions", 9),
             key: "future".into(),
-            object: ProviderObject::Functions(guarded_functions(NoFunctions)),
+            object: ProviderObject::Functions(RArc::new(guarded_functions(NoFunctions))),
         }))
     }
     aiondb_sdk::declare_plugin! { name: "future-major", version: "9.0.0", description: "", register: register }
@@ -198,7 +199,7 @@ mod parser_b {
         Ok(Registration::new().provide_raw(Provided {
             capability: CapabilityId::new("sql.parser", 1),
             key: "parser-b".into(),
-            object: ProviderObject::Parser(guarded_parser(NullParser)),
+            object: ProviderObject::Parser(RArc::new(guarded_parser(NullParser))),
         }))
     }
     aiondb_sdk::declare_plugin! { name: "parser-b", version: "1.0.0", description: "", register: register }

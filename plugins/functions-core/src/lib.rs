@@ -1,130 +1,295 @@
 //! Core scalar SQL functions, provided as `sql.functions/1` under the key
-//! `core`. String functions count characters, not bytes, as PostgreSQL does
-//! with UTF-8 databases.
+//! `core`, with PostgreSQL 15 semantics. String functions count characters,
+//! not bytes, as PostgreSQL does with UTF-8 databases.
+//!
+//! Every function is one [`Def`] row in a per-group static table; a
+//! function's id is `group * GROUP_STRIDE + row`, so ids are stable for the
+//! life of the process and `call` is two array indexes and an indirect call.
 
+mod arrays;
+mod datetime;
+mod json;
+mod math;
+mod num;
+mod strings;
+#[cfg(test)]
+mod tests;
+
+use aiondb_sdk::capability::Volatility;
 use aiondb_sdk::prelude::*;
+use aiondb_sdk::value::{ArrayValue, Interval, Numeric};
 
-struct CoreFunctions;
+/// Implementation of one signature; arguments arrive already cast to the
+/// declared types.
+pub(crate) type Imp = fn(&[Value]) -> DbResult<Value>;
 
-#[derive(Clone, Copy)]
-enum Func {
-    Lower,
-    Upper,
-    Length,
-    Reverse,
-    AbsInt8,
-    AbsFloat8,
-    Sign,
+/// One row of the signature table.
+pub(crate) struct Def {
+    pub name: &'static str,
+    pub args: &'static [DataType],
+    pub variadic: bool,
+    pub returns: DataType,
+    pub strict: bool,
+    pub volatility: Volatility,
+    pub imp: Imp,
 }
 
-const FUNCS: &[(Func, &str, &[DataType], DataType)] = &[
-    (Func::Lower, "lower", &[DataType::TEXT], DataType::TEXT),
-    (Func::Upper, "upper", &[DataType::TEXT], DataType::TEXT),
-    (Func::Length, "length", &[DataType::TEXT], DataType::INT4),
-    (Func::Reverse, "reverse", &[DataType::TEXT], DataType::TEXT),
-    (Func::AbsInt8, "abs", &[DataType::INT8], DataType::INT8),
-    (
-        Func::AbsFloat8,
-        "abs",
-        &[DataType::FLOAT8],
-        DataType::FLOAT8,
-    ),
-    (Func::Sign, "sign", &[DataType::FLOAT8], DataType::FLOAT8),
+impl Def {
+    /// A strict, immutable function (the common case).
+    pub const fn new(
+        name: &'static str,
+        args: &'static [DataType],
+        returns: DataType,
+        imp: Imp,
+    ) -> Def {
+        Def {
+            name,
+            args,
+            variadic: false,
+            returns,
+            strict: true,
+            volatility: Volatility::Immutable,
+            imp,
+        }
+    }
+
+    /// Called even when an argument is NULL.
+    pub const fn lax(mut self) -> Def {
+        self.strict = false;
+        self
+    }
+
+    pub const fn stable(mut self) -> Def {
+        self.volatility = Volatility::Stable;
+        self
+    }
+
+    pub const fn volatile(mut self) -> Def {
+        self.volatility = Volatility::Volatile;
+        self
+    }
+
+    /// The last declared argument type repeats.
+    pub const fn variadic(mut self) -> Def {
+        self.variadic = true;
+        self
+    }
+}
+
+/// Short names for the types used in the tables.
+pub(crate) mod ty {
+    use aiondb_sdk::types::{DataType, TypeId};
+    pub const BOOL: DataType = DataType::BOOL;
+    pub const I2: DataType = DataType::INT2;
+    pub const I4: DataType = DataType::INT4;
+    pub const I8: DataType = DataType::INT8;
+    pub const F8: DataType = DataType::FLOAT8;
+    pub const NUM: DataType = DataType::NUMERIC;
+    pub const TEXT: DataType = DataType::TEXT;
+    pub const BYTEA: DataType = DataType::BYTEA;
+    pub const DATE: DataType = DataType::DATE;
+    pub const TIME: DataType = DataType::scalar(TypeId::Time);
+    pub const TS: DataType = DataType::TIMESTAMP;
+    pub const TSTZ: DataType = DataType::TIMESTAMPTZ;
+    pub const IV: DataType = DataType::scalar(TypeId::Interval);
+    pub const UUID: DataType = DataType::UUID;
+    pub const JSON: DataType = DataType::scalar(TypeId::Json);
+    pub const JSONB: DataType = DataType::JSONB;
+    pub const ANY: DataType = DataType::scalar(TypeId::Any);
+    pub const ANYARRAY: DataType = DataType::array_of(TypeId::Any);
+    pub const TEXTARR: DataType = DataType::array_of(TypeId::Text);
+    pub const I4ARR: DataType = DataType::array_of(TypeId::Int4);
+}
+
+/// Ids are `group * GROUP_STRIDE + row`.
+const GROUP_STRIDE: u32 = 1000;
+
+/// The signature tables, one per group; order fixes the ids.
+const GROUPS: [&[Def]; 5] = [
+    strings::DEFS,
+    math::DEFS,
+    datetime::DEFS,
+    json::DEFS,
+    arrays::DEFS,
 ];
 
-fn wrong_args(name: &str) -> AionError {
+pub(crate) fn lookup(id: u32) -> Option<&'static Def> {
+    GROUPS
+        .get((id / GROUP_STRIDE) as usize)?
+        .get((id % GROUP_STRIDE) as usize)
+}
+
+/// Every definition with its id, in id order.
+pub(crate) fn all_defs() -> impl Iterator<Item = (u32, &'static Def)> {
+    GROUPS.iter().enumerate().flat_map(|(g, defs)| {
+        defs.iter()
+            .enumerate()
+            .map(move |(i, d)| (g as u32 * GROUP_STRIDE + i as u32, d))
+    })
+}
+
+// ------------------------------------------------------------ argument access
+
+/// The planner casts arguments to the declared types; a different variant
+/// here means a planner bug, reported rather than panicking.
+pub(crate) fn wrong_args() -> AionError {
     AionError::new(
         SqlState::UNDEFINED_FUNCTION,
-        format!("function {name} called with arguments of the wrong type"),
+        "function called with arguments of the wrong type",
     )
     .with_hint("the planner should have cast the arguments; this is a planner bug")
 }
 
-fn float_arg(v: &Value) -> Option<f64> {
-    match v {
-        Value::Float8(f) => Some(*f),
-        Value::Float4(f) => Some(*f as f64),
-        other => other.as_i64().map(|i| i as f64),
+pub(crate) fn arg(args: &[Value], i: usize) -> DbResult<&Value> {
+    args.get(i).ok_or_else(wrong_args)
+}
+
+pub(crate) fn text(args: &[Value], i: usize) -> DbResult<&str> {
+    match arg(args, i)? {
+        Value::Text(s) => Ok(s.as_str()),
+        _ => Err(wrong_args()),
     }
 }
 
-fn call(func: Func, name: &str, args: &[Value]) -> DbResult<Value> {
-    let [arg] = args else {
-        return Err(wrong_args(name));
-    };
-    if arg.is_null() {
-        // All functions here are strict.
-        return Ok(Value::Null);
-    }
-    Ok(match func {
-        Func::Lower => Value::text(arg.as_str().ok_or_else(|| wrong_args(name))?.to_lowercase()),
-        Func::Upper => Value::text(arg.as_str().ok_or_else(|| wrong_args(name))?.to_uppercase()),
-        Func::Length => {
-            let n = arg
-                .as_str()
-                .ok_or_else(|| wrong_args(name))?
-                .chars()
-                .count();
-            Value::Int4(i32::try_from(n).map_err(|_| {
-                AionError::new(
-                    SqlState::PROGRAM_LIMIT_EXCEEDED,
-                    "string too long for length()",
-                )
-            })?)
-        }
-        Func::Reverse => Value::text(
-            arg.as_str()
-                .ok_or_else(|| wrong_args(name))?
-                .chars()
-                .rev()
-                .collect::<String>(),
-        ),
-        Func::AbsInt8 => {
-            let i = arg.as_i64().ok_or_else(|| wrong_args(name))?;
-            Value::Int8(i.checked_abs().ok_or_else(|| {
-                AionError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
-            })?)
-        }
-        Func::AbsFloat8 => Value::Float8(float_arg(arg).ok_or_else(|| wrong_args(name))?.abs()),
-        Func::Sign => {
-            let f = float_arg(arg).ok_or_else(|| wrong_args(name))?;
-            Value::Float8(if f > 0.0 {
-                1.0
-            } else if f < 0.0 {
-                -1.0
-            } else {
-                0.0
-            })
-        }
-    })
+pub(crate) fn int(args: &[Value], i: usize) -> DbResult<i64> {
+    arg(args, i)?.as_i64().ok_or_else(wrong_args)
 }
+
+pub(crate) fn int4(args: &[Value], i: usize) -> DbResult<i32> {
+    match arg(args, i)? {
+        Value::Int4(v) => Ok(*v),
+        Value::Int2(v) => Ok(*v as i32),
+        _ => Err(wrong_args()),
+    }
+}
+
+pub(crate) fn float(args: &[Value], i: usize) -> DbResult<f64> {
+    match arg(args, i)? {
+        Value::Float8(f) => Ok(*f),
+        Value::Float4(f) => Ok(*f as f64),
+        v => v.as_i64().map(|i| i as f64).ok_or_else(wrong_args),
+    }
+}
+
+pub(crate) fn numeric(args: &[Value], i: usize) -> DbResult<&Numeric> {
+    match arg(args, i)? {
+        Value::Numeric(n) => Ok(n),
+        _ => Err(wrong_args()),
+    }
+}
+
+pub(crate) fn bytea(args: &[Value], i: usize) -> DbResult<&[u8]> {
+    match arg(args, i)? {
+        Value::Bytea(b) => Ok(b.as_slice()),
+        _ => Err(wrong_args()),
+    }
+}
+
+pub(crate) fn boolean(args: &[Value], i: usize) -> DbResult<bool> {
+    match arg(args, i)? {
+        Value::Bool(b) => Ok(*b),
+        _ => Err(wrong_args()),
+    }
+}
+
+pub(crate) fn interval(args: &[Value], i: usize) -> DbResult<Interval> {
+    match arg(args, i)? {
+        Value::Interval(iv) => Ok(*iv),
+        _ => Err(wrong_args()),
+    }
+}
+
+pub(crate) fn array(args: &[Value], i: usize) -> DbResult<&ArrayValue> {
+    match arg(args, i)? {
+        Value::Array(a) => Ok(a),
+        _ => Err(wrong_args()),
+    }
+}
+
+/// A `text[]` argument as optional strings (NULL elements are `None`).
+pub(crate) fn text_array(args: &[Value], i: usize) -> DbResult<Vec<Option<&str>>> {
+    array(args, i)?
+        .elements
+        .iter()
+        .map(|e| match e {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s.as_str())),
+            _ => Err(wrong_args()),
+        })
+        .collect()
+}
+
+pub(crate) fn err(state: &[u8; 5], msg: impl Into<String>) -> AionError {
+    AionError::new(SqlState::new(state), msg)
+}
+
+pub(crate) fn int4_result(n: usize) -> DbResult<Value> {
+    i32::try_from(n)
+        .map(Value::Int4)
+        .map_err(|_| err(b"54000", "result too large for integer"))
+}
+
+/// Text output of any value, as the `::text` cast gives it.
+pub(crate) fn to_text(v: &Value) -> String {
+    let mut s = String::new();
+    aiondb_sdk::value::write_text(v, &mut s);
+    s
+}
+
+// ------------------------------------------------------------ the provider
+
+struct CoreFunctions;
 
 impl FunctionSet for CoreFunctions {
     fn functions(&self) -> AResult<RVec<FunctionSignature>> {
-        ROk(FUNCS
-            .iter()
-            .enumerate()
-            .map(|(id, (_, name, args, returns))| FunctionSignature {
-                id: id as u32,
-                name: (*name).into(),
-                args: RVec::from(args.to_vec()),
-                variadic: false,
-                returns: *returns,
-                volatility: Volatility::Immutable,
-                strict: true,
+        ROk(all_defs()
+            .map(|(id, d)| FunctionSignature {
+                id,
+                name: d.name.into(),
+                args: RVec::from(d.args.to_vec()),
+                variadic: d.variadic,
+                returns: d.returns,
+                volatility: d.volatility,
+                strict: d.strict,
             })
             .collect())
     }
 
     fn call(&self, id: u32, args: RSlice<'_, Value>) -> AResult<Value> {
-        match FUNCS.get(id as usize) {
-            Some((func, name, ..)) => call(*func, name, args.as_slice()).into(),
-            None => RErr(AionError::new(
-                SqlState::UNDEFINED_FUNCTION,
-                format!("function id {id} is not provided by functions-core"),
-            )),
-        }
+        call(id, args.as_slice()).into()
     }
+}
+
+pub(crate) fn call(id: u32, args: &[Value]) -> DbResult<Value> {
+    let Some(def) = lookup(id) else {
+        return Err(AionError::new(
+            SqlState::UNDEFINED_FUNCTION,
+            format!("function id {id} is not provided by functions-core"),
+        ));
+    };
+    // The executor skips strict functions on NULL input; this keeps direct
+    // callers (tests, other hosts) correct too.
+    if def.strict && args.iter().any(Value::is_null) {
+        return Ok(Value::Null);
+    }
+    let fixed = def.args.len();
+    let arity_ok = if def.variadic {
+        args.len() + 1 >= fixed
+    } else {
+        args.len() == fixed
+    };
+    if !arity_ok {
+        return Err(AionError::new(
+            SqlState::UNDEFINED_FUNCTION,
+            format!(
+                "function {} called with {} arguments, expected {}",
+                def.name,
+                args.len(),
+                fixed
+            ),
+        ));
+    }
+    (def.imp)(args)
 }
 
 fn register(_host: HostRef) -> DbResult<Registration> {
@@ -136,41 +301,4 @@ aiondb_sdk::declare_plugin! {
     version: env!("CARGO_PKG_VERSION"),
     description: "core scalar SQL functions",
     register: register,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(name: &str, arg: Value) -> DbResult<Value> {
-        let (id, _) = FUNCS
-            .iter()
-            .enumerate()
-            .find(|(_, (_, n, args, _))| *n == name && arg.data_type().is_none_or(|t| t == args[0]))
-            .ok_or_else(|| AionError::internal("no such function in test"))?;
-        CoreFunctions
-            .call(id as u32, RSlice::from_slice(&[arg]))
-            .into_result()
-    }
-
-    #[test]
-    fn string_functions_count_characters() {
-        assert_eq!(run("length", Value::text("héllo")).unwrap(), Value::Int4(5));
-        assert_eq!(
-            run("upper", Value::text("straße")).unwrap(),
-            Value::text("STRASSE")
-        );
-        assert_eq!(
-            run("reverse", Value::text("abc")).unwrap(),
-            Value::text("cba")
-        );
-        assert_eq!(run("lower", Value::Null).unwrap(), Value::Null);
-    }
-
-    #[test]
-    fn abs_overflow_is_22003() {
-        let e = run("abs", Value::Int8(i64::MIN)).unwrap_err();
-        assert_eq!(e.sqlstate, SqlState::NUMERIC_VALUE_OUT_OF_RANGE);
-        assert_eq!(run("abs", Value::Float8(-2.5)).unwrap(), Value::Float8(2.5));
-    }
 }

@@ -1,11 +1,19 @@
 //! Values as they cross the plugin boundary: one ABI-stable enum used
 //! natively on both sides, so rows are never serialised between plugins.
 
+mod arith;
+mod cast;
+mod compare;
 mod datetime;
 mod float;
 mod json;
+mod jsonops;
+mod like;
 mod numeric;
 pub mod ops;
+#[cfg(test)]
+mod ops_tests;
+mod resolve;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -24,6 +32,13 @@ pub use datetime::{
 pub use float::{parse_f32, parse_f64, write_f32, write_f64};
 pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
 pub use text::{parse_text, write_text};
+
+pub use arith::{eval_binary, eval_unary};
+pub use cast::{can_coerce, cast, CoercionKind};
+pub use compare::{hash_value, sort_cmp, sql_cmp};
+pub use like::{like_match, regex_match};
+pub use ops::{BinaryOp, UnaryOp};
+pub use resolve::{common_type, resolve_binary, resolve_unary};
 
 /// Days from 1970-01-01 (Unix epoch) to 2000-01-01 (PostgreSQL epoch).
 pub const PG_EPOCH_DAYS_FROM_UNIX: i32 = 10_957;
@@ -159,6 +174,11 @@ pub enum ExtPayload {
 impl Value {
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
+    }
+
+    /// True only for `Bool(true)`: what WHERE, HAVING and CHECK accept.
+    pub fn is_true(&self) -> bool {
+        matches!(self, Value::Bool(true))
     }
 
     /// The natural type of this value, `None` for NULL.

@@ -1,0 +1,1222 @@
+//! Sessions: the one entry point through which every surface (pgwire, HTTP,
+//! embedded) runs SQL. A session owns the transaction state machine
+//! (implicit transactions, blocks, the aborted state), session settings,
+//! limits and the plan cache; parsing, planning, execution and storage are
+//! reached only through the capability registry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use abi_stable::std_types::{RArc, RSlice, RStr, RString, RVec};
+use aiondb_sdk::capability::{
+    ExecContext, FunctionsHandle, IsolationLevel, PlanContext, Services, StorageHandle,
+    StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER, STORAGE_BACKEND,
+};
+use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
+use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
+use aiondb_sdk::plan::{Plan, Utility};
+use aiondb_sdk::plugin::ProviderObject;
+use aiondb_sdk::row::{Field, RowBatch, Schema};
+use aiondb_sdk::syntax::SyntaxTree;
+use aiondb_sdk::types::DataType;
+use aiondb_sdk::value::{Value, PG_EPOCH_MICROS_FROM_UNIX};
+
+use crate::config::{keys, Config};
+use crate::registry::{Provider, Registry};
+
+/// Limits from `AIONDB_LIMITS_*`, applied to every statement.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    pub statement_timeout_ms: u64,
+    pub lock_timeout_ms: u64,
+    pub max_result_rows: u64,
+    pub max_result_bytes: u64,
+    pub statement_memory_bytes: u64,
+    pub recursive_max_rows: u64,
+    pub recursive_max_iterations: u64,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Self {
+        let get = |k: &str| config.u64(k).unwrap_or(0);
+        Limits {
+            statement_timeout_ms: get(keys::LIMITS_STATEMENT_TIMEOUT_MS),
+            lock_timeout_ms: get(keys::LIMITS_LOCK_TIMEOUT_MS),
+            max_result_rows: get(keys::LIMITS_MAX_RESULT_ROWS),
+            max_result_bytes: get(keys::LIMITS_MAX_RESULT_BYTES),
+            statement_memory_bytes: get(keys::LIMITS_STATEMENT_MEMORY_BYTES),
+            recursive_max_rows: get(keys::LIMITS_RECURSIVE_CTE_MAX_ROWS),
+            recursive_max_iterations: get(keys::LIMITS_RECURSIVE_CTE_MAX_ITERATIONS),
+        }
+    }
+}
+
+/// The SQL pipeline, resolved once from the registry when the kernel starts.
+pub struct Engine {
+    parser: Arc<Provider>,
+    planner: Arc<Provider>,
+    executor: Arc<Provider>,
+    services: Services,
+    limits: Limits,
+    storage_key: String,
+}
+
+fn missing(capability: &str) -> AionError {
+    AionError::new(
+        SqlState::FEATURE_NOT_SUPPORTED,
+        format!("no plugin provides {capability}/1, so this deployment cannot run SQL"),
+    )
+    .with_hint(
+        "load the SQL engine plugins (sql-parser, sql-planner, sql-executor and a storage backend)",
+    )
+}
+
+impl Engine {
+    /// Resolves the pipeline and opens the storage backend `storage_key`.
+    pub(crate) fn build(
+        registry: &Registry,
+        catalog: Catalog_TO<'static, RArc<()>>,
+        config: &Config,
+        storage_key: &str,
+        data_dir: Option<String>,
+    ) -> DbResult<Engine> {
+        let parser = registry
+            .single(SQL_PARSER, 1)
+            .cloned()
+            .ok_or_else(|| missing(SQL_PARSER))?;
+        let planner = registry
+            .single(SQL_PLANNER, 1)
+            .cloned()
+            .ok_or_else(|| missing(SQL_PLANNER))?;
+        let executor = registry
+            .single(SQL_EXECUTOR, 1)
+            .cloned()
+            .ok_or_else(|| missing(SQL_EXECUTOR))?;
+        let parser_obj = match parser.object() {
+            ProviderObject::Parser(p) => p.clone(),
+            _ => return Err(missing(SQL_PARSER)),
+        };
+        let mut storages = RVec::new();
+        for p in registry.providers(STORAGE_BACKEND, 1) {
+            if let ProviderObject::StorageBackend(s) = p.object() {
+                storages.push(StorageHandle {
+                    key: RString::from(p.key.as_str()),
+                    backend: s.clone(),
+                });
+            }
+        }
+        let mut functions = RVec::new();
+        for p in registry.providers(SQL_FUNCTIONS, 1) {
+            if let ProviderObject::Functions(f) = p.object() {
+                functions.push(FunctionsHandle {
+                    key: RString::from(p.key.as_str()),
+                    set: f.clone(),
+                });
+            }
+        }
+        let Some(storage) = storages.iter().find(|s| s.key.as_str() == storage_key) else {
+            let loaded: Vec<&str> = storages.iter().map(|s| s.key.as_str()).collect();
+            return Err(AionError::new(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "storage backend \"{storage_key}\" is not loaded (loaded: {})",
+                    if loaded.is_empty() {
+                        "none".to_string()
+                    } else {
+                        loaded.join(", ")
+                    }
+                ),
+            ));
+        };
+        let options = StorageOptions {
+            data_dir: data_dir.map(RString::from).into(),
+            allow_unencrypted: config.bool(keys::ALLOW_UNENCRYPTED_STORAGE),
+            memory_limit_bytes: config.u64(keys::STORAGE_MEMORY_LIMIT_BYTES).unwrap_or(0),
+        };
+        storage.backend.open(&options).into_result()?;
+        let services = Services {
+            catalog: RArc::new(catalog),
+            parser: parser_obj,
+            storages,
+            default_storage: RString::from(storage_key),
+            functions,
+        };
+        Ok(Engine {
+            parser,
+            planner,
+            executor,
+            services,
+            limits: Limits::from_config(config),
+            storage_key: storage_key.to_string(),
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn storage_key(&self) -> &str {
+        &self.storage_key
+    }
+
+    fn storage(&self) -> DbResult<&aiondb_sdk::plugin::StorageBackendBox> {
+        self.services
+            .storage(&self.storage_key)
+            .ok_or_else(|| missing(STORAGE_BACKEND))
+    }
+
+    fn parse(&self, sql: &str) -> DbResult<RVec<SyntaxTree>> {
+        match self.parser.object() {
+            ProviderObject::Parser(p) => p.parse(RStr::from_str(sql)).into_result(),
+            _ => Err(missing(SQL_PARSER)),
+        }
+    }
+
+    fn plan(&self, ctx: &PlanContext, tree: &SyntaxTree) -> DbResult<Plan> {
+        match self.planner.object() {
+            ProviderObject::Planner(p) => p.plan(ctx, &self.services, tree).into_result(),
+            _ => Err(missing(SQL_PLANNER)),
+        }
+    }
+
+    fn execute(&self, ctx: &ExecContext, plan: &Plan, params: &[Value]) -> DbResult<Executed> {
+        let ProviderObject::Executor(e) = self.executor.object() else {
+            return Err(missing(SQL_EXECUTOR));
+        };
+        let mut cursor = e
+            .execute(ctx, &self.services, plan, RSlice::from_slice(params))
+            .into_result()?;
+        let mut rows = RowBatch::new(plan.output.fields.len());
+        while let Some(batch) = cursor.next_batch(0).into_result()?.into_option() {
+            if rows.is_empty() {
+                rows = batch;
+            } else {
+                for r in batch.rows() {
+                    rows.push_row(r.iter().cloned());
+                }
+            }
+        }
+        let affected = cursor.rows_affected().into_result()?;
+        Ok(Executed { rows, affected })
+    }
+}
+
+struct Executed {
+    rows: RowBatch,
+    affected: u64,
+}
+
+/// Transaction status as PostgreSQL's ReadyForQuery reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// `I`
+    Idle,
+    /// `T`
+    InBlock,
+    /// `E`: a statement failed; only ROLLBACK (TO SAVEPOINT) is accepted.
+    Failed,
+}
+
+/// The result of one statement.
+#[derive(Clone, Debug)]
+pub struct StatementResult {
+    /// Command tag as PostgreSQL sends it (`SELECT 2`, `INSERT 0 1`, `BEGIN`).
+    pub tag: String,
+    /// Result columns; empty for commands without rows.
+    pub schema: Schema,
+    pub rows: RowBatch,
+    pub rows_affected: u64,
+    /// Warnings and notices raised while running (PostgreSQL NoticeResponse).
+    pub notices: Vec<AionError>,
+}
+
+/// A prepared statement: a plan reused across executions, re-planned when
+/// the catalog changes.
+#[derive(Clone, Debug)]
+pub struct PreparedStatement {
+    sql: Arc<str>,
+    tree: Arc<SyntaxTree>,
+    plan: Arc<Plan>,
+    declared: Vec<DataType>,
+    search_path: Arc<str>,
+}
+
+impl PreparedStatement {
+    pub fn param_types(&self) -> &[DataType] {
+        &self.plan.param_types
+    }
+
+    pub fn columns(&self) -> &Schema {
+        &self.plan.output
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+/// Settings a session can SET/SHOW, with their defaults.
+const SESSION_SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("DateStyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("IntervalStyle", "postgres"),
+    ("lock_timeout", "0"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "15.0"),
+    ("server_version_num", "150000"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("TimeZone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+];
+
+const READ_ONLY_SETTINGS: &[&str] = &[
+    "integer_datetimes",
+    "server_encoding",
+    "server_version",
+    "server_version_num",
+    "transaction_isolation",
+    "transaction_read_only",
+];
+
+fn canonical_setting(name: &str) -> Option<&'static str> {
+    SESSION_SETTINGS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(n, _)| *n)
+}
+
+struct Txn {
+    id: TxnId,
+    isolation: IsolationLevel,
+    read_only: bool,
+    /// Started by a multi-statement query string, not by BEGIN.
+    implicit: bool,
+    failed: bool,
+    start: i64,
+    /// Settings to restore if the transaction rolls back, and SET LOCAL
+    /// values to drop when it ends.
+    settings_before: HashMap<&'static str, String>,
+    savepoints: Vec<String>,
+    /// Values to restore at COMMIT for settings changed by SET LOCAL.
+    local_restore: Vec<(&'static str, String)>,
+}
+
+/// Who is connected and how.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub user: String,
+    pub database: String,
+    pub application: String,
+}
+
+/// One client's session.
+pub struct Session {
+    engine: Arc<Engine>,
+    user: String,
+    database: String,
+    settings: HashMap<&'static str, String>,
+    /// Reused for every statement: only the per-statement fields change,
+    /// so running a statement allocates nothing here.
+    exec_ctx: ExecContext,
+    statement_timeout_ms: u64,
+    lock_timeout_ms: u64,
+    search_path: Vec<String>,
+    search_path_key: Arc<str>,
+    txn: Option<Txn>,
+    /// Simple-query plan cache: SQL text -> plan (catalog version checked).
+    cache: HashMap<Arc<str>, Arc<PreparedStatement>>,
+}
+
+const PLAN_CACHE_CAPACITY: usize = 256;
+
+fn now_pg_micros() -> i64 {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    unix - PG_EPOCH_MICROS_FROM_UNIX
+}
+
+fn now_unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn aborted() -> AionError {
+    AionError::new(
+        SqlState::new(b"25P02"),
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+fn warning(code: &[u8; 5], message: &str) -> AionError {
+    let mut e = AionError::new(SqlState::new(code), message);
+    e.severity = Severity::Warning;
+    e
+}
+
+fn isolation_name(i: IsolationLevel) -> &'static str {
+    match i {
+        IsolationLevel::ReadCommitted => "read committed",
+        IsolationLevel::RepeatableRead => "repeatable read",
+        IsolationLevel::Serializable => "serializable",
+    }
+}
+
+fn parse_isolation(s: &str) -> Option<IsolationLevel> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "read committed" | "read uncommitted" => Some(IsolationLevel::ReadCommitted),
+        "repeatable read" => Some(IsolationLevel::RepeatableRead),
+        "serializable" => Some(IsolationLevel::Serializable),
+        _ => None,
+    }
+}
+
+/// Parses a duration setting as PostgreSQL does (`5000`, `5s`, `100ms`,
+/// `1min`); the unit defaults to milliseconds.
+fn parse_millis(name: &str, value: &str) -> DbResult<u64> {
+    let v = value.trim().trim_matches('\'');
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let bad = || {
+        AionError::new(
+            SqlState::new(b"22023"),
+            format!("invalid value for parameter \"{name}\": \"{value}\""),
+        )
+        .with_hint(
+            "Valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\".",
+        )
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let factor = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return Err(bad()),
+    };
+    let ms = n * factor;
+    if !(0.0..=2_147_483_647.0).contains(&ms) {
+        return Err(bad());
+    }
+    Ok(ms.round() as u64)
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>, options: SessionOptions) -> Session {
+        let mut settings: HashMap<&'static str, String> = SESSION_SETTINGS
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        settings.insert("application_name", options.application.clone());
+        if engine.limits.statement_timeout_ms > 0 {
+            settings.insert(
+                "statement_timeout",
+                engine.limits.statement_timeout_ms.to_string(),
+            );
+        }
+        if engine.limits.lock_timeout_ms > 0 {
+            settings.insert("lock_timeout", engine.limits.lock_timeout_ms.to_string());
+        }
+        let limits = engine.limits.clone();
+        let mut s = Session {
+            engine,
+            user: options.user.clone(),
+            database: options.database.clone(),
+            settings,
+            exec_ctx: ExecContext {
+                txn: 0,
+                isolation: IsolationLevel::ReadCommitted,
+                read_only: false,
+                txn_start: 0,
+                statement_start: 0,
+                deadline_unix_us: 0,
+                lock_timeout_ms: 0,
+                max_result_rows: limits.max_result_rows,
+                max_result_bytes: limits.max_result_bytes,
+                memory_limit_bytes: limits.statement_memory_bytes,
+                max_recursive_rows: limits.recursive_max_rows,
+                max_recursive_iterations: limits.recursive_max_iterations,
+                user: RString::from(options.user.as_str()),
+                database: RString::from(options.database.as_str()),
+                search_path: RVec::new(),
+                settings: RArc::new(RVec::new()),
+            },
+            statement_timeout_ms: 0,
+            lock_timeout_ms: 0,
+            search_path: Vec::new(),
+            search_path_key: Arc::from(""),
+            txn: None,
+            cache: HashMap::new(),
+        };
+        s.settings_changed();
+        s
+    }
+
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match &self.txn {
+            None => TransactionStatus::Idle,
+            Some(t) if t.implicit => TransactionStatus::Idle,
+            Some(t) if t.failed => TransactionStatus::Failed,
+            Some(_) => TransactionStatus::InBlock,
+        }
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Current value of a session setting (`SHOW name`).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        canonical_setting(name).and_then(|n| self.settings.get(n).map(String::as_str))
+    }
+
+    fn settings_changed(&mut self) {
+        let mut kv: Vec<KeyValue> = self
+            .settings
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: RString::from(*k),
+                value: RString::from(v.as_str()),
+            })
+            .collect();
+        kv.sort_by(|a, b| a.key.cmp(&b.key));
+        self.exec_ctx.settings = RArc::new(kv.into_iter().collect());
+        self.statement_timeout_ms = self
+            .settings
+            .get("statement_timeout")
+            .and_then(|v| parse_millis("statement_timeout", v).ok())
+            .unwrap_or(0);
+        self.lock_timeout_ms = self
+            .settings
+            .get("lock_timeout")
+            .and_then(|v| parse_millis("lock_timeout", v).ok())
+            .unwrap_or(0);
+        let raw = self
+            .settings
+            .get("search_path")
+            .cloned()
+            .unwrap_or_default();
+        self.search_path = raw
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .map(|s| if s == "$user" { self.user.clone() } else { s })
+            .collect();
+        self.search_path_key = Arc::from(raw.as_str());
+        self.exec_ctx.search_path = self
+            .search_path
+            .iter()
+            .map(|s| RString::from(s.as_str()))
+            .collect();
+    }
+
+    fn plan_context(&self, declared: &[DataType]) -> PlanContext {
+        PlanContext {
+            search_path: self
+                .search_path
+                .iter()
+                .map(|s| RString::from(s.as_str()))
+                .collect(),
+            user: RString::from(self.user.as_str()),
+            database: RString::from(self.database.as_str()),
+            param_types: declared.iter().cloned().collect(),
+        }
+    }
+
+    /// Runs a query string (one or more statements) as PostgreSQL's simple
+    /// query protocol does: the statements share one implicit transaction
+    /// unless they manage their own, and processing stops at the first error.
+    /// Results of the statements that ran are returned with the error.
+    pub fn execute(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<StatementResult>, (Vec<StatementResult>, AionError)> {
+        let mut results = Vec::new();
+        // Single statements hit the plan cache without parsing.
+        if let Some(p) = self.cache.get(sql).cloned() {
+            if p.plan.catalog_version == self.engine.services.catalog.version()
+                && p.search_path == self.search_path_key
+            {
+                return match self.run_statement(&p, &[], false) {
+                    Ok(r) => Ok(vec![r]),
+                    Err(e) => Err((results, e)),
+                };
+            }
+        }
+        let trees = match self.engine.parse(sql) {
+            Ok(t) => t,
+            Err(e) => {
+                self.fail_current();
+                return Err((results, e));
+            }
+        };
+        if trees.is_empty() {
+            return Ok(results);
+        }
+        let multi = trees.len() > 1;
+        if multi && self.txn.is_none() {
+            if let Err(e) = self.begin_txn(true, None, None) {
+                return Err((results, e));
+            }
+        }
+        for tree in trees.into_iter() {
+            let single = !multi;
+            let outcome = self
+                .prepare_tree(sql, Arc::new(tree), &[], single)
+                .and_then(|p| self.run_statement(&p, &[], multi));
+            match outcome {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    self.fail_current();
+                    return Err((results, e));
+                }
+            }
+        }
+        if multi {
+            if let Some(t) = &self.txn {
+                if t.implicit {
+                    if let Err(e) = self.end_txn(true) {
+                        return Err((results, e));
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Marks the current transaction failed after an error: an implicit one
+    /// rolls back, a block enters the aborted state.
+    fn fail_current(&mut self) {
+        if let Some(t) = &mut self.txn {
+            if t.implicit {
+                let _ = self.end_txn(false);
+            } else {
+                t.failed = true;
+            }
+        }
+    }
+
+    /// Parses and plans one statement for repeated execution.
+    pub fn prepare(&mut self, sql: &str, param_types: &[DataType]) -> DbResult<PreparedStatement> {
+        if self.txn.as_ref().is_some_and(|t| t.failed) {
+            return Err(aborted());
+        }
+        let mut trees = self.engine.parse(sql)?;
+        if trees.len() > 1 {
+            return Err(AionError::new(
+                SqlState::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let tree = match trees.pop() {
+            Some(t) => t,
+            None => SyntaxTree::default(),
+        };
+        if tree.nodes.is_empty() {
+            return Err(AionError::new(SqlState::SYNTAX_ERROR, "empty query"));
+        }
+        let p = self.plan_tree(sql, Arc::new(tree), param_types)?;
+        Ok(p)
+    }
+
+    fn plan_tree(
+        &mut self,
+        sql: &str,
+        tree: Arc<SyntaxTree>,
+        declared: &[DataType],
+    ) -> DbResult<PreparedStatement> {
+        let ctx = self.plan_context(declared);
+        let plan = self.engine.plan(&ctx, &tree)?;
+        Ok(PreparedStatement {
+            sql: Arc::from(sql),
+            tree,
+            plan: Arc::new(plan),
+            declared: declared.to_vec(),
+            search_path: self.search_path_key.clone(),
+        })
+    }
+
+    fn prepare_tree(
+        &mut self,
+        sql: &str,
+        tree: Arc<SyntaxTree>,
+        declared: &[DataType],
+        cacheable: bool,
+    ) -> DbResult<Arc<PreparedStatement>> {
+        let p = Arc::new(self.plan_tree(sql, tree, declared)?);
+        // Only plain DML/queries are worth caching; utility plans depend on
+        // session state and DDL changes the catalog version anyway.
+        if cacheable && p.plan.utility().is_none() && !p.plan.command.starts_with("CREATE") {
+            if self.cache.len() >= PLAN_CACHE_CAPACITY {
+                self.cache.clear();
+            }
+            self.cache.insert(Arc::from(sql), p.clone());
+        }
+        Ok(p)
+    }
+
+    /// Runs a prepared statement with parameters.
+    pub fn execute_prepared(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: &[Value],
+    ) -> DbResult<StatementResult> {
+        let fresh;
+        let stmt = if stmt.plan.catalog_version != self.engine.services.catalog.version()
+            || stmt.search_path != self.search_path_key
+        {
+            fresh = self.plan_tree(&stmt.sql, stmt.tree.clone(), &stmt.declared)?;
+            &fresh
+        } else {
+            stmt
+        };
+        let r = self.run_statement(stmt, params, false);
+        if r.is_err() {
+            self.fail_current();
+        }
+        r
+    }
+
+    fn run_statement(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: &[Value],
+        in_multi: bool,
+    ) -> DbResult<StatementResult> {
+        let plan = &stmt.plan;
+        if let Some(u) = plan.utility() {
+            let u = u.clone();
+            return self.run_utility(&u, plan);
+        }
+        if self.txn.as_ref().is_some_and(|t| t.failed) {
+            return Err(aborted());
+        }
+        if params.len() != plan.param_types.len() {
+            return Err(AionError::new(
+                SqlState::new(b"08P01"),
+                format!(
+                    "bind message supplies {} parameters, but prepared statement requires {}",
+                    params.len(),
+                    plan.param_types.len()
+                ),
+            ));
+        }
+        let implicit = self.txn.is_none();
+        if implicit {
+            self.begin_txn(true, None, None)?;
+        }
+        let result = self.run_in_txn(plan, params);
+        if implicit && !in_multi {
+            match &result {
+                Ok(_) => self.end_txn(true)?,
+                Err(_) => {
+                    let _ = self.end_txn(false);
+                }
+            }
+        }
+        result
+    }
+
+    fn run_in_txn(&mut self, plan: &Plan, params: &[Value]) -> DbResult<StatementResult> {
+        let (txn_id, isolation, read_only, txn_start) = match &self.txn {
+            Some(t) => (t.id, t.isolation, t.read_only, t.start),
+            None => return Err(AionError::internal("statement outside a transaction")),
+        };
+        if read_only && plan.writes {
+            return Err(AionError::new(
+                SqlState::new(b"25006"),
+                format!("cannot execute {} in a read-only transaction", plan.command),
+            ));
+        }
+        let storage = self.engine.storage()?;
+        storage.begin_statement(txn_id).into_result()?;
+        let ctx = &mut self.exec_ctx;
+        ctx.txn = txn_id;
+        ctx.isolation = isolation;
+        ctx.read_only = read_only;
+        ctx.txn_start = txn_start;
+        ctx.statement_start = now_pg_micros();
+        ctx.deadline_unix_us = if self.statement_timeout_ms > 0 {
+            now_unix_micros() + self.statement_timeout_ms * 1000
+        } else {
+            0
+        };
+        ctx.lock_timeout_ms = self.lock_timeout_ms;
+        let ctx = &self.exec_ctx;
+        let started = Instant::now();
+        let executed = self.engine.execute(ctx, plan, params)?;
+        log::trace!(
+            "{} ran in {:?} ({} rows)",
+            plan.command,
+            started.elapsed(),
+            executed.rows.len()
+        );
+        let tag = command_tag(&plan.command, &executed, !plan.output.fields.is_empty());
+        Ok(StatementResult {
+            tag,
+            schema: plan.output.clone(),
+            rows_affected: executed.affected,
+            rows: executed.rows,
+            notices: Vec::new(),
+        })
+    }
+
+    fn begin_txn(
+        &mut self,
+        implicit: bool,
+        isolation: Option<IsolationLevel>,
+        read_only: Option<bool>,
+    ) -> DbResult<()> {
+        let isolation = isolation.unwrap_or_else(|| {
+            self.setting("default_transaction_isolation")
+                .and_then(parse_isolation)
+                .unwrap_or(IsolationLevel::ReadCommitted)
+        });
+        let read_only = read_only
+            .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
+        let id = self
+            .engine
+            .storage()?
+            .begin(isolation, read_only)
+            .into_result()?;
+        self.txn = Some(Txn {
+            id,
+            isolation,
+            read_only,
+            implicit,
+            failed: false,
+            start: now_pg_micros(),
+            settings_before: self.settings.clone(),
+            savepoints: Vec::new(),
+            local_restore: Vec::new(),
+        });
+        self.set_txn_settings();
+        Ok(())
+    }
+
+    fn set_txn_settings(&mut self) {
+        let (iso, ro) = match &self.txn {
+            Some(t) => (isolation_name(t.isolation), t.read_only),
+            None => (
+                self.setting("default_transaction_isolation")
+                    .and_then(parse_isolation)
+                    .map(isolation_name)
+                    .unwrap_or("read committed"),
+                false,
+            ),
+        };
+        self.settings
+            .insert("transaction_isolation", iso.to_string());
+        self.settings.insert(
+            "transaction_read_only",
+            if ro { "on" } else { "off" }.to_string(),
+        );
+        self.settings_changed();
+    }
+
+    /// Commits (`commit = true`, unless the transaction failed) or rolls back.
+    fn end_txn(&mut self, commit: bool) -> DbResult<()> {
+        let Some(t) = self.txn.take() else {
+            return Ok(());
+        };
+        let storage = self.engine.storage()?;
+        let result = if commit && !t.failed {
+            storage.commit(t.id).into_result()
+        } else {
+            storage.rollback(t.id).into_result()
+        };
+        if !commit || t.failed || result.is_err() {
+            self.settings = t.settings_before;
+        } else {
+            for (name, value) in t.local_restore.into_iter().rev() {
+                self.settings.insert(name, value);
+            }
+        }
+        self.set_txn_settings();
+        result
+    }
+
+    fn simple(tag: &str) -> StatementResult {
+        StatementResult {
+            tag: tag.to_string(),
+            schema: Schema::default(),
+            rows: RowBatch::new(0),
+            rows_affected: 0,
+            notices: Vec::new(),
+        }
+    }
+
+    fn run_utility(&mut self, u: &Utility, plan: &Plan) -> DbResult<StatementResult> {
+        let failed = self.txn.as_ref().is_some_and(|t| t.failed);
+        let allowed_when_failed = matches!(
+            u,
+            Utility::Rollback | Utility::Commit | Utility::RollbackToSavepoint(_)
+        );
+        if failed && !allowed_when_failed {
+            return Err(aborted());
+        }
+        let mut result = Self::simple(&plan.command);
+        match u {
+            Utility::Begin {
+                isolation,
+                read_only,
+            } => match &mut self.txn {
+                Some(t) if t.implicit => {
+                    t.implicit = false;
+                    if let Some(i) = isolation.into_option() {
+                        t.isolation = i;
+                    }
+                }
+                Some(_) => result.notices.push(warning(
+                    b"25001",
+                    "there is already a transaction in progress",
+                )),
+                None => self.begin_txn(false, isolation.into_option(), read_only.into_option())?,
+            },
+            Utility::Commit => {
+                let was_failed = failed;
+                if self.txn.is_none() {
+                    result
+                        .notices
+                        .push(warning(b"25P01", "there is no transaction in progress"));
+                }
+                self.end_txn(true)?;
+                if was_failed {
+                    result.tag = "ROLLBACK".to_string();
+                }
+            }
+            Utility::Rollback => {
+                if self.txn.is_none() {
+                    result
+                        .notices
+                        .push(warning(b"25P01", "there is no transaction in progress"));
+                }
+                self.end_txn(false)?;
+            }
+            Utility::Savepoint(name) => {
+                let storage = self.engine.storage()?;
+                let Some(t) = self.txn.as_mut().filter(|t| !t.implicit) else {
+                    return Err(AionError::new(
+                        SqlState::new(b"25P01"),
+                        "SAVEPOINT can only be used in transaction blocks",
+                    ));
+                };
+                storage
+                    .savepoint(t.id, RStr::from_str(name))
+                    .into_result()?;
+                t.savepoints.push(name.to_string());
+            }
+            Utility::RollbackToSavepoint(name) | Utility::ReleaseSavepoint(name) => {
+                let rollback = matches!(u, Utility::RollbackToSavepoint(_));
+                let verb = if rollback {
+                    "ROLLBACK TO SAVEPOINT"
+                } else {
+                    "RELEASE SAVEPOINT"
+                };
+                let storage = self.engine.storage()?;
+                let Some(t) = self.txn.as_mut().filter(|t| !t.implicit) else {
+                    return Err(AionError::new(
+                        SqlState::new(b"25P01"),
+                        format!("{verb} can only be used in transaction blocks"),
+                    ));
+                };
+                let Some(pos) = t.savepoints.iter().rposition(|s| s == name.as_str()) else {
+                    return Err(AionError::new(
+                        SqlState::new(b"3B001"),
+                        format!("savepoint \"{name}\" does not exist"),
+                    ));
+                };
+                if rollback {
+                    storage
+                        .rollback_to_savepoint(t.id, RStr::from_str(name))
+                        .into_result()?;
+                    t.savepoints.truncate(pos + 1);
+                    t.failed = false;
+                } else {
+                    storage
+                        .release_savepoint(t.id, RStr::from_str(name))
+                        .into_result()?;
+                    t.savepoints.truncate(pos);
+                }
+            }
+            Utility::SetTransaction {
+                isolation,
+                read_only,
+            } => match &mut self.txn {
+                Some(t) if !t.implicit => {
+                    if let Some(i) = isolation.into_option() {
+                        t.isolation = i;
+                    }
+                    if let Some(r) = read_only.into_option() {
+                        t.read_only = r;
+                    }
+                    self.set_txn_settings();
+                }
+                _ => result.notices.push(warning(
+                    b"25P01",
+                    "SET TRANSACTION can only be used in transaction blocks",
+                )),
+            },
+            Utility::Set { name, value, local } => {
+                self.set(
+                    name,
+                    value.as_ref().into_option().map(|v| v.as_str()),
+                    *local,
+                    &mut result,
+                )?;
+            }
+            Utility::Reset(name) => self.set(name, None, false, &mut result)?,
+            Utility::ResetAll => {
+                let names: Vec<&'static str> = SESSION_SETTINGS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| !READ_ONLY_SETTINGS.contains(n))
+                    .collect();
+                for n in names {
+                    self.set(n, None, false, &mut result)?;
+                }
+            }
+            Utility::Show(name) => {
+                let canonical = canonical_setting(name).ok_or_else(|| unknown_setting(name))?;
+                let value = self.settings.get(canonical).cloned().unwrap_or_default();
+                let column = plan
+                    .output
+                    .fields
+                    .first()
+                    .map(|f| f.name.to_string())
+                    .unwrap_or_else(|| canonical.to_string());
+                result.schema = Schema::new(vec![Field::new(column, DataType::TEXT, true)]);
+                result.rows = RowBatch::new(1);
+                result.rows.push_row([Value::text(value)]);
+                result.tag = "SHOW".to_string();
+            }
+            Utility::ShowAll => {
+                result.schema = Schema::new(vec![
+                    Field::new("name", DataType::TEXT, false),
+                    Field::new("setting", DataType::TEXT, true),
+                    Field::new("description", DataType::TEXT, true),
+                ]);
+                result.rows = RowBatch::new(3);
+                let mut all: Vec<_> = self.settings.iter().collect();
+                all.sort_by_key(|(k, _)| k.to_ascii_lowercase());
+                for (k, v) in all {
+                    result.rows.push_row([
+                        Value::text(*k),
+                        Value::text(v.as_str()),
+                        Value::text(""),
+                    ]);
+                }
+                result.tag = "SHOW".to_string();
+            }
+        }
+        Ok(result)
+    }
+
+    fn set(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        local: bool,
+        result: &mut StatementResult,
+    ) -> DbResult<()> {
+        let lower = name.to_ascii_lowercase();
+        let name: &str = match lower.as_str() {
+            "time zone" | "timezone" => "TimeZone",
+            "transaction isolation level" => "default_transaction_isolation",
+            _ => name,
+        };
+        let canonical = canonical_setting(name).ok_or_else(|| unknown_setting(name))?;
+        if READ_ONLY_SETTINGS.contains(&canonical) {
+            return Err(AionError::new(
+                SqlState::new(b"55P02"),
+                format!("parameter \"{canonical}\" cannot be changed"),
+            ));
+        }
+        let value = match value {
+            Some(v) => validate_setting(canonical, v)?,
+            None => {
+                let d = SESSION_SETTINGS
+                    .iter()
+                    .find(|(n, _)| *n == canonical)
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_default();
+                match canonical {
+                    "statement_timeout" if self.engine.limits.statement_timeout_ms > 0 => {
+                        self.engine.limits.statement_timeout_ms.to_string()
+                    }
+                    "lock_timeout" if self.engine.limits.lock_timeout_ms > 0 => {
+                        self.engine.limits.lock_timeout_ms.to_string()
+                    }
+                    _ => d,
+                }
+            }
+        };
+        if local && self.txn.as_ref().is_none_or(|t| t.implicit) {
+            result.notices.push(warning(
+                b"25P01",
+                "SET LOCAL can only be used in transaction blocks",
+            ));
+            return Ok(());
+        }
+        if local {
+            // SET LOCAL reverts when the block ends, even on COMMIT.
+            let previous = self.settings.get(canonical).cloned().unwrap_or_default();
+            if let Some(t) = &mut self.txn {
+                if !t.local_restore.iter().any(|(n, _)| *n == canonical) {
+                    t.local_restore.push((canonical, previous));
+                }
+            }
+        }
+        self.settings.insert(canonical, value);
+        self.settings_changed();
+        Ok(())
+    }
+}
+
+fn unknown_setting(name: &str) -> AionError {
+    AionError::new(
+        SqlState::new(b"42704"),
+        format!("unrecognized configuration parameter \"{name}\""),
+    )
+}
+
+/// Checks a value and returns it as SHOW will print it.
+fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
+    let invalid = |hint: &str| {
+        AionError::new(
+            SqlState::new(b"22023"),
+            format!("invalid value for parameter \"{name}\": \"{value}\""),
+        )
+        .with_hint(hint)
+    };
+    Ok(match name {
+        "statement_timeout" | "lock_timeout" => {
+            let ms = parse_millis(name, value)?;
+            if ms == 0 {
+                "0".to_string()
+            } else if ms % 1000 == 0 {
+                format!("{}s", ms / 1000)
+            } else {
+                format!("{ms}ms")
+            }
+        }
+        "TimeZone" => {
+            let v = value.trim();
+            if [
+                "utc",
+                "gmt",
+                "z",
+                "zulu",
+                "etc/utc",
+                "universal",
+                "+00",
+                "+00:00",
+                "0",
+            ]
+            .contains(&v.to_ascii_lowercase().as_str())
+            {
+                if v.eq_ignore_ascii_case("gmt") {
+                    "GMT".to_string()
+                } else {
+                    "UTC".to_string()
+                }
+            } else {
+                return Err(invalid(
+                    "This version of AionDB evaluates time zones as UTC only; set TimeZone to UTC.",
+                ));
+            }
+        }
+        "DateStyle" => {
+            let v = value.trim().to_ascii_uppercase();
+            let order = if v.contains("DMY") {
+                "DMY"
+            } else if v.contains("YMD") {
+                "YMD"
+            } else {
+                "MDY"
+            };
+            if v.contains("SQL") || v.contains("GERMAN") || v.contains("POSTGRES") {
+                return Err(invalid(
+                    "This version of AionDB formats dates in ISO style only.",
+                ));
+            }
+            format!("ISO, {order}")
+        }
+        "IntervalStyle" => {
+            if !value.trim().eq_ignore_ascii_case("postgres") {
+                return Err(invalid(
+                    "This version of AionDB supports IntervalStyle postgres only.",
+                ));
+            }
+            "postgres".to_string()
+        }
+        "default_transaction_isolation" => {
+            let i = parse_isolation(value).ok_or_else(|| {
+                invalid("Available values: serializable, repeatable read, read committed, read uncommitted.")
+            })?;
+            isolation_name(i).to_string()
+        }
+        "default_transaction_read_only" | "standard_conforming_strings" => {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" | "yes" => "on".to_string(),
+                "off" | "false" | "0" | "no" => "off".to_string(),
+                _ => return Err(invalid("Use on or off.")),
+            }
+        }
+        "client_encoding" => {
+            let v = value.trim().to_ascii_uppercase().replace('-', "");
+            if v != "UTF8" && v != "UNICODE" {
+                return Err(AionError::new(
+                    SqlState::new(b"22023"),
+                    format!("invalid value for parameter \"client_encoding\": \"{value}\""),
+                )
+                .with_hint("AionDB speaks UTF8 only."));
+            }
+            "UTF8".to_string()
+        }
+        "extra_float_digits" => {
+            let n: i32 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid("An integer from -15 to 3."))?;
+            if !(-15..=3).contains(&n) {
+                return Err(invalid("An integer from -15 to 3."));
+            }
+            n.to_string()
+        }
+        _ => value.to_string(),
+    })
+}
+
+fn command_tag(command: &str, e: &Executed, returns_rows: bool) -> String {
+    match command {
+        "SELECT" => format!("SELECT {}", e.rows.len()),
+        "INSERT" => format!("INSERT 0 {}", e.affected),
+        "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY" => {
+            format!("{command} {}", e.affected)
+        }
+        _ if returns_rows && command.is_empty() => format!("SELECT {}", e.rows.len()),
+        _ => command.to_string(),
+    }
+}

@@ -1,0 +1,483 @@
+//! Table contents: logical rows with their version chains, and the btree
+//! indexes over them.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtOrd};
+use std::sync::{Arc, RwLock};
+
+use aiondb_sdk::capability::{RowId, TxnId};
+use aiondb_sdk::catalog::{IndexDef, TableDef, TableId};
+use aiondb_sdk::error::{AionError, DbResult, SqlState};
+use aiondb_sdk::value::{ExtPayload, Value};
+
+use crate::keys::{key_cmp, IndexKey, KeySlice};
+use crate::txn::Snapshot;
+
+/// One version of a logical row.
+pub(crate) struct Version {
+    pub xmin: TxnId,
+    /// 0 while live.
+    pub xmax: TxnId,
+    pub cmin: u32,
+    pub cmax: u32,
+    pub values: Box<[Value]>,
+}
+
+impl Version {
+    /// PostgreSQL's MVCC rule: created by a transaction the snapshot sees
+    /// (or by us in an earlier statement) and not deleted the same way.
+    #[inline]
+    pub fn visible(&self, me: TxnId, cid: u32, snap: &Snapshot) -> bool {
+        let created = if self.xmin == me {
+            self.cmin < cid
+        } else {
+            snap.sees(self.xmin)
+        };
+        if !created {
+            return false;
+        }
+        if self.xmax == 0 {
+            return true;
+        }
+        let deleted = if self.xmax == me {
+            self.cmax < cid
+        } else {
+            snap.sees(self.xmax)
+        };
+        !deleted
+    }
+}
+
+/// A row id's versions: the newest inline (no allocation for rows that
+/// were never updated), older ones oldest first.
+pub(crate) struct LogicalRow {
+    pub head: Version,
+    pub older: Vec<Version>,
+}
+
+impl LogicalRow {
+    #[inline]
+    pub fn visible(&self, me: TxnId, cid: u32, snap: &Snapshot) -> Option<&Version> {
+        if self.head.visible(me, cid, snap) {
+            return Some(&self.head);
+        }
+        self.older.iter().rev().find(|v| v.visible(me, cid, snap))
+    }
+
+    pub fn versions(&self) -> impl Iterator<Item = &Version> {
+        std::iter::once(&self.head).chain(self.older.iter())
+    }
+}
+
+/// Row ids of one key.
+pub(crate) enum Posting {
+    One(RowId),
+    Many(Vec<RowId>),
+}
+
+impl Posting {
+    pub fn as_slice(&self) -> &[RowId] {
+        match self {
+            Posting::One(r) => std::slice::from_ref(r),
+            Posting::Many(v) => v,
+        }
+    }
+
+    /// Adds `row`, keeping row ids sorted (scans resume after a row id).
+    fn add(&mut self, row: RowId) {
+        match self {
+            Posting::One(r) if *r == row => {}
+            Posting::One(r) => {
+                let r = *r;
+                *self = Posting::Many(vec![r.min(row), r.max(row)]);
+            }
+            Posting::Many(v) => {
+                if let Err(pos) = v.binary_search(&row) {
+                    v.insert(pos, row);
+                }
+            }
+        }
+    }
+
+    /// Removes `row`; true when the posting is now empty.
+    fn remove(&mut self, row: RowId) -> bool {
+        match self {
+            Posting::One(r) => *r == row,
+            Posting::Many(v) => {
+                v.retain(|&r| r != row);
+                match v.as_slice() {
+                    [] => true,
+                    [only] => {
+                        *self = Posting::One(*only);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Index {
+    pub def: IndexDef,
+    pub cols: Vec<usize>,
+    pub map: BTreeMap<IndexKey, Posting>,
+}
+
+impl Index {
+    pub fn new(def: IndexDef, width: usize) -> DbResult<Index> {
+        let cols: Vec<usize> = def.columns.iter().map(|&c| c as usize).collect();
+        if let Some(&bad) = cols.iter().find(|&&c| c >= width) {
+            return Err(AionError::new(
+                SqlState::UNDEFINED_COLUMN,
+                format!(
+                    "column {} of index \"{}\" does not exist",
+                    bad + 1,
+                    def.name
+                ),
+            ));
+        }
+        Ok(Index {
+            def,
+            cols,
+            map: BTreeMap::new(),
+        })
+    }
+
+    pub fn key(&self, values: &[Value]) -> IndexKey {
+        IndexKey(self.cols.iter().map(|&c| values[c].clone()).collect())
+    }
+
+    /// Whether two rows agree on this index's columns.
+    pub fn same_key(&self, a: &[Value], b: &[Value]) -> bool {
+        self.cols
+            .iter()
+            .all(|&c| key_cmp(&a[c], &b[c]) == Ordering::Equal)
+    }
+
+    /// Whether `values` has exactly `key` (stored form).
+    pub fn has_key(&self, values: &[Value], key: &[Value]) -> bool {
+        self.cols
+            .iter()
+            .zip(key.iter())
+            .all(|(&c, k)| key_cmp(&values[c], k) == Ordering::Equal)
+    }
+
+    pub fn key_has_null(&self, values: &[Value]) -> bool {
+        self.cols.iter().any(|&c| values[c].is_null())
+    }
+
+    /// Adds the entry; returns the bytes it added.
+    pub fn add(&mut self, values: &[Value], row: RowId) -> u64 {
+        // Single-column keys are probed in place: most updates keep the key.
+        if self.cols.len() == 1 {
+            let probe = KeySlice::new(std::slice::from_ref(&values[self.cols[0]]));
+            if let Some(p) = self.map.get_mut(probe) {
+                p.add(row);
+                return 0;
+            }
+        }
+        let key = self.key(values);
+        if let Some(p) = self.map.get_mut(KeySlice::new(&key.0)) {
+            p.add(row);
+            return 0;
+        }
+        let bytes = key_bytes(&key.0);
+        self.map.insert(key, Posting::One(row));
+        bytes
+    }
+
+    /// Removes the entry for `row` under `values`' key; returns bytes freed.
+    pub fn remove(&mut self, values: &[Value], row: RowId) -> u64 {
+        let key = self.key(values);
+        let empty = match self.map.get_mut(KeySlice::new(&key.0)) {
+            Some(p) => p.remove(row),
+            None => false,
+        };
+        if empty {
+            self.map.remove(KeySlice::new(&key.0));
+            return key_bytes(&key.0);
+        }
+        0
+    }
+
+    pub fn column_list(&self, def: &TableDef) -> String {
+        self.cols
+            .iter()
+            .map(|&c| {
+                def.columns
+                    .get(c)
+                    .map(|col| col.name.to_string())
+                    .unwrap_or_else(|| format!("column{}", c + 1))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn value_list(&self, values: &[Value]) -> String {
+        self.cols
+            .iter()
+            .map(|&c| values[c].to_pg_text().unwrap_or_else(|| "null".into()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn key_bytes(key: &[Value]) -> u64 {
+    64 + key.iter().map(value_bytes).sum::<u64>()
+}
+
+/// Approximate heap footprint of a value.
+pub(crate) fn value_bytes(v: &Value) -> u64 {
+    let base = std::mem::size_of::<Value>() as u64;
+    base + match v {
+        Value::Text(s) | Value::Json(s) | Value::Jsonb(s) => s.len() as u64,
+        Value::Bytea(b) => b.len() as u64,
+        Value::Numeric(n) => 2 * n.digits.len() as u64,
+        Value::Array(a) => {
+            a.elements.iter().map(value_bytes).sum::<u64>() + 8 * a.dims.len() as u64
+        }
+        Value::Ext(e) => match &e.payload {
+            ExtPayload::Bytes(b) => b.len() as u64,
+            ExtPayload::Floats(f) => 4 * f.len() as u64,
+        },
+        _ => 0,
+    }
+}
+
+pub(crate) fn version_bytes(values: &[Value]) -> u64 {
+    std::mem::size_of::<Version>() as u64 + values.iter().map(value_bytes).sum::<u64>()
+}
+
+/// Memory shared by every table, checked against `memory_limit_bytes`.
+pub(crate) struct MemAccount {
+    pub used: AtomicU64,
+    pub limit: AtomicU64,
+}
+
+impl MemAccount {
+    pub fn out_of_memory(&self, request: u64) -> AionError {
+        let limit = self.limit.load(AtOrd::Relaxed);
+        AionError::new(SqlState::OUT_OF_MEMORY, "out of memory").with_detail(format!(
+            "Failed on request of size {request}: the in_memory storage limit of {limit} bytes (memory_limit_bytes) is reached ({} bytes in use).",
+            self.used.load(AtOrd::Relaxed)
+        ))
+    }
+}
+
+pub(crate) struct TableData {
+    pub def: TableDef,
+    /// Row id of `slots[0]`; row ids are never reused, not even by TRUNCATE.
+    pub base: RowId,
+    pub slots: Vec<Option<LogicalRow>>,
+    pub indexes: Vec<Index>,
+    pub bytes: u64,
+    mem: Arc<MemAccount>,
+    /// Committed live rows (planner estimate).
+    pub live: AtomicI64,
+    /// Versions made dead since the last vacuum.
+    pub dead_hint: u64,
+}
+
+impl Drop for TableData {
+    fn drop(&mut self) {
+        self.mem.used.fetch_sub(self.bytes, AtOrd::Relaxed);
+    }
+}
+
+impl TableData {
+    pub fn new(def: TableDef, base: RowId, mem: Arc<MemAccount>) -> TableData {
+        TableData {
+            def,
+            base,
+            slots: Vec::new(),
+            indexes: Vec::new(),
+            bytes: 0,
+            mem,
+            live: AtomicI64::new(0),
+            dead_hint: 0,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.def.columns.len()
+    }
+
+    pub fn next_row_id(&self) -> RowId {
+        self.base + self.slots.len() as u64
+    }
+
+    #[inline]
+    pub fn row(&self, id: RowId) -> Option<&LogicalRow> {
+        let i = id.checked_sub(self.base)?;
+        self.slots.get(usize::try_from(i).ok()?)?.as_ref()
+    }
+
+    #[inline]
+    pub fn row_mut(&mut self, id: RowId) -> Option<&mut LogicalRow> {
+        let i = id.checked_sub(self.base)?;
+        self.slots.get_mut(usize::try_from(i).ok()?)?.as_mut()
+    }
+
+    /// Charges `n` bytes, failing with 53200 beyond the backend's limit.
+    pub fn try_charge(&mut self, n: u64) -> DbResult<()> {
+        let limit = self.mem.limit.load(AtOrd::Relaxed);
+        let before = self.mem.used.fetch_add(n, AtOrd::Relaxed);
+        if limit > 0 && before + n > limit {
+            self.mem.used.fetch_sub(n, AtOrd::Relaxed);
+            return Err(self.mem.out_of_memory(n));
+        }
+        self.bytes += n;
+        Ok(())
+    }
+
+    /// Charges without a limit check (index entries of an admitted row).
+    pub fn charge(&mut self, n: u64) {
+        self.mem.used.fetch_add(n, AtOrd::Relaxed);
+        self.bytes += n;
+    }
+
+    pub fn release(&mut self, n: u64) {
+        let n = n.min(self.bytes);
+        self.mem.used.fetch_sub(n, AtOrd::Relaxed);
+        self.bytes -= n;
+    }
+
+    /// Adds index entries for a version of `row`.
+    pub fn index_version(&mut self, values: &[Value], row: RowId) {
+        let mut added = 0;
+        for ix in &mut self.indexes {
+            added += ix.add(values, row);
+        }
+        self.charge(added);
+    }
+
+    /// Appends a new logical row; the caller charged its bytes.
+    pub fn push_row(&mut self, head: Version) -> RowId {
+        let id = self.next_row_id();
+        self.index_version(&head.values, id);
+        self.slots.push(Some(LogicalRow {
+            head,
+            older: Vec::new(),
+        }));
+        id
+    }
+
+    /// Removes a whole logical row with its index entries.
+    pub fn remove_row(&mut self, id: RowId) {
+        let Some(i) = id
+            .checked_sub(self.base)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return;
+        };
+        let Some(row) = self.slots.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let mut freed = 0;
+        for v in row.versions() {
+            freed += version_bytes(&v.values);
+            for ix in &mut self.indexes {
+                freed += ix.remove(&v.values, id);
+            }
+        }
+        self.release(freed);
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+    }
+
+    /// Drops the entries `gone` had in every index unless another version
+    /// of the row still carries the same key.
+    fn unindex_version(&mut self, id: RowId, gone: &[Value]) -> u64 {
+        let mut freed = 0;
+        let TableData {
+            slots,
+            indexes,
+            base,
+            ..
+        } = self;
+        let row = id
+            .checked_sub(*base)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| slots.get(i))
+            .and_then(Option::as_ref);
+        for ix in indexes.iter_mut() {
+            let still_used = row
+                .map(|r| r.versions().any(|v| ix.same_key(&v.values, gone)))
+                .unwrap_or(false);
+            if !still_used {
+                freed += ix.remove(gone, id);
+            }
+        }
+        freed
+    }
+
+    /// Undoes an update: the newest version goes, the previous one is live
+    /// again.
+    pub fn pop_version(&mut self, id: RowId) {
+        let Some(row) = self.row_mut(id) else { return };
+        let Some(mut prev) = row.older.pop() else {
+            return;
+        };
+        prev.xmax = 0;
+        prev.cmax = 0;
+        let gone = std::mem::replace(&mut row.head, prev);
+        let mut freed = version_bytes(&gone.values);
+        freed += self.unindex_version(id, &gone.values);
+        self.release(freed);
+    }
+
+    /// Drops versions of `id` no running transaction can see; removes the
+    /// row when its newest version is dead to everyone.
+    pub fn prune_row(&mut self, id: RowId, horizon: TxnId) {
+        let Some(row) = self.row_mut(id) else { return };
+        if row.head.xmax != 0 && row.head.xmax < horizon {
+            self.remove_row(id);
+            return;
+        }
+        if !row.older.iter().any(|v| v.xmax != 0 && v.xmax < horizon) {
+            return;
+        }
+        let (dead, keep): (Vec<Version>, Vec<Version>) = std::mem::take(&mut row.older)
+            .into_iter()
+            .partition(|v| v.xmax != 0 && v.xmax < horizon);
+        row.older = keep;
+        let mut freed = 0;
+        for v in &dead {
+            freed += version_bytes(&v.values);
+            freed += self.unindex_version(id, &v.values);
+        }
+        self.release(freed);
+    }
+
+    /// Prunes every row (called when enough versions died).
+    pub fn vacuum(&mut self, horizon: TxnId) {
+        let ids: Vec<RowId> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.as_ref().is_some_and(|r| {
+                    (r.head.xmax != 0 && r.head.xmax < horizon)
+                        || r.older.iter().any(|v| v.xmax != 0 && v.xmax < horizon)
+                })
+            })
+            .map(|(i, _)| self.base + i as u64)
+            .collect();
+        for id in ids {
+            self.prune_row(id, horizon);
+        }
+        self.dead_hint = 0;
+    }
+
+    pub fn index_pos(&self, id: u64) -> Option<usize> {
+        self.indexes.iter().position(|ix| ix.def.id == id)
+    }
+}
+
+pub(crate) struct TableCell {
+    pub id: TableId,
+    pub data: RwLock<TableData>,
+}

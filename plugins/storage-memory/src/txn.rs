@@ -1,0 +1,362 @@
+//! Transactions: ids, snapshots, undo logs, row locks, the wait-for graph
+//! and the SERIALIZABLE read/write bookkeeping. Everything here lives under
+//! one mutex that is only ever taken after (never before) a table lock.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use aiondb_sdk::capability::{IsolationLevel, RowId, TxnId};
+use aiondb_sdk::catalog::TableId;
+use aiondb_sdk::error::{AionError, DbResult, SqlState};
+
+use crate::table::{Index, TableCell, TableData};
+
+/// Which transactions a statement treats as committed.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    /// Every id below this was finished when the snapshot was taken.
+    pub xmin: TxnId,
+    /// Ids at or above this had not started.
+    pub xmax: TxnId,
+    /// Ids in `[xmin, xmax)` still in progress then, sorted.
+    pub active: Vec<TxnId>,
+}
+
+impl Snapshot {
+    /// Whether `x`'s writes are visible: it finished before the snapshot.
+    /// Aborted transactions remove their writes before they finish, so a
+    /// finished writer found in a version is a committed one.
+    #[inline]
+    pub fn sees(&self, x: TxnId) -> bool {
+        x < self.xmin || (x < self.xmax && self.active.binary_search(&x).is_err())
+    }
+}
+
+/// A change to undo on rollback, newest last.
+pub(crate) enum Undo {
+    Inserted {
+        table: TableId,
+        row: RowId,
+    },
+    Updated {
+        table: TableId,
+        row: RowId,
+    },
+    Deleted {
+        table: TableId,
+        row: RowId,
+    },
+    CreatedTable {
+        table: TableId,
+    },
+    DroppedTable {
+        cell: Arc<TableCell>,
+    },
+    /// TRUNCATE and ALTER TABLE swap the whole table contents.
+    Replaced {
+        table: TableId,
+        old: Box<TableData>,
+    },
+    CreatedIndex {
+        table: TableId,
+        index: u64,
+    },
+    DroppedIndex {
+        table: TableId,
+        index: Box<Index>,
+    },
+}
+
+impl Undo {
+    /// Live-row count change this entry caused.
+    pub fn delta(&self) -> Option<(TableId, i64)> {
+        match self {
+            Undo::Inserted { table, .. } => Some((*table, 1)),
+            Undo::Deleted { table, .. } => Some((*table, -1)),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) struct Ssi {
+    pub start_seq: u64,
+    pub reads: HashSet<TableId>,
+    pub writes: HashSet<TableId>,
+    /// Some concurrent transaction has a rw-antidependency on us.
+    pub in_conflict: bool,
+    /// We have a rw-antidependency on some concurrent transaction.
+    pub out_conflict: bool,
+}
+
+pub(crate) struct SsiCommitted {
+    pub commit_seq: u64,
+    pub reads: HashSet<TableId>,
+    pub writes: HashSet<TableId>,
+    pub in_conflict: bool,
+    pub out_conflict: bool,
+}
+
+pub(crate) struct TxnState {
+    pub isolation: IsolationLevel,
+    pub snapshot: Arc<Snapshot>,
+    /// RR/SERIALIZABLE: the first statement's snapshot is kept.
+    pub snapshot_fixed: bool,
+    pub cid: u32,
+    pub undo: Vec<Undo>,
+    pub savepoints: Vec<(String, usize)>,
+    pub locks: Vec<(TableId, RowId)>,
+    pub waiting_for: Option<TxnId>,
+    pub ssi: Option<Ssi>,
+    /// Live-row count changes to publish at commit.
+    pub deltas: HashMap<TableId, i64>,
+}
+
+#[derive(Default)]
+pub(crate) struct LockEntry {
+    pub exclusive: Option<TxnId>,
+    pub shared: Vec<TxnId>,
+}
+
+pub(crate) struct Mgr {
+    pub next_txn: TxnId,
+    pub active: BTreeMap<TxnId, TxnState>,
+    pub locks: HashMap<(TableId, RowId), LockEntry>,
+    pub commit_seq: u64,
+    pub ssi_committed: Vec<SsiCommitted>,
+    /// Threads blocked in a lock wait (ending a transaction only signals
+    /// the condvar when someone listens: the signal is a syscall).
+    pub waiters: usize,
+    /// The last snapshot taken, valid until a transaction starts or ends.
+    cached_snapshot: Option<Arc<Snapshot>>,
+}
+
+impl Mgr {
+    pub fn new() -> Self {
+        Mgr {
+            next_txn: 1,
+            active: BTreeMap::new(),
+            locks: HashMap::new(),
+            commit_seq: 0,
+            ssi_committed: Vec::new(),
+            waiters: 0,
+            cached_snapshot: None,
+        }
+    }
+
+    pub fn snapshot(&mut self) -> Arc<Snapshot> {
+        if let Some(s) = &self.cached_snapshot {
+            return Arc::clone(s);
+        }
+        let active: Vec<TxnId> = self.active.keys().copied().collect();
+        let snap = Arc::new(Snapshot {
+            xmin: active.first().copied().unwrap_or(self.next_txn),
+            xmax: self.next_txn,
+            active,
+        });
+        self.cached_snapshot = Some(Arc::clone(&snap));
+        snap
+    }
+
+    /// Call whenever the set of running transactions changes.
+    pub fn invalidate_snapshot(&mut self) {
+        self.cached_snapshot = None;
+    }
+
+    pub fn state(&self, txn: TxnId) -> DbResult<&TxnState> {
+        self.active.get(&txn).ok_or_else(|| no_txn(txn))
+    }
+
+    pub fn state_mut(&mut self, txn: TxnId) -> DbResult<&mut TxnState> {
+        self.active.get_mut(&txn).ok_or_else(|| no_txn(txn))
+    }
+
+    /// Oldest xmin of any running snapshot: a version deleted by a
+    /// transaction below it is dead to everyone.
+    pub fn horizon(&self) -> TxnId {
+        self.active
+            .values()
+            .map(|s| s.snapshot.xmin)
+            .min()
+            .unwrap_or(self.next_txn)
+    }
+
+    /// A holder of a lock on `key` that conflicts with `me` taking it.
+    pub fn lock_conflict(
+        &self,
+        key: (TableId, RowId),
+        me: TxnId,
+        exclusive: bool,
+    ) -> Option<TxnId> {
+        let e = self.locks.get(&key)?;
+        if let Some(x) = e.exclusive {
+            if x != me {
+                return Some(x);
+            }
+            return None;
+        }
+        if exclusive {
+            return e.shared.iter().copied().find(|&s| s != me);
+        }
+        None
+    }
+
+    /// Whether `me` already holds a lock at least as strong.
+    pub fn holds(&self, key: (TableId, RowId), me: TxnId, exclusive: bool) -> bool {
+        match self.locks.get(&key) {
+            Some(e) => e.exclusive == Some(me) || (!exclusive && e.shared.contains(&me)),
+            None => false,
+        }
+    }
+
+    /// Grants the lock (the caller checked there is no conflict).
+    pub fn grant(&mut self, key: (TableId, RowId), me: TxnId, exclusive: bool) {
+        let entry = self.locks.entry(key).or_default();
+        let mut newly = false;
+        if exclusive {
+            if entry.exclusive != Some(me) {
+                entry.exclusive = Some(me);
+                entry.shared.retain(|&s| s != me);
+                newly = true;
+            }
+        } else if entry.exclusive != Some(me) && !entry.shared.contains(&me) {
+            entry.shared.push(me);
+            newly = true;
+        }
+        // An upgrade pushes the key twice; releasing twice is harmless.
+        if newly {
+            if let Some(st) = self.active.get_mut(&me) {
+                st.locks.push(key);
+            }
+        }
+    }
+
+    /// Releases every lock of a finished transaction.
+    pub fn release_locks(&mut self, me: TxnId, locks: &[(TableId, RowId)]) {
+        for key in locks {
+            if let Some(e) = self.locks.get_mut(key) {
+                if e.exclusive == Some(me) {
+                    e.exclusive = None;
+                }
+                e.shared.retain(|&s| s != me);
+                if e.exclusive.is_none() && e.shared.is_empty() {
+                    self.locks.remove(key);
+                }
+            }
+        }
+    }
+
+    /// If `me` waiting for its `waiting_for` closes a cycle, the cycle's
+    /// edges from `me` on.
+    pub fn deadlock_cycle(&self, me: TxnId) -> Option<Vec<(TxnId, TxnId)>> {
+        let mut edges = Vec::new();
+        let mut cur = me;
+        for _ in 0..=self.active.len() {
+            let next = self.active.get(&cur)?.waiting_for?;
+            edges.push((cur, next));
+            if next == me {
+                return Some(edges);
+            }
+            cur = next;
+        }
+        None
+    }
+
+    /// SERIALIZABLE commit check for `me` (table-granularity SSI): records
+    /// rw-antidependencies with every concurrent serializable transaction
+    /// and refuses the commit when it would leave a pivot (a transaction
+    /// with both an incoming and an outgoing rw edge) among committed ones.
+    pub fn ssi_commit_check(&mut self, me: TxnId) -> DbResult<()> {
+        let Some(mine) = self.active.get(&me).and_then(|s| s.ssi.as_ref()) else {
+            return Ok(());
+        };
+        let mut my_in = mine.in_conflict;
+        let mut my_out = mine.out_conflict;
+        // (is running, id or index, new in flag, new out flag)
+        let mut running_updates: Vec<(TxnId, bool, bool)> = Vec::new();
+        let mut committed_updates: Vec<(usize, bool, bool)> = Vec::new();
+        let overlaps = |a: &HashSet<TableId>, b: &HashSet<TableId>| a.iter().any(|t| b.contains(t));
+        for (&id, st) in &self.active {
+            if id == me {
+                continue;
+            }
+            // One that has not read or written yet has no edge with us.
+            let Some(u) = st.ssi.as_ref() else { continue };
+            let me_to_u = overlaps(&mine.reads, &u.writes);
+            let u_to_me = overlaps(&u.reads, &mine.writes);
+            if me_to_u || u_to_me {
+                my_out |= me_to_u;
+                my_in |= u_to_me;
+                running_updates.push((id, me_to_u, u_to_me));
+            }
+        }
+        for (i, u) in self.ssi_committed.iter().enumerate() {
+            // Committed before our snapshot: we saw its writes, no rw edge.
+            if u.commit_seq <= mine.start_seq {
+                continue;
+            }
+            let me_to_u = overlaps(&mine.reads, &u.writes);
+            let u_to_me = overlaps(&u.reads, &mine.writes);
+            if me_to_u || u_to_me {
+                my_out |= me_to_u;
+                my_in |= u_to_me;
+                if (u.in_conflict || me_to_u) && (u.out_conflict || u_to_me) {
+                    return Err(serialization_failure(
+                        "Reason code: Canceled on identification as a pivot, during commit attempt.",
+                    ));
+                }
+                committed_updates.push((i, me_to_u, u_to_me));
+            }
+        }
+        if my_in && my_out {
+            return Err(serialization_failure(
+                "Reason code: Canceled on identification as a pivot, during commit attempt.",
+            ));
+        }
+        for (id, me_to_u, u_to_me) in running_updates {
+            if let Some(u) = self.active.get_mut(&id).and_then(|s| s.ssi.as_mut()) {
+                u.in_conflict |= me_to_u;
+                u.out_conflict |= u_to_me;
+            }
+        }
+        for (i, me_to_u, u_to_me) in committed_updates {
+            if let Some(u) = self.ssi_committed.get_mut(i) {
+                u.in_conflict |= me_to_u;
+                u.out_conflict |= u_to_me;
+            }
+        }
+        if let Some(s) = self.active.get_mut(&me).and_then(|s| s.ssi.as_mut()) {
+            s.in_conflict = my_in;
+            s.out_conflict = my_out;
+        }
+        Ok(())
+    }
+
+    /// Forgets committed serializable transactions no running one overlaps.
+    pub fn prune_ssi(&mut self) {
+        let oldest = self
+            .active
+            .values()
+            .filter_map(|s| s.ssi.as_ref().map(|x| x.start_seq))
+            .min();
+        match oldest {
+            None => self.ssi_committed.clear(),
+            Some(start) => self.ssi_committed.retain(|u| u.commit_seq > start),
+        }
+    }
+}
+
+pub(crate) fn no_txn(txn: TxnId) -> AionError {
+    AionError::new(
+        SqlState::INVALID_TRANSACTION_STATE,
+        format!("transaction {txn} is not in progress"),
+    )
+}
+
+pub(crate) fn serialization_failure(detail: &str) -> AionError {
+    AionError::new(
+        SqlState::SERIALIZATION_FAILURE,
+        "could not serialize access due to read/write dependencies among transactions",
+    )
+    .with_detail(detail)
+    .with_hint("The transaction might succeed if retried.")
+}

@@ -1,0 +1,113 @@
+//! Runs the sqllogictest files under `tests/slt/` against the embedded API
+//! (the same kernel session pgwire uses). Each file gets a fresh in-memory
+//! database. Conventions (also followed by `tests/slt/tools/verify_pg.py`,
+//! which checks the same files against PostgreSQL): values in PostgreSQL's
+//! text format, NULL as `NULL`, the empty string as `(empty)`, errors as
+//! `<SQLSTATE>: <message>`.
+
+use std::path::{Path, PathBuf};
+
+use aiondb_embedded::{Connection, Database};
+use sqllogictest::{DBOutput, DefaultColumnType, Runner, DB};
+
+#[derive(Debug)]
+struct SltError(String);
+
+impl std::fmt::Display for SltError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SltError {}
+
+struct Aion {
+    _db: std::sync::Arc<Database>,
+    conn: Connection,
+}
+
+impl DB for Aion {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let mut results = self
+            .conn
+            .execute_batch(sql)
+            .map_err(|e| SltError(format!("{}: {}", e.sqlstate, e.message)))?;
+        let Some(last) = results.pop() else {
+            return Ok(DBOutput::StatementComplete(0));
+        };
+        if last.columns().is_empty() {
+            return Ok(DBOutput::StatementComplete(last.rows_affected()));
+        }
+        let rows = last
+            .to_text()
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|v| match v {
+                        None => "NULL".to_string(),
+                        Some(s) if s.is_empty() => "(empty)".to_string(),
+                        Some(s) => s,
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(DBOutput::Rows {
+            types: vec![DefaultColumnType::Any; last.columns().len()],
+            rows,
+        })
+    }
+
+    fn engine_name(&self) -> &str {
+        "aiondb"
+    }
+}
+
+fn slt_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slt")
+}
+
+fn run_file(name: &str) {
+    let db = std::sync::Arc::new(Database::in_memory().expect("in-memory database starts"));
+    let mut runner = Runner::new(move || {
+        let db = db.clone();
+        async move {
+            let conn = db
+                .connect_anonymous("slt", "sqllogictest")
+                .map_err(|e| SltError(e.to_string()))?;
+            Ok::<_, SltError>(Aion { _db: db, conn })
+        }
+    });
+    let path = slt_dir().join(name);
+    if let Err(e) = runner.run_file(&path) {
+        panic!("{}", e.display(true));
+    }
+}
+
+macro_rules! slt_files {
+    ($($test:ident => $file:literal,)*) => {
+        $(#[test] fn $test() { run_file($file); })*
+
+        /// Every file on disk has a test above.
+        #[test]
+        fn every_slt_file_has_a_test() {
+            let known = [$($file),*];
+            for entry in std::fs::read_dir(slt_dir()).expect("tests/slt exists") {
+                let name = entry.expect("dir entry").file_name().to_string_lossy().to_string();
+                if name.ends_with(".slt") {
+                    assert!(known.contains(&name.as_str()), "{name} has no test in tests/tests/slt.rs");
+                }
+            }
+        }
+    };
+}
+
+slt_files! {
+    slt_ddl => "ddl.slt",
+    slt_constraints => "constraints.slt",
+    slt_dml => "dml.slt",
+    slt_select => "select.slt",
+    slt_joins => "joins.slt",
+}
