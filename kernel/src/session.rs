@@ -325,7 +325,11 @@ pub struct Session {
     user: String,
     database: String,
     settings: HashMap<&'static str, String>,
-    settings_shared: RArc<RVec<KeyValue>>,
+    /// Reused for every statement: only the per-statement fields change,
+    /// so running a statement allocates nothing here.
+    exec_ctx: ExecContext,
+    statement_timeout_ms: u64,
+    lock_timeout_ms: u64,
     search_path: Vec<String>,
     search_path_key: Arc<str>,
     txn: Option<Txn>,
@@ -430,12 +434,32 @@ impl Session {
         if engine.limits.lock_timeout_ms > 0 {
             settings.insert("lock_timeout", engine.limits.lock_timeout_ms.to_string());
         }
+        let limits = engine.limits.clone();
         let mut s = Session {
             engine,
-            user: options.user,
-            database: options.database,
+            user: options.user.clone(),
+            database: options.database.clone(),
             settings,
-            settings_shared: RArc::new(RVec::new()),
+            exec_ctx: ExecContext {
+                txn: 0,
+                isolation: IsolationLevel::ReadCommitted,
+                read_only: false,
+                txn_start: 0,
+                statement_start: 0,
+                deadline_unix_us: 0,
+                lock_timeout_ms: 0,
+                max_result_rows: limits.max_result_rows,
+                max_result_bytes: limits.max_result_bytes,
+                memory_limit_bytes: limits.statement_memory_bytes,
+                max_recursive_rows: limits.recursive_max_rows,
+                max_recursive_iterations: limits.recursive_max_iterations,
+                user: RString::from(options.user.as_str()),
+                database: RString::from(options.database.as_str()),
+                search_path: RVec::new(),
+                settings: RArc::new(RVec::new()),
+            },
+            statement_timeout_ms: 0,
+            lock_timeout_ms: 0,
             search_path: Vec::new(),
             search_path_key: Arc::from(""),
             txn: None,
@@ -477,7 +501,17 @@ impl Session {
             })
             .collect();
         kv.sort_by(|a, b| a.key.cmp(&b.key));
-        self.settings_shared = RArc::new(kv.into_iter().collect());
+        self.exec_ctx.settings = RArc::new(kv.into_iter().collect());
+        self.statement_timeout_ms = self
+            .settings
+            .get("statement_timeout")
+            .and_then(|v| parse_millis("statement_timeout", v).ok())
+            .unwrap_or(0);
+        self.lock_timeout_ms = self
+            .settings
+            .get("lock_timeout")
+            .and_then(|v| parse_millis("lock_timeout", v).ok())
+            .unwrap_or(0);
         let raw = self
             .settings
             .get("search_path")
@@ -490,6 +524,11 @@ impl Session {
             .map(|s| if s == "$user" { self.user.clone() } else { s })
             .collect();
         self.search_path_key = Arc::from(raw.as_str());
+        self.exec_ctx.search_path = self
+            .search_path
+            .iter()
+            .map(|s| RString::from(s.as_str()))
+            .collect();
     }
 
     fn plan_context(&self, declared: &[DataType]) -> PlanContext {
@@ -712,43 +751,21 @@ impl Session {
         }
         let storage = self.engine.storage()?;
         storage.begin_statement(txn_id).into_result()?;
-        let timeout_ms = self
-            .setting("statement_timeout")
-            .and_then(|v| parse_millis("statement_timeout", v).ok())
-            .unwrap_or(0);
-        let lock_timeout_ms = self
-            .setting("lock_timeout")
-            .and_then(|v| parse_millis("lock_timeout", v).ok())
-            .unwrap_or(0);
-        let limits = &self.engine.limits;
-        let ctx = ExecContext {
-            txn: txn_id,
-            isolation,
-            read_only,
-            txn_start,
-            statement_start: now_pg_micros(),
-            deadline_unix_us: if timeout_ms > 0 {
-                now_unix_micros() + timeout_ms * 1000
-            } else {
-                0
-            },
-            lock_timeout_ms,
-            max_result_rows: limits.max_result_rows,
-            max_result_bytes: limits.max_result_bytes,
-            memory_limit_bytes: limits.statement_memory_bytes,
-            max_recursive_rows: limits.recursive_max_rows,
-            max_recursive_iterations: limits.recursive_max_iterations,
-            user: RString::from(self.user.as_str()),
-            database: RString::from(self.database.as_str()),
-            search_path: self
-                .search_path
-                .iter()
-                .map(|s| RString::from(s.as_str()))
-                .collect(),
-            settings: self.settings_shared.clone(),
+        let ctx = &mut self.exec_ctx;
+        ctx.txn = txn_id;
+        ctx.isolation = isolation;
+        ctx.read_only = read_only;
+        ctx.txn_start = txn_start;
+        ctx.statement_start = now_pg_micros();
+        ctx.deadline_unix_us = if self.statement_timeout_ms > 0 {
+            now_unix_micros() + self.statement_timeout_ms * 1000
+        } else {
+            0
         };
+        ctx.lock_timeout_ms = self.lock_timeout_ms;
+        let ctx = &self.exec_ctx;
         let started = Instant::now();
-        let executed = self.engine.execute(&ctx, plan, params)?;
+        let executed = self.engine.execute(ctx, plan, params)?;
         log::trace!(
             "{} ran in {:?} ({} rows)",
             plan.command,

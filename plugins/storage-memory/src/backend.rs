@@ -17,10 +17,10 @@ use aiondb_sdk::plugin::guarded_cursor;
 use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
-use crate::cursor::{schema_for, Source, TableCursor, Visibility};
+use crate::cursor::{Source, TableCursor, Visibility};
 use crate::keys::{sentinel, KeySlice};
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
-use crate::txn::{Mgr, Ssi, Snapshot, TxnState, Undo};
+use crate::txn::{Mgr, Snapshot, Ssi, TxnState, Undo};
 use crate::{lock, read, write};
 
 /// Versions made dead before a table-wide vacuum is considered.
@@ -83,13 +83,10 @@ fn concurrent(what: &str) -> AionError {
         SqlState::SERIALIZATION_FAILURE,
         format!("could not serialize access due to concurrent {what}"),
     )
-    .with_hint("The transaction might succeed if retried.")
 }
 
 fn width_mismatch(got: usize, want: usize) -> AionError {
-    AionError::internal(format!(
-        "row has {got} columns but the table has {want}"
-    ))
+    AionError::internal(format!("row has {got} columns but the table has {want}"))
 }
 
 fn unix_now_us() -> u64 {
@@ -141,6 +138,7 @@ impl MemoryBackend {
         let mut g = lock(&self.inner.mgr);
         let id = g.next_txn;
         g.next_txn += 1;
+        g.invalidate_snapshot();
         let placeholder = Arc::new(Snapshot {
             xmin: id,
             xmax: id,
@@ -206,6 +204,7 @@ impl MemoryBackend {
     fn finish(&self, txn: TxnId, committed: bool) -> Option<TxnState> {
         let mut g = lock(&self.inner.mgr);
         let st = g.active.remove(&txn)?;
+        g.invalidate_snapshot();
         if committed {
             g.commit_seq += 1;
             let seq = g.commit_seq;
@@ -225,8 +224,11 @@ impl MemoryBackend {
         g.prune_ssi();
         let h = g.horizon();
         self.inner.horizon.store(h, AtOrd::Relaxed);
+        let listeners = g.waiters > 0;
         drop(g);
-        self.inner.cond.notify_all();
+        if listeners {
+            self.inner.cond.notify_all();
+        }
         Some(st)
     }
 
@@ -386,7 +388,12 @@ impl MemoryBackend {
 
     /// Appends undo entries and count changes to a transaction (DDL from an
     /// unknown transaction, e.g. bootstrap, is simply not undoable).
-    fn record(&self, txn: TxnId, entries: impl IntoIterator<Item = Undo>, delta: Option<(TableId, i64)>) {
+    fn record(
+        &self,
+        txn: TxnId,
+        entries: impl IntoIterator<Item = Undo>,
+        delta: Option<(TableId, i64)>,
+    ) {
         let mut g = lock(&self.inner.mgr);
         if let Some(st) = g.active.get_mut(&txn) {
             st.undo.extend(entries);
@@ -427,7 +434,8 @@ impl MemoryBackend {
     /// statement deadline and deadlock detection.
     fn wait_for_txn(&self, me: TxnId, blocker: TxnId, wait: &LockWait) -> DbResult<()> {
         let start = Instant::now();
-        let lock_deadline = (wait.timeout_ms > 0).then(|| start + Duration::from_millis(wait.timeout_ms));
+        let lock_deadline =
+            (wait.timeout_ms > 0).then(|| start + Duration::from_millis(wait.timeout_ms));
         let stmt_deadline = (wait.deadline_unix_us > 0).then(|| {
             start + Duration::from_micros(wait.deadline_unix_us.saturating_sub(unix_now_us()))
         });
@@ -447,9 +455,11 @@ impl MemoryBackend {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            return Err(AionError::new(SqlState::DEADLOCK_DETECTED, "deadlock detected")
-                .with_detail(detail)
-                .with_hint("See server log for query details."));
+            return Err(
+                AionError::new(SqlState::DEADLOCK_DETECTED, "deadlock detected")
+                    .with_detail(detail)
+                    .with_hint("See server log for query details."),
+            );
         }
         let result = loop {
             if !g.active.contains_key(&blocker) {
@@ -475,12 +485,14 @@ impl MemoryBackend {
                 }
                 next = next.min(d);
             }
+            g.waiters += 1;
             g = self
                 .inner
                 .cond
                 .wait_timeout(g, next.saturating_duration_since(now))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
+            g.waiters -= 1;
         };
         if let Some(st) = g.active.get_mut(&me) {
             st.waiting_for = None;
@@ -568,7 +580,8 @@ impl MemoryBackend {
         };
         let mut gone = vec![false; ids.len()];
         for i in missing {
-            if self.lock_row_impl(me, table, ids[i], true, &NO_WAIT_LIMIT)? == LockOutcome::Deleted {
+            if self.lock_row_impl(me, table, ids[i], true, &NO_WAIT_LIMIT)? == LockOutcome::Deleted
+            {
                 gone[i] = true;
             }
         }
@@ -596,8 +609,15 @@ impl MemoryBackend {
                     continue;
                 }
             }
-            let key = ix.key(values);
-            let Some(posting) = ix.map.get(KeySlice::new(&key.0)) else {
+            // Single-column keys are probed in place, without a copy.
+            let owned;
+            let key: &[Value] = if ix.cols.len() == 1 {
+                std::slice::from_ref(&values[ix.cols[0]])
+            } else {
+                owned = ix.key(values);
+                &owned.0
+            };
+            let Some(posting) = ix.map.get(KeySlice::new(key)) else {
                 continue;
             };
             for &rid in posting.as_slice() {
@@ -606,7 +626,7 @@ impl MemoryBackend {
                 }
                 let Some(row) = data.row(rid) else { continue };
                 for v in row.versions() {
-                    if !ix.has_key(&v.values, &key.0) {
+                    if !ix.has_key(&v.values, key) {
                         continue;
                     }
                     if v.xmin != me && self.is_active(v.xmin) {
@@ -646,7 +666,12 @@ impl MemoryBackend {
 
     // ------------------------------------------------------------------- DML
 
-    pub(crate) fn insert_impl(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> DbResult<RVec<RowId>> {
+    pub(crate) fn insert_impl(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        rows: &RowBatch,
+    ) -> DbResult<RVec<RowId>> {
         let cell = self.table(table)?;
         let ctx = self.write_ctx(txn, table)?;
         let n = rows.len();
@@ -798,11 +823,20 @@ impl MemoryBackend {
             }
         };
         let count = done.len() as u64;
-        self.record(txn, done.into_iter().map(|row| Undo::Updated { table, row }), None);
+        self.record(
+            txn,
+            done.into_iter().map(|row| Undo::Updated { table, row }),
+            None,
+        );
         result.map(|_| count)
     }
 
-    pub(crate) fn delete_impl(&self, txn: TxnId, table: TableId, row_ids: &[RowId]) -> DbResult<u64> {
+    pub(crate) fn delete_impl(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        row_ids: &[RowId],
+    ) -> DbResult<u64> {
         let cell = self.table(table)?;
         let ctx = self.write_ctx(txn, table)?;
         let gone = self.lock_for_write(txn, table, row_ids)?;
@@ -842,7 +876,7 @@ impl MemoryBackend {
         request: &ScanRequest,
         source: Source,
     ) -> DbResult<RowCursorBox> {
-        let (schema, proj, width) = {
+        let (proj, width) = {
             let data = read(&cell.data);
             let w = data.width();
             let proj: Option<Vec<usize>> = if request.projection.is_empty() {
@@ -862,10 +896,9 @@ impl MemoryBackend {
                 Some(p)
             };
             let width = proj.as_ref().map_or(w, Vec::len) + usize::from(request.with_row_ids);
-            (schema_for(&data, &proj, request.with_row_ids), proj, width)
+            (proj, width)
         };
         Ok(guarded_cursor(TableCursor {
-            schema,
             cell,
             vis,
             proj,
@@ -875,7 +908,12 @@ impl MemoryBackend {
         }))
     }
 
-    pub(crate) fn scan_impl(&self, txn: TxnId, table: TableId, request: &ScanRequest) -> DbResult<RowCursorBox> {
+    pub(crate) fn scan_impl(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        request: &ScanRequest,
+    ) -> DbResult<RowCursorBox> {
         let cell = self.table(table)?;
         let vis = self.read_ctx(txn, table, request.latest)?;
         let source = match &request.row_ids {
@@ -900,12 +938,17 @@ impl MemoryBackend {
         let cell = self.table(table)?;
         let ncols = {
             let data = read(&cell.data);
-            let pos = data.index_pos(index).ok_or_else(|| undefined_index(index))?;
+            let pos = data
+                .index_pos(index)
+                .ok_or_else(|| undefined_index(index))?;
             data.indexes[pos].cols.len()
         };
         let vis = self.read_ctx(txn, table, request.latest)?;
         let with_sentinel = |v: &[Value]| -> Box<[Value]> {
-            v.iter().cloned().chain(std::iter::once(sentinel())).collect()
+            v.iter()
+                .cloned()
+                .chain(std::iter::once(sentinel()))
+                .collect()
         };
         let too_long = |n: usize| {
             AionError::internal(format!(
@@ -968,7 +1011,9 @@ impl MemoryBackend {
                 } else {
                     let lo = match lower {
                         None => Bound::Unbounded,
-                        Some(v) if *lower_inclusive => Bound::Included(v.to_vec().into_boxed_slice()),
+                        Some(v) if *lower_inclusive => {
+                            Bound::Included(v.to_vec().into_boxed_slice())
+                        }
                         Some(v) => Bound::Excluded(with_sentinel(v)),
                     };
                     let hi = match upper {
@@ -1023,9 +1068,15 @@ impl MemoryBackend {
         let cell = self.table(table)?;
         let old = {
             let mut data = write(&cell.data);
-            let mut fresh = TableData::new(data.def.clone(), data.next_row_id(), Arc::clone(&self.inner.mem));
+            let mut fresh = TableData::new(
+                data.def.clone(),
+                data.next_row_id(),
+                Arc::clone(&self.inner.mem),
+            );
             for ix in &data.indexes {
-                fresh.indexes.push(Index::new(ix.def.clone(), data.width())?);
+                fresh
+                    .indexes
+                    .push(Index::new(ix.def.clone(), data.width())?);
             }
             std::mem::replace(&mut *data, fresh)
         };
@@ -1047,7 +1098,13 @@ impl MemoryBackend {
         Ok(())
     }
 
-    pub(crate) fn alter_table_impl(&self, txn: TxnId, old_def: &TableDef, new: &TableDef, fill: &Value) -> DbResult<()> {
+    pub(crate) fn alter_table_impl(
+        &self,
+        txn: TxnId,
+        old_def: &TableDef,
+        new: &TableDef,
+        fill: &Value,
+    ) -> DbResult<()> {
         let cell = self.table(old_def.id)?;
         let old = {
             let mut data = write(&cell.data);
@@ -1115,7 +1172,9 @@ impl MemoryBackend {
                     fresh.indexes.push(nix);
                 }
             }
-            fresh.live.store(data.live.load(AtOrd::Relaxed), AtOrd::Relaxed);
+            fresh
+                .live
+                .store(data.live.load(AtOrd::Relaxed), AtOrd::Relaxed);
             std::mem::replace(&mut *data, fresh)
         };
         self.record(
@@ -1129,7 +1188,12 @@ impl MemoryBackend {
         Ok(())
     }
 
-    pub(crate) fn create_index_impl(&self, txn: TxnId, def: &IndexDef, table: &TableDef) -> DbResult<()> {
+    pub(crate) fn create_index_impl(
+        &self,
+        txn: TxnId,
+        def: &IndexDef,
+        table: &TableDef,
+    ) -> DbResult<()> {
         if def.method.as_str() != "btree" {
             return Err(AionError::feature_not_supported(format!(
                 "access method \"{}\" is not maintained by the in_memory storage backend",
@@ -1185,7 +1249,8 @@ impl MemoryBackend {
                 .iter()
                 .filter(|&&rid| {
                     data.row(rid).is_some_and(|r| {
-                        ix.has_key(&r.head.values, &key.0) && (alive(r.head.xmax) && r.head.xmax != me)
+                        ix.has_key(&r.head.values, &key.0)
+                            && (alive(r.head.xmax) && r.head.xmax != me)
                     })
                 })
                 .count();
@@ -1209,11 +1274,18 @@ impl MemoryBackend {
         Ok(())
     }
 
-    pub(crate) fn drop_index_impl(&self, txn: TxnId, table: TableId, index: IndexId) -> DbResult<()> {
+    pub(crate) fn drop_index_impl(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+    ) -> DbResult<()> {
         let cell = self.table(table)?;
         let ix = {
             let mut data = write(&cell.data);
-            let pos = data.index_pos(index).ok_or_else(|| undefined_index(index))?;
+            let pos = data
+                .index_pos(index)
+                .ok_or_else(|| undefined_index(index))?;
             data.indexes.remove(pos)
         };
         self.record(

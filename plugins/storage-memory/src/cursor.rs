@@ -30,9 +30,14 @@ pub(crate) struct Visibility {
 
 pub(crate) enum Source {
     /// Sequential scan from this row id on.
-    Seq { next: RowId },
+    Seq {
+        next: RowId,
+    },
     /// Explicit row ids, in the caller's order.
-    Rows { ids: Vec<RowId>, pos: usize },
+    Rows {
+        ids: Vec<RowId>,
+        pos: usize,
+    },
     /// Equality on every index column: one key, probed with a map lookup.
     IndexEq {
         index: u64,
@@ -58,7 +63,6 @@ pub(crate) enum Source {
 }
 
 pub(crate) struct TableCursor {
-    pub schema: Schema,
     pub cell: Arc<TableCell>,
     pub vis: Visibility,
     /// Columns to return; `None` = all.
@@ -68,7 +72,11 @@ pub(crate) struct TableCursor {
     pub source: Source,
 }
 
-pub(crate) fn schema_for(data: &TableData, proj: &Option<Vec<usize>>, with_row_ids: bool) -> Schema {
+pub(crate) fn schema_for(
+    data: &TableData,
+    proj: &Option<Vec<usize>>,
+    with_row_ids: bool,
+) -> Schema {
     let cols = &data.def.columns;
     let field = |c: usize| {
         let col = &cols[c];
@@ -225,7 +233,10 @@ impl TableCursor {
                         };
                     *done = true;
                     'keys: for (k, posting) in iter.by_ref() {
-                        if k.0[..(*null_prefix).min(k.0.len())].iter().any(Value::is_null) {
+                        if k.0[..(*null_prefix).min(k.0.len())]
+                            .iter()
+                            .any(Value::is_null)
+                        {
                             continue;
                         }
                         let rows = posting.as_slice();
@@ -266,7 +277,14 @@ impl TableCursor {
 
     /// Emits `id` if its visible version still has `key`.
     #[inline]
-    fn emit_checked(&self, out: &mut RowBatch, data: &TableData, ix: &Index, id: RowId, key: &[Value]) {
+    fn emit_checked(
+        &self,
+        out: &mut RowBatch,
+        data: &TableData,
+        ix: &Index,
+        id: RowId,
+        key: &[Value],
+    ) {
         if let Some(v) = data
             .row(id)
             .and_then(|r| r.visible(self.vis.me, self.vis.cid, &self.vis.snap))
@@ -308,7 +326,10 @@ fn bounds_empty(lo: &Bound<Box<[Value]>>, hi: &Bound<Box<[Value]>>) -> bool {
 
 impl RowCursor for TableCursor {
     fn schema(&self) -> AResult<Schema> {
-        aiondb_sdk::abi_stable::std_types::ROk(self.schema.clone())
+        // Built on demand: executors know the shape from the plan, and point
+        // lookups should not pay for column-name copies.
+        let data = read(&self.cell.data);
+        aiondb_sdk::abi_stable::std_types::ROk(schema_for(&data, &self.proj, self.with_row_ids))
     }
 
     fn next_batch(&mut self, max_rows: u32) -> AResult<ROption<RowBatch>> {

@@ -131,7 +131,11 @@ impl Index {
         if let Some(&bad) = cols.iter().find(|&&c| c >= width) {
             return Err(AionError::new(
                 SqlState::UNDEFINED_COLUMN,
-                format!("column {} of index \"{}\" does not exist", bad + 1, def.name),
+                format!(
+                    "column {} of index \"{}\" does not exist",
+                    bad + 1,
+                    def.name
+                ),
             ));
         }
         Ok(Index {
@@ -231,7 +235,9 @@ pub(crate) fn value_bytes(v: &Value) -> u64 {
         Value::Text(s) | Value::Json(s) | Value::Jsonb(s) => s.len() as u64,
         Value::Bytea(b) => b.len() as u64,
         Value::Numeric(n) => 2 * n.digits.len() as u64,
-        Value::Array(a) => a.elements.iter().map(value_bytes).sum::<u64>() + 8 * a.dims.len() as u64,
+        Value::Array(a) => {
+            a.elements.iter().map(value_bytes).sum::<u64>() + 8 * a.dims.len() as u64
+        }
         Value::Ext(e) => match &e.payload {
             ExtPayload::Bytes(b) => b.len() as u64,
             ExtPayload::Floats(f) => 4 * f.len() as u64,
@@ -360,7 +366,10 @@ impl TableData {
 
     /// Removes a whole logical row with its index entries.
     pub fn remove_row(&mut self, id: RowId) {
-        let Some(i) = id.checked_sub(self.base).and_then(|i| usize::try_from(i).ok()) else {
+        let Some(i) = id
+            .checked_sub(self.base)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
             return;
         };
         let Some(row) = self.slots.get_mut(i).and_then(Option::take) else {
@@ -383,7 +392,12 @@ impl TableData {
     /// of the row still carries the same key.
     fn unindex_version(&mut self, id: RowId, gone: &[Value]) -> u64 {
         let mut freed = 0;
-        let TableData { slots, indexes, base, .. } = self;
+        let TableData {
+            slots,
+            indexes,
+            base,
+            ..
+        } = self;
         let row = id
             .checked_sub(*base)
             .and_then(|i| usize::try_from(i).ok())
@@ -423,11 +437,7 @@ impl TableData {
             self.remove_row(id);
             return;
         }
-        if !row
-            .older
-            .iter()
-            .any(|v| v.xmax != 0 && v.xmax < horizon)
-        {
+        if !row.older.iter().any(|v| v.xmax != 0 && v.xmax < horizon) {
             return;
         }
         let (dead, keep): (Vec<Version>, Vec<Version>) = std::mem::take(&mut row.older)

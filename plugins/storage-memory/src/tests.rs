@@ -62,7 +62,16 @@ fn table_def(id: TableId, cols: &[&str]) -> TableDef {
         columns: cols
             .iter()
             .enumerate()
-            .map(|(n, c)| col(c, if n == 0 { DataType::INT4 } else { DataType::TEXT }))
+            .map(|(n, c)| {
+                col(
+                    c,
+                    if n == 0 {
+                        DataType::INT4
+                    } else {
+                        DataType::TEXT
+                    },
+                )
+            })
             .collect(),
         constraints: RVec::new(),
         storage_backend: "in_memory".into(),
@@ -132,7 +141,9 @@ impl Db {
         let def = table_def(T, &["id", "v"]);
         let x = db.begin(RC);
         ok(db.b.create_table(x, &def));
-        ok(db.b.create_index(x, &index_def(PK, T, "t1_pkey", &[0], true), &def));
+        ok(db
+            .b
+            .create_index(x, &index_def(PK, T, "t1_pkey", &[0], true), &def));
         ok(db.b.commit(x));
         db
     }
@@ -162,7 +173,12 @@ impl Db {
     fn ids(&self, x: TxnId) -> Vec<(RowId, i64)> {
         drain(ok(self.b.scan(x, T, &with_ids())), 0)
             .into_iter()
-            .map(|r| (r[2].as_i64().unwrap_or(-1) as RowId, r[0].as_i64().unwrap_or(-1)))
+            .map(|r| {
+                (
+                    r[2].as_i64().unwrap_or(-1) as RowId,
+                    r[0].as_i64().unwrap_or(-1),
+                )
+            })
             .collect()
     }
 
@@ -175,7 +191,9 @@ impl Db {
     }
 
     fn upd(&self, x: TxnId, row: RowId, values: Vec<Value>) -> u64 {
-        ok(self.b.update(x, T, RSlice::from_slice(&[row]), &batch(&[values])))
+        ok(self
+            .b
+            .update(x, T, RSlice::from_slice(&[row]), &batch(&[values])))
     }
 
     fn eq(&self, x: TxnId, key: Vec<Value>) -> Vec<Vec<Value>> {
@@ -225,7 +243,10 @@ fn read_committed_sees_commits_at_next_statement() {
     db.ins(a, &[vec![i(1), t("a")]]);
     assert!(db.sel(b).is_empty(), "uncommitted insert visible");
     ok(db.b.commit(a));
-    assert!(db.sel(b).is_empty(), "same statement must keep its snapshot");
+    assert!(
+        db.sel(b).is_empty(),
+        "same statement must keep its snapshot"
+    );
     db.stmt(b);
     assert_eq!(db.sel(b), vec![vec![i(1), t("a")]]);
 }
@@ -257,7 +278,10 @@ fn own_writes_visible_from_the_next_statement() {
     let db = Db::new();
     let x = db.begin(RC);
     db.ins(x, &[vec![i(1), t("a")]]);
-    assert!(db.sel(x).is_empty(), "a statement must not see its own inserts");
+    assert!(
+        db.sel(x).is_empty(),
+        "a statement must not see its own inserts"
+    );
     db.stmt(x);
     assert_eq!(db.sel(x).len(), 1);
     let row = db.row_id_of(x, 1);
@@ -266,7 +290,11 @@ fn own_writes_visible_from_the_next_statement() {
     db.stmt(x);
     assert_eq!(db.sel(x), vec![vec![i(1), t("b")]]);
     ok(db.b.delete(x, T, RSlice::from_slice(&[row])));
-    assert_eq!(db.sel(x).len(), 1, "own delete visible only from the next statement");
+    assert_eq!(
+        db.sel(x).len(),
+        1,
+        "own delete visible only from the next statement"
+    );
     db.stmt(x);
     assert!(db.sel(x).is_empty());
     ok(db.b.commit(x));
@@ -299,7 +327,11 @@ fn halloween_scan_does_not_see_its_own_inserts_or_updates() {
     while let ROption::RSome(b) = ok(c.next_batch(2)) {
         for r in b.rows() {
             let row = r[2].as_i64().unwrap_or(0) as RowId;
-            updated += db.upd(x, row, vec![i(r[0].as_i64().unwrap_or(0) as i32 + 1000), r[1].clone()]);
+            updated += db.upd(
+                x,
+                row,
+                vec![i(r[0].as_i64().unwrap_or(0) as i32 + 1000), r[1].clone()],
+            );
         }
     }
     assert_eq!(updated, 20);
@@ -381,19 +413,29 @@ fn unique_violation_message_and_nulls() {
         e.message.as_str(),
         "duplicate key value violates unique constraint \"t1_pkey\""
     );
-    assert_eq!(e.detail.as_ref().map(|d| d.as_str()), ROption::RSome("Key (id)=(2) already exists."));
+    assert_eq!(
+        e.detail.as_ref().map(|d| d.as_str()),
+        ROption::RSome("Key (id)=(2) already exists.")
+    );
     ok(db.b.rollback(x));
     // NULLs never conflict.
     let x = db.begin(RC);
     db.ins(x, &[vec![Value::Null, t("n1")], vec![Value::Null, t("n2")]]);
     // Duplicates inside one statement are caught.
-    let e = err(db.b.insert(x, T, &batch(&[vec![i(7), t("a")], vec![i(7), t("b")]])));
+    let e = err(db
+        .b
+        .insert(x, T, &batch(&[vec![i(7), t("a")], vec![i(7), t("b")]])));
     assert_eq!(e.sqlstate.as_str(), "23505");
     ok(db.b.rollback(x));
     // An update to an existing key fails; delete then reinsert works.
     let x = db.begin(RC);
     let r1 = db.row_id_of(x, 1);
-    let e = err(db.b.update(x, T, RSlice::from_slice(&[r1]), &batch(&[vec![i(2), t("x")]])));
+    let e = err(db.b.update(
+        x,
+        T,
+        RSlice::from_slice(&[r1]),
+        &batch(&[vec![i(2), t("x")]]),
+    ));
     assert_eq!(e.sqlstate.as_str(), "23505");
     ok(db.b.rollback(x));
     let x = db.begin(RC);
@@ -415,7 +457,10 @@ fn multi_column_unique_detail() {
     ok(b.create_index(x, &index_def(50, 5, "ab_key", &[0, 1], true), &def));
     ok(b.insert(x, 5, &batch(&[vec![i(1), t("x")], vec![i(1), t("y")]])));
     let e = err(b.insert(x, 5, &batch(&[vec![i(1), t("y")]])));
-    assert_eq!(e.detail.as_ref().map(|d| d.as_str()), ROption::RSome("Key (a, b)=(1, y) already exists."));
+    assert_eq!(
+        e.detail.as_ref().map(|d| d.as_str()),
+        ROption::RSome("Key (a, b)=(1, y) already exists.")
+    );
 }
 
 #[test]
@@ -431,7 +476,10 @@ fn concurrent_inserter_is_waited_for() {
             ok(b2.begin_statement(x));
             let r = b2.insert(x, T, &batch(&[vec![i(1), t("b")]]));
             tx.send(()).ok();
-            let out = r.into_result().map(|_| ()).map_err(|e| e.sqlstate.as_str().to_string());
+            let out = r
+                .into_result()
+                .map(|_| ())
+                .map_err(|e| e.sqlstate.as_str().to_string());
             ok(b2.commit(x));
             out
         });
@@ -460,16 +508,38 @@ fn create_unique_index_over_duplicates_fails() {
     let x = ok(b.begin(RC, false));
     ok(b.begin_statement(x));
     ok(b.create_table(x, &def));
-    ok(b.insert(x, 2, &batch(&[vec![i(1), t("x")], vec![i(1), t("y")], vec![Value::Null, t("z")], vec![Value::Null, t("w")]])));
+    ok(b.insert(
+        x,
+        2,
+        &batch(&[
+            vec![i(1), t("x")],
+            vec![i(1), t("y")],
+            vec![Value::Null, t("z")],
+            vec![Value::Null, t("w")],
+        ]),
+    ));
     let e = err(b.create_index(x, &index_def(20, 2, "t2_a_key", &[0], true), &def));
     assert_eq!(e.sqlstate.as_str(), "23505");
-    assert_eq!(e.message.as_str(), "could not create unique index \"t2_a_key\"");
-    assert_eq!(e.detail.as_ref().map(|d| d.as_str()), ROption::RSome("Key (a)=(1) is duplicated."));
+    assert_eq!(
+        e.message.as_str(),
+        "could not create unique index \"t2_a_key\""
+    );
+    assert_eq!(
+        e.detail.as_ref().map(|d| d.as_str()),
+        ROption::RSome("Key (a)=(1) is duplicated.")
+    );
     // A non-unique one builds and answers.
     ok(b.create_index(x, &index_def(21, 2, "t2_a_idx", &[0], false), &def));
     ok(b.begin_statement(x));
     let rows = drain(
-        ok(b.index_scan(x, 2, 21, &IndexQuery::Eq(RVec::from(vec![i(1)])), &all(), false)),
+        ok(b.index_scan(
+            x,
+            2,
+            21,
+            &IndexQuery::Eq(RVec::from(vec![i(1)])),
+            &all(),
+            false,
+        )),
         0,
     );
     assert_eq!(rows.len(), 2);
@@ -483,7 +553,10 @@ fn lock_wait_prevents_lost_update() {
     db.seed(1);
     let a = db.begin(RC);
     let row = db.row_id_of(a, 1);
-    assert_eq!(ok(db.b.lock_row(a, T, row, true, &wait_forever())), LockOutcome::Locked);
+    assert_eq!(
+        ok(db.b.lock_row(a, T, row, true, &wait_forever())),
+        LockOutcome::Locked
+    );
     let b2 = db.b.clone();
     let (tx, rx) = mpsc::channel();
     let h = thread::spawn(move || {
@@ -499,7 +572,12 @@ fn lock_wait_prevents_lost_update() {
         };
         let cur = drain(ok(b2.scan(x, T, &req)), 0);
         let v = cur[0][1].as_str().unwrap_or("").to_string();
-        ok(b2.update(x, T, RSlice::from_slice(&[row]), &batch(&[vec![i(1), t(&format!("{v}+b"))]])));
+        ok(b2.update(
+            x,
+            T,
+            RSlice::from_slice(&[row]),
+            &batch(&[vec![i(1), t(&format!("{v}+b"))]]),
+        ));
         ok(b2.commit(x));
         out
     });
@@ -540,8 +618,14 @@ fn shared_locks_coexist_exclusive_waits() {
     let a = db.begin(RC);
     let b = db.begin(RC);
     let row = db.row_id_of(a, 1);
-    assert_eq!(ok(db.b.lock_row(a, T, row, false, &wait_forever())), LockOutcome::Locked);
-    assert_eq!(ok(db.b.lock_row(b, T, row, false, &wait_forever())), LockOutcome::Locked);
+    assert_eq!(
+        ok(db.b.lock_row(a, T, row, false, &wait_forever())),
+        LockOutcome::Locked
+    );
+    assert_eq!(
+        ok(db.b.lock_row(b, T, row, false, &wait_forever())),
+        LockOutcome::Locked
+    );
     let quick = LockWait {
         timeout_ms: 50,
         deadline_unix_us: 0,
@@ -549,7 +633,10 @@ fn shared_locks_coexist_exclusive_waits() {
     let e = err(db.b.lock_row(a, T, row, true, &quick));
     assert_eq!(e.sqlstate.as_str(), "55P03");
     ok(db.b.commit(b));
-    assert_eq!(ok(db.b.lock_row(a, T, row, true, &quick)), LockOutcome::Locked);
+    assert_eq!(
+        ok(db.b.lock_row(a, T, row, true, &quick)),
+        LockOutcome::Locked
+    );
     ok(db.b.commit(a));
 }
 
@@ -574,7 +661,10 @@ fn lock_timeout_and_statement_timeout() {
     ));
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert_eq!(e.sqlstate.as_str(), "55P03");
-    assert_eq!(e.message.as_str(), "canceling statement due to lock timeout");
+    assert_eq!(
+        e.message.as_str(),
+        "canceling statement due to lock timeout"
+    );
     let now_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -590,7 +680,10 @@ fn lock_timeout_and_statement_timeout() {
         },
     ));
     assert_eq!(e.sqlstate.as_str(), "57014");
-    assert_eq!(e.message.as_str(), "canceling statement due to statement timeout");
+    assert_eq!(
+        e.message.as_str(),
+        "canceling statement due to statement timeout"
+    );
     ok(db.b.rollback(a));
     ok(db.b.rollback(b));
 }
@@ -612,7 +705,12 @@ fn deadlock_is_detected() {
     assert_eq!(e.sqlstate.as_str(), "40P01");
     assert_eq!(e.message.as_str(), "deadlock detected");
     let detail = e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default();
-    assert!(detail.contains(&format!("Transaction {b} waits for ShareLock on transaction {a}")), "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "Transaction {b} waits for ShareLock on transaction {a}"
+        )),
+        "{detail}"
+    );
     ok(db.b.rollback(b));
     let res = h.join().map_err(|_| ()).and_then(|r| r.map_err(|_| ()));
     assert_eq!(res, Ok(LockOutcome::Locked));
@@ -634,9 +732,15 @@ fn repeatable_read_concurrent_update_fails() {
         db.stmt(r);
         let e = err(db.b.lock_row(r, T, r1, true, &wait_forever()));
         assert_eq!(e.sqlstate.as_str(), "40001");
-        assert_eq!(e.message.as_str(), "could not serialize access due to concurrent update");
+        assert_eq!(
+            e.message.as_str(),
+            "could not serialize access due to concurrent update"
+        );
         let e = err(db.b.delete(r, T, RSlice::from_slice(&[r2])));
-        assert_eq!(e.message.as_str(), "could not serialize access due to concurrent delete");
+        assert_eq!(
+            e.message.as_str(),
+            "could not serialize access due to concurrent delete"
+        );
         ok(db.b.rollback(r));
     }
     // READ COMMITTED reports the change instead.
@@ -649,8 +753,14 @@ fn repeatable_read_concurrent_update_fails() {
     db.upd(w, r1, vec![i(1), t("w")]);
     ok(db.b.delete(w, T, RSlice::from_slice(&[r2])));
     ok(db.b.commit(w));
-    assert_eq!(ok(db.b.lock_row(r, T, r1, true, &wait_forever())), LockOutcome::LockedChanged);
-    assert_eq!(ok(db.b.lock_row(r, T, r2, true, &wait_forever())), LockOutcome::Deleted);
+    assert_eq!(
+        ok(db.b.lock_row(r, T, r1, true, &wait_forever())),
+        LockOutcome::LockedChanged
+    );
+    assert_eq!(
+        ok(db.b.lock_row(r, T, r2, true, &wait_forever())),
+        LockOutcome::Deleted
+    );
     ok(db.b.commit(r));
 }
 
@@ -673,7 +783,10 @@ fn serializable_write_skew_is_refused() {
     db.upd(b, rb, vec![i(2), t("off")]);
     let first = db.b.commit(a).into_result();
     let second = db.b.commit(b).into_result();
-    let failures: Vec<AionError> = [first, second].into_iter().filter_map(Result::err).collect();
+    let failures: Vec<AionError> = [first, second]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
     assert_eq!(failures.len(), 1, "exactly one of the two must fail");
     let e = &failures[0];
     assert_eq!(e.sqlstate.as_str(), "40001");
@@ -681,7 +794,10 @@ fn serializable_write_skew_is_refused() {
         e.message.as_str(),
         "could not serialize access due to read/write dependencies among transactions"
     );
-    assert_eq!(e.hint.as_ref().map(|h| h.as_str()), ROption::RSome("The transaction might succeed if retried."));
+    assert_eq!(
+        e.hint.as_ref().map(|h| h.as_str()),
+        ROption::RSome("The transaction might succeed if retried.")
+    );
     let on_call = db.committed().iter().filter(|r| r[1] != t("off")).count();
     assert_eq!(on_call, 1);
 }
@@ -757,10 +873,19 @@ fn index_eq_range_prefix_reverse() {
             .collect()
     };
     let v = |x: Vec<Value>| ROption::RSome(RVec::from(x));
-    assert_eq!(q(IndexQuery::Eq(RVec::from(vec![i(2), t("y")])), false, 0), ["2y"]);
+    assert_eq!(
+        q(IndexQuery::Eq(RVec::from(vec![i(2), t("y")])), false, 0),
+        ["2y"]
+    );
     // Prefix equality, mixed integer widths.
-    assert_eq!(q(IndexQuery::Eq(RVec::from(vec![Value::Int8(3)])), false, 0), ["3x", "3y", "3z", "3N"]);
-    assert_eq!(q(IndexQuery::Eq(RVec::from(vec![i(3)])), true, 1), ["3N", "3z", "3y", "3x"]);
+    assert_eq!(
+        q(IndexQuery::Eq(RVec::from(vec![Value::Int8(3)])), false, 0),
+        ["3x", "3y", "3z", "3N"]
+    );
+    assert_eq!(
+        q(IndexQuery::Eq(RVec::from(vec![i(3)])), true, 1),
+        ["3N", "3z", "3y", "3x"]
+    );
     assert!(q(IndexQuery::Eq(RVec::from(vec![Value::Null])), false, 0).is_empty());
     // a > 4: NULL keys are not returned.
     let gt4 = IndexQuery::Range {
@@ -836,7 +961,14 @@ fn index_skips_stale_entries_and_projects() {
         with_row_ids: true,
         ..all()
     };
-    let c = ok(db.b.index_scan(y, T, PK, &IndexQuery::Eq(RVec::from(vec![i(20)])), &req, false));
+    let c = ok(db.b.index_scan(
+        y,
+        T,
+        PK,
+        &IndexQuery::Eq(RVec::from(vec![i(20)])),
+        &req,
+        false,
+    ));
     let schema = ok(c.schema());
     assert_eq!(schema.len(), 2);
     assert_eq!(schema.fields[0].name.as_str(), "v");
@@ -866,7 +998,10 @@ fn alter_table_fill_drop_and_rename() {
     ok(db.b.alter_table(x, &old, &added, &i(42)));
     ok(db.b.commit(x));
     let rows = db.committed();
-    assert_eq!(rows, vec![vec![i(1), t("v1"), i(42)], vec![i(2), t("v2"), i(42)]]);
+    assert_eq!(
+        rows,
+        vec![vec![i(1), t("v1"), i(42)], vec![i(2), t("v2"), i(42)]]
+    );
     // Drop `v`: the unique index on id follows its column.
     let mut dropped = added.clone();
     dropped.columns.remove(1);
@@ -925,13 +1060,20 @@ fn ddl_rollback_truncate_and_drop() {
     let x = db.begin(RC);
     ok(db.b.drop_index(x, T, PK));
     assert_eq!(
-        err_c(db.b.index_scan(x, T, PK, &IndexQuery::All, &all(), false)).sqlstate.as_str(),
+        err_c(db.b.index_scan(x, T, PK, &IndexQuery::All, &all(), false))
+            .sqlstate
+            .as_str(),
         "42704"
     );
     ok(db.b.rollback(x));
     let x = db.begin(RC);
     db.ins(x, &[vec![i(1), t("a")]]);
-    assert_eq!(err(db.b.insert(x, T, &batch(&[vec![i(1), t("b")]]))).sqlstate.as_str(), "23505");
+    assert_eq!(
+        err(db.b.insert(x, T, &batch(&[vec![i(1), t("b")]])))
+            .sqlstate
+            .as_str(),
+        "23505"
+    );
     ok(db.b.rollback(x));
 }
 
@@ -968,7 +1110,9 @@ fn memory_limit_refuses_inserts() {
     let x = db.begin(RC);
     let mut failed = None;
     for k in 0..1000 {
-        if let RErr(e) = db.b.insert(x, T, &batch(&[vec![i(k), t("some payload text")]])) {
+        if let RErr(e) =
+            db.b.insert(x, T, &batch(&[vec![i(k), t("some payload text")]]))
+        {
             failed = Some((k, e));
             break;
         }
@@ -977,9 +1121,16 @@ fn memory_limit_refuses_inserts() {
     assert!(k > 10);
     assert_eq!(e.sqlstate.as_str(), "53200");
     assert_eq!(e.message.as_str(), "out of memory");
-    assert!(e.detail.as_ref().map(|d| d.contains("20000")).unwrap_or(false));
+    assert!(e
+        .detail
+        .as_ref()
+        .map(|d| d.contains("20000"))
+        .unwrap_or(false));
     ok(db.b.rollback(x));
-    assert!(db.b.memory_used() < 2_000, "rollback must give the memory back");
+    assert!(
+        db.b.memory_used() < 2_000,
+        "rollback must give the memory back"
+    );
 }
 
 #[test]
@@ -1039,6 +1190,221 @@ fn plugin_registers_in_memory_backend() {
     ok(backend.create_table(x, &def));
     ok(backend.insert(x, 1, &batch(&[vec![i(1), t("a")]])));
     ok(backend.begin_statement(x));
-    assert_eq!(drain(ok(backend.scan(x, 1, &all())), 0), vec![vec![i(1), t("a")]]);
+    assert_eq!(
+        drain(ok(backend.scan(x, 1, &all())), 0),
+        vec![vec![i(1), t("a")]]
+    );
     ok(backend.commit(x));
+}
+
+/// Rough timings of the hot paths: `cargo test --release -- --ignored bench`.
+#[test]
+#[ignore]
+fn bench_point_ops() {
+    let db = Db::new();
+    let n = 100_000;
+    let start = Instant::now();
+    for k in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        ok(db
+            .b
+            .insert(x, T, &batch(&[vec![i(k), t("some text value")]])));
+        ok(db.b.commit(x));
+    }
+    let ins = start.elapsed();
+    let start = Instant::now();
+    let mut found = 0;
+    for k in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        let key = RVec::from(vec![Value::Int4((k * 7919) % n)]);
+        let mut c = ok(db
+            .b
+            .index_scan(x, T, PK, &IndexQuery::Eq(key), &all(), false));
+        while let ROption::RSome(b) = ok(c.next_batch(0)) {
+            found += b.len();
+        }
+        ok(db.b.commit(x));
+    }
+    let sel = start.elapsed();
+    let start = Instant::now();
+    for k in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        let key = RVec::from(vec![Value::Int4(k)]);
+        let req = ScanRequest {
+            with_row_ids: true,
+            ..all()
+        };
+        let rows = drain(
+            ok(db.b.index_scan(x, T, PK, &IndexQuery::Eq(key), &req, false)),
+            0,
+        );
+        let row = rows[0][2].as_i64().unwrap_or(0) as RowId;
+        ok(db.b.lock_row(x, T, row, true, &wait_forever()));
+        ok(db.b.update(
+            x,
+            T,
+            RSlice::from_slice(&[row]),
+            &batch(&[vec![i(k), t("updated")]]),
+        ));
+        ok(db.b.commit(x));
+    }
+    let upd = start.elapsed();
+    assert_eq!(found, n as usize);
+    eprintln!(
+        "insert {:?}/row, point select {:?}/row, point update {:?}/row, memory {} bytes",
+        ins / n as u32,
+        sel / n as u32,
+        upd / n as u32,
+        db.b.memory_used()
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_txn_overhead() {
+    let db = Db::new();
+    db.seed(10);
+    let n = 200_000u32;
+    let start = Instant::now();
+    for _ in 0..n {
+        let x = ok(db.b.begin(RC, false));
+        ok(db.b.begin_statement(x));
+        ok(db.b.commit(x));
+    }
+    let txn = start.elapsed() / n;
+    let x = ok(db.b.begin(RC, false));
+    ok(db.b.begin_statement(x));
+    let start = Instant::now();
+    for k in 0..n {
+        let key = RVec::from(vec![Value::Int4((k % 10) as i32 + 1)]);
+        let c = ok(db
+            .b
+            .index_scan(x, T, PK, &IndexQuery::Eq(key), &all(), false));
+        drop(c);
+    }
+    let open = start.elapsed() / n;
+    let start = Instant::now();
+    for k in 0..n {
+        let key = RVec::from(vec![Value::Int4((k % 10) as i32 + 1)]);
+        let mut c = ok(db
+            .b
+            .index_scan(x, T, PK, &IndexQuery::Eq(key), &all(), false));
+        let _ = ok(c.next_batch(0));
+    }
+    let fetch = start.elapsed() / n;
+    eprintln!(
+        "txn {txn:?}, open cursor {open:?}, open+fetch {fetch:?}, value {} bytes",
+        std::mem::size_of::<Value>()
+    );
+}
+
+/// T1 -rw-> T2 -rw-> T3 with T3 committed before T1 started: T2 is a
+/// pivot and must not commit even though no two of them form a cycle.
+#[test]
+fn serializable_pivot_with_three_transactions() {
+    let db = Db::new();
+    const P: TableId = 2;
+    let x = db.begin(RC);
+    ok(db.b.create_table(x, &table_def(P, &["id", "v"])));
+    ok(db.b.commit(x));
+    let t2 = db.begin(SER);
+    db.sel(t2); // reads Q (table 1)
+    let t3 = db.begin(SER);
+    db.ins(t3, &[vec![i(1), t("q")]]); // writes Q
+    ok(db.b.commit(t3));
+    let t1 = db.begin(SER);
+    drain(ok(db.b.scan(t1, P, &all())), 0); // reads P
+    ok(db.b.insert(t2, P, &batch(&[vec![i(1), t("p")]]))); // T2 writes P
+    ok(db.b.commit(t1));
+    let e = err(db.b.commit(t2));
+    assert_eq!(e.sqlstate.as_str(), "40001");
+}
+
+/// Concurrent transfers between accounts in random order: deadlocks and
+/// serialization failures are retried; money is neither made nor lost.
+#[test]
+fn concurrent_transfers_conserve_total() {
+    for iso in [RC, RR, SER] {
+        let db = Db::new();
+        let x = db.begin(RC);
+        let rows: Vec<Vec<Value>> = (0..8).map(|k| vec![i(k), t("100")]).collect();
+        db.ins(x, &rows);
+        ok(db.b.commit(x));
+        let handles: Vec<_> = (0..4u64)
+            .map(|seed| {
+                let b = db.b.clone();
+                thread::spawn(move || {
+                    let mut state = seed * 7 + 3;
+                    let mut next = || {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (state >> 33) as i32
+                    };
+                    let mut done = 0;
+                    while done < 60 {
+                        let from = next().rem_euclid(8);
+                        let to = (from + 1 + next().rem_euclid(7)) % 8;
+                        if transfer(&b, iso, from, to).is_ok() {
+                            done += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().is_ok());
+        }
+        let total: i64 = db
+            .committed()
+            .iter()
+            .map(|r| {
+                r[1].as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(-1000)
+            })
+            .sum();
+        assert_eq!(total, 800, "isolation {iso:?}");
+    }
+}
+
+fn transfer(b: &MemoryBackend, iso: IsolationLevel, from: i32, to: i32) -> Result<(), AionError> {
+    let x = b.begin(iso, false).into_result()?;
+    let res = (|| -> Result<(), AionError> {
+        b.begin_statement(x).into_result()?;
+        for (k, delta) in [(from, -1i64), (to, 1)] {
+            let key = RVec::from(vec![i(k)]);
+            let rows = drain(
+                b.index_scan(x, T, PK, &IndexQuery::Eq(key), &with_ids(), false)
+                    .into_result()?,
+                0,
+            );
+            let row = rows[0][2].as_i64().unwrap_or(0) as RowId;
+            let out = b.lock_row(x, T, row, true, &wait_forever()).into_result()?;
+            let req = ScanRequest {
+                row_ids: ROption::RSome(RVec::from(vec![row])),
+                latest: out == LockOutcome::LockedChanged,
+                ..all()
+            };
+            let cur = drain(b.scan(x, T, &req).into_result()?, 0);
+            let bal: i64 = cur[0][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let new = batch(&[vec![i(k), t(&(bal + delta).to_string())]]);
+            b.update(x, T, RSlice::from_slice(&[row]), &new)
+                .into_result()?;
+            b.begin_statement(x).into_result()?;
+        }
+        Ok(())
+    })();
+    match res {
+        Ok(()) => b.commit(x).into_result(),
+        Err(e) => {
+            b.rollback(x).into_result()?;
+            let code = e.sqlstate.as_str();
+            assert!(code == "40P01" || code == "40001", "unexpected {e}");
+            Err(e)
+        }
+    }
 }

@@ -34,15 +34,37 @@ impl Snapshot {
 
 /// A change to undo on rollback, newest last.
 pub(crate) enum Undo {
-    Inserted { table: TableId, row: RowId },
-    Updated { table: TableId, row: RowId },
-    Deleted { table: TableId, row: RowId },
-    CreatedTable { table: TableId },
-    DroppedTable { cell: Arc<TableCell> },
+    Inserted {
+        table: TableId,
+        row: RowId,
+    },
+    Updated {
+        table: TableId,
+        row: RowId,
+    },
+    Deleted {
+        table: TableId,
+        row: RowId,
+    },
+    CreatedTable {
+        table: TableId,
+    },
+    DroppedTable {
+        cell: Arc<TableCell>,
+    },
     /// TRUNCATE and ALTER TABLE swap the whole table contents.
-    Replaced { table: TableId, old: Box<TableData> },
-    CreatedIndex { table: TableId, index: u64 },
-    DroppedIndex { table: TableId, index: Box<Index> },
+    Replaced {
+        table: TableId,
+        old: Box<TableData>,
+    },
+    CreatedIndex {
+        table: TableId,
+        index: u64,
+    },
+    DroppedIndex {
+        table: TableId,
+        index: Box<Index>,
+    },
 }
 
 impl Undo {
@@ -101,6 +123,11 @@ pub(crate) struct Mgr {
     pub locks: HashMap<(TableId, RowId), LockEntry>,
     pub commit_seq: u64,
     pub ssi_committed: Vec<SsiCommitted>,
+    /// Threads blocked in a lock wait (ending a transaction only signals
+    /// the condvar when someone listens: the signal is a syscall).
+    pub waiters: usize,
+    /// The last snapshot taken, valid until a transaction starts or ends.
+    cached_snapshot: Option<Arc<Snapshot>>,
 }
 
 impl Mgr {
@@ -111,16 +138,28 @@ impl Mgr {
             locks: HashMap::new(),
             commit_seq: 0,
             ssi_committed: Vec::new(),
+            waiters: 0,
+            cached_snapshot: None,
         }
     }
 
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    pub fn snapshot(&mut self) -> Arc<Snapshot> {
+        if let Some(s) = &self.cached_snapshot {
+            return Arc::clone(s);
+        }
         let active: Vec<TxnId> = self.active.keys().copied().collect();
-        Arc::new(Snapshot {
+        let snap = Arc::new(Snapshot {
             xmin: active.first().copied().unwrap_or(self.next_txn),
             xmax: self.next_txn,
             active,
-        })
+        });
+        self.cached_snapshot = Some(Arc::clone(&snap));
+        snap
+    }
+
+    /// Call whenever the set of running transactions changes.
+    pub fn invalidate_snapshot(&mut self) {
+        self.cached_snapshot = None;
     }
 
     pub fn state(&self, txn: TxnId) -> DbResult<&TxnState> {
@@ -142,7 +181,12 @@ impl Mgr {
     }
 
     /// A holder of a lock on `key` that conflicts with `me` taking it.
-    pub fn lock_conflict(&self, key: (TableId, RowId), me: TxnId, exclusive: bool) -> Option<TxnId> {
+    pub fn lock_conflict(
+        &self,
+        key: (TableId, RowId),
+        me: TxnId,
+        exclusive: bool,
+    ) -> Option<TxnId> {
         let e = self.locks.get(&key)?;
         if let Some(x) = e.exclusive {
             if x != me {
