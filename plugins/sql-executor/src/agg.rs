@@ -330,14 +330,21 @@ impl Acc {
                     return Ok(Value::Null);
                 }
                 let denom = if samp { *n * (*n - 1) } else { *n * *n };
-                if result.id == TypeId::Numeric && *ints && !sqrt {
-                    // Exact: (n*sumsq - sum^2) / (n*(n-1)) with numeric division.
+                if result.id == TypeId::Numeric && *ints {
+                    // Exact, as PostgreSQL: (n*sumsq - sum^2) / (n*(n-1)) with
+                    // numeric division, then the square root at that scale.
                     let num = (*n as i128) * *isumsq - *isum * *isum;
-                    return eval_binary(
+                    let var = eval_binary(
                         BinaryOp::Div,
                         &numeric_i128(num),
                         &numeric_i128(denom as i128),
-                    );
+                    )?;
+                    if !sqrt {
+                        return Ok(var);
+                    }
+                    if let Some(v) = numeric_sqrt(&var) {
+                        return Ok(v);
+                    }
                 }
                 let var = if *ints {
                     ((*n as i128 * *isumsq - *isum * *isum) as f64) / denom as f64
@@ -355,6 +362,38 @@ impl Acc {
             }
         })
     }
+}
+
+/// Square root of a non-negative numeric at its own display scale, rounded
+/// half up (PostgreSQL's `sqrt_var` at the variance's scale). `None` when
+/// the digits do not fit 128-bit arithmetic.
+fn numeric_sqrt(v: &Value) -> Option<Value> {
+    let text = v.to_pg_text()?;
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let d = frac.len() as u32;
+    let digits: i128 = format!("{int}{frac}").parse().ok()?;
+    if digits < 0 {
+        return None;
+    }
+    // sqrt(v) * 10^(d+1) = sqrt(digits * 10^(d + 2)): one extra digit to round.
+    let x = digits.checked_mul(10i128.checked_pow(d + 2)?)?;
+    let mut r = (x as f64).sqrt() as i128;
+    while r > 0 && r.checked_mul(r).is_none_or(|sq| sq > x) {
+        r -= 1;
+    }
+    while (r + 1).checked_mul(r + 1).is_some_and(|sq| sq <= x) {
+        r += 1;
+    }
+    let rounded = (r + 5) / 10;
+    let s = rounded.to_string();
+    let s = if d == 0 {
+        s
+    } else {
+        let padded = format!("{:0>width$}", s, width = d as usize + 1);
+        let (a, b) = padded.split_at(padded.len() - d as usize);
+        format!("{a}.{b}")
+    };
+    Numeric::parse(&s).map(Value::Numeric)
 }
 
 fn int_to_value(sum: i128, like: &Value) -> Value {

@@ -577,7 +577,7 @@ pub(crate) fn make_array(elem: TypeId, vals: Vec<Value>) -> DbResult<Value> {
                     }
                     _ => {}
                 }
-                elements.extend(a.elements.into_iter());
+                elements.extend(a.elements);
             }
         }
         let inner = dims.unwrap_or_default();

@@ -1236,3 +1236,136 @@ fn memory_limit_and_result_rows() {
         "result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS (10 rows)"
     );
 }
+
+#[test]
+fn aggregate_numeric_results_match_postgres() {
+    // PG: avg 3.0000000000000000, var_samp 7.3333333333333333,
+    // var_pop 5.5000000000000000, stddev_samp 2.7080128015453201,
+    // stddev_pop 2.3452078799117148 over (1),(2),(2),(7).
+    let mut pb = PB::default();
+    let v = pb.ints(&[&[Some(1)], &[Some(2)], &[Some(2)], &[Some(7)]]);
+    let c = pb.col(0);
+    let n = DataType::NUMERIC;
+    let a = pb.node(
+        Operator::Aggregate {
+            strategy: AggStrategy::Plain,
+            group_by: RVec::new(),
+            aggregates: vec![
+                agg(AggFunc::Avg, vec![c], n),
+                agg(AggFunc::VarSamp, vec![c], n),
+                agg(AggFunc::VarPop, vec![c], n),
+                agg(AggFunc::StddevSamp, vec![c], n),
+                agg(AggFunc::StddevPop, vec![c], n),
+            ]
+            .into(),
+        },
+        vec![v],
+        5,
+    );
+    let rows = pb.run_root(a).unwrap();
+    let t: Vec<String> = rows[0].iter().map(|v| v.to_pg_text().unwrap()).collect();
+    assert_eq!(
+        t,
+        vec![
+            "3.0000000000000000",
+            "7.3333333333333333",
+            "5.5000000000000000",
+            "2.7080128015453201",
+            "2.3452078799117148"
+        ]
+    );
+}
+
+#[test]
+fn window_ranking_distribution() {
+    // PG over x = 1,2,2,7,9: percent_rank 0,.25,.25,.75,1; cume_dist .2,.6,.6,.8,1; ntile(3) 1,1,2,2,3
+    let mut pb = PB::default();
+    let v = pb.ints(&[&[Some(9)], &[Some(2)], &[Some(1)], &[Some(7)], &[Some(2)]]);
+    let x = pb.col(0);
+    let three = pb.i(3);
+    use FrameBound::*;
+    let fns = vec![
+        win(
+            WindowFunc::PercentRank,
+            vec![],
+            FrameMode::Range,
+            UnboundedPreceding,
+            CurrentRow,
+        ),
+        win(
+            WindowFunc::CumeDist,
+            vec![],
+            FrameMode::Range,
+            UnboundedPreceding,
+            CurrentRow,
+        ),
+        win(
+            WindowFunc::Ntile,
+            vec![three],
+            FrameMode::Range,
+            UnboundedPreceding,
+            CurrentRow,
+        ),
+    ];
+    let w = pb.node(
+        Operator::Window {
+            partition_by: RVec::new(),
+            order_by: vec![SortKey {
+                expr: x,
+                descending: false,
+                nulls_first: false,
+            }]
+            .into(),
+            functions: fns.into(),
+        },
+        vec![v],
+        4,
+    );
+    let rows = pb.run_root(w).unwrap();
+    let t: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r[1..].iter().map(|v| v.to_pg_text().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            vec!["0", "0.2", "1"],
+            vec!["0.25", "0.6", "1"],
+            vec!["0.25", "0.6", "2"],
+            vec!["0.75", "0.8", "2"],
+            vec!["1", "1", "3"]
+        ]
+    );
+}
+
+#[test]
+fn generate_series_timestamps() {
+    let mut pb = PB::default();
+    let a = pb.c(aiondb_sdk::value::parse_text(DataType::TIMESTAMP, "2020-01-30 00:00").unwrap());
+    let z = pb.c(aiondb_sdk::value::parse_text(DataType::TIMESTAMP, "2020-04-01").unwrap());
+    let s =
+        pb.c(aiondb_sdk::value::parse_text(DataType::scalar(TypeId::Interval), "1 month").unwrap());
+    let t = pb.node(
+        Operator::TableFunction {
+            call: TableFunctionCall {
+                name: "generate_series".into(),
+                args: vec![a, z, s].into(),
+            },
+            columns: Schema::new(vec![Field::new("g", DataType::TIMESTAMP, true)]),
+            ordinality: false,
+        },
+        vec![],
+        1,
+    );
+    let rows = pb.run_root(t).unwrap();
+    let t: Vec<String> = rows.iter().map(|r| r[0].to_pg_text().unwrap()).collect();
+    // PG adds the step to the previous value: 01-30, 02-29 (clamped), 03-29.
+    assert_eq!(
+        t,
+        vec![
+            "2020-01-30 00:00:00",
+            "2020-02-29 00:00:00",
+            "2020-03-29 00:00:00"
+        ]
+    );
+}

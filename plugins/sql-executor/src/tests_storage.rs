@@ -67,7 +67,13 @@ impl Env {
         self.services.storage("in_memory").unwrap()
     }
 
-    fn create(&self, name: &str, columns: Vec<ColumnDef>, constraints: Vec<ConstraintDef>, pk: Option<Vec<u32>>) -> TableDef {
+    fn create(
+        &self,
+        name: &str,
+        columns: Vec<ColumnDef>,
+        constraints: Vec<ConstraintDef>,
+        pk: Option<Vec<u32>>,
+    ) -> TableDef {
         let mut def = TableDef {
             id: 0,
             schema: 2200,
@@ -78,7 +84,11 @@ impl Env {
             storage_backend: "in_memory".into(),
             view_sql: RNone,
         };
-        let applied = self.services.catalog.apply(CatalogChange::CreateTable(def.clone())).unwrap();
+        let applied = self
+            .services
+            .catalog
+            .apply(CatalogChange::CreateTable(def.clone()))
+            .unwrap();
         def.id = applied.id;
         self.storage().create_table(self.txn, &def).unwrap();
         if let Some(cols) = pk {
@@ -91,7 +101,12 @@ impl Env {
                 unique: true,
                 options: RVec::new(),
             };
-            idx.id = self.services.catalog.apply(CatalogChange::CreateIndex(idx.clone())).unwrap().id;
+            idx.id = self
+                .services
+                .catalog
+                .apply(CatalogChange::CreateIndex(idx.clone()))
+                .unwrap()
+                .id;
             self.storage().create_index(self.txn, &idx, &def).unwrap();
         }
         def
@@ -100,7 +115,11 @@ impl Env {
     fn run(&self, mut pb: PB, root: NodeRef) -> DbResult<(Vec<Vec<Value>>, u64)> {
         pb.plan.root = root;
         let w = pb.plan.nodes[root as usize].output.len();
-        pb.plan.output = Schema::new((0..w).map(|i| Field::new(format!("c{i}"), DataType::INT4, true)).collect());
+        pb.plan.output = Schema::new(
+            (0..w)
+                .map(|i| Field::new(format!("c{i}"), DataType::INT4, true))
+                .collect(),
+        );
         self.storage().begin_statement(self.txn).into_result()?;
         let mut c = ctx();
         c.txn = self.txn;
@@ -147,7 +166,12 @@ impl Env {
         let c0 = pb.col(0);
         let so = pb.node(
             Operator::Sort {
-                keys: vec![SortKey { expr: c0, descending: false, nulls_first: false }].into(),
+                keys: vec![SortKey {
+                    expr: c0,
+                    descending: false,
+                    nulls_first: false,
+                }]
+                .into(),
             },
             vec![s],
             t.columns.len(),
@@ -165,12 +189,20 @@ fn insert_scan_filter_index() {
     let env = Env::new();
     let t = env.create(
         "t",
-        vec![col("id", DataType::INT4, false), col("name", DataType::TEXT, true)],
+        vec![
+            col("id", DataType::INT4, false),
+            col("name", DataType::TEXT, true),
+        ],
         vec![],
         Some(vec![0]),
     );
     let n = env
-        .insert(&t, (1..=5).map(|k| vec![i(k), Value::text(format!("n{k}"))]).collect())
+        .insert(
+            &t,
+            (1..=5)
+                .map(|k| vec![i(k), Value::text(format!("n{k}"))])
+                .collect(),
+        )
         .unwrap();
     assert_eq!(n, 5);
     // SELECT name FROM t WHERE id > 3 (filter on a column not projected).
@@ -220,10 +252,18 @@ fn insert_scan_filter_index() {
 #[test]
 fn not_null_check_and_fk() {
     let env = Env::new();
-    let p = env.create("p", vec![col("id", DataType::INT4, false)], vec![], Some(vec![0]));
+    let p = env.create(
+        "p",
+        vec![col("id", DataType::INT4, false)],
+        vec![],
+        Some(vec![0]),
+    );
     let c = env.create(
         "c",
-        vec![col("a", DataType::INT4, true), col("b", DataType::INT4, false)],
+        vec![
+            col("a", DataType::INT4, true),
+            col("b", DataType::INT4, false),
+        ],
         vec![ConstraintDef {
             name: "c_a_fkey".into(),
             kind: ConstraintKind::ForeignKey {
@@ -236,22 +276,38 @@ fn not_null_check_and_fk() {
         }],
         None,
     );
-    let err = env.insert(&c, vec![vec![Value::Null, Value::Null]]).unwrap_err();
+    let err = env
+        .insert(&c, vec![vec![Value::Null, Value::Null]])
+        .unwrap_err();
     assert_eq!(err.sqlstate.as_str(), "23502");
     assert_eq!(
         err.message.as_str(),
         "null value in column \"b\" of relation \"c\" violates not-null constraint"
     );
-    assert_eq!(err.detail.as_ref().map(|d| d.as_str()), RSome("Failing row contains (null, null)."));
+    assert_eq!(
+        err.detail.as_ref().map(|d| d.as_str()),
+        RSome("Failing row contains (null, null).")
+    );
     let err = env.insert(&c, vec![vec![i(1), i(1)]]).unwrap_err();
     assert_eq!(err.sqlstate.as_str(), "23503");
     assert_eq!(
         err.message.as_str(),
         "insert or update on table \"c\" violates foreign key constraint \"c_a_fkey\""
     );
-    assert_eq!(err.detail.as_ref().map(|d| d.as_str()), RSome("Key (a)=(1) is not present in table \"p\"."));
+    assert_eq!(
+        err.detail.as_ref().map(|d| d.as_str()),
+        RSome("Key (a)=(1) is not present in table \"p\".")
+    );
     env.insert(&p, vec![vec![i(1)], vec![i(2)]]).unwrap();
-    env.insert(&c, vec![vec![i(1), i(10)], vec![i(2), i(20)], vec![Value::Null, i(30)]]).unwrap();
+    env.insert(
+        &c,
+        vec![
+            vec![i(1), i(10)],
+            vec![i(2), i(20)],
+            vec![Value::Null, i(30)],
+        ],
+    )
+    .unwrap();
 
     // CHECK (b > 0) through the plan's checks.
     let mut pb = PB::default();
@@ -261,7 +317,11 @@ fn not_null_check_and_fk() {
     let ins = pb.node(
         Operator::Insert {
             table: c.id,
-            checks: vec![CheckConstraint { name: "c_b_check".into(), expr: chk }].into(),
+            checks: vec![CheckConstraint {
+                name: "c_b_check".into(),
+                expr: chk,
+            }]
+            .into(),
             on_conflict: RNone,
             returning: RVec::new(),
         },
@@ -270,7 +330,10 @@ fn not_null_check_and_fk() {
     );
     let err = env.run(pb, ins).unwrap_err();
     assert_eq!(err.sqlstate.as_str(), "23514");
-    assert_eq!(err.message.as_str(), "new row for relation \"c\" violates check constraint \"c_b_check\"");
+    assert_eq!(
+        err.message.as_str(),
+        "new row for relation \"c\" violates check constraint \"c_b_check\""
+    );
 
     // DELETE FROM p WHERE id = 1 cascades to c.
     let mut pb = PB::default();
@@ -306,7 +369,15 @@ fn not_null_check_and_fk() {
 #[test]
 fn update_with_returning_and_delete_restrict() {
     let env = Env::new();
-    let p = env.create("p", vec![col("id", DataType::INT4, false), col("v", DataType::INT4, true)], vec![], Some(vec![0]));
+    let p = env.create(
+        "p",
+        vec![
+            col("id", DataType::INT4, false),
+            col("v", DataType::INT4, true),
+        ],
+        vec![],
+        Some(vec![0]),
+    );
     let c = env.create(
         "c",
         vec![col("a", DataType::INT4, true)],
@@ -322,7 +393,8 @@ fn update_with_returning_and_delete_restrict() {
         }],
         None,
     );
-    env.insert(&p, vec![vec![i(1), i(10)], vec![i(2), i(20)]]).unwrap();
+    env.insert(&p, vec![vec![i(1), i(10)], vec![i(2), i(20)]])
+        .unwrap();
     env.insert(&c, vec![vec![i(1)]]).unwrap();
     // UPDATE p SET v = v + 1 RETURNING id, v  (input: id, v, rowid)
     let mut pb = PB::default();
@@ -338,13 +410,24 @@ fn update_with_returning_and_delete_restrict() {
         3,
     );
     let (v, one) = (pb.col(1), pb.i(1));
-    let add = pb.e(ExprKind::Binary { op: BinaryOp::Add, left: v, right: one }, DataType::INT4);
+    let add = pb.e(
+        ExprKind::Binary {
+            op: BinaryOp::Add,
+            left: v,
+            right: one,
+        },
+        DataType::INT4,
+    );
     let (r0, r1) = (pb.col(0), pb.col(1));
     let u = pb.node(
         Operator::Update {
             table: p.id,
             row_id_column: 2,
-            assignments: vec![Assignment { column: 1, value: add }].into(),
+            assignments: vec![Assignment {
+                column: 1,
+                value: add,
+            }]
+            .into(),
             checks: RVec::new(),
             recheck: RNone,
             returning: vec![r0, r1].into(),
@@ -370,7 +453,12 @@ fn update_with_returning_and_delete_restrict() {
         3,
     );
     let d = pb.node(
-        Operator::Delete { table: p.id, row_id_column: 2, recheck: RNone, returning: RVec::new() },
+        Operator::Delete {
+            table: p.id,
+            row_id_column: 2,
+            recheck: RNone,
+            returning: RVec::new(),
+        },
         vec![s],
         0,
     );
@@ -380,20 +468,34 @@ fn update_with_returning_and_delete_restrict() {
         err.message.as_str(),
         "update or delete on table \"p\" violates foreign key constraint \"c_a_fkey\" on table \"c\""
     );
-    assert_eq!(err.detail.as_ref().map(|d| d.as_str()), RSome("Key (id)=(1) is still referenced from table \"c\"."));
+    assert_eq!(
+        err.detail.as_ref().map(|d| d.as_str()),
+        RSome("Key (id)=(1) is still referenced from table \"c\".")
+    );
 }
 
 #[test]
 fn on_conflict_do_nothing_and_update() {
     let env = Env::new();
-    let t = env.create("t", vec![col("k", DataType::INT4, false), col("v", DataType::INT4, true)], vec![], Some(vec![0]));
+    let t = env.create(
+        "t",
+        vec![
+            col("k", DataType::INT4, false),
+            col("v", DataType::INT4, true),
+        ],
+        vec![],
+        Some(vec![0]),
+    );
     env.insert(&t, vec![vec![i(1), i(1)]]).unwrap();
     let upsert = |action: ConflictAction, pb: &mut PB, v: NodeRef| {
         pb.node(
             Operator::Insert {
                 table: t.id,
                 checks: RVec::new(),
-                on_conflict: RSome(OnConflict { index: RNone, action }),
+                on_conflict: RSome(OnConflict {
+                    index: RNone,
+                    action,
+                }),
                 returning: RVec::new(),
             },
             vec![v],
@@ -408,9 +510,23 @@ fn on_conflict_do_nothing_and_update() {
     let mut pb = PB::default();
     let v = pb.values(vec![vec![i(1), i(100)]]);
     let (old_v, ex_v) = (pb.col(1), pb.col(3));
-    let add = pb.e(ExprKind::Binary { op: BinaryOp::Add, left: old_v, right: ex_v }, DataType::INT4);
+    let add = pb.e(
+        ExprKind::Binary {
+            op: BinaryOp::Add,
+            left: old_v,
+            right: ex_v,
+        },
+        DataType::INT4,
+    );
     let ins = upsert(
-        ConflictAction::DoUpdate { assignments: vec![Assignment { column: 1, value: add }].into(), filter: RNone },
+        ConflictAction::DoUpdate {
+            assignments: vec![Assignment {
+                column: 1,
+                value: add,
+            }]
+            .into(),
+            filter: RNone,
+        },
         &mut pb,
         v,
     );
@@ -421,7 +537,15 @@ fn on_conflict_do_nothing_and_update() {
 #[test]
 fn explain_text() {
     let env = Env::new();
-    let t = env.create("t", vec![col("a", DataType::INT4, false), col("b", DataType::INT8, true)], vec![], None);
+    let t = env.create(
+        "t",
+        vec![
+            col("a", DataType::INT4, false),
+            col("b", DataType::INT8, true),
+        ],
+        vec![],
+        None,
+    );
     let mut pb = PB::default();
     let (c0, one) = (pb.col(0), pb.i(1));
     let f = pb.bin(BinaryOp::Gt, c0, one);
@@ -441,15 +565,35 @@ fn explain_text() {
     pb.plan.nodes[s as usize].est_rows = 5.0;
     let c0 = pb.col(0);
     let so = pb.node(
-        Operator::Sort { keys: vec![SortKey { expr: c0, descending: true, nulls_first: true }].into() },
+        Operator::Sort {
+            keys: vec![SortKey {
+                expr: c0,
+                descending: true,
+                nulls_first: true,
+            }]
+            .into(),
+        },
         vec![s],
         2,
     );
-    let e = pb.node(Operator::Explain { analyze: false, verbose: false }, vec![so], 1);
+    let e = pb.node(
+        Operator::Explain {
+            analyze: false,
+            verbose: false,
+        },
+        vec![so],
+        1,
+    );
     let rows = env.run(pb, e).unwrap().0;
-    let text: Vec<String> = rows.iter().map(|r| r[0].as_str().unwrap().to_string()).collect();
+    let text: Vec<String> = rows
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(text[0], "Sort  (cost=0.00..1.00 rows=10 width=8)");
     assert_eq!(text[1], "  Sort Key: a DESC");
-    assert_eq!(text[2], "  ->  Seq Scan on t  (cost=0.00..1.05 rows=5 width=12)");
+    assert_eq!(
+        text[2],
+        "  ->  Seq Scan on t  (cost=0.00..1.05 rows=5 width=12)"
+    );
     assert_eq!(text[3], "        Filter: (a > 1)");
 }

@@ -116,7 +116,8 @@ fn offset_value(cx: &mut EvalCx, e: &CExpr, row: &[Value], mode: FrameMode) -> D
 }
 
 impl WindowOp {
-    /// Computes every function over partition `rows[ps..pe]`.
+    /// Computes every function over one partition.
+    #[allow(clippy::needless_range_loop)] // rows, groups and results share indexes
     fn partition(&self, cx: &mut EvalCx, rows: &[Row], out: &mut Vec<Vec<Value>>) -> DbResult<()> {
         let n = rows.len();
         // Peer groups: group index per row and each group's [start, end).
@@ -373,7 +374,7 @@ impl WindowOp {
         Ok((s, e.max(s)))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     fn framed(
         &self,
         cx: &mut EvalCx,

@@ -76,9 +76,8 @@ pub fn can_coerce(from: &DataType, to: &DataType, kind: CoercionKind) -> bool {
     if from.is_array || to.is_array {
         return false;
     }
-    match (numeric_rank(from.id), numeric_rank(to.id)) {
-        (Some(a), Some(b)) => return a <= b || kind != CoercionKind::Implicit,
-        _ => {}
+    if let (Some(a), Some(b)) = (numeric_rank(from.id), numeric_rank(to.id)) {
+        return a <= b || kind != CoercionKind::Implicit;
     }
     if is_text(from.id) && is_text(to.id) {
         return true;

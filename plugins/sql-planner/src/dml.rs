@@ -157,14 +157,17 @@ fn identity_always_error(name: &str) -> AionError {
 }
 
 /// Compiles the table's CHECK constraints over a new-row layout.
-fn checks(b: &mut Binder<'_>, table: &TableDef) -> DbResult<(Vec<(String, LExpr)>, Vec<ColId>)> {
+type Checks = (Vec<(String, LExpr)>, Vec<ColId>);
+type ConflictParts = (Vec<(usize, LExpr)>, Option<LExpr>, Vec<ColId>);
+
+fn checks(b: &mut Binder<'_>, table: &TableDef) -> DbResult<Checks> {
     let (scope, ids) = table_scope(b, table, None);
     let mut out = Vec::new();
     for c in table.constraints.iter() {
         if let ConstraintKind::Check { expr } = &c.kind {
             let e = parse_stored_expr(expr.as_str())?;
             let x = b.expr(&scope, &e)?;
-            let x = b.to_bool(x, "CHECK")?;
+            let x = b.require_bool(x, "CHECK")?;
             out.push((c.name.to_string(), x));
         }
     }
@@ -396,7 +399,7 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
     // ON CONFLICT
     let alias = ins.table_alias.as_ref().map(|a| ident_name(&a.alias));
     let mut conflict = None;
-    let mut conflict_parts: Option<(Vec<(usize, LExpr)>, Option<LExpr>, Vec<ColId>)> = None;
+    let mut conflict_parts: Option<ConflictParts> = None;
     if let Some(ast::OnInsert::OnConflict(oc)) = &ins.on {
         let idxs = services.catalog.indexes_of(table.id);
         let index = match &oc.conflict_target {
@@ -464,7 +467,7 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
                 let filter = match &du.selection {
                     Some(w) => {
                         let x = binder.expr(&scope, w)?;
-                        Some(binder.to_bool(x, "WHERE")?)
+                        Some(binder.require_bool(x, "WHERE")?)
                     }
                     None => None,
                 };
@@ -614,7 +617,7 @@ fn bind_target(
         let r = binder.expr(&scope, w);
         binder.agg_forbidden = saved;
         let w = r?;
-        let w = binder.to_bool(w, "WHERE")?;
+        let w = binder.require_bool(w, "WHERE")?;
         let conj = w.conjuncts();
         for c in &conj {
             if !c.has_subquery() && c.col_set().iter().all(|x| ids.contains(x)) {

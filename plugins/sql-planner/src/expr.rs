@@ -206,8 +206,6 @@ impl<'a> Binder<'a> {
             (false, true) => {
                 let t = if concat && !l.ty.is_array && l.ty.id != TypeId::Jsonb {
                     DataType::TEXT
-                } else if concat && l.ty.is_array {
-                    l.ty
                 } else {
                     l.ty
                 };
@@ -240,12 +238,19 @@ impl<'a> Binder<'a> {
             )
             .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
         };
-        let l = self.coerce(l, lt, CoercionKind::Implicit)?;
-        let r = self.coerce(r, rt, CoercionKind::Implicit)?;
+        // `text || anynonarray` converts the other side through its output
+        // function, as PostgreSQL does.
+        let kind = if op == BinaryOp::Concat && res.id == TypeId::Text {
+            CoercionKind::Explicit
+        } else {
+            CoercionKind::Implicit
+        };
+        let l = self.coerce(l, lt, kind)?;
+        let r = self.coerce(r, rt, kind)?;
         Ok(LExpr::new(LKind::Binary(op, Box::new(l), Box::new(r)), res))
     }
 
-    pub fn to_bool(&mut self, e: LExpr, what: &str) -> DbResult<LExpr> {
+    pub fn require_bool(&mut self, e: LExpr, what: &str) -> DbResult<LExpr> {
         if e.ty.id == TypeId::Unknown {
             return self.coerce(e, DataType::BOOL, CoercionKind::Implicit);
         }
@@ -437,7 +442,7 @@ impl<'a> Binder<'a> {
                 let a = self.expr(scope, expr)?;
                 match op {
                     ast::UnaryOperator::Not => {
-                        let a = self.to_bool(a, "NOT")?;
+                        let a = self.require_bool(a, "NOT")?;
                         Ok(fold_not(a))
                     }
                     ast::UnaryOperator::Plus => Ok(a),
@@ -461,7 +466,7 @@ impl<'a> Binder<'a> {
             )),
             E::IsTrue(a) | E::IsNotTrue(a) | E::IsFalse(a) | E::IsNotFalse(a) => {
                 let v = self.expr(scope, a)?;
-                let v = self.to_bool(v, "IS TRUE")?;
+                let v = self.require_bool(v, "IS TRUE")?;
                 let want = matches!(e, E::IsTrue(_) | E::IsNotTrue(_));
                 let neg = matches!(e, E::IsNotTrue(_) | E::IsNotFalse(_));
                 let op = if neg {
@@ -476,7 +481,7 @@ impl<'a> Binder<'a> {
             }
             E::IsUnknown(a) | E::IsNotUnknown(a) => {
                 let v = self.expr(scope, a)?;
-                let v = self.to_bool(v, "IS UNKNOWN")?;
+                let v = self.require_bool(v, "IS UNKNOWN")?;
                 let isn = LExpr::new(LKind::IsNull(Box::new(v)), DataType::BOOL);
                 Ok(if matches!(e, E::IsNotUnknown(_)) {
                     LExpr::new(LKind::Not(Box::new(isn)), DataType::BOOL)
@@ -981,9 +986,9 @@ impl<'a> Binder<'a> {
             B::And | B::Or => {
                 let name = if matches!(op, B::And) { "AND" } else { "OR" };
                 let l = self.expr(scope, left)?;
-                let l = self.to_bool(l, name)?;
+                let l = self.require_bool(l, name)?;
                 let r = self.expr(scope, right)?;
-                let r = self.to_bool(r, name)?;
+                let r = self.require_bool(r, name)?;
                 let mut items = Vec::new();
                 for x in [l, r] {
                     match (x.kind, matches!(op, B::And)) {
@@ -1051,7 +1056,7 @@ impl<'a> Binder<'a> {
             None => {
                 for c in conds {
                     let w = self.expr(scope, &c.condition)?;
-                    whens.push(self.to_bool(w, "CASE/WHEN")?);
+                    whens.push(self.require_bool(w, "CASE/WHEN")?);
                 }
                 None
             }
@@ -1205,7 +1210,7 @@ impl<'a> Binder<'a> {
                 if args.is_empty() {
                     return Err(err(
                         SqlState::SYNTAX_ERROR,
-                        format!("syntax error at or near \")\""),
+                        "syntax error at or near \")\"".to_string(),
                     ));
                 }
                 let (args, t) = self.unify(args, &name.to_uppercase())?;
@@ -1281,7 +1286,7 @@ impl<'a> Binder<'a> {
             _ => {}
         }
         self.load_functions()?;
-        let funcs = self.funcs.as_ref().map(|v| v.as_slice()).unwrap_or(&[]);
+        let funcs = self.funcs.as_deref().unwrap_or(&[]);
         let mut best: Option<(i32, usize)> = None;
         for (i, (_, sig)) in funcs.iter().enumerate() {
             if sig.name.as_str() != name {
@@ -1444,7 +1449,7 @@ impl<'a> Binder<'a> {
         let filter = match &f.filter {
             Some(x) => {
                 let x = self.expr(scope, x)?;
-                Some(self.to_bool(x, "FILTER")?)
+                Some(self.require_bool(x, "FILTER")?)
             }
             None => None,
         };
@@ -1591,7 +1596,7 @@ impl<'a> Binder<'a> {
             }
             AggFunc::BoolAnd | AggFunc::BoolOr => {
                 let a = args.pop().unwrap_or_else(|| LExpr::null(DataType::BOOL));
-                args = vec![self.to_bool(a, name).map_err(|_| bad(&[]))?];
+                args = vec![self.require_bool(a, name).map_err(|_| bad(&[]))?];
                 DataType::BOOL
             }
             AggFunc::BitAnd | AggFunc::BitOr => t,
@@ -1661,7 +1666,7 @@ impl<'a> Binder<'a> {
         let filter = match &f.filter {
             Some(x) => {
                 let x = self.expr(scope, x)?;
-                Some(self.to_bool(x, "FILTER")?)
+                Some(self.require_bool(x, "FILTER")?)
             }
             None => None,
         };

@@ -52,3 +52,6 @@ aiondb_sdk::declare_plugin! {
     description: "SQL binder, type checker, logical planner and optimizer",
     register: register,
 }
+
+#[cfg(test)]
+mod tests;

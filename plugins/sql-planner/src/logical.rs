@@ -291,6 +291,7 @@ pub struct LWin {
 }
 
 /// How a scan reaches its rows (chosen by the optimizer).
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Access {
     Seq,
@@ -301,6 +302,7 @@ pub enum Access {
     },
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum LProbe {
     Eq(Vec<LExpr>),
@@ -311,6 +313,7 @@ pub enum LProbe {
     Full,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum LPlan {
     Scan {

@@ -343,8 +343,8 @@ impl<'a> Optimizer<'a> {
         let tree = if n <= 8 {
             let full = (1u32 << n) - 1;
             let mut best: HashMap<u32, (f64, T)> = HashMap::new();
-            for i in 0..n {
-                best.insert(1 << i, (rows[i], T::Leaf(i)));
+            for (i, r) in rows.iter().enumerate() {
+                best.insert(1 << i, (*r, T::Leaf(i)));
             }
             for size in 2..=n {
                 for mask in 1..=full {
@@ -713,6 +713,52 @@ impl<'a> Optimizer<'a> {
     }
 
     fn choose_join(
+        &mut self,
+        kind: JoinKind,
+        left: LPlan,
+        right: LPlan,
+        on: Vec<LExpr>,
+        lateral: bool,
+    ) -> LPlan {
+        // An inner join whose left side is an indexable table and whose
+        // right side is small is turned around for an index lookup.
+        if kind == JoinKind::Inner
+            && !lateral
+            && matches!(
+                left,
+                LPlan::Scan {
+                    access: Access::Seq,
+                    ..
+                }
+            )
+        {
+            let (lr, rr) = (self.rows(&left), self.rows(&right));
+            if rr * 4.0 < lr {
+                let swapped = self.choose_join_oriented(
+                    kind,
+                    right.clone(),
+                    left.clone(),
+                    on.clone(),
+                    lateral,
+                );
+                if matches!(
+                    &swapped,
+                    LPlan::Join {
+                        method: Some(JoinChoice {
+                            param_lookup: true,
+                            ..
+                        }),
+                        ..
+                    }
+                ) {
+                    return swapped;
+                }
+            }
+        }
+        self.choose_join_oriented(kind, left, right, on, lateral)
+    }
+
+    fn choose_join_oriented(
         &mut self,
         kind: JoinKind,
         left: LPlan,
@@ -1122,7 +1168,7 @@ pub fn push_down(p: LPlan, mut preds: Vec<LExpr>) -> LPlan {
                 let movable = !e.is_volatile();
                 match kind {
                     JoinKind::Inner | JoinKind::Cross => {
-                        if movable && !r && !(lateral && l && r) {
+                        if movable && !r {
                             lp.push(e)
                         } else if movable && !l && !lateral {
                             rp.push(e)

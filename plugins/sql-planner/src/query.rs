@@ -507,7 +507,7 @@ fn bind_table_with_joins(
     lock: RowLockMode,
 ) -> DbResult<(LPlan, Scope)> {
     let (mut plan, mut scope) = bind_factor(b, &twj.relation, left_scope, lock)?;
-    LATERAL_MARK.with(|m| m.set(false));
+    let first_lateral = LATERAL_MARK.with(|m| m.replace(false));
     for j in &twj.joins {
         let mut visible = left_scope.clone();
         visible.cols.extend(scope.cols.iter().cloned());
@@ -536,7 +536,7 @@ fn bind_table_with_joins(
                 let r = b.expr(&both, e);
                 b.agg_forbidden = saved;
                 let c = r?;
-                let c = b.to_bool(c, "JOIN/ON")?;
+                let c = b.require_bool(c, "JOIN/ON")?;
                 on = c.conjuncts();
             }
             Some(ast::JoinConstraint::Using(names)) => {
@@ -596,6 +596,7 @@ fn bind_table_with_joins(
         };
         scope.cols.extend(rs.cols);
     }
+    LATERAL_MARK.with(|m| m.set(first_lateral));
     Ok((plan, scope))
 }
 
@@ -781,6 +782,18 @@ fn bind_factor(
                 }
             }
             Ok((p, s))
+        }
+        ast::TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_ordinality,
+            ..
+        } => {
+            let args: Vec<ast::FunctionArg> = array_exprs
+                .iter()
+                .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e.clone())))
+                .collect();
+            bind_table_function(b, "unnest", &args, *with_ordinality, alias.as_ref(), left)
         }
         _ => Err(AionError::feature_not_supported(
             "this FROM item is not supported",
@@ -1074,7 +1087,7 @@ fn bind_select(
         let r = b.expr(&scope, w);
         b.agg_forbidden = saved;
         let w = r?;
-        let w = b.to_bool(w, "WHERE")?;
+        let w = b.require_bool(w, "WHERE")?;
         plan = LPlan::Filter {
             input: Box::new(plan),
             pred: w.conjuncts(),
@@ -1221,7 +1234,7 @@ fn bind_select_body(
     let having = match &s.having {
         Some(h) => {
             let x = b.expr(&scope, h)?;
-            Some(b.to_bool(x, "HAVING")?)
+            Some(b.require_bool(x, "HAVING")?)
         }
         None => None,
     };
