@@ -467,3 +467,7 @@ pub(super) fn check_unique(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "ddl_e2e_tests.rs"]
+mod e2e_tests;

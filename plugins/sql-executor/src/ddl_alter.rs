@@ -86,6 +86,10 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
     let storage = x.storage(&old)?;
     let txn = x.ctx.txn;
 
+    // Sequences first: a SERIAL column's fill calls nextval on its own.
+    for s in sequences.iter() {
+        x.apply(CatalogChange::CreateSequence(s.clone()))?;
+    }
     // Existing rows, converted to the new layout.
     let mut row_ids: Vec<RowId> = Vec::new();
     let mut new_rows: Vec<Vec<Value>> = Vec::new();
@@ -138,9 +142,6 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
     }
 
     // Apply.
-    for s in sequences.iter() {
-        x.apply(CatalogChange::CreateSequence(s.clone()))?;
-    }
     for id in drop_indexes.iter() {
         x.drop_index(*id)?;
     }
