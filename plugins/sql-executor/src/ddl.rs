@@ -90,7 +90,7 @@ impl<'a> Exec<'a> {
                 Kind::Index => CatalogChange::DropIndex { id: applied.id },
                 Kind::Sequence => CatalogChange::DropSequence { id: applied.id },
             }),
-            Some(Inverse::Change(c)) => Some(c),
+            Some(Inverse::Change(c)) => Some(*c),
             None => None,
         };
         if let Some(c) = inverse {
@@ -106,20 +106,20 @@ impl<'a> Exec<'a> {
             CatalogChange::CreateTable(_) => Inverse::Drop(Kind::Table),
             CatalogChange::CreateIndex(_) => Inverse::Drop(Kind::Index),
             CatalogChange::CreateSequence(_) => Inverse::Drop(Kind::Sequence),
-            CatalogChange::AlterTable(t) => Inverse::Change(CatalogChange::AlterTable(
+            CatalogChange::AlterTable(t) => Inverse::Change(Box::new(CatalogChange::AlterTable(
                 cat.table_by_id(t.id).into_option()?,
-            )),
+            ))),
             // Dropped objects come back with new ids: good enough to leave
             // the catalog usable after a failed statement.
             CatalogChange::DropTable { id } => {
                 let mut t = cat.table_by_id(*id).into_option()?;
                 t.id = 0;
-                Inverse::Change(CatalogChange::CreateTable(t))
+                Inverse::Change(Box::new(CatalogChange::CreateTable(t)))
             }
             CatalogChange::DropSequence { id } => {
                 let mut s = cat.sequences().into_iter().find(|s| s.id == *id)?;
                 s.id = 0;
-                Inverse::Change(CatalogChange::CreateSequence(s))
+                Inverse::Change(Box::new(CatalogChange::CreateSequence(s)))
             }
             _ => return None,
         })
@@ -401,7 +401,7 @@ enum Kind {
 
 enum Inverse {
     Drop(Kind),
-    Change(CatalogChange),
+    Change(Box<CatalogChange>),
 }
 
 /// A value's key text for duplicate and reference checks (values of one

@@ -113,16 +113,14 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
             };
             cx.tick()?;
             let mut out = Vec::with_capacity(new.columns.len());
-            for j in 0..new.columns.len() {
+            for (j, from) in map.iter().enumerate() {
                 let v = if Some(j) == fill_target {
                     match &fill_expr {
                         Some(f) => f.eval(&mut cx, &r)?,
                         None => Value::Null,
                     }
                 } else {
-                    map[j]
-                        .and_then(|i| r.get(i).cloned())
-                        .unwrap_or(Value::Null)
+                    from.and_then(|i| r.get(i).cloned()).unwrap_or(Value::Null)
                 };
                 out.push(v);
             }

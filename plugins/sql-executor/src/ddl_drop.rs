@@ -160,15 +160,14 @@ pub(super) fn drop_relations(x: &mut Exec<'_>, ids: &[TableId], cascade: bool) -
                                 .as_ref()
                                 .into_option()
                                 .is_some_and(|sql| mentions(sql, &t.name))
+                            && !to_add.iter().any(|v| v.id == other.id)
                         {
-                            if !to_add.iter().any(|v| v.id == other.id) {
-                                details.push(format!(
-                                    "view {} depends on {}",
-                                    other.name,
-                                    Rel::Table(t.clone()).describe()
-                                ));
-                                to_add.push(other.clone());
-                            }
+                            details.push(format!(
+                                "view {} depends on {}",
+                                other.name,
+                                Rel::Table(t.clone()).describe()
+                            ));
+                            to_add.push(other.clone());
                         }
                     }
                     Rel::Sequence(s) => {

@@ -364,11 +364,10 @@ pub(super) fn plan_create_view(d: Ddl<'_>, cv: &ast::CreateView) -> DbResult<Pla
         .table_by_name(schema.id, RStr::from_str(&name))
         .into_option();
     match &existing {
-        Some(t) if cv.or_replace => {
-            if t.kind != RelationKind::View {
-                return Err(wrong_object_type(&name, "a view"));
-            }
+        Some(t) if cv.or_replace && t.kind != RelationKind::View => {
+            return Err(wrong_object_type(&name, "a view"));
         }
+        Some(_) if cv.or_replace => {}
         Some(_) if cv.if_not_exists => {
             // Exists: nothing to do (PostgreSQL: NOTICE ... skipping).
             return Ok(d.finish(

@@ -33,7 +33,7 @@ pub(crate) struct TableDraft {
 pub(crate) enum ConSpec {
     Check {
         name: Option<String>,
-        expr: ast::Expr,
+        expr: Box<ast::Expr>,
     },
     PrimaryKey {
         name: Option<String>,
@@ -46,7 +46,7 @@ pub(crate) enum ConSpec {
     ForeignKey {
         name: Option<String>,
         columns: Vec<String>,
-        ref_table: ast::ObjectName,
+        ref_table: Box<ast::ObjectName>,
         ref_columns: Vec<String>,
         on_delete: ReferentialAction,
         on_update: ReferentialAction,
@@ -245,7 +245,7 @@ pub(crate) fn table_constraint_spec(tc: &ast::TableConstraint) -> DbResult<ConSp
     Ok(match tc {
         T::Check(c) => ConSpec::Check {
             name: c.name.as_ref().map(ident),
-            expr: (*c.expr).clone(),
+            expr: c.expr.clone(),
         },
         T::PrimaryKey(c) => ConSpec::PrimaryKey {
             name: c.name.as_ref().map(ident),
@@ -258,7 +258,7 @@ pub(crate) fn table_constraint_spec(tc: &ast::TableConstraint) -> DbResult<ConSp
         T::ForeignKey(c) => ConSpec::ForeignKey {
             name: c.name.as_ref().map(ident),
             columns: c.columns.iter().map(ident).collect(),
-            ref_table: c.foreign_table.clone(),
+            ref_table: Box::new(c.foreign_table.clone()),
             ref_columns: c.referred_columns.iter().map(ident).collect(),
             on_delete: referential(&c.on_delete),
             on_update: referential(&c.on_update),
@@ -331,7 +331,7 @@ pub(crate) fn add_column(
             }),
             O::Check(c) => specs.push(ConSpec::Check {
                 name: cname.or_else(|| c.name.as_ref().map(ident)),
-                expr: (*c.expr).clone(),
+                expr: c.expr.clone(),
             }),
             O::ForeignKey(c) => {
                 if c.referred_columns.len() > 1 {
@@ -343,7 +343,7 @@ pub(crate) fn add_column(
                 specs.push(ConSpec::ForeignKey {
                     name: cname.or_else(|| c.name.as_ref().map(ident)),
                     columns: vec![name.clone()],
-                    ref_table: c.foreign_table.clone(),
+                    ref_table: Box::new(c.foreign_table.clone()),
                     ref_columns: c.referred_columns.iter().map(ident).collect(),
                     on_delete: referential(&c.on_delete),
                     on_update: referential(&c.on_update),
@@ -696,7 +696,7 @@ fn add_constraint(d: &Ddl<'_>, draft: &mut TableDraft, spec: ConSpec) -> DbResul
                     expr: RString::from(text),
                 },
             });
-            draft.added_checks.push((name, expr));
+            draft.added_checks.push((name, *expr));
         }
         ConSpec::PrimaryKey { name, columns } => {
             if draft
