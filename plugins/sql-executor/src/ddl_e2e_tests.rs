@@ -433,6 +433,7 @@ fn indexes_truncate_views_analyze() {
     assert_eq!(v.kind, RelationKind::View);
     assert_eq!(v.columns.len(), 2);
     assert_eq!(v.columns[0].name.as_str(), "k1");
+    assert_eq!(db.query("SELECT k1, v FROM vv ORDER BY k1"), ["2|one", "3|two"]);
     assert_eq!(db.code("CREATE VIEW vv AS SELECT 1 AS x").0, "42P07");
     db.ok("CREATE OR REPLACE VIEW vv AS SELECT k + 1 AS k1, v, k FROM base");
     assert_eq!(db.table("vv").unwrap().columns.len(), 3);
@@ -448,4 +449,64 @@ fn indexes_truncate_views_analyze() {
         db.query("SELECT k10, v FROM copy ORDER BY k10"),
         ["10|one", "20|two"]
     );
+}
+
+#[test]
+fn errors_and_edge_cases() {
+    let db = Db::new();
+    assert_eq!(
+        db.code("CREATE TABLE bad (a int CHECK (zz > 0))").0,
+        "42703"
+    );
+    assert!(db.table("bad").is_none());
+    assert_eq!(
+        db.code("CREATE TABLE bad (a nosuchtype)"),
+        ("42704".into(), "type \"nosuchtype\" does not exist".into())
+    );
+    db.ok("CREATE TABLE id_t (id int GENERATED ALWAYS AS IDENTITY, v text)");
+    db.ok("INSERT INTO id_t (v) VALUES ('a'), ('b')");
+    assert_eq!(db.query("SELECT id, v FROM id_t ORDER BY id"), ["1|a", "2|b"]);
+    // A sequence used by another table's default: RESTRICT refuses.
+    db.ok("CREATE SEQUENCE shared_seq");
+    db.ok("CREATE TABLE user_t (id bigint DEFAULT nextval('shared_seq'), v text)");
+    db.ok("INSERT INTO user_t (v) VALUES ('x')");
+    assert_eq!(db.query("SELECT id FROM user_t"), ["1"]);
+    let e = db.err("DROP SEQUENCE shared_seq RESTRICT");
+    assert_eq!(e.sqlstate.as_str(), "2BP01");
+    assert_eq!(
+        e.detail.as_ref().map(|s| s.as_str()),
+        ROption::RSome("default value for column id of table user_t depends on sequence shared_seq")
+    );
+    db.ok("DROP SEQUENCE shared_seq CASCADE");
+    assert!(db.table("user_t").unwrap().columns[0].default_expr.is_none());
+    // Views over views go with CASCADE.
+    db.ok("CREATE TABLE b (k int)");
+    db.ok("CREATE VIEW v1 AS SELECT k FROM b");
+    db.ok("CREATE VIEW v2 AS SELECT k FROM v1");
+    let e = db.err("DROP VIEW v1");
+    assert_eq!(
+        e.message.as_str(),
+        "cannot drop view v1 because other objects depend on it"
+    );
+    db.ok("DROP TABLE b CASCADE");
+    assert!(db.table("v1").is_none() && db.table("v2").is_none());
+    // Truncating a referenced table needs its referencing tables too.
+    db.ok("CREATE TABLE p (id int PRIMARY KEY)");
+    db.ok("CREATE TABLE c (p int REFERENCES p)");
+    db.ok("INSERT INTO p VALUES (1)");
+    db.ok("INSERT INTO c VALUES (1)");
+    assert_eq!(db.code("TRUNCATE p").0, "0A000");
+    db.ok("TRUNCATE p CASCADE");
+    assert_eq!(db.query("SELECT count(*) FROM c"), ["0"]);
+    // A failed ALTER leaves the catalog as it was.
+    db.ok("INSERT INTO p VALUES (1), (2)");
+    db.ok("INSERT INTO c VALUES (1), (1)");
+    let before = db.table("c").unwrap();
+    assert_eq!(db.code("ALTER TABLE c ADD COLUMN s serial, ADD UNIQUE (p)").0, "23505");
+    assert_eq!(db.table("c").unwrap(), before);
+    assert!(db
+        .services
+        .catalog
+        .sequence_by_name(2200, RStr::from_str("c_s_seq"))
+        .is_none());
 }
