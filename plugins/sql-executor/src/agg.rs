@@ -256,6 +256,19 @@ impl Acc {
         Ok(())
     }
 
+    /// Heap held by accumulators that grow with their input.
+    fn heap_bytes(&self) -> u64 {
+        match self {
+            Acc::Str { buf, .. } | Acc::Json { buf, .. } => buf.capacity() as u64,
+            Acc::List(l) => l.iter().map(value_bytes).sum(),
+            _ => 0,
+        }
+    }
+
+    fn grows(&self) -> bool {
+        matches!(self, Acc::Str { .. } | Acc::Json { .. } | Acc::List(_))
+    }
+
     pub(crate) fn finish(&self, func: AggFunc, result: &DataType) -> DbResult<Value> {
         Ok(match self {
             Acc::Count(n) => Value::Int8(*n),
@@ -493,6 +506,8 @@ pub(crate) fn to_json(v: &Value, out: &mut String) {
 pub(crate) struct AggState {
     acc: Acc,
     buffered: Option<Vec<(Vec<Value>, Vec<Value>)>>,
+    /// Bytes reserved in the statement's memory account.
+    held: u64,
 }
 
 impl AggState {
@@ -500,6 +515,7 @@ impl AggState {
         AggState {
             acc: Acc::new(spec.func),
             buffered: (spec.distinct || !spec.order_by.is_empty()).then(Vec::new),
+            held: 0,
         }
     }
 
@@ -516,6 +532,16 @@ impl AggState {
             args[i] = a.eval(cx, row)?;
         }
         match &mut self.buffered {
+            None if self.acc.grows() => {
+                let before = self.acc.heap_bytes();
+                self.acc.add(spec.func, &args[..n])?;
+                let after = self.acc.heap_bytes();
+                if after > before {
+                    cx.reserve(after - before)?;
+                    self.held += after - before;
+                }
+                Ok(())
+            }
             None => self.acc.add(spec.func, &args[..n]),
             Some(buf) => {
                 let mut keys = Vec::with_capacity(spec.order_by.len());
@@ -525,6 +551,7 @@ impl AggState {
                 let a: Vec<Value> = args[..n].to_vec();
                 let b = row_bytes(&a) + row_bytes(&keys);
                 cx.reserve(b)?;
+                self.held += b;
                 buf.push((a, keys));
                 Ok(())
             }
@@ -532,9 +559,9 @@ impl AggState {
     }
 
     pub(crate) fn finish(&mut self, cx: &mut EvalCx, spec: &AggSpec) -> DbResult<Value> {
+        cx.release(self.held);
+        self.held = 0;
         if let Some(mut buf) = self.buffered.take() {
-            let bytes: u64 = buf.iter().map(|(a, k)| row_bytes(a) + row_bytes(k)).sum();
-            cx.release(bytes);
             if spec.distinct {
                 // DISTINCT compares the arguments; ORDER BY must name them (PG rule).
                 buf.sort_by(|a, b| {

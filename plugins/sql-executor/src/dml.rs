@@ -674,7 +674,8 @@ fn insert(
         let mut one = RowBatch::with_capacity(w, 1);
         one.push_row(row.iter().cloned());
         match st.insert(cx.ctx.txn, t.table.id, &one).into_result() {
-            Ok(_) => {
+            Ok(ids) => {
+                updated.extend(ids.iter().copied());
                 affected += 1;
                 returning_row(cx, t, &row, &mut out)?;
             }
@@ -704,18 +705,19 @@ fn insert(
                         break;
                     }
                 }
-                let Some((rid, old)) = existing else {
-                    return Err(AionError::new(
+                let twice = || {
+                    AionError::new(
                         SqlState::new(b"21000"),
                         "ON CONFLICT DO UPDATE command cannot affect row a second time",
                     )
-                    .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values."));
+                    .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values.")
+                };
+                // Not visible, or inserted/updated by this statement already.
+                let Some((rid, old)) = existing else {
+                    return Err(twice());
                 };
                 if !updated.insert(rid) {
-                    return Err(AionError::new(
-                        SqlState::new(b"21000"),
-                        "ON CONFLICT DO UPDATE command cannot affect row a second time",
-                    ));
+                    return Err(twice());
                 }
                 let Some(old) = lock_for_write(cx, &t.table, rid, &old, None)? else {
                     continue;

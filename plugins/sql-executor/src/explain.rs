@@ -239,8 +239,16 @@ impl Writer<'_> {
             Operator::Values { rows } => (1..=rows.first().map(|r| r.len()).unwrap_or(0))
                 .map(|i| format!("\"*VALUES*\".column{i}"))
                 .collect(),
-            Operator::TableFunction { columns, .. } => {
-                columns.fields.iter().map(|f| f.name.to_string()).collect()
+            Operator::TableFunction {
+                columns,
+                ordinality,
+                ..
+            } => {
+                let mut l: Labels = columns.fields.iter().map(|f| f.name.to_string()).collect();
+                if *ordinality && l.len() < node.output.len() {
+                    l.push("ordinality".into());
+                }
+                l
             }
             Operator::Project { exprs } => {
                 let c = child(0);

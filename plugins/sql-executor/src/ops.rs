@@ -1393,6 +1393,23 @@ pub(crate) fn query_cursor(
     }))
 }
 
+/// Runs the plan rooted at `n` to completion, collecting its rows (used by
+/// ddl.rs for CREATE TABLE AS).
+#[allow(dead_code)]
+pub(crate) fn collect(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Vec<Vec<Value>>> {
+    let mut op = build(cx, plan, n)?;
+    op.open(cx)?;
+    let mut rows = Vec::new();
+    while op.advance(cx)? {
+        cx.tick()?;
+        let row = op.current();
+        cx.reserve(row_bytes(row))?;
+        rows.push(row.to_vec());
+    }
+    op.close(cx);
+    Ok(rows)
+}
+
 /// Whether the plan rooted at `n` reads rows from outside itself
 /// (OuterColumn deeper than its own nesting).
 pub(crate) fn references_outer(plan: &Plan, n: NodeRef) -> bool {

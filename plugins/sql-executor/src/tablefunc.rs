@@ -319,7 +319,15 @@ impl TableFuncOp {
         }
         cx.tick()?;
         let next = eval_binary(BinaryOp::Add, &s.cur, &s.step)?;
-        Ok(Some(std::mem::replace(&mut s.cur, next)))
+        let v = std::mem::replace(&mut s.cur, next);
+        // generate_series(date, date, interval) resolves to the timestamptz
+        // variant: deliver the declared column type.
+        match self.types.first() {
+            Some(t) if !v.is_null() && v.type_id() != Some(t.id) && t.id != TypeId::Unknown => {
+                Ok(Some(cast(&v, t, CoercionKind::Implicit)?))
+            }
+            _ => Ok(Some(v)),
+        }
     }
 }
 

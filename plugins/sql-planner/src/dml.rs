@@ -1,7 +1,6 @@
 //! INSERT / UPDATE / DELETE: defaults, identity columns, assignment casts,
 //! CHECK constraints, ON CONFLICT and RETURNING.
 
-use crate::compat::CoercionKind;
 use crate::expr::*;
 use crate::logical::*;
 use crate::lower::Lower;
@@ -12,6 +11,7 @@ use aiondb_sdk::plan::{
     SpecialFunc,
 };
 use aiondb_sdk::prelude::*;
+use aiondb_sdk::value::CoercionKind;
 use sqlparser::ast;
 
 /// A scope over one table's row with fresh column ids.

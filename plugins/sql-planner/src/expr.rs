@@ -2,13 +2,13 @@
 //! parameters typed from context, operators and functions resolved with
 //! implicit casts inserted.
 
-use crate::compat::{can_coerce, common_type, resolve_binary, resolve_unary, CoercionKind};
 use crate::logical::*;
 use crate::shared::{ident_name, object_parts};
 use aiondb_sdk::plan::{AggFunc, FunctionRef, SpecialFunc, SubqueryKind, WindowFunc};
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::value::ops::{BinaryOp, UnaryOp};
 use aiondb_sdk::value::parse_text;
+use aiondb_sdk::value::{can_coerce, common_type, resolve_binary, resolve_unary, CoercionKind};
 use sqlparser::ast;
 
 /// One visible column of a FROM clause.
@@ -169,7 +169,7 @@ impl<'a> Binder<'a> {
             ));
         }
         if let LKind::Const(v) = &e.kind {
-            if let Ok(v2) = crate::compat::cast(v, &to, kind) {
+            if let Ok(v2) = aiondb_sdk::value::cast(v, &to, kind) {
                 if kind != CoercionKind::Explicit
                     || !matches!(to.id, TypeId::Varchar | TypeId::Char)
                 {
@@ -919,7 +919,7 @@ impl<'a> Binder<'a> {
         // `-5` is a negative literal, as in PostgreSQL's grammar.
         if op == UnaryOp::Neg {
             if let LKind::Const(v) = &a.kind {
-                if let Ok(n) = crate::compat::eval_unary(op, v) {
+                if let Ok(n) = aiondb_sdk::value::eval_unary(op, v) {
                     return Ok(LExpr::constant(n, a.ty));
                 }
                 if let Value::Numeric(_) = v {

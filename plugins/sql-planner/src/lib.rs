@@ -14,7 +14,6 @@
 
 use aiondb_sdk::prelude::*;
 
-mod compat;
 mod ddl;
 mod dml;
 mod expr;

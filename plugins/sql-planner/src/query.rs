@@ -1,11 +1,11 @@
 //! SELECT, set operations, CTEs, FROM items, grouping, windows, ordering.
 
-use crate::compat::CoercionKind;
 use crate::expr::*;
 use crate::logical::*;
 use crate::shared::{ident_name, object_parts, resolve_table};
 use aiondb_sdk::plan::{JoinKind, RowLockMode, SetOpKind};
 use aiondb_sdk::prelude::*;
+use aiondb_sdk::value::CoercionKind;
 use sqlparser::ast;
 
 /// Binds a query; returns its plan and output column names.

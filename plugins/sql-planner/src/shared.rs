@@ -112,10 +112,16 @@ pub(crate) fn plan_tree(
     plan_statement(ctx, services, &stmt)
 }
 
-pub(crate) fn decode_statement(_tree: &SyntaxTree) -> DbResult<ast::Statement> {
-    Err(AionError::feature_not_supported(
-        "syntax tree decoding is not available yet",
-    ))
+pub(crate) fn decode_statement(tree: &SyntaxTree) -> DbResult<ast::Statement> {
+    use aiondb_sdk::syntax::generic::{decode_json, SCHEMA_SQLPARSER};
+    if tree.schema.as_str() != SCHEMA_SQLPARSER {
+        return Err(AionError::feature_not_supported(format!(
+            "syntax tree schema {} is not supported",
+            tree.schema
+        )));
+    }
+    serde_json::from_value(decode_json(tree)?)
+        .map_err(|e| AionError::internal(format!("cannot decode statement: {e}")))
 }
 
 /// Plans one statement.
