@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use aiondb_sdk::plan::{DdlAction, ExprKind};
 use aiondb_sdk::prelude::*;
 
-use super::drop::nextval_target;
+use super::drop::{nextval_target, rename_word, sql_mentions};
 use super::{check_unique, key_detail, key_text, Exec};
 use crate::shared::{bad_plan, compile_expr};
 
@@ -38,6 +38,7 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
     if old.kind != RelationKind::Table {
         // ALTER TABLE ... RENAME of a view or sequence-like relation.
         x.apply(CatalogChange::AlterTable(new.clone()))?;
+        rename_in_views(x, &old, new)?;
         return Ok(0);
     }
     // Where each new column's value comes from: an old column, or nothing
@@ -160,6 +161,7 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
         }
     }
     x.apply(CatalogChange::AlterTable(new.clone()))?;
+    rename_in_views(x, &old, new)?;
     for i in create_indexes.iter() {
         let mut i = i.clone();
         i.table = new.id;
@@ -196,6 +198,29 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
         }
     }
     Ok(0)
+}
+
+/// Views keep their SQL text, so a renamed relation is renamed in the
+/// views that mention it (PostgreSQL tracks them by OID).
+fn rename_in_views(x: &mut Exec<'_>, old: &TableDef, new: &TableDef) -> DbResult<()> {
+    if old.name == new.name {
+        return Ok(());
+    }
+    for v in x.services.catalog.tables(ROption::RNone) {
+        if v.kind != RelationKind::View || v.id == new.id {
+            continue;
+        }
+        let Some(sql) = v.view_sql.as_ref().into_option() else {
+            continue;
+        };
+        if !sql_mentions(sql, &old.name) {
+            continue;
+        }
+        let mut nv = v.clone();
+        nv.view_sql = ROption::RSome(RString::from(rename_word(sql, &old.name, &new.name)));
+        x.apply(CatalogChange::AlterTable(nv))?;
+    }
+    Ok(())
 }
 
 /// Writes the converted rows back (type changes, per-row fill values).

@@ -65,6 +65,70 @@ mod sqlparser_free {
         out
     }
 
+    /// Replaces identifier `old` by `new` in SQL text (a renamed table in a
+    /// view definition), leaving literals and other words alone.
+    pub(crate) fn rename_word(sql: &str, old: &str, new: &str) -> String {
+        let mut out = String::with_capacity(sql.len());
+        let mut chars = sql.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '\'' || c == '"' {
+                // Copy a literal or quoted identifier through.
+                let mut end = sql.len();
+                let mut quoted = String::new();
+                while let Some((j, d)) = chars.next() {
+                    if d == c {
+                        if chars.peek().map(|p| p.1) == Some(c) {
+                            chars.next();
+                            quoted.push(c);
+                            continue;
+                        }
+                        end = j + 1;
+                        break;
+                    }
+                    quoted.push(d);
+                }
+                if c == '"' && quoted == old {
+                    out.push_str(&quote(new));
+                } else {
+                    out.push_str(&sql[i..end]);
+                }
+            } else if c.is_alphabetic() || c == '_' {
+                let mut end = i + c.len_utf8();
+                while let Some(&(j, d)) = chars.peek() {
+                    if d.is_alphanumeric() || d == '_' || d == '$' {
+                        end = j + d.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let word = &sql[i..end];
+                if word.to_lowercase() == old {
+                    out.push_str(&quote(new));
+                } else {
+                    out.push_str(word);
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn quote(s: &str) -> String {
+        let plain = s
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if plain {
+            s.to_string()
+        } else {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
+    }
+
     /// Sequence names a `nextval('...')` default refers to (the literal,
     /// possibly schema-qualified).
     pub(crate) fn nextval_target(default: &str) -> Option<String> {
@@ -76,7 +140,7 @@ mod sqlparser_free {
     }
 }
 
-pub(super) use sqlparser_free::nextval_target;
+pub(super) use sqlparser_free::{mentions as sql_mentions, nextval_target, rename_word};
 
 /// What a relation to drop is.
 #[derive(Clone)]
