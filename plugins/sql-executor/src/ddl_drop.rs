@@ -316,7 +316,14 @@ pub(super) fn drop_relations(x: &mut Exec<'_>, ids: &[TableId], cascade: bool) -
         match r {
             Rel::Table(t) => {
                 if t.kind == RelationKind::Table {
-                    x.storage(t)?.drop_table(x.ctx.txn, t.id).into_result()?;
+                    match x.storage(t)?.drop_table(x.ctx.txn, t.id).into_result() {
+                        Ok(()) => {}
+                        // The catalog is not transactional: a table whose
+                        // CREATE was rolled back is in the catalog only.
+                        // Dropping it must still clean the catalog up.
+                        Err(e) if e.sqlstate == SqlState::UNDEFINED_TABLE => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 // Sequences owned by its columns go with it (SERIAL).
                 let owned: Vec<TableId> = x

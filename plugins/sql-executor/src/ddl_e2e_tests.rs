@@ -60,6 +60,10 @@ impl Db {
 
     /// Runs one statement in its own transaction; rows as text.
     fn exec(&self, sql: &str) -> DbResult<Rows> {
+        self.exec_then(sql, true)
+    }
+
+    fn exec_then(&self, sql: &str, commit: bool) -> DbResult<Rows> {
         let stmt = SqlParser::parse_sql(&PostgreSqlDialect {}, sql)
             .map_err(|e| AionError::new(SqlState::SYNTAX_ERROR, e.to_string()))?
             .pop()
@@ -94,7 +98,11 @@ impl Db {
         };
         match run() {
             Ok(rows) => {
-                st.commit(txn).into_result()?;
+                if commit {
+                    st.commit(txn).into_result()?;
+                } else {
+                    st.rollback(txn).into_result()?;
+                }
                 Ok(rows)
             }
             Err(e) => {
@@ -526,4 +534,18 @@ fn errors_and_edge_cases() {
         .catalog
         .sequence_by_name(2200, RStr::from_str("c_s_seq"))
         .is_none());
+}
+
+#[test]
+fn rolled_back_create_table_can_be_dropped() {
+    // The catalog is not transactional: after a rolled-back CREATE TABLE
+    // the catalog still has the table; DROP TABLE must clean it up.
+    let db = Db::new();
+    db.exec_then("CREATE TABLE t (a int)", false).unwrap();
+    assert!(db.table("t").is_some());
+    db.ok("DROP TABLE t");
+    assert!(db.table("t").is_none());
+    db.ok("CREATE TABLE t (a int)");
+    db.ok("INSERT INTO t VALUES (1)");
+    assert_eq!(db.query("SELECT a FROM t"), ["1"]);
 }
