@@ -544,6 +544,13 @@ fn rolled_back_create_table_can_be_dropped() {
     db.exec_then("CREATE TABLE t (a int)", false).unwrap();
     assert!(db.table("t").is_some());
     db.ok("DROP TABLE t");
+    // Creating it again repairs the leftover entry.
+    db.exec_then("CREATE TABLE t (id serial PRIMARY KEY)", false)
+        .unwrap();
+    db.ok("CREATE TABLE t (id serial PRIMARY KEY)");
+    db.ok("INSERT INTO t DEFAULT VALUES");
+    assert_eq!(db.query("SELECT id FROM t"), ["1"]);
+    db.ok("DROP TABLE t");
     assert!(db.table("t").is_none());
     db.ok("CREATE TABLE t (a int)");
     db.ok("INSERT INTO t VALUES (1)");

@@ -184,6 +184,43 @@ impl<'a> Ddl<'a> {
             || self.index_by_name(schema, name).is_some()
     }
 
+    /// Removes a table the catalog has but its storage backend does not:
+    /// the catalog is not transactional, so a CREATE TABLE whose
+    /// transaction rolled back leaves such an entry behind. Returns whether
+    /// one was removed.
+    pub(crate) fn repair_orphan(&self, schema: SchemaId, name: &str) -> bool {
+        let cat = &self.services.catalog;
+        let Some(t) = cat
+            .table_by_name(schema, RStr::from_str(name))
+            .into_option()
+        else {
+            return false;
+        };
+        if t.kind != RelationKind::Table {
+            return false;
+        }
+        let Some(storage) = self.services.storage(&t.storage_backend) else {
+            return false;
+        };
+        match storage.stats(0, t.id).into_result() {
+            Err(e) if e.sqlstate == SqlState::UNDEFINED_TABLE => {}
+            _ => return false,
+        }
+        for i in cat.indexes_of(t.id) {
+            let _ = cat.apply(CatalogChange::DropIndex { id: i.id });
+        }
+        for s in cat.sequences() {
+            if s.owned_by
+                .as_ref()
+                .into_option()
+                .is_some_and(|o| o.table == t.id)
+            {
+                let _ = cat.apply(CatalogChange::DropSequence { id: s.id });
+            }
+        }
+        cat.apply(CatalogChange::DropTable { id: t.id }).is_ok()
+    }
+
     /// An index of the schema by name, with its table.
     pub(crate) fn index_by_name(
         &self,

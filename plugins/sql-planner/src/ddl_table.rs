@@ -65,7 +65,7 @@ pub(crate) fn plan_create_table(d: Ddl<'_>, ct: &ast::CreateTable) -> DbResult<P
         ));
     }
     let (schema, name) = d.creation_target(&ct.name)?;
-    if d.relation_exists(schema.id, &name) {
+    if d.relation_exists(schema.id, &name) && !d.repair_orphan(schema.id, &name) {
         if ct.if_not_exists {
             // The executor re-checks and skips; nothing else is resolved so
             // that a table that exists never fails on its other clauses.
