@@ -162,6 +162,9 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
     }
     x.apply(CatalogChange::AlterTable(new.clone()))?;
     rename_in_views(x, &old, new)?;
+    if !positional {
+        follow_referencing_fks(x, &old, new)?;
+    }
     for i in create_indexes.iter() {
         let mut i = i.clone();
         i.table = new.id;
@@ -198,6 +201,58 @@ pub(super) fn alter_table(x: &mut Exec<'_>, plan: &Plan, action: &DdlAction) -> 
         }
     }
     Ok(0)
+}
+
+/// Foreign keys of other tables over columns of this one: renumbered when
+/// columns moved, dropped (DROP COLUMN ... CASCADE) when theirs went.
+fn follow_referencing_fks(x: &mut Exec<'_>, old: &TableDef, new: &TableDef) -> DbResult<()> {
+    let position = |r: u32| -> Option<u32> {
+        let name = &old.columns.get(r as usize)?.name;
+        new.columns
+            .iter()
+            .position(|c| &c.name == name)
+            .map(|p| p as u32)
+    };
+    for t in x.services.catalog.tables(ROption::RNone) {
+        if t.id == new.id {
+            continue;
+        }
+        let mut changed = t.clone();
+        let mut dirty = false;
+        let mut kept = Vec::with_capacity(t.constraints.len());
+        for c in t.constraints.iter() {
+            let mut c = c.clone();
+            if let ConstraintKind::ForeignKey {
+                ref_table,
+                ref_columns,
+                ..
+            } = &mut c.kind
+            {
+                if *ref_table == new.id {
+                    let mapped: Option<Vec<u32>> =
+                        ref_columns.iter().map(|&r| position(r)).collect();
+                    match mapped {
+                        Some(m) => {
+                            if m.as_slice() != ref_columns.as_slice() {
+                                *ref_columns = RVec::from(m);
+                                dirty = true;
+                            }
+                        }
+                        None => {
+                            dirty = true;
+                            continue;
+                        }
+                    }
+                }
+            }
+            kept.push(c);
+        }
+        changed.constraints = RVec::from(kept);
+        if dirty {
+            x.apply(CatalogChange::AlterTable(changed))?;
+        }
+    }
+    Ok(())
 }
 
 /// Views keep their SQL text, so a renamed relation is renamed in the

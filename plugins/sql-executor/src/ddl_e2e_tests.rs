@@ -556,3 +556,39 @@ fn rolled_back_create_table_can_be_dropped() {
     db.ok("INSERT INTO t VALUES (1)");
     assert_eq!(db.query("SELECT a FROM t"), ["1"]);
 }
+
+#[test]
+fn drop_column_followed_by_foreign_keys() {
+    let db = Db::new();
+    db.ok("CREATE TABLE p (a int, id int PRIMARY KEY, code int UNIQUE)");
+    db.ok("CREATE TABLE c (pid int REFERENCES p (id), pcode int REFERENCES p (code))");
+    db.ok("INSERT INTO p VALUES (0, 1, 10)");
+    db.ok("INSERT INTO c VALUES (1, 10)");
+    // Dropping an earlier column moves the referenced ones.
+    db.ok("ALTER TABLE p DROP COLUMN a");
+    let c = db.table("c").unwrap();
+    let refs: Vec<Vec<u32>> = c
+        .constraints
+        .iter()
+        .filter_map(|k| match &k.kind {
+            ConstraintKind::ForeignKey { ref_columns, .. } => Some(ref_columns.to_vec()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refs, [vec![0], vec![1]]);
+    assert_eq!(
+        db.err("INSERT INTO c VALUES (2, 10)").sqlstate.as_str(),
+        "23503"
+    );
+    db.ok("INSERT INTO c VALUES (1, 10)");
+    // A referenced column needs CASCADE, which drops the foreign key.
+    let e = db.err("ALTER TABLE p DROP COLUMN code");
+    assert_eq!(e.sqlstate.as_str(), "2BP01");
+    assert_eq!(
+        e.message.as_str(),
+        "cannot drop column code of table p because other objects depend on it"
+    );
+    db.ok("ALTER TABLE p DROP COLUMN code CASCADE");
+    assert_eq!(db.table("c").unwrap().constraints.len(), 1);
+    db.ok("INSERT INTO c VALUES (1, 99)");
+}

@@ -551,12 +551,9 @@ fn drop_column(
                 if *ref_table != draft.def.id {
                     continue;
                 }
-                if ref_columns.contains(&ci32) {
-                    if cascade {
-                        return Err(AionError::feature_not_supported(
-                            "DROP COLUMN ... CASCADE of a column referenced by a foreign key is not supported",
-                        ));
-                    }
+                // With CASCADE the executor drops such foreign keys; it
+                // renumbers the ones over columns that move.
+                if ref_columns.contains(&ci32) && !cascade {
                     return Err(AionError::new(
                         SqlState::new(b"2BP01"),
                         format!(
@@ -568,11 +565,6 @@ fn drop_column(
                         c.name, t.name
                     ))
                     .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
-                }
-                if ref_columns.iter().any(|&r| r > ci32) {
-                    return Err(AionError::feature_not_supported(
-                        "dropping a column before a column referenced by a foreign key is not supported",
-                    ));
                 }
             }
         }
