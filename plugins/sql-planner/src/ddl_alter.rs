@@ -14,7 +14,7 @@ use sqlparser::ast;
 
 use super::table::{
     add_column, add_constraints, check_expr, empty_table, referenced_columns, rename_in_sql,
-    table_constraint_spec, TableDraft,
+    table_constraint_spec, validate_defaults, TableDraft,
 };
 use super::{ident, wrong_object_type, Ddl};
 use crate::shared::bind_table_expr;
@@ -73,6 +73,7 @@ pub(super) fn plan_alter_table(d: Ddl<'_>, at: &ast::AlterTable) -> DbResult<Pla
         new_relations: HashSet::new(),
         added_checks: Vec::new(),
         added_fk: false,
+        added_defaults: Vec::new(),
         existing: true,
     };
     let mut idx: Vec<IndexState> = d
@@ -190,6 +191,7 @@ pub(super) fn plan_alter_table(d: Ddl<'_>, at: &ast::AlterTable) -> DbResult<Pla
             }
         }
     }
+    validate_defaults(&d, &draft)?;
     // Added CHECK constraints are validated against the existing rows in
     // the new layout (NOT VALID ones are not).
     let mut checks = Vec::new();

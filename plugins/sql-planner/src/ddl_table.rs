@@ -25,6 +25,8 @@ pub(crate) struct TableDraft {
     pub added_checks: Vec<(String, ast::Expr)>,
     /// Whether this statement adds a foreign key.
     pub added_fk: bool,
+    /// Column defaults written by this statement, to bind and check.
+    pub added_defaults: Vec<(String, ast::Expr)>,
     /// The table exists already (ALTER TABLE).
     pub existing: bool,
 }
@@ -96,6 +98,7 @@ pub(crate) fn plan_create_table(d: Ddl<'_>, ct: &ast::CreateTable) -> DbResult<P
         new_relations: HashSet::new(),
         added_checks: Vec::new(),
         added_fk: false,
+        added_defaults: Vec::new(),
         existing: false,
     };
     let mut specs = Vec::new();
@@ -320,6 +323,7 @@ pub(crate) fn add_column(
                     return Err(multiple_defaults(&name, &table_name));
                 }
                 column.default_expr = ROption::RSome(RString::from(e.to_string()));
+                draft.added_defaults.push((name.clone(), e.clone()));
             }
             O::PrimaryKey(c) => specs.push(ConSpec::PrimaryKey {
                 name: cname.or_else(|| c.name.as_ref().map(ident)),
@@ -966,6 +970,47 @@ pub(crate) fn validate_expressions(d: &Ddl<'_>, draft: &TableDraft) -> DbResult<
     let mut scratch = PlanBuilder::new();
     for (name, expr) in &draft.added_checks {
         check_expr(&mut scratch, d.services, &draft.def, name, expr)?;
+    }
+    validate_defaults(d, draft)
+}
+
+/// Binds the column defaults the statement writes: they see no columns and
+/// must be assignable to their column.
+pub(crate) fn validate_defaults(d: &Ddl<'_>, draft: &TableDraft) -> DbResult<()> {
+    let mut scratch = PlanBuilder::new();
+    let empty = empty_table(&draft.schema, &draft.def.name, d.services);
+    for (col, expr) in &draft.added_defaults {
+        let r = bind_table_expr(&mut scratch, d.services, &empty, expr).map_err(|e| {
+            if e.sqlstate == SqlState::UNDEFINED_COLUMN {
+                AionError::feature_not_supported(
+                    "cannot use column reference in DEFAULT expression",
+                )
+            } else {
+                e
+            }
+        })?;
+        let (Some(from), Some(c)) = (
+            scratch.exprs.get(r as usize).map(|e| e.data_type),
+            draft.def.columns.iter().find(|c| c.name.as_str() == col),
+        ) else {
+            continue;
+        };
+        if from.id != TypeId::Unknown
+            && !aiondb_sdk::value::can_coerce(
+                &from,
+                &c.data_type,
+                aiondb_sdk::value::CoercionKind::Assignment,
+            )
+        {
+            return Err(AionError::new(
+                SqlState::DATATYPE_MISMATCH,
+                format!(
+                    "column \"{col}\" is of type {} but default expression is of type {from}",
+                    c.data_type
+                ),
+            )
+            .with_hint("You will need to rewrite or cast the expression."));
+        }
     }
     Ok(())
 }

@@ -245,6 +245,20 @@ fn create_table_errors() {
             "column \"b\" named in key does not exist".into()
         )
     );
+    assert_eq!(
+        db.err("CREATE TABLE t (a int, b int DEFAULT a)"),
+        (
+            "0A000".into(),
+            "cannot use column reference in DEFAULT expression".into()
+        )
+    );
+    assert_eq!(
+        db.err("CREATE TABLE t (a int DEFAULT true)"),
+        (
+            "42804".into(),
+            "column \"a\" is of type integer but default expression is of type boolean".into()
+        )
+    );
     db.run("CREATE TABLE t (a int)");
     assert_eq!(
         db.err("CREATE TABLE t (x int)"),
@@ -636,6 +650,10 @@ fn alter_table() {
     };
     assert_eq!(new.columns.len(), 5);
     assert!(fill.is_none());
+    assert_eq!(
+        db.err("ALTER TABLE t ADD COLUMN d int DEFAULT a").0,
+        "0A000"
+    );
     assert_eq!(
         db.err("ALTER TABLE t ADD COLUMN a int"),
         (
