@@ -8,8 +8,10 @@
 //! 42601, `syntax error at or near "..."` / `syntax error at end of input`,
 //! and a 1-based character position in the whole query string.
 
+mod encode;
+
 use aiondb_sdk::prelude::*;
-use aiondb_sdk::syntax::generic::{encode_json, SCHEMA_SQLPARSER};
+use aiondb_sdk::syntax::generic::SCHEMA_SQLPARSER;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser as SqlParser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerError};
@@ -110,9 +112,7 @@ fn parse_chunk(
     }
     drop(parser);
 
-    let json = serde_json::to_value(&statement)
-        .map_err(|e| AionError::internal(format!("cannot serialise the parsed statement: {e}")))?;
-    let mut tree = encode_json(&json, source, SCHEMA_SQLPARSER);
+    let mut tree = encode::encode(&statement, source, SCHEMA_SQLPARSER)?;
     tree.source_offset = start_byte as u32;
     tree.source_char_offset = start_char as u32;
     Ok(tree)

@@ -27,6 +27,14 @@ fn assert_round_trip(sql: &str) {
     let direct = SqlParser::parse_sql(&PostgreSqlDialect {}, sql).expect("sqlparser");
     assert_eq!(trees.len(), direct.len(), "{sql}");
     for (tree, stmt) in trees.iter().zip(&direct) {
+        // The direct serialiser encodes exactly what serde_json sees (spans
+        // included, when the statement is the whole string).
+        let json = serde_json::to_value(stmt).expect("to_value");
+        if direct.len() == 1 {
+            assert_eq!(decode_json(tree).expect("decode"), json, "{sql}");
+        }
+        let via_json = aiondb_sdk::syntax::generic::encode_json(&json, "", SCHEMA_SQLPARSER);
+        assert_eq!(via_json.nodes.len(), tree.nodes.len(), "{sql}");
         let back = decode(tree);
         assert_eq!(&back, stmt, "{sql}");
         // Display equality as well: PartialEq ignores spans and tokens.
@@ -293,6 +301,34 @@ fn parse_and_encode_timing() {
         nodes = trees[0].nodes.len();
     }
     let per = start.elapsed() / n;
+    // Breakdown: sqlparser alone, then serde_json::to_value, then encoding.
+    let start = std::time::Instant::now();
+    let mut stmt = None;
+    for _ in 0..n {
+        stmt = SqlParser::parse_sql(&PostgreSqlDialect {}, sql).ok();
+    }
+    let parse_only = start.elapsed() / n;
+    let stmt = stmt.expect("parses");
+    let start = std::time::Instant::now();
+    let mut json = serde_json::Value::Null;
+    for _ in 0..n {
+        json = serde_json::to_value(&stmt[0]).expect("serialises");
+    }
+    let to_value = start.elapsed() / n;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = aiondb_sdk::syntax::generic::encode_json(&json, sql, SCHEMA_SQLPARSER);
+    }
+    let encode_json = start.elapsed() / n;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let _ = encode::encode(&stmt[0], sql, SCHEMA_SQLPARSER);
+    }
+    let direct = start.elapsed() / n;
+    println!(
+        "sqlparser: {parse_only:?}; to_value: {to_value:?} + encode_json: {encode_json:?}; \
+         direct encode: {direct:?}"
+    );
     let start = std::time::Instant::now();
     let trees = parse_sql(sql).unwrap();
     for _ in 0..n {
