@@ -9,12 +9,14 @@ use aiondb_sdk::syntax::generic::{BOOL, FLOAT, INT, MAP, NULL, SEQ, STRING, UINT
 use aiondb_sdk::syntax::SyntaxKind;
 use serde::ser::{self, Serialize};
 
-/// Encodes `value` as a generic tree over `source` with `schema`.
+/// Encodes `value` as a generic tree over `source` with `schema`. Also
+/// returns the deepest serde nesting seen, so the caller knows whether
+/// dropping the value needs a bigger stack.
 pub fn encode<T: Serialize + ?Sized>(
     value: &T,
     source: &str,
     schema: &str,
-) -> DbResult<SyntaxTree> {
+) -> DbResult<(SyntaxTree, usize)> {
     let mut enc = Encoder {
         tree: SyntaxTree {
             schema: RString::from(schema),
@@ -22,6 +24,8 @@ pub fn encode<T: Serialize + ?Sized>(
             ..SyntaxTree::default()
         },
         pending: Vec::with_capacity(64),
+        depth: 0,
+        max_depth: 0,
     };
     value.serialize(&mut enc).map_err(|e| e.0)?;
     let root = enc
@@ -33,7 +37,7 @@ pub fn encode<T: Serialize + ?Sized>(
     if let Some(n) = enc.tree.nodes.get_mut(root as usize) {
         n.span_len = len;
     }
-    Ok(enc.tree)
+    Ok((enc.tree, enc.max_depth))
 }
 
 /// Builds the arena bottom-up: finished nodes wait in `pending` until the
@@ -41,9 +45,28 @@ pub fn encode<T: Serialize + ?Sized>(
 struct Encoder {
     tree: SyntaxTree,
     pending: Vec<u32>,
+    depth: usize,
+    max_depth: usize,
 }
 
+/// Stack kept free before descending one level, and the size of each extra
+/// stack segment: serde recursion follows the AST, and a left-deep chain
+/// like `1 + 1 + ... + 1` is as deep as it is long. The red zone is large
+/// because a debug build's frame for sqlparser's `Expr::serialize` exceeds
+/// 64 KiB.
+const RED_ZONE: usize = 512 * 1024;
+const STACK_SEGMENT: usize = 8 * 1024 * 1024;
+
 impl Encoder {
+    /// Serialises a nested value, growing the stack when it runs low.
+    fn nested<T: ?Sized + Serialize>(&mut self, value: &T) -> R {
+        self.depth += 1;
+        self.max_depth = self.max_depth.max(self.depth);
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || value.serialize(&mut *self));
+        self.depth -= 1;
+        r
+    }
+
     fn leaf(&mut self, kind: SyntaxKind, value: Value) {
         let idx = self.tree.push(kind, value, (0, 0), &[]);
         self.pending.push(idx);
@@ -197,7 +220,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         self.serialize_unit()
     }
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> R {
-        value.serialize(self)
+        self.nested(value)
     }
     fn serialize_unit(self) -> R {
         self.leaf(NULL, Value::Null);
@@ -210,7 +233,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         self.serialize_str(variant)
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _name: &'static str, value: &T) -> R {
-        value.serialize(self)
+        self.nested(value)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -221,7 +244,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
     ) -> R {
         let mark = self.pending.len();
         self.key(variant);
-        value.serialize(&mut *self)?;
+        self.nested(value)?;
         self.close(MAP, mark);
         Ok(())
     }
@@ -297,7 +320,7 @@ impl ser::SerializeSeq for Open<'_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> R {
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()
@@ -308,7 +331,7 @@ impl ser::SerializeTuple for Open<'_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> R {
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()
@@ -319,7 +342,7 @@ impl ser::SerializeTupleStruct for Open<'_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> R {
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()
@@ -330,7 +353,7 @@ impl ser::SerializeTupleVariant for Open<'_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> R {
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()
@@ -344,7 +367,7 @@ impl ser::SerializeMap for Open<'_> {
         key.serialize(KeyEncoder(&mut *self.enc))
     }
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> R {
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()
@@ -356,7 +379,7 @@ impl ser::SerializeStruct for Open<'_> {
     type Error = EncodeError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> R {
         self.enc.key(key);
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()
@@ -368,7 +391,7 @@ impl ser::SerializeStructVariant for Open<'_> {
     type Error = EncodeError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> R {
         self.enc.key(key);
-        value.serialize(&mut *self.enc)
+        self.enc.nested(value)
     }
     fn end(self) -> R {
         self.finish()

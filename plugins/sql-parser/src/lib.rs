@@ -112,10 +112,25 @@ fn parse_chunk(
     }
     drop(parser);
 
-    let mut tree = encode::encode(&statement, source, SCHEMA_SQLPARSER)?;
+    let encoded = encode::encode(&statement, source, SCHEMA_SQLPARSER);
+    drop_deep(statement, encoded.as_ref().map_or(usize::MAX, |(_, d)| *d));
+    let (mut tree, _) = encoded?;
     tree.source_offset = start_byte as u32;
     tree.source_char_offset = start_char as u32;
     Ok(tree)
+}
+
+/// Drops an AST; one nested that deep (a long `a + b + ...` chain) drops on
+/// a fresh stack segment, since dropping recurses as deep as the tree.
+fn drop_deep<T>(value: T, depth: usize) {
+    if depth > 256 {
+        stacker::grow(
+            depth.saturating_mul(4096).clamp(1 << 20, 1 << 30),
+            move || drop(value),
+        );
+    } else {
+        drop(value);
+    }
 }
 
 fn rebase(loc: Location, origin: Location) -> Location {

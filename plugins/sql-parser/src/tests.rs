@@ -399,3 +399,13 @@ fn slt_statements_parse() {
     println!("{count} statements checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn long_flat_expressions_do_not_overflow() {
+    // Left-deep operator chains are deep ASTs without deep parser recursion.
+    let sql = format!("SELECT 1{}", " + 1".repeat(20_000));
+    match parse_sql(&sql) {
+        Ok(trees) => assert_eq!(trees.len(), 1),
+        Err(e) => assert_eq!(e.sqlstate.as_str(), "54001", "{}", e.message),
+    }
+}
