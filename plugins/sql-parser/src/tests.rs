@@ -409,3 +409,16 @@ fn long_flat_expressions_do_not_overflow() {
         Err(e) => assert_eq!(e.sqlstate.as_str(), "54001", "{}", e.message),
     }
 }
+
+#[test]
+fn copy_boolean_options_accept_on_off() {
+    let on = parse_sql("copy pgbench_accounts from stdin with (freeze on, header off)").unwrap();
+    let tf =
+        parse_sql("copy pgbench_accounts from stdin with (freeze true, header false)").unwrap();
+    assert_eq!(decode(&on[0]), decode(&tf[0]));
+    // Only COPY options are touched.
+    let q = parse_sql("COPY (SELECT * FROM a JOIN b header ON true) TO STDOUT").unwrap();
+    assert!(decode(&q[0]).to_string().contains("header ON true"));
+    let set = parse_sql("SET enable_seqscan = on").unwrap();
+    assert!(decode(&set[0]).to_string().contains("on"));
+}
