@@ -560,7 +560,10 @@ impl Session {
             {
                 return match self.run_statement(&p, &[], false) {
                     Ok(r) => Ok(vec![r]),
-                    Err(e) => Err((results, e)),
+                    Err(e) => {
+                        self.fail_current();
+                        Err((results, e))
+                    }
                 };
             }
         }
@@ -1112,13 +1115,15 @@ fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
     };
     Ok(match name {
         "statement_timeout" | "lock_timeout" => {
+            // SHOW prints the largest unit that divides the value exactly.
             let ms = parse_millis(name, value)?;
-            if ms == 0 {
-                "0".to_string()
-            } else if ms % 1000 == 0 {
-                format!("{}s", ms / 1000)
-            } else {
-                format!("{ms}ms")
+            match ms {
+                0 => "0".to_string(),
+                _ if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+                _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+                _ if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
+                _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+                _ => format!("{ms}ms"),
             }
         }
         "TimeZone" => {
