@@ -191,6 +191,20 @@ pub(super) fn plan_alter_table(d: Ddl<'_>, at: &ast::AlterTable) -> DbResult<Pla
             }
         }
     }
+    // Storage (and the executor) match columns by position when the width
+    // is unchanged (a rename) and by name otherwise: dropping and adding
+    // the same number of columns in one statement would be misread.
+    let kept = old
+        .columns
+        .iter()
+        .filter(|o| draft.def.columns.iter().any(|c| c.name == o.name))
+        .count();
+    if kept < old.columns.len() && draft.def.columns.len() == old.columns.len() && !renames {
+        return Err(AionError::feature_not_supported(
+            "dropping and adding the same number of columns in one ALTER TABLE is not supported",
+        )
+        .with_hint("Run the DROP COLUMN and ADD COLUMN as separate statements."));
+    }
     validate_defaults(&d, &draft)?;
     // Added CHECK constraints are validated against the existing rows in
     // the new layout (NOT VALID ones are not).

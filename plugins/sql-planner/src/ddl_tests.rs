@@ -655,6 +655,10 @@ fn alter_table() {
         "0A000"
     );
     assert_eq!(
+        db.err("ALTER TABLE t DROP COLUMN a, ADD COLUMN z int").0,
+        "0A000"
+    );
+    assert_eq!(
         db.err("ALTER TABLE t ADD COLUMN a int"),
         (
             "42701".into(),
