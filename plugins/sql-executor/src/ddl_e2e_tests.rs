@@ -592,3 +592,46 @@ fn drop_column_followed_by_foreign_keys() {
     assert_eq!(db.table("c").unwrap().constraints.len(), 1);
     db.ok("INSERT INTO c VALUES (1, 99)");
 }
+
+#[test]
+fn renames_of_indexes_and_constraints() {
+    let db = Db::new();
+    db.ok("CREATE TABLE t (id int PRIMARY KEY, a int CONSTRAINT a_pos CHECK (a > 0))");
+    db.ok("CREATE INDEX t_a_idx ON t (a)");
+    db.ok("INSERT INTO t VALUES (1, 5)");
+    db.ok("ALTER INDEX t_a_idx RENAME TO t_a_idx2");
+    let t = db.table("t").unwrap();
+    let mut names: Vec<String> = db
+        .services
+        .catalog
+        .indexes_of(t.id)
+        .iter()
+        .map(|i| i.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["t_a_idx2", "t_pkey"]);
+    assert_eq!(db.query("SELECT id FROM t WHERE a = 5"), ["1"]);
+    db.ok("ALTER TABLE t RENAME CONSTRAINT t_pkey TO t_pk");
+    let t = db.table("t").unwrap();
+    assert!(t.constraints.iter().any(|c| c.name.as_str() == "t_pk"));
+    assert!(db
+        .services
+        .catalog
+        .indexes_of(t.id)
+        .iter()
+        .any(|i| i.name.as_str() == "t_pk"));
+    let e = db.err("INSERT INTO t VALUES (1, 6)");
+    assert_eq!(e.sqlstate.as_str(), "23505");
+    db.ok("ALTER TABLE t RENAME CONSTRAINT a_pos TO a_positive");
+    let e = db.err("INSERT INTO t VALUES (2, -1)");
+    assert_eq!(
+        e.message.as_str(),
+        "new row for relation \"t\" violates check constraint \"a_positive\""
+    );
+    assert_eq!(db.code("ALTER INDEX nope RENAME TO x").0, "42P01");
+    assert_eq!(
+        db.code("ALTER TABLE t RENAME CONSTRAINT nope TO x").0,
+        "42704"
+    );
+    db.ok("COMMENT ON TABLE t IS 'a table'");
+}

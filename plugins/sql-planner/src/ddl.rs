@@ -90,6 +90,28 @@ impl<'a> Ddl<'a> {
                 owned_by.as_ref(),
             )?,
             S::Truncate(t) => objects::plan_truncate(self, t)?,
+            S::AlterIndex {
+                name,
+                operation: ast::AlterIndexOperation::RenameIndex { index_name },
+            } => alter::plan_rename_index(self, name, index_name)?,
+            S::Comment {
+                object_type,
+                object_name,
+                ..
+            } => {
+                // Comments are accepted (dumps carry them) but not kept:
+                // the catalog has no place for them yet. A commented table
+                // must exist, as in PostgreSQL.
+                if matches!(object_type, ast::CommentObject::Table) {
+                    self.resolve_relation(object_name)?;
+                }
+                self.finish(
+                    DdlAction::DropIndexes {
+                        indexes: RVec::new(),
+                    },
+                    "COMMENT",
+                )
+            }
             S::Analyze(a) => objects::plan_analyze(self, a)?,
             _ => return Ok(None),
         }))

@@ -43,6 +43,7 @@ pub(super) fn plan_alter_table(d: Ddl<'_>, at: &ast::AlterTable) -> DbResult<Pla
             o,
             ast::AlterTableOperation::RenameTable { .. }
                 | ast::AlterTableOperation::RenameColumn { .. }
+                | ast::AlterTableOperation::RenameConstraint { .. }
         )
     });
     if renames && at.operations.len() > 1 {
@@ -144,6 +145,9 @@ pub(super) fn plan_alter_table(d: Ddl<'_>, at: &ast::AlterTable) -> DbResult<Pla
                     ));
                 }
                 draft.def.name = RString::from(new_name);
+            }
+            A::RenameConstraint { old_name, new_name } => {
+                rename_constraint(&d, &mut draft, &mut idx, &ident(old_name), &ident(new_name))?
             }
             A::AddConstraint {
                 constraint,
@@ -700,4 +704,107 @@ fn drop_constraint(
     draft.def.constraints.remove(pos);
     draft.added_checks.retain(|(n, _)| n != name);
     Ok(())
+}
+
+/// ALTER TABLE ... RENAME CONSTRAINT: an index-backed constraint renames
+/// its index too (dropped and built again under the new name).
+fn rename_constraint(
+    d: &Ddl<'_>,
+    draft: &mut TableDraft,
+    idx: &mut [IndexState],
+    old: &str,
+    new: &str,
+) -> DbResult<()> {
+    let table_name = draft.def.name.to_string();
+    let Some(pos) = draft
+        .def
+        .constraints
+        .iter()
+        .position(|c| c.name.as_str() == old)
+    else {
+        return Err(AionError::new(
+            SqlState::UNDEFINED_OBJECT,
+            format!("constraint \"{old}\" for table \"{table_name}\" does not exist"),
+        ));
+    };
+    if draft.def.constraints.iter().any(|c| c.name.as_str() == new) {
+        return Err(AionError::new(
+            SqlState::DUPLICATE_OBJECT,
+            format!("constraint \"{new}\" for relation \"{table_name}\" already exists"),
+        ));
+    }
+    let backed = matches!(
+        draft.def.constraints[pos].kind,
+        ConstraintKind::PrimaryKey { .. } | ConstraintKind::Unique { .. }
+    );
+    if backed {
+        if d.relation_exists(draft.schema.id, new) {
+            return Err(AionError::new(
+                SqlState::DUPLICATE_TABLE,
+                format!("relation \"{new}\" already exists"),
+            ));
+        }
+        for s in idx.iter_mut() {
+            if s.def.name.as_str() == old {
+                s.def.name = RString::from(new);
+                s.moved = true;
+            }
+        }
+    }
+    draft.def.constraints[pos].name = RString::from(new);
+    Ok(())
+}
+
+/// ALTER INDEX ... RENAME TO: the index is dropped and built again under
+/// its new name (the catalog has no index rename); a PRIMARY KEY or
+/// UNIQUE constraint it backs is renamed with it.
+pub(super) fn plan_rename_index(
+    d: Ddl<'_>,
+    name: &ast::ObjectName,
+    new_name: &ast::ObjectName,
+) -> DbResult<Plan> {
+    let (schemas, bare) = d.lookup_scope(name)?;
+    let Some((index, table)) = schemas.iter().find_map(|s| d.index_by_name(s.id, &bare)) else {
+        return Err(AionError::new(
+            SqlState::UNDEFINED_TABLE,
+            format!("relation \"{bare}\" does not exist"),
+        ));
+    };
+    let parts = crate::shared::object_parts(new_name)?;
+    let [new] = parts.as_slice() else {
+        return Err(AionError::new(
+            SqlState::SYNTAX_ERROR,
+            "syntax error at or near \".\"",
+        ));
+    };
+    let new = super::truncate_name(new);
+    if d.relation_exists(table.schema, &new) {
+        return Err(AionError::new(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{new}\" already exists"),
+        ));
+    }
+    let mut def = table.clone();
+    for c in def.constraints.iter_mut() {
+        if c.name == index.name {
+            c.name = RString::from(new.as_str());
+        }
+    }
+    let mut renamed = index.clone();
+    renamed.id = 0;
+    renamed.name = RString::from(new);
+    let mut d = d;
+    d.b.add_table(table.id);
+    Ok(d.finish(
+        DdlAction::AlterTable {
+            new: def,
+            fill: ROption::RNone,
+            validate_checks: RVec::new(),
+            create_indexes: RVec::from(vec![renamed]),
+            drop_indexes: RVec::from(vec![index.id]),
+            validate_foreign_keys: false,
+            sequences: RVec::new(),
+        },
+        "ALTER INDEX",
+    ))
 }
