@@ -890,11 +890,63 @@ impl Op for LimitOp {
 pub(crate) struct SortOp {
     pub child: Box<dyn Op>,
     pub keys: Vec<CKey>,
+    /// Rows with their evaluated keys (keys empty when `key_cols` is set).
     pub rows: Vec<(Vec<Value>, Vec<Value>)>,
     pub pos: usize,
     pub held: u64,
     /// Top-N: only this many rows are needed.
     pub limit: Option<u64>,
+}
+
+static NULL: Value = Value::Null;
+
+/// Column `c` of a row, NULL when out of range (a planner bug, not a panic).
+#[inline]
+fn col_at(row: &[Value], c: usize) -> &Value {
+    row.get(c).unwrap_or(&NULL)
+}
+
+impl SortOp {
+    /// Sort keys that are plain input columns: compared in place, never
+    /// copied.
+    fn key_cols(&self) -> Option<Vec<usize>> {
+        self.keys
+            .iter()
+            .map(|k| match k.expr {
+                CExpr::Col(i) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn cmp_entries(
+        keys: &[CKey],
+        cols: &Option<Vec<usize>>,
+        a: &(Vec<Value>, Vec<Value>),
+        b: &(Vec<Value>, Vec<Value>),
+    ) -> std::cmp::Ordering {
+        match cols {
+            Some(cols) => {
+                for (k, c) in keys.iter().zip(cols) {
+                    let o = key_cmp(col_at(&a.1, *c), col_at(&b.1, *c), k.desc, k.nulls_first);
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            }
+            None => cmp_keys(keys, &a.0, &b.0),
+        }
+    }
+
+    fn sort_and_cut(&mut self, cols: &Option<Vec<usize>>) {
+        let keys = &self.keys;
+        self.rows
+            .sort_by(|a, b| Self::cmp_entries(keys, cols, a, b));
+        if let Some(k) = self.limit {
+            self.rows.truncate(k as usize);
+        }
+    }
 }
 
 impl Op for SortOp {
@@ -903,11 +955,43 @@ impl Op for SortOp {
         self.held = 0;
         self.rows.clear();
         self.pos = 0;
+        let cols = self.key_cols();
         self.child.open(cx)?;
+        // Top-N: once `limit` rows are kept, a row not sorting before the
+        // last kept one can never make it (ties keep input order).
+        let mut full = false;
         while self.child.advance(cx)? {
             cx.tick()?;
             let row = self.child.current();
-            let keys = eval_keys(cx, &self.keys, row)?;
+            let keys = match &cols {
+                Some(_) => Vec::new(),
+                None => eval_keys(cx, &self.keys, row)?,
+            };
+            if full {
+                if let Some(last) = self.rows.last() {
+                    let probe_lt = match &cols {
+                        Some(cs) => {
+                            let mut o = std::cmp::Ordering::Equal;
+                            for (k, c) in self.keys.iter().zip(cs) {
+                                o = key_cmp(
+                                    col_at(row, *c),
+                                    col_at(&last.1, *c),
+                                    k.desc,
+                                    k.nulls_first,
+                                );
+                                if o.is_ne() {
+                                    break;
+                                }
+                            }
+                            o.is_lt()
+                        }
+                        None => cmp_keys(&self.keys, &keys, &last.0).is_lt(),
+                    };
+                    if !probe_lt {
+                        continue;
+                    }
+                }
+            }
             let b = row_bytes(row) + row_bytes(&keys);
             cx.reserve(b)?;
             self.held += b;
@@ -915,26 +999,20 @@ impl Op for SortOp {
             if let Some(k) = self.limit {
                 let k = k as usize;
                 if self.rows.len() >= k.saturating_mul(2).max(1024) {
-                    // Stable sort then cut: ties keep input order.
-                    let keys = &self.keys;
-                    self.rows.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
-                    self.rows.truncate(k);
+                    self.sort_and_cut(&cols);
+                    full = self.rows.len() >= k && k > 0;
                     let kept: u64 = self
                         .rows
                         .iter()
                         .map(|(k, r)| row_bytes(k) + row_bytes(r))
                         .sum();
-                    cx.release(self.held - kept.min(self.held));
+                    cx.release(self.held.saturating_sub(kept));
                     self.held = kept.min(self.held);
                 }
             }
         }
         self.child.close(cx);
-        let keys = &self.keys;
-        self.rows.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
-        if let Some(k) = self.limit {
-            self.rows.truncate(k as usize);
-        }
+        self.sort_and_cut(&cols);
         Ok(())
     }
     fn limit_hint(&mut self, rows: Option<u64>) {
