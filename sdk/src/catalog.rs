@@ -50,6 +50,10 @@ pub enum Identity {
     None,
     Always,
     ByDefault,
+    /// Not an identity: a stored generated column (`GENERATED ALWAYS AS
+    /// (expr) STORED`). `default_expr` holds the generation expression over
+    /// the row's other columns; the planner computes it on INSERT and UPDATE.
+    Stored,
 }
 
 #[repr(u8)]

@@ -511,6 +511,25 @@ fn lock_for_write(
 }
 
 pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<RowCursorBox> {
+    let (rows, affected) = run_dml(cx, plan, n)?;
+    let width = plan.output.len();
+    let mut batch = RowBatch::with_capacity(width, rows.len());
+    for r in rows {
+        if r.len() != width {
+            return Err(bad_plan("RETURNING width differs from the plan output"));
+        }
+        batch.push_row(r);
+    }
+    Ok(rows_cursor(plan.output.clone(), batch, affected))
+}
+
+/// Runs one DML node to completion; returns its RETURNING rows and the
+/// number of rows it changed.
+pub(crate) fn run_dml(
+    cx: &mut EvalCx,
+    plan: &Plan,
+    n: NodeRef,
+) -> DbResult<(Vec<Vec<Value>>, u64)> {
     let node = node_of(plan, n)?;
     let (rows, affected) = match &node.op {
         Operator::Insert {
@@ -600,15 +619,7 @@ pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<
         }
         _ => return Err(bad_plan("not a DML operator")),
     };
-    let width = plan.output.len();
-    let mut batch = RowBatch::with_capacity(width, rows.len());
-    for r in rows {
-        if r.len() != width {
-            return Err(bad_plan("RETURNING width differs from the plan output"));
-        }
-        batch.push_row(r);
-    }
-    Ok(rows_cursor(plan.output.clone(), batch, affected))
+    Ok((rows, affected))
 }
 
 type Conflict = (

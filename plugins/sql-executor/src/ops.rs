@@ -258,10 +258,14 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             rows: Arc::new(Vec::new()),
             pos: 0,
         }),
+        // A data-modifying CTE: runs once, its RETURNING rows are read.
         Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
-            return Err(AionError::feature_not_supported(
-                "data-modifying statements are not supported inside a query",
-            ))
+            Box::new(DmlOp {
+                node: n,
+                plan: Arc::new(plan.clone()),
+                rows: None,
+                pos: 0,
+            })
         }
         Operator::VectorSearch { .. } | Operator::GraphExpand { .. } => {
             return Err(AionError::feature_not_supported(
@@ -1331,6 +1335,40 @@ impl Op for RecursiveOp {
         self.next_work = Vec::new();
         self.anchor.close(cx);
         self.rec.close(cx);
+    }
+}
+
+struct DmlOp {
+    node: NodeRef,
+    plan: Arc<Plan>,
+    rows: Option<Vec<Vec<Value>>>,
+    pos: usize,
+}
+
+impl Op for DmlOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.pos = 0;
+        if self.rows.is_none() {
+            let (rows, _) = crate::dml::run_dml(cx, &self.plan, self.node)?;
+            self.rows = Some(rows);
+        }
+        Ok(())
+    }
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        let n = self.rows.as_ref().map_or(0, |r| r.len());
+        if self.pos < n {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn current(&self) -> &[Value] {
+        self.rows
+            .as_ref()
+            .and_then(|r| r.get(self.pos.wrapping_sub(1)))
+            .map(|r| r.as_slice())
+            .unwrap_or(&[])
     }
 }
 

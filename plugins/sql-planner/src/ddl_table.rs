@@ -370,6 +370,23 @@ pub(crate) fn add_column(
                 };
                 identity_seq = Some(sequence_options.clone().unwrap_or_default());
             }
+            O::Generated {
+                generated_as: ast::GeneratedAs::ExpStored | ast::GeneratedAs::Always,
+                generation_expr: Some(e),
+                generation_expr_mode: Some(ast::GeneratedExpressionMode::Stored),
+                ..
+            } => {
+                if column.default_expr.is_some() {
+                    return Err(AionError::new(
+                        SqlState::SYNTAX_ERROR,
+                        format!(
+                            "both default and generation expression specified for column \"{name}\" of table \"{table_name}\""
+                        ),
+                    ));
+                }
+                column.default_expr = ROption::RSome(RString::from(e.to_string()));
+                column.identity = Identity::Stored;
+            }
             O::Generated { .. } | O::Materialized(_) => {
                 return Err(AionError::feature_not_supported(
                     "generated columns are not supported",
@@ -970,6 +987,15 @@ pub(crate) fn validate_expressions(d: &Ddl<'_>, draft: &TableDraft) -> DbResult<
     let mut scratch = PlanBuilder::new();
     for (name, expr) in &draft.added_checks {
         check_expr(&mut scratch, d.services, &draft.def, name, expr)?;
+    }
+    // Generation expressions see the row's columns.
+    for c in draft.def.columns.iter() {
+        if c.identity == Identity::Stored {
+            if let Some(text) = c.default_expr.as_ref().into_option() {
+                let e = crate::dml::parse_stored_expr(text.as_str())?;
+                bind_table_expr(&mut scratch, d.services, &draft.def, &e)?;
+            }
+        }
     }
     validate_defaults(d, draft)
 }

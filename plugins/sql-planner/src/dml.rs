@@ -66,6 +66,10 @@ fn is_default_kw(e: &ast::Expr) -> bool {
 /// The value a column gets when none is given.
 fn column_default(b: &mut Binder<'_>, table: &TableDef, col: usize) -> DbResult<LExpr> {
     let c = &table.columns[col];
+    if c.identity == Identity::Stored {
+        // Computed over the new row by `with_generated`.
+        return Ok(LExpr::null(c.data_type));
+    }
     if let Some(text) = c.default_expr.clone().into_option() {
         let e = parse_stored_expr(text.as_str())?;
         let x = b.expr(&Scope::default(), &e)?;
@@ -145,15 +149,95 @@ fn column_index(table: &TableDef, name: &str) -> DbResult<usize> {
         })
 }
 
-fn identity_always_error(name: &str) -> AionError {
-    err(
-        SqlState::new(b"428C9"),
-        format!("cannot insert a non-DEFAULT value into column \"{name}\""),
-    )
-    .with_detail(format!(
-        "Column \"{name}\" is an identity column defined as GENERATED ALWAYS."
-    ))
-    .with_hint("Use OVERRIDING SYSTEM VALUE to override.")
+/// The error for an explicit value written into a column that only takes
+/// DEFAULT (GENERATED ALWAYS identity or stored generated column).
+fn non_default_error(c: &ColumnDef, verb_update: bool) -> Option<AionError> {
+    let name = c.name.as_str();
+    let msg = if verb_update {
+        format!("column \"{name}\" can only be updated to DEFAULT")
+    } else {
+        format!("cannot insert a non-DEFAULT value into column \"{name}\"")
+    };
+    match c.identity {
+        Identity::Always => {
+            let e = err(SqlState::new(b"428C9"), msg).with_detail(format!(
+                "Column \"{name}\" is an identity column defined as GENERATED ALWAYS."
+            ));
+            Some(if verb_update {
+                e
+            } else {
+                e.with_hint("Use OVERRIDING SYSTEM VALUE to override.")
+            })
+        }
+        Identity::Stored => Some(
+            err(SqlState::new(b"428C9"), msg)
+                .with_detail(format!("Column \"{name}\" is a generated column.")),
+        ),
+        Identity::None | Identity::ByDefault => None,
+    }
+}
+
+/// Binds the stored generation expressions of `table` over a row laid out as
+/// `ids` (one id per table column); `None` for ordinary columns.
+fn generated_exprs(
+    b: &mut Binder<'_>,
+    table: &TableDef,
+    ids: &[ColId],
+) -> DbResult<Vec<Option<LExpr>>> {
+    let scope = Scope {
+        cols: table
+            .columns
+            .iter()
+            .zip(ids)
+            .map(|(c, id)| ScopeCol {
+                qual: Some(table.name.to_string()),
+                name: c.name.to_string(),
+                id: *id,
+                ty: c.data_type,
+                hidden: false,
+            })
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for (i, c) in table.columns.iter().enumerate() {
+        match (c.identity, c.default_expr.as_ref().into_option()) {
+            (Identity::Stored, Some(text)) => {
+                let e = parse_stored_expr(text.as_str())?;
+                let x = b.expr(&scope, &e)?;
+                out.push(Some(assign(b, table, i, x)?));
+            }
+            _ => out.push(None),
+        }
+    }
+    Ok(out)
+}
+
+/// Puts a projection over an INSERT source (one output per table column)
+/// that computes the stored generated columns from the other new values.
+fn with_generated(b: &mut Binder<'_>, table: &TableDef, plan: LPlan) -> DbResult<LPlan> {
+    if !table.columns.iter().any(|c| c.identity == Identity::Stored) {
+        return Ok(plan);
+    }
+    let outs = plan.outputs();
+    if outs.len() != table.columns.len() {
+        return Ok(plan);
+    }
+    let gen = generated_exprs(b, table, &outs)?;
+    let mut exprs = Vec::new();
+    for (i, (id, g)) in outs.iter().zip(gen).enumerate() {
+        match g {
+            Some(e) => {
+                let c = &table.columns[i];
+                let nid = b.new_col(c.name.as_str(), c.data_type);
+                exprs.push((nid, e));
+            }
+            None => exprs.push((*id, LExpr::col(*id, b.col_type(*id)))),
+        }
+    }
+    Ok(LPlan::Project {
+        input: Box::new(plan),
+        exprs,
+    })
 }
 
 /// Compiles the table's CHECK constraints over a new-row layout.
@@ -262,6 +346,13 @@ fn finish(
 }
 
 pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) -> DbResult<Plan> {
+    let mut binder = Binder::new(ctx, services);
+    let (root, ret) = insert_node(&mut binder, ins)?;
+    let pb = std::mem::take(&mut binder.pre);
+    Ok(finish(&binder, pb, root, &ret, "INSERT"))
+}
+
+fn insert_node(binder: &mut Binder<'_>, ins: &ast::Insert) -> DbResult<(u32, Vec<(String, LExpr)>)> {
     let name = match &ins.table {
         ast::TableObject::TableName(n) => n.clone(),
         _ => {
@@ -270,12 +361,14 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
             ))
         }
     };
-    let mut binder = Binder::new(ctx, services);
-    let table = resolve_table(ctx, services, &name)?;
+    let table = resolve_table(binder.ctx, binder.services, &name)?;
     writable(&table, "insert into")?;
     binder.tables.push(table.id);
     let ncols = table.columns.len();
-    let target: Vec<usize> = if ins.columns.is_empty() {
+    // Without a column list, a shorter source fills the leading columns and
+    // the rest take their defaults.
+    let implicit = ins.columns.is_empty();
+    let mut target: Vec<usize> = if implicit {
         (0..ncols).collect()
     } else {
         let mut v = Vec::new();
@@ -298,7 +391,7 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
             // DEFAULT VALUES
             let mut row = Vec::new();
             for c in 0..ncols {
-                row.push(column_default(&mut binder, &table, c)?);
+                row.push(column_default(binder, &table, c)?);
             }
             let cols = table
                 .columns
@@ -316,6 +409,17 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
         ) {
             (ast::SetExpr::Values(vals), true) => {
                 let mut rows = Vec::new();
+                if let Some(first) = vals.rows.first() {
+                    if vals.rows.iter().any(|r| r.content.len() != first.content.len()) {
+                        return Err(err(
+                            SqlState::SYNTAX_ERROR,
+                            "VALUES lists must all be the same length",
+                        ));
+                    }
+                    if implicit && first.content.len() < target.len() {
+                        target.truncate(first.content.len());
+                    }
+                }
                 for r in &vals.rows {
                     if r.content.len() > target.len() {
                         return Err(err(
@@ -335,17 +439,17 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
                         if is_default_kw(e) {
                             continue;
                         }
-                        if table.columns[col].identity == Identity::Always {
-                            return Err(identity_always_error(table.columns[col].name.as_str()));
+                        if let Some(e) = non_default_error(&table.columns[col], false) {
+                            return Err(e);
                         }
                         let x = binder.expr(&Scope::default(), e)?;
-                        full[col] = Some(assign(&mut binder, &table, col, x)?);
+                        full[col] = Some(assign(binder, &table, col, x)?);
                     }
                     let mut row = Vec::new();
                     for (c, v) in full.into_iter().enumerate() {
                         row.push(match v {
                             Some(x) => x,
-                            None => column_default(&mut binder, &table, c)?,
+                            None => column_default(binder, &table, c)?,
                         });
                     }
                     rows.push(row);
@@ -358,8 +462,11 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
                 LPlan::Values { rows, cols }
             }
             _ => {
-                let (p, _) = crate::query::bind_query(&mut binder, q)?;
+                let (p, _) = crate::query::bind_query(binder, q)?;
                 let outs = p.outputs();
+                if implicit && outs.len() < target.len() {
+                    target.truncate(outs.len());
+                }
                 if outs.len() > target.len() {
                     return Err(err(
                         SqlState::SYNTAX_ERROR,
@@ -376,13 +483,13 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
                 for c in 0..ncols {
                     let e = match target.iter().position(|t| *t == c) {
                         Some(k) => {
-                            if table.columns[c].identity == Identity::Always {
-                                return Err(identity_always_error(table.columns[c].name.as_str()));
+                            if let Some(e) = non_default_error(&table.columns[c], false) {
+                                return Err(e);
                             }
                             let x = LExpr::col(outs[k], binder.col_type(outs[k]));
-                            assign(&mut binder, &table, c, x)?
+                            assign(binder, &table, c, x)?
                         }
-                        None => column_default(&mut binder, &table, c)?,
+                        None => column_default(binder, &table, c)?,
                     };
                     let id =
                         binder.new_col(table.columns[c].name.as_str(), table.columns[c].data_type);
@@ -395,13 +502,14 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
             }
         },
     };
-    let (check_list, check_ids) = checks(&mut binder, &table)?;
+    let source_plan = with_generated(binder, &table, source_plan)?;
+    let (check_list, check_ids) = checks(binder, &table)?;
     // ON CONFLICT
     let alias = ins.table_alias.as_ref().map(|a| ident_name(&a.alias));
     let mut conflict = None;
     let mut conflict_parts: Option<ConflictParts> = None;
     if let Some(ast::OnInsert::OnConflict(oc)) = &ins.on {
-        let idxs = services.catalog.indexes_of(table.id);
+        let idxs = binder.services.catalog.indexes_of(table.id);
         let index = match &oc.conflict_target {
             None => None,
             Some(ast::ConflictTarget::Columns(cols)) => {
@@ -444,8 +552,8 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
         match &oc.action {
             ast::OnConflictAction::DoNothing => conflict = Some((index, None)),
             ast::OnConflictAction::DoUpdate(du) => {
-                let (mut scope, mut ids) = table_scope(&mut binder, &table, alias.as_deref());
-                let (ex_scope, ex_ids) = table_scope(&mut binder, &table, Some("excluded"));
+                let (mut scope, mut ids) = table_scope(binder, &table, alias.as_deref());
+                let (ex_scope, ex_ids) = table_scope(binder, &table, Some("excluded"));
                 scope.cols.extend(ex_scope.cols);
                 ids.extend(ex_ids);
                 let mut assigns = Vec::new();
@@ -458,11 +566,11 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
                     }
                     let col = column_index(&table, &targets[0])?;
                     let v = if is_default_kw(&a.value) {
-                        column_default(&mut binder, &table, col)?
+                        column_default(binder, &table, col)?
                     } else {
                         binder.expr(&scope, &a.value)?
                     };
-                    assigns.push((col, assign(&mut binder, &table, col, v)?));
+                    assigns.push((col, assign(binder, &table, col, v)?));
                 }
                 let filter = match &du.selection {
                     Some(w) => {
@@ -477,16 +585,16 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
         }
     }
     // RETURNING
-    let (ret_scope, ret_ids) = table_scope(&mut binder, &table, alias.as_deref());
+    let (ret_scope, ret_ids) = table_scope(binder, &table, alias.as_deref());
     let ret = match &ins.returning {
-        Some(items) => returning_items(&mut binder, &ret_scope, items)?,
+        Some(items) => returning_items(binder, &ret_scope, items)?,
         None => vec![],
     };
-    let mut pb = PlanBuilder::new();
-    let (input, _) = crate::planner::lower_plan(&binder, &mut pb, source_plan)?;
+    let mut pb = std::mem::take(&mut binder.pre);
+    let (input, _) = crate::planner::lower_plan(binder, &mut pb, source_plan)?;
     let mut check_out = Vec::new();
     for (n, e) in &check_list {
-        let x = lower_expr(&binder, &mut pb, e, &[&check_ids])?;
+        let x = lower_expr(binder, &mut pb, e, &[&check_ids])?;
         check_out.push(CheckConstraint {
             name: RString::from(n.as_str()),
             expr: x,
@@ -504,11 +612,11 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
             for (c, e) in &assigns {
                 out.push(Assignment {
                     column: *c as u32,
-                    value: lower_expr(&binder, &mut pb, e, &[&ids])?,
+                    value: lower_expr(binder, &mut pb, e, &[&ids])?,
                 });
             }
             let filter = match &filter {
-                Some(f) => ROption::RSome(lower_expr(&binder, &mut pb, f, &[&ids])?),
+                Some(f) => ROption::RSome(lower_expr(binder, &mut pb, f, &[&ids])?),
                 None => ROption::RNone,
             };
             ROption::RSome(OnConflict {
@@ -522,7 +630,7 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
     };
     let mut rets = Vec::new();
     for (_, e) in &ret {
-        rets.push(lower_expr(&binder, &mut pb, e, &[&ret_ids])?);
+        rets.push(lower_expr(binder, &mut pb, e, &[&ret_ids])?);
     }
     let out_types = ret.iter().map(|(_, e)| e.ty).collect();
     pb.add_table(table.id);
@@ -538,7 +646,9 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
         1.0,
         1.0,
     );
-    Ok(finish(&binder, pb, root, &ret, "INSERT"))
+    pb.writes = true;
+    binder.pre = pb;
+    Ok((root, ret))
 }
 
 fn assignment_targets(a: &ast::Assignment) -> DbResult<Vec<String>> {
@@ -669,6 +779,12 @@ fn project_target(binder: &Binder<'_>, t: &mut Target) {
 
 pub fn plan_update(ctx: &PlanContext, services: &Services, up: &ast::Update) -> DbResult<Plan> {
     let mut binder = Binder::new(ctx, services);
+    let (root, ret) = update_node(&mut binder, up)?;
+    let pb = std::mem::take(&mut binder.pre);
+    Ok(finish(&binder, pb, root, &ret, "UPDATE"))
+}
+
+fn update_node(binder: &mut Binder<'_>, up: &ast::Update) -> DbResult<(u32, Vec<(String, LExpr)>)> {
     let from: Vec<ast::TableWithJoins> = match &up.from {
         Some(ast::UpdateTableFromKind::AfterSet(v))
         | Some(ast::UpdateTableFromKind::BeforeSet(v)) => v.clone(),
@@ -678,7 +794,7 @@ pub fn plan_update(ctx: &PlanContext, services: &Services, up: &ast::Update) -> 
         return Err(AionError::feature_not_supported("UPDATE of a join"));
     }
     let mut t = bind_target(
-        &mut binder,
+        binder,
         &up.table.relation,
         &from,
         up.selection.as_ref(),
@@ -714,37 +830,52 @@ pub fn plan_update(ctx: &PlanContext, services: &Services, up: &ast::Update) -> 
                 ));
             }
             let x = if is_default_kw(v) {
-                column_default(&mut binder, &t.table, col)?
+                column_default(binder, &t.table, col)?
             } else {
-                if t.table.columns[col].identity == Identity::Always {
-                    return Err(err(
-                        SqlState::new(b"428C9"),
-                        format!("column \"{n}\" can only be updated to DEFAULT"),
-                    )
-                    .with_detail(format!(
-                        "Column \"{n}\" is an identity column defined as GENERATED ALWAYS."
-                    )));
+                if let Some(e) = non_default_error(&t.table.columns[col], true) {
+                    return Err(e);
                 }
                 binder.expr(&t.scope, v)?
             };
-            assigns.push((col, assign(&mut binder, &t.table, col, x)?));
+            assigns.push((col, assign(binder, &t.table, col, x)?));
         }
     }
-    let (check_list, check_ids) = checks(&mut binder, &t.table)?;
+    // Stored generated columns are recomputed from the new row: their
+    // expressions over the old row with assigned columns substituted.
+    let gen = generated_exprs(binder, &t.table, &t.ids.clone())?;
+    if gen.iter().any(|g| g.is_some()) {
+        assigns.retain(|(c, _)| gen[*c].is_none());
+        let by_id: Vec<(ColId, LExpr)> = assigns
+            .iter()
+            .map(|(c, e)| (t.ids[*c], e.clone()))
+            .collect();
+        for (c, g) in gen.into_iter().enumerate() {
+            if let Some(mut g) = g {
+                g.replace_cols(&|id| {
+                    by_id
+                        .iter()
+                        .find(|(k, _)| *k == id)
+                        .map(|(_, e)| e.clone())
+                });
+                assigns.push((c, g));
+            }
+        }
+    }
+    let (check_list, check_ids) = checks(binder, &t.table)?;
     // RETURNING sees the new row under the table's names, FROM items as read.
-    let (mut ret_scope, new_ids) = table_scope(&mut binder, &t.table, t.alias.as_deref());
+    let (mut ret_scope, new_ids) = table_scope(binder, &t.table, t.alias.as_deref());
     for c in &t.scope.cols {
         if !t.ids.contains(&c.id) {
             ret_scope.cols.push(c.clone());
         }
     }
     let ret = match &up.returning {
-        Some(items) => returning_items(&mut binder, &ret_scope, items)?,
+        Some(items) => returning_items(binder, &ret_scope, items)?,
         None => vec![],
     };
-    project_target(&binder, &mut t);
+    project_target(binder, &mut t);
     let layout = target_layout(&t);
-    let mut pb = PlanBuilder::new();
+    let mut pb = std::mem::take(&mut binder.pre);
     let plan = std::mem::replace(
         &mut t.plan,
         LPlan::Values {
@@ -752,30 +883,30 @@ pub fn plan_update(ctx: &PlanContext, services: &Services, up: &ast::Update) -> 
             cols: vec![],
         },
     );
-    let (input, _) = crate::planner::lower_plan(&binder, &mut pb, plan)?;
+    let (input, _) = crate::planner::lower_plan(binder, &mut pb, plan)?;
     let mut out = Vec::new();
     for (c, e) in &assigns {
         out.push(Assignment {
             column: *c as u32,
-            value: lower_expr(&binder, &mut pb, e, &[&layout])?,
+            value: lower_expr(binder, &mut pb, e, &[&layout])?,
         });
     }
     let mut check_out = Vec::new();
     for (n, e) in &check_list {
         check_out.push(CheckConstraint {
             name: RString::from(n.as_str()),
-            expr: lower_expr(&binder, &mut pb, e, &[&check_ids])?,
+            expr: lower_expr(binder, &mut pb, e, &[&check_ids])?,
         });
     }
     let recheck = match LExpr::and_all(t.recheck.clone()) {
-        Some(r) => ROption::RSome(lower_expr(&binder, &mut pb, &r, &[&layout])?),
+        Some(r) => ROption::RSome(lower_expr(binder, &mut pb, &r, &[&layout])?),
         None => ROption::RNone,
     };
     let mut ret_layout = new_ids.clone();
     ret_layout.extend(layout.iter().copied());
     let mut rets = Vec::new();
     for (_, e) in &ret {
-        rets.push(lower_expr(&binder, &mut pb, e, &[&ret_layout])?);
+        rets.push(lower_expr(binder, &mut pb, e, &[&ret_layout])?);
     }
     let out_types = ret.iter().map(|(_, e)| e.ty).collect();
     pb.add_table(t.table.id);
@@ -793,11 +924,19 @@ pub fn plan_update(ctx: &PlanContext, services: &Services, up: &ast::Update) -> 
         1.0,
         1.0,
     );
-    Ok(finish(&binder, pb, root, &ret, "UPDATE"))
+    pb.writes = true;
+    binder.pre = pb;
+    Ok((root, ret))
 }
 
 pub fn plan_delete(ctx: &PlanContext, services: &Services, del: &ast::Delete) -> DbResult<Plan> {
     let mut binder = Binder::new(ctx, services);
+    let (root, ret) = delete_node(&mut binder, del)?;
+    let pb = std::mem::take(&mut binder.pre);
+    Ok(finish(&binder, pb, root, &ret, "DELETE"))
+}
+
+fn delete_node(binder: &mut Binder<'_>, del: &ast::Delete) -> DbResult<(u32, Vec<(String, LExpr)>)> {
     let tables = match &del.from {
         ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
     };
@@ -806,7 +945,7 @@ pub fn plan_delete(ctx: &PlanContext, services: &Services, del: &ast::Delete) ->
         .ok_or_else(|| err(SqlState::SYNTAX_ERROR, "DELETE without a table"))?;
     let using = del.using.clone().unwrap_or_default();
     let mut t = bind_target(
-        &mut binder,
+        binder,
         &first.relation,
         &using,
         del.selection.as_ref(),
@@ -815,13 +954,13 @@ pub fn plan_delete(ctx: &PlanContext, services: &Services, del: &ast::Delete) ->
     let ret = match &del.returning {
         Some(items) => {
             let scope = t.scope.clone();
-            returning_items(&mut binder, &scope, items)?
+            returning_items(binder, &scope, items)?
         }
         None => vec![],
     };
-    project_target(&binder, &mut t);
+    project_target(binder, &mut t);
     let layout = target_layout(&t);
-    let mut pb = PlanBuilder::new();
+    let mut pb = std::mem::take(&mut binder.pre);
     let plan = std::mem::replace(
         &mut t.plan,
         LPlan::Values {
@@ -829,14 +968,14 @@ pub fn plan_delete(ctx: &PlanContext, services: &Services, del: &ast::Delete) ->
             cols: vec![],
         },
     );
-    let (input, _) = crate::planner::lower_plan(&binder, &mut pb, plan)?;
+    let (input, _) = crate::planner::lower_plan(binder, &mut pb, plan)?;
     let recheck = match LExpr::and_all(t.recheck.clone()) {
-        Some(r) => ROption::RSome(lower_expr(&binder, &mut pb, &r, &[&layout])?),
+        Some(r) => ROption::RSome(lower_expr(binder, &mut pb, &r, &[&layout])?),
         None => ROption::RNone,
     };
     let mut rets = Vec::new();
     for (_, e) in &ret {
-        rets.push(lower_expr(&binder, &mut pb, e, &[&layout])?);
+        rets.push(lower_expr(binder, &mut pb, e, &[&layout])?);
     }
     let out_types = ret.iter().map(|(_, e)| e.ty).collect();
     pb.add_table(t.table.id);
@@ -852,5 +991,26 @@ pub fn plan_delete(ctx: &PlanContext, services: &Services, del: &ast::Delete) ->
         1.0,
         1.0,
     );
-    Ok(finish(&binder, pb, root, &ret, "DELETE"))
+    pb.writes = true;
+    binder.pre = pb;
+    Ok((root, ret))
+}
+
+/// Plans the DML of a data-modifying CTE into `binder.pre`; returns its node
+/// and the RETURNING columns (name, type).
+pub fn dml_node(
+    binder: &mut Binder<'_>,
+    st: &ast::Statement,
+) -> DbResult<(u32, Vec<(String, DataType)>)> {
+    let (root, ret) = match st {
+        ast::Statement::Insert(i) => insert_node(binder, i)?,
+        ast::Statement::Update(u) => update_node(binder, u)?,
+        ast::Statement::Delete(d) => delete_node(binder, d)?,
+        _ => {
+            return Err(AionError::feature_not_supported(
+                "this statement in WITH",
+            ))
+        }
+    };
+    Ok((root, ret.into_iter().map(|(n, e)| (n, e.ty)).collect()))
 }

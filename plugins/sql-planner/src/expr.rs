@@ -54,6 +54,9 @@ pub struct Binder<'a> {
     pub next_worktable: u32,
     pub tables: Vec<TableId>,
     pub named_windows: Vec<(String, ast::WindowSpec)>,
+    /// Nodes lowered while binding (data-modifying CTEs); the statement's
+    /// plan builder starts from it.
+    pub pre: crate::shared::PlanBuilder,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +70,10 @@ pub enum CteDef {
         names: Vec<String>,
         types: Vec<DataType>,
     },
+    /// `WITH x AS (INSERT/UPDATE/DELETE ... RETURNING ...)`, not yet referenced.
+    Dml(Box<ast::Statement>, Vec<String>),
+    /// A data-modifying CTE already referenced once (it runs exactly once).
+    DmlUsed,
 }
 
 pub fn err(state: SqlState, msg: impl Into<String>) -> AionError {
@@ -92,6 +99,7 @@ impl<'a> Binder<'a> {
             next_worktable: 0,
             tables: Vec::new(),
             named_windows: Vec::new(),
+            pre: crate::shared::PlanBuilder::new(),
         }
     }
 
@@ -1614,6 +1622,22 @@ impl<'a> Binder<'a> {
         name: &str,
         over: &ast::WindowType,
     ) -> DbResult<LExpr> {
+        // PostgreSQL names the clause that forbids the call.
+        match self.agg_forbidden {
+            Some("aggregate function calls") => {
+                return Err(err(
+                    SqlState::new(b"42803"),
+                    "aggregate function calls cannot contain window function calls",
+                ))
+            }
+            Some(clause) => {
+                return Err(err(
+                    SqlState::new(b"42P20"),
+                    format!("window functions are not allowed in {clause}"),
+                ))
+            }
+            None => {}
+        }
         if self.agg.is_none() {
             return Err(err(
                 SqlState::new(b"42P20"),
@@ -1754,10 +1778,24 @@ impl<'a> Binder<'a> {
             }
             _ => {
                 let Some(af) = agg_func(name) else {
-                    return Err(err(
-                        SqlState::UNDEFINED_FUNCTION,
-                        format!("function {name} is not a window function"),
-                    ));
+                    self.load_functions()?;
+                    let scalar = self
+                        .funcs
+                        .as_deref()
+                        .unwrap_or(&[])
+                        .iter()
+                        .any(|(_, sig)| sig.name.as_str() == name);
+                    return Err(if scalar {
+                        err(
+                            SqlState::new(b"42809"),
+                            format!("OVER specified, but {name} is not a window function nor an aggregate function"),
+                        )
+                    } else {
+                        err(
+                            SqlState::UNDEFINED_FUNCTION,
+                            format!("function {name} does not exist"),
+                        )
+                    });
                 };
                 let (af, a, t) = self.agg_signature(name, af, args, star)?;
                 (WindowFunc::Aggregate(af), a, t)

@@ -397,6 +397,13 @@ pub enum LPlan {
         worktable: u32,
         cols: Vec<ColId>,
     },
+    /// A node already lowered into the statement's plan builder while
+    /// binding (the DML of a data-modifying CTE); outputs `cols`.
+    Prebuilt {
+        node: u32,
+        cols: Vec<ColId>,
+        rows: f64,
+    },
 }
 
 /// The optimizer's physical join choice.
@@ -430,7 +437,8 @@ impl LPlan {
             LPlan::Values { cols, .. }
             | LPlan::SetOp { cols, .. }
             | LPlan::RecursiveUnion { cols, .. }
-            | LPlan::WorkTableScan { cols, .. } => cols.clone(),
+            | LPlan::WorkTableScan { cols, .. }
+            | LPlan::Prebuilt { cols, .. } => cols.clone(),
             LPlan::TableFunc { cols, .. } => cols.clone(),
             LPlan::Filter { input, .. }
             | LPlan::Sort { input, .. }
@@ -473,7 +481,8 @@ impl LPlan {
             LPlan::Scan { .. }
             | LPlan::Values { .. }
             | LPlan::TableFunc { .. }
-            | LPlan::WorkTableScan { .. } => vec![],
+            | LPlan::WorkTableScan { .. }
+            | LPlan::Prebuilt { .. } => vec![],
             LPlan::Filter { input, .. }
             | LPlan::Project { input, .. }
             | LPlan::Aggregate { input, .. }
@@ -548,7 +557,10 @@ impl LPlan {
             LPlan::Sort { keys, .. } => keys.iter().for_each(|k| f(&k.expr)),
             LPlan::Limit { limit, offset, .. } => limit.iter().chain(offset.iter()).for_each(f),
             LPlan::Distinct { on, .. } => on.iter().for_each(f),
-            LPlan::SetOp { .. } | LPlan::RecursiveUnion { .. } | LPlan::WorkTableScan { .. } => {}
+            LPlan::SetOp { .. }
+            | LPlan::RecursiveUnion { .. }
+            | LPlan::WorkTableScan { .. }
+            | LPlan::Prebuilt { .. } => {}
         }
     }
 }

@@ -75,7 +75,7 @@ fn explain(services: &Services, inner: Plan, analyze: bool, verbose: bool) -> Pl
 pub(crate) fn plan_query(ctx: &PlanContext, services: &Services, q: &ast::Query) -> DbResult<Plan> {
     let mut binder = Binder::new(ctx, services);
     let (plan, names) = crate::query::bind_query(&mut binder, q)?;
-    let mut b = PlanBuilder::new();
+    let mut b = std::mem::take(&mut binder.pre);
     for t in &binder.tables {
         b.add_table(*t);
     }
@@ -98,7 +98,8 @@ pub(crate) fn plan_query(ctx: &PlanContext, services: &Services, q: &ast::Query)
             }
         )
     });
-    b.writes = has_lock;
+    // `writes` is already set when a data-modifying CTE was planned.
+    b.writes |= has_lock;
     Ok(b.finish(services, root, Schema::new(fields), "SELECT"))
 }
 

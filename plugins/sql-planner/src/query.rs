@@ -31,6 +31,13 @@ fn bind_query_inner(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<
                 b.ctes.push((name, CteDef::Plan(Box::new(plan), names)));
                 continue;
             }
+            if let ast::SetExpr::Insert(st) | ast::SetExpr::Update(st) | ast::SetExpr::Delete(st) =
+                &*cte.query.body
+            {
+                b.ctes
+                    .push((name, CteDef::Dml(Box::new(st.clone()), cols)));
+                continue;
+            }
             b.ctes.push((name, CteDef::Query(cte.query.clone(), cols)));
         }
     }
@@ -557,6 +564,7 @@ fn bind_table_with_joins(
             }
             _ => {}
         }
+        let mut pairs: Vec<(ColId, ColId)> = Vec::new();
         for name in &using {
             let l = scope.cols.iter().find(|c| !c.hidden && &c.name == name).cloned().ok_or_else(|| {
                 err(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" specified in USING clause does not exist in left table"))
@@ -572,8 +580,9 @@ fn bind_table_with_joins(
                 LExpr::col(r.id, r.ty),
             )?;
             on.push(cond);
-            if kind == JoinKind::Right || kind == JoinKind::Full {
-                // The merged column comes from the right (or either) side.
+            pairs.push((l.id, r.id));
+            if kind == JoinKind::Right {
+                // The merged column comes from the right side.
                 for c in scope.cols.iter_mut() {
                     if c.id == l.id {
                         c.hidden = true;
@@ -594,6 +603,49 @@ fn bind_table_with_joins(
             lateral,
             method: None,
         };
+        let mut merged = Vec::new();
+        if kind == JoinKind::Full && !using.is_empty() {
+            // FULL JOIN USING: the merged column is COALESCE(left, right),
+            // and neither side is reachable unqualified any more.
+            let mut exprs: Vec<(ColId, LExpr)> = plan
+                .outputs()
+                .into_iter()
+                .map(|c| (c, LExpr::col(c, b.col_type(c))))
+                .collect();
+            for (name, (lid, rid)) in using.iter().zip(pairs) {
+                let l = scope.cols.iter().position(|c| c.id == lid);
+                let r = rs.cols.iter().position(|c| c.id == rid);
+                let (Some(li), Some(ri)) = (l, r) else {
+                    continue;
+                };
+                let (lc, rc) = (scope.cols[li].clone(), rs.cols[ri].clone());
+                let e = b.call_function(
+                    "coalesce",
+                    vec![LExpr::col(lc.id, lc.ty), LExpr::col(rc.id, rc.ty)],
+                )?;
+                let id = b.new_col(name, e.ty);
+                exprs.push((id, e.clone()));
+                scope.cols[li].hidden = true;
+                rs.cols[ri].hidden = true;
+                merged.push((
+                    li,
+                    ScopeCol {
+                        qual: None,
+                        name: name.clone(),
+                        id,
+                        ty: e.ty,
+                        hidden: false,
+                    },
+                ));
+            }
+            plan = LPlan::Project {
+                input: Box::new(plan),
+                exprs,
+            };
+        }
+        for (pos, c) in merged.into_iter().rev() {
+            scope.cols.insert(pos, c);
+        }
         scope.cols.extend(rs.cols);
     }
     LATERAL_MARK.with(|m| m.set(first_lateral));
@@ -828,6 +880,51 @@ fn bind_cte_ref(
             (LPlan::WorkTableScan { worktable, cols }, names)
         }
         CteDef::Plan(p, names) => (renumber(b, *p), names),
+        CteDef::DmlUsed => {
+            return Err(AionError::feature_not_supported(format!(
+                "data-modifying WITH query \"{name}\" referenced more than once"
+            )))
+        }
+        CteDef::Dml(st, cols) => {
+            b.ctes[pos].1 = CteDef::DmlUsed;
+            // The statement binds on its own: no outer scope, and only the
+            // CTEs defined before it.
+            let rest = b.ctes.split_off(pos);
+            let saved_outer = std::mem::take(&mut b.outer);
+            let saved_agg = b.agg.take();
+            let saved_forbid = b.agg_forbidden.take();
+            let r = crate::dml::dml_node(b, &st);
+            b.ctes.extend(rest);
+            b.outer = saved_outer;
+            b.agg = saved_agg;
+            b.agg_forbidden = saved_forbid;
+            let (node, ret) = r?;
+            if ret.is_empty() {
+                return Err(err(
+                    SqlState::new(b"42P10"),
+                    format!("WITH query \"{name}\" does not have a RETURNING clause"),
+                ));
+            }
+            let mut names: Vec<String> = ret.iter().map(|(n, _)| n.clone()).collect();
+            for (i, c) in cols.into_iter().enumerate() {
+                if let Some(n) = names.get_mut(i) {
+                    *n = c;
+                }
+            }
+            let ids = ret
+                .iter()
+                .zip(&names)
+                .map(|((_, t), n)| b.new_col(n, *t))
+                .collect();
+            (
+                LPlan::Prebuilt {
+                    node,
+                    cols: ids,
+                    rows: 100.0,
+                },
+                names,
+            )
+        }
         CteDef::Query(q, cols) => {
             let (p, names) = {
                 // CTEs see only the CTEs defined before them.
