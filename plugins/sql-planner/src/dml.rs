@@ -1014,3 +1014,23 @@ pub fn dml_node(
     };
     Ok((root, ret.into_iter().map(|(n, e)| (n, e.ty)).collect()))
 }
+
+/// `WITH ... INSERT/UPDATE/DELETE`: the statement sees the WITH list.
+pub fn plan_with_dml(
+    ctx: &PlanContext,
+    services: &Services,
+    q: &ast::Query,
+    st: &ast::Statement,
+) -> DbResult<Plan> {
+    let mut binder = Binder::new(ctx, services);
+    crate::query::push_ctes(&mut binder, q)?;
+    let (root, ret) = match st {
+        ast::Statement::Insert(i) => (insert_node(&mut binder, i)?, "INSERT"),
+        ast::Statement::Update(u) => (update_node(&mut binder, u)?, "UPDATE"),
+        ast::Statement::Delete(d) => (delete_node(&mut binder, d)?, "DELETE"),
+        _ => return Err(AionError::feature_not_supported("this statement after WITH")),
+    };
+    let ((root, items), verb) = (root, ret);
+    let pb = std::mem::take(&mut binder.pre);
+    Ok(finish(&binder, pb, root, &items, verb))
+}

@@ -74,6 +74,8 @@ pub enum CteDef {
     Dml(Box<ast::Statement>, Vec<String>),
     /// A data-modifying CTE already referenced once (it runs exactly once).
     DmlUsed,
+    /// A recursive CTE's name while its non-recursive term binds.
+    NonRecursiveTerm,
 }
 
 pub fn err(state: SqlState, msg: impl Into<String>) -> AionError {

@@ -15,7 +15,13 @@ pub(crate) fn plan_own(
     stmt: &ast::Statement,
 ) -> DbResult<Option<Plan>> {
     Ok(Some(match stmt {
-        ast::Statement::Query(q) => plan_query(ctx, services, q)?,
+        ast::Statement::Query(q) => match &*q.body {
+            // WITH ... INSERT/UPDATE/DELETE
+            ast::SetExpr::Insert(st) | ast::SetExpr::Update(st) | ast::SetExpr::Delete(st) => {
+                crate::dml::plan_with_dml(ctx, services, q, st)?
+            }
+            _ => plan_query(ctx, services, q)?,
+        },
         ast::Statement::Insert(i) => crate::dml::plan_insert(ctx, services, i)?,
         ast::Statement::Update(u) => crate::dml::plan_update(ctx, services, u)?,
         ast::Statement::Delete(d) => crate::dml::plan_delete(ctx, services, d)?,

@@ -17,9 +17,24 @@ pub fn bind_query(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<St
 }
 
 fn bind_query_inner(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<String>)> {
+    push_ctes(b, q)?;
+    bind_query_body(b, q)
+}
+
+/// Registers the WITH list of `q` (the caller truncates `b.ctes` after).
+pub fn push_ctes(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<()> {
     if let Some(with) = &q.with {
-        for cte in &with.cte_tables {
+        for (i, cte) in with.cte_tables.iter().enumerate() {
             let name = ident_name(&cte.alias.name);
+            if with.cte_tables[..i]
+                .iter()
+                .any(|c| ident_name(&c.alias.name) == name)
+            {
+                return Err(err(
+                    SqlState::new(b"42712"),
+                    format!("WITH query name \"{name}\" specified more than once"),
+                ));
+            }
             let cols: Vec<String> = cte
                 .alias
                 .columns
@@ -41,6 +56,10 @@ fn bind_query_inner(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<
             b.ctes.push((name, CteDef::Query(cte.query.clone(), cols)));
         }
     }
+    Ok(())
+}
+
+fn bind_query_body(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<String>)> {
     let lock = q.locks.first().map(|l| match l.lock_type {
         ast::LockType::Share => RowLockMode::Share,
         ast::LockType::Update => RowLockMode::Update,
@@ -171,7 +190,10 @@ fn bind_recursive(
         ));
     };
     let all = matches!(set_quantifier, ast::SetQuantifier::All);
-    let (anchor, anames) = bind_set_expr(b, left)?;
+    b.ctes.push((name.to_string(), CteDef::NonRecursiveTerm));
+    let r = bind_set_expr(b, left);
+    b.ctes.pop();
+    let (anchor, anames) = r?;
     let names: Vec<String> = if cols.is_empty() {
         anames
     } else {
@@ -880,6 +902,14 @@ fn bind_cte_ref(
             (LPlan::WorkTableScan { worktable, cols }, names)
         }
         CteDef::Plan(p, names) => (renumber(b, *p), names),
+        CteDef::NonRecursiveTerm => {
+            return Err(err(
+                SqlState::new(b"42P19"),
+                format!(
+                    "recursive reference to query \"{name}\" must not appear within its non-recursive term"
+                ),
+            ))
+        }
         CteDef::DmlUsed => {
             return Err(AionError::feature_not_supported(format!(
                 "data-modifying WITH query \"{name}\" referenced more than once"
