@@ -78,6 +78,7 @@ pub(crate) fn explain(
         verbose,
         qualify: count_scans(plan, target) > 1,
         subplans: 0,
+        outer: Vec::new(),
     };
     w.node(target, 0, Vec::new())?;
     if analyze {
@@ -134,6 +135,9 @@ struct Writer<'a> {
     verbose: bool,
     qualify: bool,
     subplans: usize,
+    /// Labels of the enclosing rows of a lateral join's inner side,
+    /// innermost last (what `OuterColumn` reads).
+    outer: Vec<Labels>,
 }
 
 /// Column labels of a node's output.
@@ -323,7 +327,14 @@ impl Writer<'_> {
             },
             ExprKind::Param(i) => format!("${}", i + 1),
             ExprKind::Column { input, column } => Self::col_label(labels, *input, *column),
-            ExprKind::OuterColumn { column, .. } => format!("outer.column{}", column + 1),
+            ExprKind::OuterColumn { depth, column } => self
+                .outer
+                .len()
+                .checked_sub(*depth as usize)
+                .and_then(|i| self.outer.get(i))
+                .and_then(|l| l.get(*column as usize))
+                .cloned()
+                .unwrap_or_else(|| format!("outer.column{}", column + 1)),
             ExprKind::Binary { op, left, right } => {
                 format!("({} {} {})", r(*left), op.symbol(), r(*right))
             }
@@ -802,7 +813,21 @@ impl Writer<'_> {
             self.detail(level, d);
         }
         let nchildren = children.len();
+        // The inner side of a lateral join reads the current outer row.
+        let lateral_left = match &node.op {
+            Operator::Join { lateral: true, .. } => Some(child_labels(self, 0)),
+            _ => None,
+        };
         for (i, (c, _)) in children.into_iter().enumerate() {
+            if i == 1 {
+                if let Some(l) = &lateral_left {
+                    self.outer.push(l.clone());
+                    let r = self.node(c, level + 1, Vec::new());
+                    self.outer.pop();
+                    r?;
+                    continue;
+                }
+            }
             if hash_right && i == 1 && nchildren >= 2 {
                 // PostgreSQL shows the build side under a Hash node.
                 let Some(cn) = self.plan.node(c) else {

@@ -2,7 +2,9 @@
 //! positions (`Column`) or enclosing rows (`OuterColumn`), with estimates.
 
 use crate::logical::*;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{
+    index_scan_cost, Optimizer, CPU_OPERATOR_COST, CPU_TUPLE_COST, HASH_BUILD_ROW_COST, SEQ_ROW_COST,
+};
 use crate::shared::PlanBuilder;
 use aiondb_sdk::plan::{
     AggCall, AggStrategy, Bound, ExprKind, ExprRef, FrameBound, IndexProbe, JoinMethod, NodeRef,
@@ -328,12 +330,12 @@ impl<'a, 'b> Lower<'a, 'b> {
                     }
                 };
                 let cost = match access {
-                    Access::Seq => table_rows,
+                    Access::Seq => table_rows * SEQ_ROW_COST,
                     Access::Index {
                         probe: LProbe::Full,
                         ..
-                    } => table_rows * 1.5,
-                    Access::Index { .. } => 4.0 + rows * 1.5,
+                    } => index_scan_cost(table_rows),
+                    Access::Index { .. } => index_scan_cost(rows),
                 };
                 Ok(self.push(op, vec![], layout, rows, cost))
             }
@@ -455,10 +457,25 @@ impl<'a, 'b> Lower<'a, 'b> {
                     None => ROption::RNone,
                 };
                 let cost = match choice.method {
-                    JoinMethod::Hash => l.cost + r.cost + l.rows + r.rows * 1.5 + rows * 0.01,
-                    JoinMethod::Merge => l.cost + r.cost + l.rows + r.rows,
-                    JoinMethod::NestedLoop if *lateral => l.cost + l.rows * r.cost.max(1.0),
-                    JoinMethod::NestedLoop => l.cost + r.cost + l.rows * r.rows * 0.01,
+                    JoinMethod::Hash => {
+                        l.cost
+                            + r.cost
+                            + r.rows * HASH_BUILD_ROW_COST
+                            + l.rows * CPU_OPERATOR_COST
+                            + rows * CPU_TUPLE_COST
+                    }
+                    JoinMethod::Merge => {
+                        l.cost
+                            + r.cost
+                            + (l.rows + r.rows) * CPU_OPERATOR_COST
+                            + rows * CPU_TUPLE_COST
+                    }
+                    JoinMethod::NestedLoop if *lateral => {
+                        l.cost + l.rows * r.cost + rows * CPU_TUPLE_COST
+                    }
+                    JoinMethod::NestedLoop => {
+                        l.cost + r.cost + l.rows * r.rows * CPU_OPERATOR_COST + rows * CPU_TUPLE_COST
+                    }
                 };
                 let mut layout = l.layout.clone();
                 if !matches!(

@@ -20,6 +20,23 @@ pub struct Optimizer<'a> {
 const DEFAULT_EQ_SEL: f64 = 0.005;
 const DEFAULT_RANGE_SEL: f64 = 1.0 / 3.0;
 
+// Cost units, scaled like PostgreSQL's defaults (seq_page_cost = 1,
+// random_page_cost = 4, cpu_tuple_cost = 0.01, about 100 rows a page).
+/// Reading one row in a sequential scan.
+pub const SEQ_ROW_COST: f64 = 0.02;
+/// Putting one row into a hash table (build side).
+pub const HASH_BUILD_ROW_COST: f64 = 0.0125;
+/// Probing a hash table or comparing in a merge, per row.
+pub const CPU_OPERATOR_COST: f64 = 0.0025;
+/// Emitting one joined row.
+pub const CPU_TUPLE_COST: f64 = 0.01;
+
+/// Cost of one index scan returning `rows` rows: the descent plus one heap
+/// fetch per row (mostly cached pages, hence well below random_page_cost).
+pub fn index_scan_cost(rows: f64) -> f64 {
+    0.3 + rows * 0.05
+}
+
 impl<'a> Optimizer<'a> {
     pub fn new(services: &'a Services, cols: &'a [ColInfo]) -> Self {
         Optimizer {
@@ -229,9 +246,22 @@ impl<'a> Optimizer<'a> {
                 if group.is_empty() {
                     1.0
                 } else {
-                    (self.rows(input) * 0.1)
-                        .max(1.0)
-                        .min(200.0_f64.max(self.rows(input).sqrt()))
+                    let input_rows = self.rows(input);
+                    // Grouping by plain columns with ANALYZE statistics:
+                    // the product of their distinct counts.
+                    let mut nd = Some(1.0);
+                    for (_, g) in group {
+                        nd = match (nd, bare_col(g).and_then(|c| self.n_distinct(c))) {
+                            (Some(acc), Some(d)) => Some(acc * d),
+                            _ => None,
+                        };
+                    }
+                    match nd {
+                        Some(d) => d.min(input_rows).max(1.0),
+                        None => (input_rows * 0.1)
+                            .max(1.0)
+                            .min(200.0_f64.max(input_rows.sqrt())),
+                    }
                 }
             }
             LPlan::Limit {
@@ -825,7 +855,21 @@ impl<'a> Optimizer<'a> {
                 let lrows = self.rows(&left);
                 let rrows = self.rows(&right);
                 let trows = self.table_rows(table);
-                if lrows * 4.0 < trows.max(rrows) {
+                // A hash join reads the inner table once; the alternative
+                // is one index scan per outer row.
+                let hash_cost = trows * SEQ_ROW_COST
+                    + rrows * HASH_BUILD_ROW_COST
+                    + lrows * CPU_OPERATOR_COST;
+                let mut key_sel = 1.0;
+                for (a, b) in &keys {
+                    let eq = LExpr::new(
+                        LKind::Binary(BinaryOp::Eq, Box::new(a.clone()), Box::new(b.clone())),
+                        DataType::BOOL,
+                    );
+                    key_sel *= self.selectivity(&eq);
+                }
+                let per_lookup = (rrows * key_sel).max(1.0);
+                if lrows * index_scan_cost(per_lookup) < hash_cost {
                     let idxs = self.indexes(table.id);
                     for idx in idxs {
                         let mut probe = Vec::new();
@@ -857,12 +901,27 @@ impl<'a> Optimizer<'a> {
                                 reverse: false,
                             },
                         );
-                        let per = (self.rows(&right) / trows.max(1.0)).max(1.0);
+                        // Rows per lookup: the inner rows matching the used
+                        // keys (n_distinct from ANALYZE when there is one).
+                        let mut sel = 1.0;
+                        for k in &used {
+                            let (a, b) = &keys[*k];
+                            let eq = LExpr::new(
+                                LKind::Binary(
+                                    BinaryOp::Eq,
+                                    Box::new(a.clone()),
+                                    Box::new(b.clone()),
+                                ),
+                                DataType::BOOL,
+                            );
+                            sel *= self.selectivity(&eq);
+                        }
+                        let per = (rrows * sel).max(1.0);
                         if let LPlan::Scan { est_rows, .. } = &mut right {
                             *est_rows = if idx.unique && used.len() == idx.columns.len() {
                                 1.0
                             } else {
-                                per.max(trows * DEFAULT_EQ_SEL).max(1.0)
+                                per
                             };
                         }
                         let mut res = residual.clone();
