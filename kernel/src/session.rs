@@ -22,6 +22,7 @@ use aiondb_sdk::syntax::SyntaxTree;
 use aiondb_sdk::types::DataType;
 use aiondb_sdk::value::{Value, PG_EPOCH_MICROS_FROM_UNIX};
 
+use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
 use crate::registry::{Provider, Registry};
 
@@ -60,6 +61,8 @@ pub struct Engine {
     services: Services,
     limits: Limits,
     storage_key: String,
+    /// The concrete catalog, for undoing a rolled-back transaction's DDL.
+    kernel_catalog: RArc<KernelCatalog>,
 }
 
 fn missing(capability: &str) -> AionError {
@@ -77,6 +80,7 @@ impl Engine {
     pub(crate) fn build(
         registry: &Registry,
         catalog: Catalog_TO<'static, RArc<()>>,
+        kernel_catalog: RArc<KernelCatalog>,
         config: &Config,
         storage_key: &str,
         data_dir: Option<String>,
@@ -149,6 +153,7 @@ impl Engine {
             services,
             limits: Limits::from_config(config),
             storage_key: storage_key.to_string(),
+            kernel_catalog,
         })
     }
 
@@ -306,7 +311,10 @@ struct Txn {
     /// Settings to restore if the transaction rolls back, and SET LOCAL
     /// values to drop when it ends.
     settings_before: HashMap<&'static str, String>,
-    savepoints: Vec<String>,
+    /// Savepoint names with the catalog journal length when each was set.
+    savepoints: Vec<(String, usize)>,
+    /// Catalog before-images of this transaction's DDL, oldest first.
+    journal: Vec<UndoEntry>,
     /// Values to restore at COMMIT for settings changed by SET LOCAL.
     local_restore: Vec<(&'static str, String)>,
 }
@@ -560,7 +568,10 @@ impl Session {
             {
                 return match self.run_statement(&p, &[], false) {
                     Ok(r) => Ok(vec![r]),
-                    Err(e) => Err((results, e)),
+                    Err(e) => {
+                        self.fail_current();
+                        Err((results, e))
+                    }
                 };
             }
         }
@@ -629,10 +640,7 @@ impl Session {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let tree = match trees.pop() {
-            Some(t) => t,
-            None => SyntaxTree::default(),
-        };
+        let tree = trees.pop().unwrap_or_default();
         if tree.nodes.is_empty() {
             return Err(AionError::new(SqlState::SYNTAX_ERROR, "empty query"));
         }
@@ -765,7 +773,13 @@ impl Session {
         ctx.lock_timeout_ms = self.lock_timeout_ms;
         let ctx = &self.exec_ctx;
         let started = Instant::now();
-        let executed = self.engine.execute(ctx, plan, params)?;
+        catalog::journal_begin();
+        let executed = self.engine.execute(ctx, plan, params);
+        let undo = catalog::journal_take();
+        if let Some(t) = &mut self.txn {
+            t.journal.extend(undo);
+        }
+        let executed = executed?;
         log::trace!(
             "{} ran in {:?} ({} rows)",
             plan.command,
@@ -809,6 +823,7 @@ impl Session {
             start: now_pg_micros(),
             settings_before: self.settings.clone(),
             savepoints: Vec::new(),
+            journal: Vec::new(),
             local_restore: Vec::new(),
         });
         self.set_txn_settings();
@@ -846,6 +861,9 @@ impl Session {
         } else {
             storage.rollback(t.id).into_result()
         };
+        if !commit || t.failed || result.is_err() {
+            self.engine.kernel_catalog.undo(t.journal);
+        }
         if !commit || t.failed || result.is_err() {
             self.settings = t.settings_before;
         } else {
@@ -925,7 +943,7 @@ impl Session {
                 storage
                     .savepoint(t.id, RStr::from_str(name))
                     .into_result()?;
-                t.savepoints.push(name.to_string());
+                t.savepoints.push((name.to_string(), t.journal.len()));
             }
             Utility::RollbackToSavepoint(name) | Utility::ReleaseSavepoint(name) => {
                 let rollback = matches!(u, Utility::RollbackToSavepoint(_));
@@ -941,7 +959,7 @@ impl Session {
                         format!("{verb} can only be used in transaction blocks"),
                     ));
                 };
-                let Some(pos) = t.savepoints.iter().rposition(|s| s == name.as_str()) else {
+                let Some(pos) = t.savepoints.iter().rposition(|(s, _)| s == name.as_str()) else {
                     return Err(AionError::new(
                         SqlState::new(b"3B001"),
                         format!("savepoint \"{name}\" does not exist"),
@@ -951,6 +969,9 @@ impl Session {
                     storage
                         .rollback_to_savepoint(t.id, RStr::from_str(name))
                         .into_result()?;
+                    let mark = t.savepoints[pos].1.min(t.journal.len());
+                    let undo = t.journal.split_off(mark);
+                    self.engine.kernel_catalog.undo(undo);
                     t.savepoints.truncate(pos + 1);
                     t.failed = false;
                 } else {
@@ -1112,13 +1133,15 @@ fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
     };
     Ok(match name {
         "statement_timeout" | "lock_timeout" => {
+            // SHOW prints the largest unit that divides the value exactly.
             let ms = parse_millis(name, value)?;
-            if ms == 0 {
-                "0".to_string()
-            } else if ms % 1000 == 0 {
-                format!("{}s", ms / 1000)
-            } else {
-                format!("{ms}ms")
+            match ms {
+                0 => "0".to_string(),
+                _ if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+                _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+                _ if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
+                _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+                _ => format!("{ms}ms"),
             }
         }
         "TimeZone" => {

@@ -105,9 +105,19 @@ macro_rules! slt_files {
 }
 
 slt_files! {
-    slt_ddl => "ddl.slt",
+    slt_aggregates => "aggregates.slt",
     slt_constraints => "constraints.slt",
+    slt_cte => "cte.slt",
+    slt_ddl => "ddl.slt",
     slt_dml => "dml.slt",
-    slt_select => "select.slt",
+    slt_expressions => "expressions.slt",
+    slt_functions => "functions.slt",
     slt_joins => "joins.slt",
+    slt_select => "select.slt",
+    slt_setops => "setops.slt",
+    slt_settings => "settings.slt",
+    slt_subqueries => "subqueries.slt",
+    slt_transactions => "transactions.slt",
+    slt_types => "types.slt",
+    slt_window => "window.slt",
 }

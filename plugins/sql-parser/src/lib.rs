@@ -8,8 +8,10 @@
 //! 42601, `syntax error at or near "..."` / `syntax error at end of input`,
 //! and a 1-based character position in the whole query string.
 
+mod encode;
+
 use aiondb_sdk::prelude::*;
-use aiondb_sdk::syntax::generic::{encode_json, SCHEMA_SQLPARSER};
+use aiondb_sdk::syntax::generic::SCHEMA_SQLPARSER;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser as SqlParser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerError};
@@ -99,6 +101,7 @@ fn parse_chunk(
         start_char,
         terminator,
     };
+    normalize_copy_booleans(&mut tokens);
     let mut parser = SqlParser::new(dialect).with_tokens_with_locations(tokens);
     let statement = parser
         .parse_statement()
@@ -110,12 +113,60 @@ fn parse_chunk(
     }
     drop(parser);
 
-    let json = serde_json::to_value(&statement)
-        .map_err(|e| AionError::internal(format!("cannot serialise the parsed statement: {e}")))?;
-    let mut tree = encode_json(&json, source, SCHEMA_SQLPARSER);
+    let encoded = encode::encode(&statement, source, SCHEMA_SQLPARSER);
+    drop_deep(statement, encoded.as_ref().map_or(usize::MAX, |(_, d)| *d));
+    let (mut tree, _) = encoded?;
     tree.source_offset = start_byte as u32;
     tree.source_char_offset = start_char as u32;
     Ok(tree)
+}
+
+/// PostgreSQL's COPY boolean options take `on`/`off` (pgbench -i sends
+/// `copy ... with (freeze on)`), sqlparser only `true`/`false`: spell them
+/// the way sqlparser reads them. The meaning is unchanged.
+fn normalize_copy_booleans(tokens: &mut [TokenWithSpan]) {
+    use sqlparser::keywords::Keyword;
+    let is_copy = matches!(tokens.first().map(|t| &t.token),
+        Some(Token::Word(w)) if w.keyword == Keyword::COPY);
+    if !is_copy {
+        return;
+    }
+    // Rewrite `on`/`off` only as an option value: after FREEZE or HEADER
+    // and before `,` or `)`, so an alias `header` before `ON` stays intact.
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    for w in words.windows(3) {
+        let [prev, cur, next] = [w[0], w[1], w[2]];
+        let option = matches!(&tokens[prev].token,
+            Token::Word(p) if matches!(p.keyword, Keyword::FREEZE | Keyword::HEADER));
+        let ends = matches!(tokens[next].token, Token::Comma | Token::RParen);
+        let value = match &tokens[cur].token {
+            Token::Word(v) if v.quote_style.is_none() && v.value.eq_ignore_ascii_case("on") => {
+                "TRUE"
+            }
+            Token::Word(v) if v.quote_style.is_none() && v.value.eq_ignore_ascii_case("off") => {
+                "FALSE"
+            }
+            _ => continue,
+        };
+        if option && ends {
+            tokens[cur].token = Token::make_keyword(value);
+        }
+    }
+}
+
+/// Drops an AST; one nested that deep (a long `a + b + ...` chain) drops on
+/// a fresh stack segment, since dropping recurses as deep as the tree.
+fn drop_deep<T>(value: T, depth: usize) {
+    if depth > 256 {
+        stacker::grow(
+            depth.saturating_mul(4096).clamp(1 << 20, 1 << 30),
+            move || drop(value),
+        );
+    } else {
+        drop(value);
+    }
 }
 
 fn rebase(loc: Location, origin: Location) -> Location {

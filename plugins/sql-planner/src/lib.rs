@@ -15,8 +15,18 @@
 use aiondb_sdk::prelude::*;
 
 mod ddl;
-mod shared;
+mod dml;
+mod expr;
+mod logical;
+mod lower;
+mod optimizer;
+mod planner;
+mod query;
+pub mod shared;
+mod types;
 mod utility;
+
+pub use shared::plan_statement;
 
 struct SqlPlanner;
 
@@ -41,3 +51,6 @@ aiondb_sdk::declare_plugin! {
     description: "SQL binder, type checker, logical planner and optimizer",
     register: register,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! Statements this module plans itself: queries, DML, EXPLAIN, ANALYZE.
+
+use crate::expr::{Binder, Scope};
+use crate::logical::LPlan;
+use crate::lower::Lower;
+use crate::optimizer::Optimizer;
+use crate::shared::{resolve_table, PlanBuilder};
+use aiondb_sdk::plan::{ExprRef, Operator};
+use aiondb_sdk::prelude::*;
+use sqlparser::ast;
+
+pub(crate) fn plan_own(
+    ctx: &PlanContext,
+    services: &Services,
+    stmt: &ast::Statement,
+) -> DbResult<Option<Plan>> {
+    Ok(Some(match stmt {
+        ast::Statement::Query(q) => plan_query(ctx, services, q)?,
+        ast::Statement::Insert(i) => crate::dml::plan_insert(ctx, services, i)?,
+        ast::Statement::Update(u) => crate::dml::plan_update(ctx, services, u)?,
+        ast::Statement::Delete(d) => crate::dml::plan_delete(ctx, services, d)?,
+        ast::Statement::Explain {
+            analyze,
+            verbose,
+            statement,
+            ..
+        } => {
+            let inner = crate::shared::plan_statement(ctx, services, statement)?;
+            explain(services, inner, *analyze, *verbose)
+        }
+        ast::Statement::Analyze(a) => {
+            let mut b = PlanBuilder::new();
+            let mut tables = Vec::new();
+            if let Some(n) = &a.table_name {
+                let t = resolve_table(ctx, services, n)?;
+                tables.push(t.id);
+                b.add_table(t.id);
+            }
+            b.writes = false;
+            let root = b.node(
+                Operator::Analyze {
+                    tables: RVec::from(tables),
+                },
+                vec![],
+                vec![],
+                0.0,
+                0.0,
+            );
+            b.finish(services, root, Schema::default(), "ANALYZE")
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Wraps a planned statement in `Explain`: the inner plan's nodes and
+/// expressions stay where they are, the new root points at the old one.
+fn explain(services: &Services, inner: Plan, analyze: bool, verbose: bool) -> Plan {
+    let mut b = PlanBuilder::new();
+    b.nodes = inner.nodes.into_iter().collect();
+    b.exprs = inner.exprs.into_iter().collect();
+    b.param_types = inner.param_types.into_iter().collect();
+    b.tables = inner.tables.into_iter().collect();
+    b.writes = analyze && inner.writes;
+    let root = b.node(
+        Operator::Explain { analyze, verbose },
+        vec![inner.root],
+        vec![DataType::TEXT],
+        0.0,
+        0.0,
+    );
+    let out = Schema::new(vec![Field::new("QUERY PLAN", DataType::TEXT, false)]);
+    b.finish(services, root, out, "EXPLAIN")
+}
+
+pub(crate) fn plan_query(ctx: &PlanContext, services: &Services, q: &ast::Query) -> DbResult<Plan> {
+    let mut binder = Binder::new(ctx, services);
+    let (plan, names) = crate::query::bind_query(&mut binder, q)?;
+    let mut b = PlanBuilder::new();
+    for t in &binder.tables {
+        b.add_table(*t);
+    }
+    let (root, layout) = lower_plan(&binder, &mut b, plan)?;
+    let fields = layout
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| Field::new(n.clone(), binder.col_type(*c), true))
+        .collect();
+    b.param_types = binder.params.clone();
+    let has_lock = b.nodes.iter().any(|n| {
+        matches!(
+            n.op,
+            Operator::SeqScan {
+                lock: aiondb_sdk::plan::RowLockMode::Update | aiondb_sdk::plan::RowLockMode::Share,
+                ..
+            } | Operator::IndexScan {
+                lock: aiondb_sdk::plan::RowLockMode::Update | aiondb_sdk::plan::RowLockMode::Share,
+                ..
+            }
+        )
+    });
+    b.writes = has_lock;
+    Ok(b.finish(services, root, Schema::new(fields), "SELECT"))
+}
+
+/// Optimizes and lowers a bound plan; returns the root and its layout.
+pub(crate) fn lower_plan(
+    binder: &Binder<'_>,
+    b: &mut PlanBuilder,
+    plan: LPlan,
+) -> DbResult<(u32, Vec<u32>)> {
+    let mut opt = Optimizer::new(binder.services, &binder.cols);
+    let plan = opt.optimize(plan);
+    let mut l = Lower {
+        b,
+        cols: &binder.cols,
+        params: &binder.params,
+        opt,
+        outer: Vec::new(),
+    };
+    let r = l.node(&plan)?;
+    Ok((r.node, r.layout))
+}
+
+pub(crate) fn bind_table_expr(
+    builder: &mut PlanBuilder,
+    services: &Services,
+    table: &TableDef,
+    expr: &ast::Expr,
+) -> DbResult<ExprRef> {
+    let ctx = PlanContext {
+        search_path: RVec::from(vec![RString::from("public")]),
+        user: RString::new(),
+        database: RString::new(),
+        param_types: RVec::new(),
+    };
+    let mut binder = Binder::new(&ctx, services);
+    let (scope, ids) = crate::dml::table_scope(&mut binder, table, None);
+    let e = binder.expr(&scope, expr)?;
+    let mut opt_l = Lower {
+        b: builder,
+        cols: &binder.cols,
+        params: &binder.params,
+        opt: Optimizer::new(services, &binder.cols),
+        outer: vec![],
+    };
+    opt_l.expr(&e, &[&ids])
+}
+
+pub(crate) fn query_output_schema(
+    ctx: &PlanContext,
+    services: &Services,
+    query: &ast::Query,
+) -> DbResult<Schema> {
+    let mut binder = Binder::new(ctx, services);
+    let (plan, names) = crate::query::bind_query(&mut binder, query)?;
+    let _ = Scope::default();
+    Ok(Schema::new(
+        plan.outputs()
+            .iter()
+            .zip(&names)
+            .map(|(c, n)| Field::new(n.clone(), binder.col_type(*c), true))
+            .collect(),
+    ))
+}

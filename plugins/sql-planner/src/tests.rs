@@ -1,0 +1,420 @@
+//! Plan-shape tests against a real kernel catalog.
+
+use crate::shared::plan_statement;
+use aiondb_kernel::catalog::KernelCatalog;
+use aiondb_sdk::abi_stable::sabi_trait::TD_Opaque;
+use aiondb_sdk::abi_stable::std_types::{RArc, RBox};
+use aiondb_sdk::plan::{ExprKind, IndexProbe, JoinMethod, Operator};
+use aiondb_sdk::prelude::*;
+use sqlparser::dialect::PostgreSqlDialect;
+
+struct NoParser;
+impl Parser for NoParser {
+    fn parse(&self, _sql: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
+        RErr(AionError::feature_not_supported("no parser in tests"))
+    }
+}
+
+struct Funcs;
+impl FunctionSet for Funcs {
+    fn functions(&self) -> AResult<RVec<FunctionSignature>> {
+        let f = |id, name: &str, args: Vec<DataType>, returns| FunctionSignature {
+            id,
+            name: name.into(),
+            args: RVec::from(args),
+            variadic: false,
+            returns,
+            volatility: Volatility::Immutable,
+            strict: true,
+        };
+        ROk(RVec::from(vec![
+            f(0, "upper", vec![DataType::TEXT], DataType::TEXT),
+            f(1, "abs", vec![DataType::INT4], DataType::INT4),
+            f(2, "abs", vec![DataType::FLOAT8], DataType::FLOAT8),
+            f(3, "length", vec![DataType::TEXT], DataType::INT4),
+        ]))
+    }
+    fn call(&self, _id: u32, _args: RSlice<'_, Value>) -> AResult<Value> {
+        ROk(Value::Null)
+    }
+}
+
+fn col(name: &str, t: DataType) -> ColumnDef {
+    ColumnDef {
+        name: name.into(),
+        data_type: t,
+        nullable: true,
+        default_expr: ROption::RNone,
+        identity: Identity::None,
+    }
+}
+
+fn setup() -> Services {
+    let cat = Catalog_TO::from_ptr(RArc::new(KernelCatalog::new()), TD_Opaque);
+    let public = cat
+        .schema_by_name("public".into())
+        .into_option()
+        .map(|s| s.id)
+        .unwrap_or(2200);
+    let mk = |name: &str, cols: Vec<ColumnDef>, constraints: Vec<ConstraintDef>| {
+        let t = TableDef {
+            id: 0,
+            schema: public,
+            name: name.into(),
+            kind: RelationKind::Table,
+            columns: RVec::from(cols),
+            constraints: RVec::from(constraints),
+            storage_backend: "in_memory".into(),
+            view_sql: ROption::RNone,
+        };
+        cat.apply(CatalogChange::CreateTable(t))
+            .into_result()
+            .map(|a| a.id)
+            .unwrap_or(0)
+    };
+    let mut idcol = col("id", DataType::INT4);
+    idcol.nullable = false;
+    let t = mk(
+        "t",
+        vec![
+            idcol.clone(),
+            col("name", DataType::TEXT),
+            col("v", DataType::INT4),
+        ],
+        vec![ConstraintDef {
+            name: "t_v_check".into(),
+            kind: ConstraintKind::Check {
+                expr: "v > 0".into(),
+            },
+        }],
+    );
+    let mut defcol = col("n", DataType::INT4);
+    defcol.default_expr = ROption::RSome("42".into());
+    let u = mk(
+        "u",
+        vec![idcol.clone(), col("t_id", DataType::INT4), defcol],
+        vec![],
+    );
+    for (i, name) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+        let _ = i;
+        mk(name, vec![idcol.clone(), col("x", DataType::INT4)], vec![]);
+    }
+    for (tid, name) in [(t, "t_pkey"), (u, "u_pkey")] {
+        let _ = cat.apply(CatalogChange::CreateIndex(IndexDef {
+            id: 0,
+            table: tid,
+            name: name.into(),
+            method: "btree".into(),
+            columns: RVec::from(vec![0u32]),
+            unique: true,
+            options: RVec::new(),
+        }));
+    }
+    let _ = cat.apply(CatalogChange::CreateIndex(IndexDef {
+        id: 0,
+        table: u,
+        name: "u_t_id".into(),
+        method: "btree".into(),
+        columns: RVec::from(vec![1u32]),
+        unique: false,
+        options: RVec::new(),
+    }));
+    let parser = aiondb_sdk::capability::Parser_TO::from_ptr(RBox::new(NoParser), TD_Opaque);
+    let funcs = aiondb_sdk::capability::FunctionSet_TO::from_ptr(RBox::new(Funcs), TD_Opaque);
+    Services {
+        catalog: RArc::new(cat),
+        parser: RArc::new(parser),
+        storages: RVec::new(),
+        default_storage: "in_memory".into(),
+        functions: RVec::from(vec![FunctionsHandle {
+            key: "core".into(),
+            set: RArc::new(funcs),
+        }]),
+    }
+}
+
+fn ctx() -> PlanContext {
+    PlanContext {
+        search_path: RVec::from(vec![RString::from("public")]),
+        user: "u".into(),
+        database: "db".into(),
+        param_types: RVec::new(),
+    }
+}
+
+fn plan(sql: &str) -> DbResult<Plan> {
+    let services = setup();
+    let stmts = sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| AionError::new(SqlState::SYNTAX_ERROR, e.to_string()))?;
+    plan_statement(&ctx(), &services, &stmts[0])
+}
+
+fn ok(sql: &str) -> Plan {
+    match plan(sql) {
+        Ok(p) => p,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+fn code(sql: &str) -> String {
+    match plan(sql) {
+        Ok(_) => "ok".into(),
+        Err(e) => e.sqlstate.as_str().to_string(),
+    }
+}
+
+fn ops(p: &Plan) -> Vec<&Operator> {
+    p.nodes.iter().map(|n| &n.op).collect()
+}
+
+fn out_types(p: &Plan) -> Vec<DataType> {
+    p.output.fields.iter().map(|f| f.data_type).collect()
+}
+
+fn names(p: &Plan) -> Vec<String> {
+    p.output.fields.iter().map(|f| f.name.to_string()).collect()
+}
+
+#[test]
+fn binding_errors_have_sqlstates() {
+    assert_eq!(code("SELECT * FROM nope"), "42P01");
+    assert_eq!(code("SELECT nope FROM t"), "42703");
+    assert_eq!(code("SELECT id FROM t, u"), "42702");
+    assert_eq!(code("SELECT name, count(*) FROM t"), "42803");
+    assert_eq!(code("SELECT id + 'x'::text FROM t"), "42883");
+    assert_eq!(code("SELECT nosuch(1)"), "42883");
+    assert_eq!(code("SELECT 1 FROM t WHERE count(*) > 1"), "42803");
+    assert_eq!(code("SELECT x.id FROM t"), "42P01");
+    assert_eq!(code("SELECT 1 WHERE 1"), "42804");
+}
+
+#[test]
+fn result_types_follow_postgres() {
+    let p = ok("SELECT count(*), sum(v), avg(v), min(name), 1, 1.5, 'a', 10000000000 FROM t");
+    assert_eq!(
+        out_types(&p),
+        vec![
+            DataType::INT8,
+            DataType::INT8,
+            DataType::NUMERIC,
+            DataType::TEXT,
+            DataType::INT4,
+            DataType::NUMERIC,
+            DataType::TEXT,
+            DataType::INT8
+        ]
+    );
+    assert_eq!(
+        names(&p),
+        vec!["count", "sum", "avg", "min", "?column?", "?column?", "?column?", "?column?"]
+    );
+    let p = ok("SELECT id AS k, t.name, v::int8, upper(name), abs(-1), abs(1.5::float8) FROM t");
+    assert_eq!(names(&p), vec!["k", "name", "v", "upper", "abs", "abs"]);
+    assert_eq!(out_types(&p)[2], DataType::INT8);
+    assert_eq!(out_types(&p)[5], DataType::FLOAT8);
+    let p = ok("SELECT '1'::varchar(3), CAST(2 AS numeric(5,2)), CASE WHEN v > 1 THEN 1 ELSE 2.5 END FROM t");
+    assert_eq!(out_types(&p)[0], DataType::varchar(3));
+    assert_eq!(out_types(&p)[1], DataType::numeric(5, 2));
+    assert_eq!(out_types(&p)[2], DataType::NUMERIC);
+}
+
+#[test]
+fn index_chosen_for_point_query() {
+    let p = ok("SELECT name FROM t WHERE id = 1");
+    let idx = ops(&p).into_iter().find_map(|o| match o {
+        Operator::IndexScan {
+            probe: IndexProbe::Eq(v),
+            projection,
+            ..
+        } => Some((v.len(), projection.clone())),
+        _ => None,
+    });
+    let (n, proj) = idx.expect("index scan");
+    assert_eq!(n, 1);
+    assert_eq!(proj.as_slice(), &[1]);
+    // Range probe.
+    let p = ok("SELECT name FROM t WHERE id > 5 AND id <= 10");
+    assert!(ops(&p).iter().any(|o| matches!(
+        o,
+        Operator::IndexScan {
+            probe: IndexProbe::Range { .. },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn parameter_types_are_inferred() {
+    let p = ok("SELECT name FROM t WHERE id = $1 AND name LIKE $2");
+    assert_eq!(p.param_types.as_slice(), &[DataType::INT4, DataType::TEXT]);
+    let p = ok("INSERT INTO t (id, name, v) VALUES ($1, $2, $3)");
+    assert_eq!(
+        p.param_types.as_slice(),
+        &[DataType::INT4, DataType::TEXT, DataType::INT4]
+    );
+    let p = ok("SELECT * FROM t LIMIT $1");
+    assert_eq!(p.param_types.as_slice(), &[DataType::INT8]);
+}
+
+#[test]
+fn equi_join_uses_hash_join() {
+    let p = ok("SELECT t.name, a.x FROM t JOIN a ON t.v = a.x WHERE a.x > 3");
+    assert!(ops(&p).iter().any(|o| matches!(o, Operator::Join { method: JoinMethod::Hash, left_keys, .. } if left_keys.len() == 1)));
+}
+
+#[test]
+fn six_table_join_is_planned() {
+    let p = ok("SELECT a.id FROM a, b, c, d, e, f WHERE a.x = b.id AND b.x = c.id AND c.x = d.id AND d.x = e.id AND e.x = f.id AND f.x = 1");
+    let joins = ops(&p)
+        .iter()
+        .filter(|o| matches!(o, Operator::Join { .. }))
+        .count();
+    assert_eq!(joins, 5);
+    assert!(ops(&p).iter().all(|o| !matches!(o, Operator::Join { condition: ROption::RNone, left_keys, .. } if left_keys.is_empty())));
+    for n in p.nodes.iter() {
+        assert!(n.est_rows >= 1.0 || matches!(n.op, Operator::Values { .. }));
+    }
+}
+
+#[test]
+fn queries_of_every_shape_plan() {
+    for sql in [
+        "SELECT DISTINCT name FROM t ORDER BY name",
+        "SELECT DISTINCT ON (v) v, name FROM t ORDER BY v, name DESC",
+        "SELECT v, count(*) FROM t GROUP BY v HAVING count(*) > 1 ORDER BY 2 DESC LIMIT 3 OFFSET 1",
+        "SELECT v AS k, sum(id) FROM t GROUP BY k",
+        "SELECT name, row_number() OVER (PARTITION BY v ORDER BY id), sum(v) OVER () FROM t",
+        "SELECT t.*, u.* FROM t LEFT JOIN u ON u.t_id = t.id",
+        "SELECT * FROM t FULL JOIN u USING (id)",
+        "SELECT * FROM a NATURAL JOIN b",
+        "SELECT * FROM t WHERE id IN (SELECT t_id FROM u) AND EXISTS (SELECT 1 FROM u WHERE u.t_id = t.id)",
+        "SELECT (SELECT max(n) FROM u WHERE u.t_id = t.id) FROM t",
+        "SELECT * FROM (SELECT id, v FROM t) s WHERE s.id = 2",
+        "WITH c AS (SELECT id FROM t) SELECT * FROM c JOIN c AS d ON c.id = d.id",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) SELECT sum(n) FROM r",
+        "SELECT id FROM t UNION SELECT id FROM u ORDER BY 1",
+        "SELECT 1, 'a' INTERSECT ALL SELECT 2, 'b'",
+        "VALUES (1, 'a'), (2, NULL)",
+        "SELECT * FROM generate_series(1, 10) AS g(i) WHERE i % 2 = 0",
+        "SELECT * FROM t, LATERAL (SELECT * FROM u WHERE u.t_id = t.id) x",
+        "SELECT x FROM unnest(ARRAY[1,2,3]) WITH ORDINALITY AS x",
+        "SELECT coalesce(name, 'z'), nullif(v, 0), greatest(1, 2.5), now(), current_date FROM t",
+        "SELECT v BETWEEN 1 AND 3, v IN (1, 2, NULL), name ILIKE 'a%', v = ANY(ARRAY[1,2]), v IS NOT DISTINCT FROM 3 FROM t",
+        "SELECT * FROM t FOR UPDATE",
+        "SELECT string_agg(name, ',' ORDER BY id), count(DISTINCT v), sum(v) FILTER (WHERE v > 1) FROM t",
+        "SELECT name FROM t ORDER BY v + 1 DESC NULLS LAST",
+        "SELECT array_agg(v)[1] FROM t",
+        "SELECT pg_typeof(1)",
+        "SELECT upper(name) || length(name) FROM t WHERE upper(name) = $1",
+        "SELECT * FROM t ORDER BY id LIMIT 5",
+        "EXPLAIN SELECT * FROM t",
+        "ANALYZE t",
+    ] {
+        let _ = ok(sql);
+    }
+}
+
+#[test]
+fn order_by_limit_uses_index() {
+    let p = ok("SELECT * FROM t ORDER BY id DESC LIMIT 5");
+    assert!(ops(&p).iter().any(|o| matches!(
+        o,
+        Operator::IndexScan {
+            probe: IndexProbe::Full,
+            reverse: true,
+            ..
+        }
+    )));
+    assert!(!ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+}
+
+#[test]
+fn correlated_subquery_uses_outer_column() {
+    let p = ok("SELECT (SELECT count(*) FROM u WHERE u.n = t.v) FROM t");
+    assert!(p
+        .exprs
+        .iter()
+        .any(|e| matches!(e.kind, ExprKind::OuterColumn { depth: 1, .. })));
+}
+
+#[test]
+fn index_nested_loop_for_small_outer() {
+    let p = ok("SELECT * FROM t JOIN u ON u.t_id = t.id WHERE t.id = 7");
+    let lateral_nl = ops(&p).iter().any(|o| {
+        matches!(
+            o,
+            Operator::Join {
+                method: JoinMethod::NestedLoop,
+                lateral: true,
+                ..
+            }
+        )
+    });
+    assert!(lateral_nl, "{:?}", ops(&p));
+}
+
+#[test]
+fn dml_plans() {
+    let p = ok("INSERT INTO u (id, t_id) VALUES (1, 2), (3, DEFAULT) RETURNING *");
+    assert_eq!(p.command.as_str(), "INSERT");
+    assert!(p.writes);
+    assert_eq!(names(&p), vec!["id", "t_id", "n"]);
+    let Operator::Values { rows } = &p.nodes[p.nodes[p.root as usize].inputs[0] as usize].op else {
+        panic!("values")
+    };
+    assert_eq!(rows[0].len(), 3);
+    assert!(matches!(
+        p.exprs[rows[0][2] as usize].kind,
+        ExprKind::Const(Value::Int4(42))
+    ));
+    let p = ok("INSERT INTO t VALUES (1, 'a', 2)");
+    let Operator::Insert { checks, .. } = &p.nodes[p.root as usize].op else {
+        panic!()
+    };
+    assert_eq!(checks.len(), 1);
+    let _ = ok("INSERT INTO t SELECT id, 'x', 1 FROM u");
+    let _ = ok("INSERT INTO t VALUES (1, 'a', 2) ON CONFLICT (id) DO UPDATE SET v = excluded.v + t.v WHERE t.v < 10");
+    let _ = ok("INSERT INTO t VALUES (1, 'a', 2) ON CONFLICT DO NOTHING");
+    assert_eq!(code("INSERT INTO t (id) VALUES (1, 2)"), "42601");
+    assert_eq!(code("INSERT INTO t (nope) VALUES (1)"), "42703");
+    assert_eq!(code("INSERT INTO t (id) VALUES ('x')"), "22P02");
+    let p = ok("UPDATE t SET v = v + 1, name = 'q' WHERE id = 3 RETURNING v");
+    let Operator::Update {
+        row_id_column,
+        assignments,
+        recheck,
+        ..
+    } = &p.nodes[p.root as usize].op
+    else {
+        panic!()
+    };
+    assert_eq!(*row_id_column, 3);
+    assert_eq!(assignments.len(), 2);
+    assert!(recheck.is_some());
+    assert_eq!(
+        p.nodes[p.nodes[p.root as usize].inputs[0] as usize]
+            .output
+            .len(),
+        4
+    );
+    let _ = ok("UPDATE t SET v = u.n FROM u WHERE u.t_id = t.id");
+    let p = ok("DELETE FROM t WHERE v > 3 RETURNING id");
+    assert_eq!(p.command.as_str(), "DELETE");
+    let _ = ok("DELETE FROM t USING u WHERE u.t_id = t.id");
+}
+
+#[test]
+fn point_query_plans_fast() {
+    let services = setup();
+    let stmts = sqlparser::parser::Parser::parse_sql(
+        &PostgreSqlDialect {},
+        "SELECT name FROM t WHERE id = $1",
+    )
+    .unwrap_or_default();
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        let _ = plan_statement(&ctx(), &services, &stmts[0]);
+    }
+    // Debug builds are slow; this guards against accidental exhaustive search.
+    assert!(start.elapsed().as_millis() < 2000);
+}
