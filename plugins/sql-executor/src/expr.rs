@@ -185,9 +185,10 @@ pub(crate) fn compile_with(
             args: compile_list(cx, plan, args, offsets)?,
         },
         ExprKind::Cast { arg, to, explicit } => CExpr::Cast {
-            rtrim: plan.expr(*arg).is_some_and(|a| {
-                a.data_type.id == TypeId::Char && !a.data_type.is_array
-            }) && matches!(to.id, TypeId::Text | TypeId::Varchar)
+            rtrim: plan
+                .expr(*arg)
+                .is_some_and(|a| a.data_type.id == TypeId::Char && !a.data_type.is_array)
+                && matches!(to.id, TypeId::Text | TypeId::Varchar)
                 && !to.is_array,
             arg: c(*arg, cx)?,
             to: *to,

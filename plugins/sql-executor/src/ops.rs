@@ -258,11 +258,9 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             rows: Arc::new(Vec::new()),
             pos: 0,
         }),
-        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
-            return Err(AionError::feature_not_supported(
-                "data-modifying statements are not supported inside a query",
-            ))
-        }
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => Box::new(
+            crate::dml::DmlOp::new(crate::dml::compile_dml(cx, plan, n)?),
+        ),
         Operator::VectorSearch { .. } | Operator::GraphExpand { .. } => {
             return Err(AionError::feature_not_supported(
                 "vector and graph access paths are not supported by this executor",
