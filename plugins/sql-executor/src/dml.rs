@@ -260,7 +260,7 @@ fn find_rows(
                 .iter()
                 .map(|c| {
                     let p = cols.iter().position(|x| x == c).unwrap_or(0);
-                    vals[p].clone()
+                    vals.get(p).cloned().unwrap_or(Value::Null)
                 })
                 .collect();
             st.index_scan(
@@ -416,8 +416,9 @@ fn referenced_actions(
                         Some(new) => {
                             let mut nr = row.clone();
                             for (c, rc) in fk.columns.iter().zip(&fk.ref_columns) {
-                                nr[*c as usize] =
-                                    new.get(*rc as usize).cloned().unwrap_or(Value::Null);
+                                if let Some(slot) = nr.get_mut(*c as usize) {
+                                    *slot = new.get(*rc as usize).cloned().unwrap_or(Value::Null);
+                                }
                             }
                             referenced_actions(cx, &fk.table, &row, Some(&nr), depth + 1)?;
                             let mut b = RowBatch::with_capacity(nr.len(), 1);
@@ -440,7 +441,9 @@ fn referenced_actions(
                     }
                     let mut nr = row.clone();
                     for c in &fk.columns {
-                        nr[*c as usize] = Value::Null;
+                        if let Some(slot) = nr.get_mut(*c as usize) {
+                            *slot = Value::Null;
+                        }
                     }
                     for c in &fk.columns {
                         if let Some(col) = fk.table.columns.get(*c as usize) {
@@ -783,7 +786,10 @@ fn insert(
                 let mut existing = None;
                 for i in &arb {
                     let cols: Vec<u32> = i.columns.to_vec();
-                    let vals: Vec<Value> = cols.iter().map(|c| row[*c as usize].clone()).collect();
+                    let vals: Vec<Value> = cols
+                        .iter()
+                        .map(|c| row.get(*c as usize).cloned().unwrap_or(Value::Null))
+                        .collect();
                     if vals.iter().any(Value::is_null) {
                         continue;
                     }
