@@ -428,6 +428,14 @@ impl ScanOp {
         lock: RowLockMode,
         reverse: bool,
     ) -> DbResult<ScanOp> {
+        if lock != RowLockMode::None && cx.ctx.read_only {
+            let what = if lock == RowLockMode::Update {
+                "SELECT FOR UPDATE"
+            } else {
+                "SELECT FOR SHARE"
+            };
+            return Err(read_only_error(what));
+        }
         let table = cx.table(table)?;
         let ncols = table.columns.len() as u32;
         if let Some(c) = projection.iter().find(|c| **c >= ncols) {
