@@ -258,15 +258,9 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             rows: Arc::new(Vec::new()),
             pos: 0,
         }),
-        // A data-modifying CTE: runs once, its RETURNING rows are read.
-        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
-            Box::new(DmlOp {
-                node: n,
-                plan: Arc::new(plan.clone()),
-                rows: None,
-                pos: 0,
-            })
-        }
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => Box::new(
+            crate::dml::DmlOp::new(crate::dml::compile_dml(cx, plan, n)?),
+        ),
         Operator::VectorSearch { .. } | Operator::GraphExpand { .. } => {
             return Err(AionError::feature_not_supported(
                 "vector and graph access paths are not supported by this executor",
@@ -434,6 +428,14 @@ impl ScanOp {
         lock: RowLockMode,
         reverse: bool,
     ) -> DbResult<ScanOp> {
+        if lock != RowLockMode::None && cx.ctx.read_only {
+            let what = if lock == RowLockMode::Update {
+                "SELECT FOR UPDATE"
+            } else {
+                "SELECT FOR SHARE"
+            };
+            return Err(read_only_error(what));
+        }
         let table = cx.table(table)?;
         let ncols = table.columns.len() as u32;
         if let Some(c) = projection.iter().find(|c| **c >= ncols) {
@@ -1335,40 +1337,6 @@ impl Op for RecursiveOp {
         self.next_work = Vec::new();
         self.anchor.close(cx);
         self.rec.close(cx);
-    }
-}
-
-struct DmlOp {
-    node: NodeRef,
-    plan: Arc<Plan>,
-    rows: Option<Vec<Vec<Value>>>,
-    pos: usize,
-}
-
-impl Op for DmlOp {
-    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
-        self.pos = 0;
-        if self.rows.is_none() {
-            let (rows, _) = crate::dml::run_dml(cx, &self.plan, self.node)?;
-            self.rows = Some(rows);
-        }
-        Ok(())
-    }
-    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
-        let n = self.rows.as_ref().map_or(0, |r| r.len());
-        if self.pos < n {
-            self.pos += 1;
-            Ok(true)
-        } else {
-            Ok(false)
-        }
-    }
-    fn current(&self) -> &[Value] {
-        self.rows
-            .as_ref()
-            .and_then(|r| r.get(self.pos.wrapping_sub(1)))
-            .map(|r| r.as_slice())
-            .unwrap_or(&[])
     }
 }
 

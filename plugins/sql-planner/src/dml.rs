@@ -352,7 +352,10 @@ pub fn plan_insert(ctx: &PlanContext, services: &Services, ins: &ast::Insert) ->
     Ok(finish(&binder, pb, root, &ret, "INSERT"))
 }
 
-fn insert_node(binder: &mut Binder<'_>, ins: &ast::Insert) -> DbResult<(u32, Vec<(String, LExpr)>)> {
+fn insert_node(
+    binder: &mut Binder<'_>,
+    ins: &ast::Insert,
+) -> DbResult<(u32, Vec<(String, LExpr)>)> {
     let name = match &ins.table {
         ast::TableObject::TableName(n) => n.clone(),
         _ => {
@@ -410,7 +413,11 @@ fn insert_node(binder: &mut Binder<'_>, ins: &ast::Insert) -> DbResult<(u32, Vec
             (ast::SetExpr::Values(vals), true) => {
                 let mut rows = Vec::new();
                 if let Some(first) = vals.rows.first() {
-                    if vals.rows.iter().any(|r| r.content.len() != first.content.len()) {
+                    if vals
+                        .rows
+                        .iter()
+                        .any(|r| r.content.len() != first.content.len())
+                    {
                         return Err(err(
                             SqlState::SYNTAX_ERROR,
                             "VALUES lists must all be the same length",
@@ -851,12 +858,7 @@ fn update_node(binder: &mut Binder<'_>, up: &ast::Update) -> DbResult<(u32, Vec<
             .collect();
         for (c, g) in gen.into_iter().enumerate() {
             if let Some(mut g) = g {
-                g.replace_cols(&|id| {
-                    by_id
-                        .iter()
-                        .find(|(k, _)| *k == id)
-                        .map(|(_, e)| e.clone())
-                });
+                g.replace_cols(&|id| by_id.iter().find(|(k, _)| *k == id).map(|(_, e)| e.clone()));
                 assigns.push((c, g));
             }
         }
@@ -936,7 +938,10 @@ pub fn plan_delete(ctx: &PlanContext, services: &Services, del: &ast::Delete) ->
     Ok(finish(&binder, pb, root, &ret, "DELETE"))
 }
 
-fn delete_node(binder: &mut Binder<'_>, del: &ast::Delete) -> DbResult<(u32, Vec<(String, LExpr)>)> {
+fn delete_node(
+    binder: &mut Binder<'_>,
+    del: &ast::Delete,
+) -> DbResult<(u32, Vec<(String, LExpr)>)> {
     let tables = match &del.from {
         ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
     };
@@ -1006,11 +1011,7 @@ pub fn dml_node(
         ast::Statement::Insert(i) => insert_node(binder, i)?,
         ast::Statement::Update(u) => update_node(binder, u)?,
         ast::Statement::Delete(d) => delete_node(binder, d)?,
-        _ => {
-            return Err(AionError::feature_not_supported(
-                "this statement in WITH",
-            ))
-        }
+        _ => return Err(AionError::feature_not_supported("this statement in WITH")),
     };
     Ok((root, ret.into_iter().map(|(n, e)| (n, e.ty)).collect()))
 }
@@ -1028,7 +1029,11 @@ pub fn plan_with_dml(
         ast::Statement::Insert(i) => (insert_node(&mut binder, i)?, "INSERT"),
         ast::Statement::Update(u) => (update_node(&mut binder, u)?, "UPDATE"),
         ast::Statement::Delete(d) => (delete_node(&mut binder, d)?, "DELETE"),
-        _ => return Err(AionError::feature_not_supported("this statement after WITH")),
+        _ => {
+            return Err(AionError::feature_not_supported(
+                "this statement after WITH",
+            ))
+        }
     };
     let ((root, items), verb) = (root, ret);
     let pb = std::mem::take(&mut binder.pre);

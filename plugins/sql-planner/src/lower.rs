@@ -3,7 +3,8 @@
 
 use crate::logical::*;
 use crate::optimizer::{
-    index_scan_cost, Optimizer, CPU_OPERATOR_COST, CPU_TUPLE_COST, HASH_BUILD_ROW_COST, SEQ_ROW_COST,
+    index_scan_cost, Optimizer, CPU_OPERATOR_COST, CPU_TUPLE_COST, HASH_BUILD_ROW_COST,
+    SEQ_ROW_COST,
 };
 use crate::shared::PlanBuilder;
 use aiondb_sdk::plan::{
@@ -474,7 +475,10 @@ impl<'a, 'b> Lower<'a, 'b> {
                         l.cost + l.rows * r.cost + rows * CPU_TUPLE_COST
                     }
                     JoinMethod::NestedLoop => {
-                        l.cost + r.cost + l.rows * r.rows * CPU_OPERATOR_COST + rows * CPU_TUPLE_COST
+                        l.cost
+                            + r.cost
+                            + l.rows * r.rows * CPU_OPERATOR_COST
+                            + rows * CPU_TUPLE_COST
                     }
                 };
                 let mut layout = l.layout.clone();

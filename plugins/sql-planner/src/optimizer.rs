@@ -857,9 +857,8 @@ impl<'a> Optimizer<'a> {
                 let trows = self.table_rows(table);
                 // A hash join reads the inner table once; the alternative
                 // is one index scan per outer row.
-                let hash_cost = trows * SEQ_ROW_COST
-                    + rrows * HASH_BUILD_ROW_COST
-                    + lrows * CPU_OPERATOR_COST;
+                let hash_cost =
+                    trows * SEQ_ROW_COST + rrows * HASH_BUILD_ROW_COST + lrows * CPU_OPERATOR_COST;
                 let mut key_sel = 1.0;
                 for (a, b) in &keys {
                     let eq = LExpr::new(

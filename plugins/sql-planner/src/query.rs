@@ -49,8 +49,7 @@ pub fn push_ctes(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<()> {
             if let ast::SetExpr::Insert(st) | ast::SetExpr::Update(st) | ast::SetExpr::Delete(st) =
                 &*cte.query.body
             {
-                b.ctes
-                    .push((name, CteDef::Dml(Box::new(st.clone()), cols)));
+                b.ctes.push((name, CteDef::Dml(Box::new(st.clone()), cols)));
                 continue;
             }
             b.ctes.push((name, CteDef::Query(cte.query.clone(), cols)));
