@@ -319,6 +319,14 @@ pub(crate) fn add_column(
             O::Null => said_null = true,
             O::NotNull => said_not_null = true,
             O::Default(e) => {
+                if column.identity == Identity::Stored {
+                    return Err(AionError::new(
+                        SqlState::SYNTAX_ERROR,
+                        format!(
+                            "both default and generation expression specified for column \"{name}\" of table \"{table_name}\""
+                        ),
+                    ));
+                }
                 if column.default_expr.is_some() {
                     return Err(multiple_defaults(&name, &table_name));
                 }
@@ -992,6 +1000,23 @@ pub(crate) fn validate_expressions(d: &Ddl<'_>, draft: &TableDraft) -> DbResult<
     for c in draft.def.columns.iter() {
         if c.identity == Identity::Stored {
             if let Some(text) = c.default_expr.as_ref().into_option() {
+                for r in referenced_columns(text.as_str(), &draft.def) {
+                    let Some(rc) = draft.def.columns.get(r as usize) else {
+                        continue;
+                    };
+                    if rc.identity == Identity::Stored {
+                        return Err(AionError::new(
+                            SqlState::new(b"42P17"),
+                            format!(
+                                "cannot use generated column \"{}\" in column generation expression",
+                                rc.name
+                            ),
+                        )
+                        .with_detail(
+                            "A generated column cannot reference another generated column.",
+                        ));
+                    }
+                }
                 let e = crate::dml::parse_stored_expr(text.as_str())?;
                 bind_table_expr(&mut scratch, d.services, &draft.def, &e)?;
             }

@@ -212,6 +212,33 @@ fn generated_exprs(
     Ok(out)
 }
 
+/// Adds assignments recomputing the stored generated columns of an updated
+/// row: their expressions over the old row (`old_ids`) with the assigned
+/// columns substituted.
+fn recompute_generated(
+    b: &mut Binder<'_>,
+    table: &TableDef,
+    old_ids: &[ColId],
+    assigns: &mut Vec<(usize, LExpr)>,
+) -> DbResult<()> {
+    let gen = generated_exprs(b, table, old_ids)?;
+    if gen.iter().all(|g| g.is_none()) {
+        return Ok(());
+    }
+    assigns.retain(|(c, _)| gen.get(*c).is_some_and(|g| g.is_none()));
+    let by_id: Vec<(ColId, LExpr)> = assigns
+        .iter()
+        .filter_map(|(c, e)| old_ids.get(*c).map(|id| (*id, e.clone())))
+        .collect();
+    for (c, g) in gen.into_iter().enumerate() {
+        if let Some(mut g) = g {
+            g.replace_cols(&|id| by_id.iter().find(|(k, _)| *k == id).map(|(_, e)| e.clone()));
+            assigns.push((c, g));
+        }
+    }
+    Ok(())
+}
+
 /// Puts a projection over an INSERT source (one output per table column)
 /// that computes the stored generated columns from the other new values.
 fn with_generated(b: &mut Binder<'_>, table: &TableDef, plan: LPlan) -> DbResult<LPlan> {
@@ -356,6 +383,8 @@ fn insert_node(
     binder: &mut Binder<'_>,
     ins: &ast::Insert,
 ) -> DbResult<(u32, Vec<(String, LExpr)>)> {
+    // WITH lists inside the statement are not top-level.
+    binder.top_level_with = false;
     let name = match &ins.table {
         ast::TableObject::TableName(n) => n.clone(),
         _ => {
@@ -575,10 +604,15 @@ fn insert_node(
                     let v = if is_default_kw(&a.value) {
                         column_default(binder, &table, col)?
                     } else {
+                        if let Some(e) = non_default_error(&table.columns[col], true) {
+                            return Err(e);
+                        }
                         binder.expr(&scope, &a.value)?
                     };
                     assigns.push((col, assign(binder, &table, col, v)?));
                 }
+                let existing: Vec<ColId> = ids.iter().take(ncols).copied().collect();
+                recompute_generated(binder, &table, &existing, &mut assigns)?;
                 let filter = match &du.selection {
                     Some(w) => {
                         let x = binder.expr(&scope, w)?;
@@ -792,6 +826,8 @@ pub fn plan_update(ctx: &PlanContext, services: &Services, up: &ast::Update) -> 
 }
 
 fn update_node(binder: &mut Binder<'_>, up: &ast::Update) -> DbResult<(u32, Vec<(String, LExpr)>)> {
+    // WITH lists inside the statement are not top-level.
+    binder.top_level_with = false;
     let from: Vec<ast::TableWithJoins> = match &up.from {
         Some(ast::UpdateTableFromKind::AfterSet(v))
         | Some(ast::UpdateTableFromKind::BeforeSet(v)) => v.clone(),
@@ -847,22 +883,8 @@ fn update_node(binder: &mut Binder<'_>, up: &ast::Update) -> DbResult<(u32, Vec<
             assigns.push((col, assign(binder, &t.table, col, x)?));
         }
     }
-    // Stored generated columns are recomputed from the new row: their
-    // expressions over the old row with assigned columns substituted.
-    let gen = generated_exprs(binder, &t.table, &t.ids.clone())?;
-    if gen.iter().any(|g| g.is_some()) {
-        assigns.retain(|(c, _)| gen[*c].is_none());
-        let by_id: Vec<(ColId, LExpr)> = assigns
-            .iter()
-            .map(|(c, e)| (t.ids[*c], e.clone()))
-            .collect();
-        for (c, g) in gen.into_iter().enumerate() {
-            if let Some(mut g) = g {
-                g.replace_cols(&|id| by_id.iter().find(|(k, _)| *k == id).map(|(_, e)| e.clone()));
-                assigns.push((c, g));
-            }
-        }
-    }
+    let old_ids = t.ids.clone();
+    recompute_generated(binder, &t.table, &old_ids, &mut assigns)?;
     let (check_list, check_ids) = checks(binder, &t.table)?;
     // RETURNING sees the new row under the table's names, FROM items as read.
     let (mut ret_scope, new_ids) = table_scope(binder, &t.table, t.alias.as_deref());
@@ -942,6 +964,8 @@ fn delete_node(
     binder: &mut Binder<'_>,
     del: &ast::Delete,
 ) -> DbResult<(u32, Vec<(String, LExpr)>)> {
+    // WITH lists inside the statement are not top-level.
+    binder.top_level_with = false;
     let tables = match &del.from {
         ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
     };

@@ -57,6 +57,9 @@ pub struct Binder<'a> {
     /// Nodes lowered while binding (data-modifying CTEs); the statement's
     /// plan builder starts from it.
     pub pre: crate::shared::PlanBuilder,
+    /// No WITH list has been bound yet (data-modifying CTEs are only
+    /// allowed in the statement's top-level WITH).
+    pub top_level_with: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +105,7 @@ impl<'a> Binder<'a> {
             tables: Vec::new(),
             named_windows: Vec::new(),
             pre: crate::shared::PlanBuilder::new(),
+            top_level_with: true,
         }
     }
 
@@ -1793,10 +1797,21 @@ impl<'a> Binder<'a> {
                             format!("OVER specified, but {name} is not a window function nor an aggregate function"),
                         )
                     } else {
+                        let types: Vec<String> = args
+                            .iter()
+                            .map(|a| {
+                                if a.ty.id == TypeId::Unknown {
+                                    "unknown".to_string()
+                                } else {
+                                    a.ty.to_string()
+                                }
+                            })
+                            .collect();
                         err(
                             SqlState::UNDEFINED_FUNCTION,
-                            format!("function {name} does not exist"),
+                            format!("function {name}({}) does not exist", types.join(", ")),
                         )
+                        .with_hint("No function matches the given name and argument types. You might need to add explicit type casts.")
                     });
                 };
                 let (af, a, t) = self.agg_signature(name, af, args, star)?;

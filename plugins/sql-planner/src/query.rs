@@ -23,7 +23,20 @@ fn bind_query_inner(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<
 
 /// Registers the WITH list of `q` (the caller truncates `b.ctes` after).
 pub fn push_ctes(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<()> {
+    // Only the statement's first WITH may hold data-modifying queries.
+    let top = std::mem::replace(&mut b.top_level_with, false);
     if let Some(with) = &q.with {
+        let has_dml = with.cte_tables.iter().any(|c| {
+            matches!(
+                &*c.query.body,
+                ast::SetExpr::Insert(_) | ast::SetExpr::Update(_) | ast::SetExpr::Delete(_)
+            )
+        });
+        if has_dml && !top {
+            return Err(AionError::feature_not_supported(
+                "WITH clause containing a data-modifying statement must be at the top level",
+            ));
+        }
         for (i, cte) in with.cte_tables.iter().enumerate() {
             let name = ident_name(&cte.alias.name);
             if with.cte_tables[..i]
@@ -930,7 +943,7 @@ fn bind_cte_ref(
             let (node, ret) = r?;
             if ret.is_empty() {
                 return Err(err(
-                    SqlState::new(b"42P10"),
+                    SqlState::FEATURE_NOT_SUPPORTED,
                     format!("WITH query \"{name}\" does not have a RETURNING clause"),
                 ));
             }
