@@ -170,6 +170,50 @@ fn full_join_using_merges_the_key() {
 }
 
 #[test]
+fn using_columns_come_first_in_star() {
+    let (_db, mut c) = db();
+    ok(&mut c, "CREATE TABLE ua (x text, k int, y int)");
+    ok(&mut c, "CREATE TABLE ub (z text, k int)");
+    ok(&mut c, "CREATE TABLE uc (k int, w text)");
+    ok(&mut c, "INSERT INTO ua VALUES ('a', 1, 10), ('b', 2, 20)");
+    ok(&mut c, "INSERT INTO ub VALUES ('p', 2), ('q', 3)");
+    ok(&mut c, "INSERT INTO uc VALUES (2, 'w2')");
+    assert_eq!(
+        rows(&mut c, "SELECT * FROM ua JOIN ub USING (k)"),
+        ["2|b|20|p"]
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT * FROM ua NATURAL JOIN ub"),
+        ["2|b|20|p"]
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT * FROM ua RIGHT JOIN ub USING (k) ORDER BY 1"
+        ),
+        ["2|b|20|p", "3|NULL|NULL|q"]
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT ua.*, k FROM ua LEFT JOIN ub USING (k) ORDER BY 1"
+        ),
+        ["a|1|10|1", "b|2|20|2"]
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT * FROM ua JOIN ub USING (k) JOIN uc USING (k)"
+        ),
+        ["2|b|20|p|w2"]
+    );
+    assert_eq!(
+        error(&mut c, "SELECT * FROM ua JOIN ub USING (k, k)"),
+        "42701: column name \"k\" appears more than once in USING clause"
+    );
+}
+
+#[test]
 fn data_modifying_ctes() {
     let (_db, mut c) = db();
     ok(&mut c, "CREATE TABLE src (id int, name text)");

@@ -598,36 +598,29 @@ fn bind_table_with_joins(
             }
             _ => {}
         }
-        let mut pairs: Vec<(ColId, ColId)> = Vec::new();
-        for name in &using {
-            let l = scope.cols.iter().find(|c| !c.hidden && &c.name == name).cloned().ok_or_else(|| {
+        // Positions of each USING column in the left and right scopes.
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for (i, name) in using.iter().enumerate() {
+            if using[..i].contains(name) {
+                return Err(err(
+                    SqlState::new(b"42701"),
+                    format!("column name \"{name}\" appears more than once in USING clause"),
+                ));
+            }
+            let li = scope.cols.iter().position(|c| !c.hidden && &c.name == name).ok_or_else(|| {
                 err(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" specified in USING clause does not exist in left table"))
             })?;
-            let r = rs.cols.iter_mut().find(|c| !c.hidden && &c.name == name).ok_or_else(|| {
+            let ri = rs.cols.iter().position(|c| !c.hidden && &c.name == name).ok_or_else(|| {
                 err(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" specified in USING clause does not exist in right table"))
             })?;
-            r.hidden = true;
-            let r = r.clone();
+            let (l, r) = (&scope.cols[li], &rs.cols[ri]);
             let cond = b.binary(
                 aiondb_sdk::value::ops::BinaryOp::Eq,
                 LExpr::col(l.id, l.ty),
                 LExpr::col(r.id, r.ty),
             )?;
             on.push(cond);
-            pairs.push((l.id, r.id));
-            if kind == JoinKind::Right {
-                // The merged column comes from the right side.
-                for c in scope.cols.iter_mut() {
-                    if c.id == l.id {
-                        c.hidden = true;
-                    }
-                }
-                for c in rs.cols.iter_mut() {
-                    if c.id == r.id {
-                        c.hidden = false;
-                    }
-                }
-            }
+            pairs.push((li, ri));
         }
         plan = LPlan::Join {
             kind,
@@ -637,49 +630,50 @@ fn bind_table_with_joins(
             lateral,
             method: None,
         };
-        let mut merged = Vec::new();
-        if kind == JoinKind::Full && !using.is_empty() {
-            // FULL JOIN USING: the merged column is COALESCE(left, right),
-            // and neither side is reachable unqualified any more.
+        // The merged USING columns come first (for `*`) and are the only
+        // ones reachable unqualified: the left column for INNER/LEFT, the
+        // right one for RIGHT, COALESCE(left, right) for FULL.
+        let mut merged: Vec<ScopeCol> = Vec::new();
+        let mut full_exprs: Vec<(ColId, LExpr)> = Vec::new();
+        for (name, (li, ri)) in using.iter().zip(&pairs) {
+            let (lc, rc) = (scope.cols[*li].clone(), rs.cols[*ri].clone());
+            let (id, ty) = match kind {
+                JoinKind::Right => (rc.id, rc.ty),
+                JoinKind::Full => {
+                    let e = b.call_function(
+                        "coalesce",
+                        vec![LExpr::col(lc.id, lc.ty), LExpr::col(rc.id, rc.ty)],
+                    )?;
+                    let id = b.new_col(name, e.ty);
+                    let ty = e.ty;
+                    full_exprs.push((id, e));
+                    (id, ty)
+                }
+                _ => (lc.id, lc.ty),
+            };
+            scope.cols[*li].hidden = true;
+            rs.cols[*ri].hidden = true;
+            merged.push(ScopeCol {
+                qual: None,
+                name: name.clone(),
+                id,
+                ty,
+                hidden: false,
+            });
+        }
+        if !full_exprs.is_empty() {
             let mut exprs: Vec<(ColId, LExpr)> = plan
                 .outputs()
                 .into_iter()
                 .map(|c| (c, LExpr::col(c, b.col_type(c))))
                 .collect();
-            for (name, (lid, rid)) in using.iter().zip(pairs) {
-                let l = scope.cols.iter().position(|c| c.id == lid);
-                let r = rs.cols.iter().position(|c| c.id == rid);
-                let (Some(li), Some(ri)) = (l, r) else {
-                    continue;
-                };
-                let (lc, rc) = (scope.cols[li].clone(), rs.cols[ri].clone());
-                let e = b.call_function(
-                    "coalesce",
-                    vec![LExpr::col(lc.id, lc.ty), LExpr::col(rc.id, rc.ty)],
-                )?;
-                let id = b.new_col(name, e.ty);
-                exprs.push((id, e.clone()));
-                scope.cols[li].hidden = true;
-                rs.cols[ri].hidden = true;
-                merged.push((
-                    li,
-                    ScopeCol {
-                        qual: None,
-                        name: name.clone(),
-                        id,
-                        ty: e.ty,
-                        hidden: false,
-                    },
-                ));
-            }
+            exprs.extend(full_exprs);
             plan = LPlan::Project {
                 input: Box::new(plan),
                 exprs,
             };
         }
-        for (pos, c) in merged.into_iter().rev() {
-            scope.cols.insert(pos, c);
-        }
+        scope.cols.splice(0..0, merged);
         scope.cols.extend(rs.cols);
     }
     LATERAL_MARK.with(|m| m.set(first_lateral));
