@@ -310,7 +310,9 @@ struct Txn {
     start: i64,
     /// Settings to restore if the transaction rolls back, and SET LOCAL
     /// values to drop when it ends.
-    settings_before: HashMap<&'static str, String>,
+    /// Taken at the first SET inside the transaction (most transactions
+    /// never SET, so the common path copies nothing).
+    settings_before: Option<HashMap<&'static str, String>>,
     /// Savepoint names with the catalog journal length when each was set.
     savepoints: Vec<(String, usize)>,
     /// Catalog before-images of this transaction's DDL, oldest first.
@@ -821,7 +823,7 @@ impl Session {
             implicit,
             failed: false,
             start: now_pg_micros(),
-            settings_before: self.settings.clone(),
+            settings_before: None,
             savepoints: Vec::new(),
             journal: Vec::new(),
             local_restore: Vec::new(),
@@ -841,12 +843,26 @@ impl Session {
                 false,
             ),
         };
+        let ro = if ro { "on" } else { "off" };
+        // Implicit transactions at the default level change nothing: keep
+        // the per-statement path free of rebuilding the settings.
+        if self
+            .settings
+            .get("transaction_isolation")
+            .map(String::as_str)
+            == Some(iso)
+            && self
+                .settings
+                .get("transaction_read_only")
+                .map(String::as_str)
+                == Some(ro)
+        {
+            return;
+        }
         self.settings
             .insert("transaction_isolation", iso.to_string());
-        self.settings.insert(
-            "transaction_read_only",
-            if ro { "on" } else { "off" }.to_string(),
-        );
+        self.settings
+            .insert("transaction_read_only", ro.to_string());
         self.settings_changed();
     }
 
@@ -864,12 +880,21 @@ impl Session {
         if !commit || t.failed || result.is_err() {
             self.engine.kernel_catalog.undo(t.journal);
         }
-        if !commit || t.failed || result.is_err() {
-            self.settings = t.settings_before;
+        let rolled_back = !commit || t.failed || result.is_err();
+        let mut changed = false;
+        if rolled_back {
+            if let Some(before) = t.settings_before {
+                self.settings = before;
+                changed = true;
+            }
         } else {
             for (name, value) in t.local_restore.into_iter().rev() {
                 self.settings.insert(name, value);
+                changed = true;
             }
+        }
+        if changed {
+            self.settings_changed();
         }
         self.set_txn_settings();
         result
@@ -1099,6 +1124,11 @@ impl Session {
                 "SET LOCAL can only be used in transaction blocks",
             ));
             return Ok(());
+        }
+        if let Some(t) = &mut self.txn {
+            if t.settings_before.is_none() {
+                t.settings_before = Some(self.settings.clone());
+            }
         }
         if local {
             // SET LOCAL reverts when the block ends, even on COMMIT.
