@@ -6,6 +6,7 @@ mod cast;
 mod compare;
 mod datetime;
 mod float;
+mod format;
 mod json;
 mod jsonops;
 mod like;
@@ -31,10 +32,14 @@ pub use datetime::{
 };
 pub use float::{parse_f32, parse_f64, write_f32, write_f64};
 pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
-pub use text::{parse_text, write_text};
+pub use format::{DateOrder, DateOutput, DateStyle, FormatOptions, NamedZone, TimeZone};
+pub use text::{parse_text, parse_text_with, write_text, write_text_with};
 
 pub use arith::{eval_binary, eval_unary};
-pub use cast::{can_coerce, cast, CoercionKind};
+pub use cast::{
+    can_coerce, cast, cast_uses_format_options, cast_with, text_input_uses_format_options,
+    CoercionKind,
+};
 pub use compare::{hash_value, sort_cmp, sql_cmp};
 pub use like::{like_match, regex_match};
 pub use ops::{BinaryOp, UnaryOp};
