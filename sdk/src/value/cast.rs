@@ -13,8 +13,7 @@ use super::compare::date_to_micros;
 use super::format::FormatOptions;
 use super::json::{normalize_jsonb, parse_json, Json};
 use super::{
-    datetime, parse_text_with, write_text_with, ArrayValue, Interval, Numeric, Value,
-    USECS_PER_DAY,
+    datetime, parse_text_with, write_text_with, ArrayValue, Interval, Numeric, Value, USECS_PER_DAY,
 };
 
 /// The context a cast happens in, as PostgreSQL's `castcontext`:

@@ -6,7 +6,9 @@
 
 use crate::error::{AionError, DbResult, SqlState};
 
-use super::format::{abbreviation_offset, DateOrder, DateOutput, DateStyle, FormatOptions, TimeZone};
+use super::format::{
+    abbreviation_offset, DateOrder, DateOutput, DateStyle, FormatOptions, TimeZone,
+};
 use super::text::is_pg_space;
 use super::{Interval, PG_EPOCH_DAYS_FROM_UNIX};
 
@@ -577,7 +579,13 @@ fn tokenize_datetime(kind: DtKind, s: &str, input: &str, order: DateOrder) -> Db
                     if f.date.is_some() {
                         return Err(bad());
                     }
-                    f.date = Some(resolve_separated(DatePart::Month(mo), p2, p3, order, input)?);
+                    f.date = Some(resolve_separated(
+                        DatePart::Month(mo),
+                        p2,
+                        p3,
+                        order,
+                        input,
+                    )?);
                 } else {
                     f.loose.push(DatePart::Month(mo));
                 }
@@ -848,11 +856,7 @@ enum Parsed {
     At(i64, i64, Option<i32>),
 }
 
-fn parse_datetime(
-    kind: DtKind,
-    input: &str,
-    opts: &FormatOptions,
-) -> DbResult<(Parsed, Fields)> {
+fn parse_datetime(kind: DtKind, input: &str, opts: &FormatOptions) -> DbResult<(Parsed, Fields)> {
     let order = opts.date_style.order;
     let mut f = tokenize_datetime(kind, input.trim_matches(is_pg_space), input, order)?;
     let bad = || bad_format(kind, input);
@@ -959,7 +963,10 @@ pub(crate) fn input_uses_format_options(ty: crate::types::TypeId, input: &str) -
     let Some(first) = parsed.iter().flatten().next() else {
         return false;
     };
-    if parsed.iter().any(|p| p.as_ref().map(|f| f.date) != Some(first.date)) {
+    if parsed
+        .iter()
+        .any(|p| p.as_ref().map(|f| f.date) != Some(first.date))
+    {
         return true;
     }
     match first.special {

@@ -344,7 +344,9 @@ impl TimeZone {
         let mut field = |max: u32| -> Option<Option<u32>> {
             match parts.next() {
                 None => Some(None),
-                Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()) => {
+                Some(p)
+                    if !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()) =>
+                {
                     let v: u32 = p.parse().ok()?;
                     (v <= max).then_some(Some(v))
                 }
@@ -383,7 +385,10 @@ impl TimeZone {
     pub fn offset_at_utc(&self, utc_micros: i64) -> i32 {
         match self {
             TimeZone::Fixed { secs_east, .. } => *secs_east,
-            TimeZone::Named(z) => z.tz.to_offset(clamp_to_jiff(unix_secs(utc_micros))).seconds(),
+            TimeZone::Named(z) => {
+                z.tz.to_offset(clamp_to_jiff(unix_secs(utc_micros)))
+                    .seconds()
+            }
         }
     }
 
@@ -391,11 +396,11 @@ impl TimeZone {
     pub fn abbreviation_at_utc(&self, utc_micros: i64) -> String {
         match self {
             TimeZone::Fixed { abbrev, .. } => abbrev.clone(),
-            TimeZone::Named(z) => z
-                .tz
-                .to_offset_info(clamp_to_jiff(unix_secs(utc_micros)))
-                .abbreviation()
-                .to_string(),
+            TimeZone::Named(z) => {
+                z.tz.to_offset_info(clamp_to_jiff(unix_secs(utc_micros)))
+                    .abbreviation()
+                    .to_string()
+            }
         }
     }
 

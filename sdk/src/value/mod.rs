@@ -7,6 +7,8 @@ mod compare;
 mod datetime;
 mod float;
 mod format;
+#[cfg(test)]
+mod format_tests;
 mod json;
 mod jsonops;
 mod like;
@@ -31,8 +33,8 @@ pub use datetime::{
     TIMESTAMP_MIN_MICROS, USECS_PER_DAY, USECS_PER_HOUR, USECS_PER_MINUTE, USECS_PER_SEC,
 };
 pub use float::{parse_f32, parse_f64, write_f32, write_f64};
-pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
 pub use format::{DateOrder, DateOutput, DateStyle, FormatOptions, NamedZone, TimeZone};
+pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
 pub use text::{parse_text, parse_text_with, write_text, write_text_with};
 
 pub use arith::{eval_binary, eval_unary};
