@@ -4,11 +4,29 @@
 //! Module map:
 //! * `shared` — plan access, expression evaluation entry points, cursors.
 //! * `ddl`    — `Operator::Ddl` and `Operator::Analyze`.
+//! * `expr`, `special` — compiled expressions, executor built-ins, subqueries.
+//! * `ops`, `join`, `agg`, `window`, `tablefunc` — query operators.
+//! * `dml`    — INSERT/UPDATE/DELETE with constraint checks.
+//! * `explain` — EXPLAIN [ANALYZE] text.
 
 use aiondb_sdk::prelude::*;
 
+mod agg;
 mod ddl;
+mod dml;
+mod explain;
+mod expr;
+mod join;
+mod ops;
 mod shared;
+mod special;
+mod tablefunc;
+mod window;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_storage;
 
 struct SqlExecutor;
 

@@ -1,0 +1,1580 @@
+//! Pull-based operators. Each operator is built once per statement from its
+//! plan node, then `open`ed (again for every re-execution: correlated
+//! subqueries, lateral joins) and `advance`d; `current` borrows the current
+//! row, so filters and scans pass rows on without copying them.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use aiondb_sdk::abi_stable::std_types::ROption::{RNone, RSome};
+use aiondb_sdk::plan::{
+    ConflictAction, ExprKind, ExprRef, FrameBound, IndexProbe, NodeRef, Operator, RowLockMode,
+    SetOpKind, SortKey,
+};
+use aiondb_sdk::prelude::*;
+
+use crate::expr::{compile, compile_list0, compile_with, key_cmp, CExpr};
+use crate::shared::*;
+
+pub(crate) trait Op: Send {
+    /// (Re)starts the operator; blocking operators consume their input here.
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()>;
+    /// Moves to the next row; false when exhausted.
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool>;
+    /// The current row (valid after `advance` returned true).
+    fn current(&self) -> &[Value];
+    /// Releases held memory.
+    fn close(&mut self, _cx: &mut EvalCx) {}
+}
+
+/// EXPLAIN ANALYZE counters of one plan node.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct NodeStats {
+    pub rows: u64,
+    pub loops: u64,
+    pub first_us: f64,
+    pub total_us: f64,
+    pub executed: bool,
+}
+
+/// Counts rows and time of the wrapped operator (EXPLAIN ANALYZE only).
+struct Instrumented {
+    node: usize,
+    inner: Box<dyn Op>,
+    started: Option<Instant>,
+}
+
+impl Op for Instrumented {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        let t = Instant::now();
+        self.started = Some(t);
+        let r = self.inner.open(cx);
+        if let Some(s) = cx.stats.get_mut(self.node) {
+            s.loops += 1;
+            s.executed = true;
+            s.total_us += t.elapsed().as_secs_f64() * 1e6;
+        }
+        r
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        let t = Instant::now();
+        let r = self.inner.advance(cx)?;
+        if let Some(s) = cx.stats.get_mut(self.node) {
+            s.total_us += t.elapsed().as_secs_f64() * 1e6;
+            if r {
+                if s.rows == 0 {
+                    if let Some(st) = self.started {
+                        s.first_us = st.elapsed().as_secs_f64() * 1e6;
+                    }
+                }
+                s.rows += 1;
+            }
+        }
+        Ok(r)
+    }
+    fn current(&self) -> &[Value] {
+        self.inner.current()
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        self.inner.close(cx)
+    }
+}
+
+pub(crate) fn width_of(plan: &Plan, n: NodeRef) -> DbResult<usize> {
+    Ok(node_of(plan, n)?.output.len())
+}
+
+pub(crate) fn input_of(plan: &Plan, n: NodeRef, i: usize) -> DbResult<NodeRef> {
+    node_of(plan, n)?
+        .inputs
+        .get(i)
+        .copied()
+        .ok_or_else(|| bad_plan(format!("node {n} is missing input {i}")))
+}
+
+/// Builds the operator tree rooted at `n`.
+pub(crate) fn build(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>> {
+    let op = build_inner(cx, plan, n)?;
+    if !cx.stats.is_empty() {
+        return Ok(Box::new(Instrumented {
+            node: n as usize,
+            inner: op,
+            started: None,
+        }));
+    }
+    Ok(op)
+}
+
+fn build_child(cx: &mut EvalCx, plan: &Plan, n: NodeRef, i: usize) -> DbResult<Box<dyn Op>> {
+    let c = input_of(plan, n, i)?;
+    build(cx, plan, c)
+}
+
+fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>> {
+    let node = node_of(plan, n)?;
+    Ok(match &node.op {
+        Operator::SeqScan {
+            table,
+            projection,
+            filter,
+            with_row_id,
+            lock,
+        } => Box::new(ScanOp::new(
+            cx,
+            plan,
+            *table,
+            None,
+            projection,
+            (*filter).into_option(),
+            *with_row_id,
+            *lock,
+            false,
+        )?),
+        Operator::IndexScan {
+            table,
+            index,
+            probe,
+            projection,
+            filter,
+            with_row_id,
+            lock,
+            reverse,
+        } => {
+            let probe = match probe {
+                IndexProbe::Eq(list) => Probe::Eq(compile_list0(cx, plan, list)?),
+                IndexProbe::Range { lower, upper } => {
+                    let mut b = |x: &ROption<aiondb_sdk::plan::Bound>| -> DbResult<Option<(Vec<CExpr>, bool)>> {
+                        Ok(match x {
+                            RSome(b) => Some((compile_list0(cx, plan, &b.exprs)?, b.inclusive)),
+                            RNone => None,
+                        })
+                    };
+                    let l = b(lower)?;
+                    let u = b(upper)?;
+                    Probe::Range(l, u)
+                }
+                IndexProbe::Full => Probe::Full,
+            };
+            Box::new(ScanOp::new(
+                cx,
+                plan,
+                *table,
+                Some((*index, probe)),
+                projection,
+                (*filter).into_option(),
+                *with_row_id,
+                *lock,
+                *reverse,
+            )?)
+        }
+        Operator::Values { rows } => {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows.iter() {
+                out.push(compile_list0(cx, plan, r)?);
+            }
+            Box::new(ValuesOp {
+                rows: out,
+                pos: 0,
+                buf: Vec::new(),
+            })
+        }
+        Operator::TableFunction {
+            call,
+            columns,
+            ordinality,
+        } => crate::tablefunc::build(cx, plan, call, columns, *ordinality)?,
+        Operator::Filter { predicate } => Box::new(FilterOp {
+            child: build_child(cx, plan, n, 0)?,
+            pred: compile(cx, plan, *predicate, &[0])?,
+        }),
+        Operator::Project { exprs } => Box::new(ProjectOp {
+            child: build_child(cx, plan, n, 0)?,
+            exprs: compile_list0(cx, plan, exprs)?,
+            buf: Vec::with_capacity(exprs.len()),
+        }),
+        Operator::Join { .. } => crate::join::build(cx, plan, n)?,
+        Operator::Aggregate { .. } => crate::agg::build(cx, plan, n)?,
+        Operator::Window { .. } => crate::window::build(cx, plan, n)?,
+        Operator::Sort { keys } => Box::new(SortOp {
+            child: build_child(cx, plan, n, 0)?,
+            keys: compile_keys(cx, plan, keys)?,
+            rows: Vec::new(),
+            pos: 0,
+            held: 0,
+        }),
+        Operator::Limit { limit, offset } => Box::new(LimitOp {
+            child: build_child(cx, plan, n, 0)?,
+            limit: match limit {
+                RSome(e) => Some(compile(cx, plan, *e, &[0])?),
+                RNone => None,
+            },
+            offset: match offset {
+                RSome(e) => Some(compile(cx, plan, *e, &[0])?),
+                RNone => None,
+            },
+            remaining: None,
+            skip: 0,
+        }),
+        Operator::Distinct { on } => Box::new(DistinctOp {
+            child: build_child(cx, plan, n, 0)?,
+            on: compile_list0(cx, plan, on)?,
+            seen: HashMap::new(),
+            prev: None,
+            held: 0,
+        }),
+        Operator::SetOp { op, all } => Box::new(SetOpOp {
+            left: build_child(cx, plan, n, 0)?,
+            right: build_child(cx, plan, n, 1)?,
+            op: *op,
+            all: *all,
+            counts: HashMap::new(),
+            on_right: false,
+            held: 0,
+        }),
+        Operator::RecursiveUnion { worktable, all } => Box::new(RecursiveOp {
+            anchor: build_child(cx, plan, n, 0)?,
+            rec: build_child(cx, plan, n, 1)?,
+            worktable: *worktable,
+            all: *all,
+            phase: Phase::Anchor,
+            seen: HashMap::new(),
+            next_work: Vec::new(),
+            cur: Vec::new(),
+            iterations: 0,
+            produced: 0,
+            held: 0,
+        }),
+        Operator::WorkTableScan { worktable } => Box::new(WorkTableOp {
+            worktable: *worktable,
+            rows: Arc::new(Vec::new()),
+            pos: 0,
+        }),
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
+            return Err(AionError::feature_not_supported(
+                "data-modifying statements are not supported inside a query",
+            ))
+        }
+        Operator::VectorSearch { .. } | Operator::GraphExpand { .. } => {
+            return Err(AionError::feature_not_supported(
+                "vector and graph access paths are not supported by this executor",
+            ))
+        }
+        Operator::Extension { provider, name, .. } => {
+            return Err(AionError::feature_not_supported(format!(
+                "plan operator {provider}.{name} is not supported by this executor"
+            )))
+        }
+        Operator::Ddl(_)
+        | Operator::Explain { .. }
+        | Operator::Analyze { .. }
+        | Operator::Utility(_) => {
+            return Err(bad_plan("statement operator below the plan root"));
+        }
+    })
+}
+
+pub(crate) struct CKey {
+    pub expr: CExpr,
+    pub desc: bool,
+    pub nulls_first: bool,
+}
+
+pub(crate) fn compile_keys(cx: &mut EvalCx, plan: &Plan, keys: &[SortKey]) -> DbResult<Vec<CKey>> {
+    keys.iter()
+        .map(|k| {
+            Ok(CKey {
+                expr: compile(cx, plan, k.expr, &[0])?,
+                desc: k.descending,
+                nulls_first: k.nulls_first,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn cmp_keys(keys: &[CKey], a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    for (k, (x, y)) in keys.iter().zip(a.iter().zip(b.iter())) {
+        let o = key_cmp(x, y, k.desc, k.nulls_first);
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+pub(crate) fn eval_keys(cx: &mut EvalCx, keys: &[CKey], row: &[Value]) -> DbResult<Vec<Value>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        out.push(k.expr.eval(cx, row)?);
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------ scans
+
+pub(crate) enum Probe {
+    Eq(Vec<CExpr>),
+    Range(Option<(Vec<CExpr>, bool)>, Option<(Vec<CExpr>, bool)>),
+    Full,
+}
+
+/// Table columns an expression reads (input 0), and whether it holds a
+/// subquery (which then needs the whole row as its outer row).
+pub(crate) fn expr_columns(plan: &Plan, e: ExprRef, out: &mut Vec<u32>) -> bool {
+    let mut has_sub = false;
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        let Some(ex) = plan.expr(e) else { continue };
+        match &ex.kind {
+            ExprKind::Column { column, .. } => out.push(*column),
+            ExprKind::Subquery { .. } => has_sub = true,
+            k => child_exprs(k, &mut stack),
+        }
+    }
+    has_sub
+}
+
+/// Direct sub-expressions of an expression (not subquery plans).
+pub(crate) fn child_exprs(k: &ExprKind, out: &mut Vec<ExprRef>) {
+    match k {
+        ExprKind::Const(_)
+        | ExprKind::Param(_)
+        | ExprKind::Column { .. }
+        | ExprKind::OuterColumn { .. } => {}
+        ExprKind::Binary { left, right, .. } => out.extend([*left, *right]),
+        ExprKind::Unary { arg, .. } => out.push(*arg),
+        ExprKind::Like {
+            arg,
+            pattern,
+            escape,
+            ..
+        } => {
+            out.extend([*arg, *pattern]);
+            if let RSome(e) = escape {
+                out.push(*e)
+            }
+        }
+        ExprKind::InList { arg, list, .. } => {
+            out.push(*arg);
+            out.extend(list.iter().copied())
+        }
+        ExprKind::AnyAll { left, array, .. } => out.extend([*left, *array]),
+        ExprKind::Call { args, .. } | ExprKind::Special { args, .. } => {
+            out.extend(args.iter().copied())
+        }
+        ExprKind::Cast { arg, .. } => out.push(*arg),
+        ExprKind::And(l) | ExprKind::Or(l) | ExprKind::Array(l) => out.extend(l.iter().copied()),
+        ExprKind::Not(e) | ExprKind::IsNull(e) => out.push(*e),
+        ExprKind::Case {
+            operand,
+            whens,
+            thens,
+            otherwise,
+        } => {
+            if let RSome(e) = operand {
+                out.push(*e)
+            }
+            out.extend(whens.iter().copied());
+            out.extend(thens.iter().copied());
+            if let RSome(e) = otherwise {
+                out.push(*e)
+            }
+        }
+        ExprKind::Subscript { arg, index } => out.extend([*arg, *index]),
+        ExprKind::Subquery { arg, .. } => {
+            if let RSome(e) = arg {
+                out.push(*e)
+            }
+        }
+    }
+}
+
+pub(crate) struct ScanOp {
+    table: TableDef,
+    index: Option<(IndexId, Probe)>,
+    reverse: bool,
+    request: ScanRequest,
+    filter: Option<CExpr>,
+    /// Fetched row -> output row positions, when they differ.
+    out_map: Option<Vec<usize>>,
+    /// Position of the row id in the fetched row.
+    rowid_pos: Option<usize>,
+    lock: RowLockMode,
+    cursor: Option<RowCursorBox>,
+    batch: RowBatch,
+    pos: usize,
+    next: usize,
+    buf: Vec<Value>,
+    use_buf: bool,
+    done: bool,
+}
+
+impl ScanOp {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cx: &mut EvalCx,
+        plan: &Plan,
+        table: TableId,
+        index: Option<(IndexId, Probe)>,
+        projection: &[u32],
+        filter: Option<ExprRef>,
+        with_row_id: bool,
+        lock: RowLockMode,
+        reverse: bool,
+    ) -> DbResult<ScanOp> {
+        let table = cx.table(table)?;
+        let ncols = table.columns.len() as u32;
+        if let Some(c) = projection.iter().find(|c| **c >= ncols) {
+            return Err(bad_plan(format!(
+                "column {c} of \"{}\" out of range",
+                table.name
+            )));
+        }
+        let mut fetch: Vec<u32> = projection.to_vec();
+        let mut compiled = None;
+        let mut whole_row = false;
+        if let Some(f) = filter {
+            let mut cols = Vec::new();
+            whole_row = expr_columns(plan, f, &mut cols);
+            if whole_row {
+                fetch = (0..ncols).collect();
+            } else {
+                for c in cols {
+                    if !fetch.contains(&c) {
+                        fetch.push(c);
+                    }
+                }
+            }
+            let map: Vec<Option<usize>> = (0..ncols)
+                .map(|c| fetch.iter().position(|f| *f == c))
+                .collect();
+            compiled = Some(compile_with(cx, plan, f, &|input, col| {
+                if input == 0 {
+                    map.get(col as usize).copied().flatten()
+                } else {
+                    None
+                }
+            })?);
+        }
+        let need_rowid = with_row_id || lock != RowLockMode::None;
+        let rowid_pos = need_rowid.then_some(fetch.len());
+        let identical =
+            !whole_row && fetch.len() == projection.len() && (with_row_id || !need_rowid);
+        let out_map = if identical {
+            None
+        } else {
+            let mut m: Vec<usize> = projection
+                .iter()
+                .map(|c| fetch.iter().position(|f| f == c).unwrap_or(0))
+                .collect();
+            if with_row_id {
+                m.push(fetch.len());
+            }
+            Some(m)
+        };
+        // An empty projection asks storage for every column; ask for the
+        // first one instead when nothing is needed (count(*)).
+        let mut req_proj = fetch.clone();
+        let mut out_map = out_map;
+        let mut rowid_pos = rowid_pos;
+        if req_proj.is_empty() && ncols > 0 {
+            req_proj.push(0);
+            rowid_pos = rowid_pos.map(|p| p + 1);
+            out_map = Some(if with_row_id { vec![1] } else { vec![] });
+        }
+        Ok(ScanOp {
+            table,
+            index,
+            reverse,
+            request: ScanRequest {
+                projection: req_proj.into(),
+                row_ids: RNone,
+                with_row_ids: need_rowid,
+                latest: false,
+            },
+            filter: compiled,
+            use_buf: out_map.is_some(),
+            out_map,
+            rowid_pos,
+            lock,
+            cursor: None,
+            batch: RowBatch::new(0),
+            pos: 0,
+            next: 0,
+            buf: Vec::new(),
+            done: false,
+        })
+    }
+
+    fn probe_values(cx: &mut EvalCx, list: &[CExpr]) -> DbResult<Option<Vec<Value>>> {
+        let mut v = Vec::with_capacity(list.len());
+        for e in list {
+            let x = e.eval(cx, &[])?;
+            if x.is_null() {
+                return Ok(None);
+            }
+            v.push(x);
+        }
+        Ok(Some(v))
+    }
+
+    /// Locks the current row for FOR UPDATE/SHARE; false when it must be
+    /// skipped (deleted, or changed so that the filter no longer holds).
+    fn lock_current(&mut self, cx: &mut EvalCx) -> DbResult<Locked> {
+        let Some(rp) = self.rowid_pos else {
+            return Ok(Locked::Keep);
+        };
+        let Some(row) = self.batch.row(self.pos) else {
+            return Ok(Locked::Skip);
+        };
+        let Some(id) = row.get(rp).and_then(Value::as_i64) else {
+            return Ok(Locked::Keep);
+        };
+        let storage = storage_of(&cx.services, &self.table)?;
+        let outcome = storage
+            .lock_row(
+                cx.ctx.txn,
+                self.table.id,
+                id as RowId,
+                self.lock == RowLockMode::Update,
+                &cx.lock_wait(),
+            )
+            .into_result()?;
+        match outcome {
+            LockOutcome::Locked => Ok(Locked::Keep),
+            LockOutcome::Deleted => Ok(Locked::Skip),
+            LockOutcome::LockedChanged => {
+                let req = ScanRequest {
+                    projection: self.request.projection.clone(),
+                    row_ids: RSome(vec![id as RowId].into()),
+                    with_row_ids: true,
+                    latest: true,
+                };
+                let mut cur = storage
+                    .scan(cx.ctx.txn, self.table.id, &req)
+                    .into_result()?;
+                let Some(b) = cur.next_batch(1).into_result()?.into_option() else {
+                    return Ok(Locked::Skip);
+                };
+                let Some(new_row) = b.row(0) else {
+                    return Ok(Locked::Skip);
+                };
+                if let Some(f) = &self.filter {
+                    if !f.test(cx, new_row)? {
+                        return Ok(Locked::Skip);
+                    }
+                }
+                let m: Vec<usize> = match &self.out_map {
+                    Some(m) => m.clone(),
+                    None => (0..new_row.len()).collect(),
+                };
+                self.buf.clear();
+                self.buf.extend(
+                    m.iter()
+                        .map(|i| new_row.get(*i).cloned().unwrap_or(Value::Null)),
+                );
+                Ok(Locked::Replaced)
+            }
+        }
+    }
+}
+
+impl Op for ScanOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.pos = 0;
+        self.next = 0;
+        self.batch = RowBatch::new(0);
+        self.done = false;
+        self.use_buf = self.out_map.is_some();
+        let query = match &self.index {
+            None => None,
+            Some((_, probe)) => Some(match probe {
+                Probe::Eq(list) => match Self::probe_values(cx, list)? {
+                    Some(v) => IndexQuery::Eq(v.into()),
+                    None => {
+                        self.done = true;
+                        self.cursor = None;
+                        return Ok(());
+                    }
+                },
+                Probe::Range(lo, hi) => {
+                    let mut bounds = Vec::with_capacity(2);
+                    for b in [lo, hi] {
+                        bounds.push(match b {
+                            None => (RNone, false),
+                            Some((list, inc)) => match Self::probe_values(cx, list)? {
+                                Some(v) => (RSome(RVec::from(v)), *inc),
+                                None => {
+                                    self.done = true;
+                                    self.cursor = None;
+                                    return Ok(());
+                                }
+                            },
+                        });
+                    }
+                    let u = bounds.pop().unwrap_or((RNone, false));
+                    let l = bounds.pop().unwrap_or((RNone, false));
+                    IndexQuery::Range {
+                        lower: l.0,
+                        lower_inclusive: l.1,
+                        upper: u.0,
+                        upper_inclusive: u.1,
+                    }
+                }
+                Probe::Full => IndexQuery::All,
+            }),
+        };
+        let storage = storage_of(&cx.services, &self.table)?;
+        let cursor = match (&self.index, query) {
+            (Some((index, _)), Some(query)) => storage
+                .index_scan(
+                    cx.ctx.txn,
+                    self.table.id,
+                    *index,
+                    &query,
+                    &self.request,
+                    self.reverse,
+                )
+                .into_result()?,
+            _ => storage
+                .scan(cx.ctx.txn, self.table.id, &self.request)
+                .into_result()?,
+        };
+        self.cursor = Some(cursor);
+        Ok(())
+    }
+
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        loop {
+            if self.done {
+                return Ok(false);
+            }
+            if self.next >= self.batch.len() {
+                let Some(cur) = self.cursor.as_mut() else {
+                    self.done = true;
+                    return Ok(false);
+                };
+                match cur.next_batch(0).into_result()?.into_option() {
+                    Some(b) => {
+                        self.batch = b;
+                        self.next = 0;
+                        continue;
+                    }
+                    None => {
+                        self.done = true;
+                        self.cursor = None;
+                        return Ok(false);
+                    }
+                }
+            }
+            self.pos = self.next;
+            self.next += 1;
+            cx.tick()?;
+            let Some(row) = self.batch.row(self.pos) else {
+                continue;
+            };
+            if let Some(f) = &self.filter {
+                if !f.test(cx, row)? {
+                    continue;
+                }
+            }
+            let mut replaced = false;
+            if self.lock != RowLockMode::None {
+                match self.lock_current(cx)? {
+                    Locked::Skip => continue,
+                    Locked::Keep => {}
+                    Locked::Replaced => replaced = true,
+                }
+            }
+            self.use_buf = replaced || self.out_map.is_some();
+            if !replaced {
+                if let Some(m) = &self.out_map {
+                    let row = self.batch.row(self.pos).unwrap_or(&[]);
+                    self.buf.clear();
+                    self.buf.extend(
+                        m.iter()
+                            .map(|i| row.get(*i).cloned().unwrap_or(Value::Null)),
+                    );
+                }
+            }
+            return Ok(true);
+        }
+    }
+
+    fn current(&self) -> &[Value] {
+        if self.use_buf {
+            &self.buf
+        } else {
+            self.batch.row(self.pos).unwrap_or(&[])
+        }
+    }
+
+    fn close(&mut self, _cx: &mut EvalCx) {
+        self.cursor = None;
+        self.batch = RowBatch::new(0);
+    }
+}
+
+enum Locked {
+    Skip,
+    Keep,
+    Replaced,
+}
+
+// ------------------------------------------------------------ simple ops
+
+struct ValuesOp {
+    rows: Vec<Vec<CExpr>>,
+    pos: usize,
+    buf: Vec<Value>,
+}
+
+impl Op for ValuesOp {
+    fn open(&mut self, _cx: &mut EvalCx) -> DbResult<()> {
+        self.pos = 0;
+        Ok(())
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        let Some(r) = self.rows.get(self.pos) else {
+            return Ok(false);
+        };
+        self.pos += 1;
+        self.buf.clear();
+        for e in r {
+            let v = e.eval(cx, &[])?;
+            self.buf.push(v);
+        }
+        Ok(true)
+    }
+    fn current(&self) -> &[Value] {
+        &self.buf
+    }
+}
+
+struct FilterOp {
+    child: Box<dyn Op>,
+    pred: CExpr,
+}
+
+impl Op for FilterOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.child.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        while self.child.advance(cx)? {
+            cx.tick()?;
+            if self.pred.test(cx, self.child.current())? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    fn current(&self) -> &[Value] {
+        self.child.current()
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        self.child.close(cx)
+    }
+}
+
+struct ProjectOp {
+    child: Box<dyn Op>,
+    exprs: Vec<CExpr>,
+    buf: Vec<Value>,
+}
+
+impl Op for ProjectOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.child.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        if !self.child.advance(cx)? {
+            return Ok(false);
+        }
+        self.buf.clear();
+        let row = self.child.current();
+        for e in &self.exprs {
+            let v = e.eval(cx, row)?;
+            self.buf.push(v);
+        }
+        Ok(true)
+    }
+    fn current(&self) -> &[Value] {
+        &self.buf
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        self.child.close(cx)
+    }
+}
+
+struct LimitOp {
+    child: Box<dyn Op>,
+    limit: Option<CExpr>,
+    offset: Option<CExpr>,
+    remaining: Option<u64>,
+    skip: u64,
+}
+
+fn limit_value(
+    cx: &mut EvalCx,
+    e: &Option<CExpr>,
+    what: &str,
+    code: &[u8; 5],
+) -> DbResult<Option<u64>> {
+    let Some(e) = e else { return Ok(None) };
+    let v = e.eval(cx, &[])?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    let v = cast(&v, &DataType::INT8, CoercionKind::Assignment)?;
+    let n = v.as_i64().unwrap_or(0);
+    if n < 0 {
+        return Err(AionError::new(
+            SqlState::new(code),
+            format!("{what} must not be negative"),
+        ));
+    }
+    Ok(Some(n as u64))
+}
+
+impl Op for LimitOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.remaining = limit_value(cx, &self.limit, "LIMIT", b"2201W")?;
+        self.skip = limit_value(cx, &self.offset, "OFFSET", b"2201X")?.unwrap_or(0);
+        if self.remaining == Some(0) {
+            return Ok(());
+        }
+        self.child.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        if self.remaining == Some(0) {
+            return Ok(false);
+        }
+        while self.skip > 0 {
+            if !self.child.advance(cx)? {
+                return Ok(false);
+            }
+            cx.tick()?;
+            self.skip -= 1;
+        }
+        if !self.child.advance(cx)? {
+            return Ok(false);
+        }
+        if let Some(r) = &mut self.remaining {
+            *r -= 1;
+        }
+        Ok(true)
+    }
+    fn current(&self) -> &[Value] {
+        self.child.current()
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        self.child.close(cx)
+    }
+}
+
+pub(crate) struct SortOp {
+    pub child: Box<dyn Op>,
+    pub keys: Vec<CKey>,
+    pub rows: Vec<(Vec<Value>, Vec<Value>)>,
+    pub pos: usize,
+    pub held: u64,
+}
+
+impl Op for SortOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        cx.release(self.held);
+        self.held = 0;
+        self.rows.clear();
+        self.pos = 0;
+        self.child.open(cx)?;
+        while self.child.advance(cx)? {
+            cx.tick()?;
+            let row = self.child.current();
+            let keys = eval_keys(cx, &self.keys, row)?;
+            let b = row_bytes(row) + row_bytes(&keys);
+            cx.reserve(b)?;
+            self.held += b;
+            self.rows.push((keys, row.to_vec()));
+        }
+        self.child.close(cx);
+        let keys = &self.keys;
+        self.rows.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
+        Ok(())
+    }
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        if self.pos < self.rows.len() {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn current(&self) -> &[Value] {
+        self.rows
+            .get(self.pos.wrapping_sub(1))
+            .map(|r| r.1.as_slice())
+            .unwrap_or(&[])
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        cx.release(self.held);
+        self.held = 0;
+        self.rows = Vec::new();
+    }
+}
+
+/// A row as a hash key: SQL grouping equality (NULLs equal each other).
+#[derive(Clone, Debug)]
+pub(crate) struct RowKey(pub Vec<Value>);
+
+impl Hash for RowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in &self.0 {
+            hash_value(v, state);
+        }
+    }
+}
+
+impl PartialEq for RowKey {
+    fn eq(&self, other: &Self) -> bool {
+        rows_equal(&self.0, &other.0)
+    }
+}
+
+/// Grouping equality of two rows (NULLs equal each other).
+pub(crate) fn rows_equal(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| sort_cmp(x, y) == std::cmp::Ordering::Equal)
+}
+
+impl Eq for RowKey {}
+
+struct DistinctOp {
+    child: Box<dyn Op>,
+    on: Vec<CExpr>,
+    seen: HashMap<RowKey, ()>,
+    prev: Option<Vec<Value>>,
+    held: u64,
+}
+
+impl Op for DistinctOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        cx.release(self.held);
+        self.held = 0;
+        self.seen.clear();
+        self.prev = None;
+        self.child.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        while self.child.advance(cx)? {
+            cx.tick()?;
+            let row = self.child.current();
+            if self.on.is_empty() {
+                let key = RowKey(row.to_vec());
+                if self.seen.contains_key(&key) {
+                    continue;
+                }
+                let b = row_bytes(row);
+                cx.reserve(b)?;
+                self.held += b;
+                self.seen.insert(key, ());
+                return Ok(true);
+            }
+            let mut key = Vec::with_capacity(self.on.len());
+            for e in &self.on {
+                key.push(e.eval(cx, row)?);
+            }
+            let same = match &self.prev {
+                Some(p) => rows_equal(p, &key),
+                None => false,
+            };
+            if same {
+                continue;
+            }
+            self.prev = Some(key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    fn current(&self) -> &[Value] {
+        self.child.current()
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        cx.release(self.held);
+        self.held = 0;
+        self.seen = HashMap::new();
+        self.child.close(cx)
+    }
+}
+
+struct SetOpOp {
+    left: Box<dyn Op>,
+    right: Box<dyn Op>,
+    op: SetOpKind,
+    all: bool,
+    /// UNION: rows already emitted. INTERSECT/EXCEPT: right-side counts.
+    counts: HashMap<RowKey, u64>,
+    on_right: bool,
+    held: u64,
+}
+
+impl Op for SetOpOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        cx.release(self.held);
+        self.held = 0;
+        self.counts.clear();
+        self.on_right = false;
+        if self.op != SetOpKind::Union {
+            self.right.open(cx)?;
+            while self.right.advance(cx)? {
+                cx.tick()?;
+                let row = self.right.current();
+                let key = RowKey(row.to_vec());
+                if let Some(c) = self.counts.get_mut(&key) {
+                    *c += 1;
+                } else {
+                    let b = row_bytes(row);
+                    cx.reserve(b)?;
+                    self.held += b;
+                    self.counts.insert(key, 1);
+                }
+            }
+            self.right.close(cx);
+        }
+        self.left.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        loop {
+            let side = if self.on_right {
+                &mut self.right
+            } else {
+                &mut self.left
+            };
+            if !side.advance(cx)? {
+                if self.op == SetOpKind::Union && !self.on_right {
+                    self.on_right = true;
+                    self.right.open(cx)?;
+                    continue;
+                }
+                return Ok(false);
+            }
+            cx.tick()?;
+            let row = side.current();
+            match (self.op, self.all) {
+                (SetOpKind::Union, true) => return Ok(true),
+                (SetOpKind::Union, false) => {
+                    let key = RowKey(row.to_vec());
+                    if self.counts.contains_key(&key) {
+                        continue;
+                    }
+                    let b = row_bytes(row);
+                    cx.reserve(b)?;
+                    self.held += b;
+                    self.counts.insert(key, 1);
+                    return Ok(true);
+                }
+                (SetOpKind::Intersect, all) => {
+                    let key = RowKey(row.to_vec());
+                    match self.counts.get_mut(&key) {
+                        Some(c) if *c > 0 => {
+                            if all {
+                                *c -= 1;
+                            } else {
+                                *c = 0;
+                            }
+                            return Ok(true);
+                        }
+                        _ => continue,
+                    }
+                }
+                (SetOpKind::Except, true) => {
+                    let key = RowKey(row.to_vec());
+                    match self.counts.get_mut(&key) {
+                        Some(c) if *c > 0 => {
+                            *c -= 1;
+                            continue;
+                        }
+                        _ => return Ok(true),
+                    }
+                }
+                (SetOpKind::Except, false) => {
+                    let key = RowKey(row.to_vec());
+                    match self.counts.get(&key) {
+                        // In the right side, or already emitted (u64::MAX).
+                        Some(_) => continue,
+                        None => {
+                            let b = row_bytes(row);
+                            cx.reserve(b)?;
+                            self.held += b;
+                            self.counts.insert(key, u64::MAX);
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    fn current(&self) -> &[Value] {
+        if self.on_right {
+            self.right.current()
+        } else {
+            self.left.current()
+        }
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        cx.release(self.held);
+        self.held = 0;
+        self.counts = HashMap::new();
+        self.left.close(cx);
+        self.right.close(cx);
+    }
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Phase {
+    Anchor,
+    Recursive,
+    Done,
+}
+
+struct RecursiveOp {
+    anchor: Box<dyn Op>,
+    rec: Box<dyn Op>,
+    worktable: u32,
+    all: bool,
+    phase: Phase,
+    seen: HashMap<RowKey, ()>,
+    next_work: Vec<Vec<Value>>,
+    cur: Vec<Value>,
+    iterations: u64,
+    produced: u64,
+    held: u64,
+}
+
+impl RecursiveOp {
+    fn start_iteration(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        if self.next_work.is_empty() {
+            self.phase = Phase::Done;
+            return Ok(false);
+        }
+        self.iterations += 1;
+        let max = cx.ctx.max_recursive_iterations;
+        if max != 0 && self.iterations > max {
+            return Err(AionError::new(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!("recursive query exceeded AIONDB_LIMITS_MAX_RECURSIVE_ITERATIONS ({max} iterations)"),
+            ));
+        }
+        let work = Arc::new(std::mem::take(&mut self.next_work));
+        if let Some(w) = cx.worktables.iter_mut().find(|w| w.0 == self.worktable) {
+            w.1 = work;
+        } else {
+            cx.worktables.push((self.worktable, work));
+        }
+        self.rec.open(cx)?;
+        self.phase = Phase::Recursive;
+        Ok(true)
+    }
+}
+
+impl Op for RecursiveOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        cx.release(self.held);
+        self.held = 0;
+        self.seen.clear();
+        self.next_work.clear();
+        self.iterations = 0;
+        self.produced = 0;
+        self.phase = Phase::Anchor;
+        self.anchor.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        loop {
+            let more = match self.phase {
+                Phase::Done => return Ok(false),
+                Phase::Anchor => self.anchor.advance(cx)?,
+                Phase::Recursive => self.rec.advance(cx)?,
+            };
+            if !more {
+                if !self.start_iteration(cx)? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            cx.tick()?;
+            let row = if self.phase == Phase::Anchor {
+                self.anchor.current()
+            } else {
+                self.rec.current()
+            };
+            if !self.all {
+                let key = RowKey(row.to_vec());
+                if self.seen.contains_key(&key) {
+                    continue;
+                }
+                self.seen.insert(key, ());
+            }
+            let b = row_bytes(row);
+            cx.reserve(b)?;
+            self.held += b;
+            self.cur.clear();
+            self.cur.extend_from_slice(row);
+            self.next_work.push(self.cur.clone());
+            self.produced += 1;
+            let max = cx.ctx.max_recursive_rows;
+            if max != 0 && self.produced > max {
+                return Err(AionError::new(
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
+                    format!(
+                        "recursive query exceeded AIONDB_LIMITS_MAX_RECURSIVE_ROWS ({max} rows)"
+                    ),
+                ));
+            }
+            return Ok(true);
+        }
+    }
+    fn current(&self) -> &[Value] {
+        &self.cur
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        cx.release(self.held);
+        self.held = 0;
+        self.seen = HashMap::new();
+        self.next_work = Vec::new();
+        self.anchor.close(cx);
+        self.rec.close(cx);
+    }
+}
+
+struct WorkTableOp {
+    worktable: u32,
+    rows: Arc<Vec<Vec<Value>>>,
+    pos: usize,
+}
+
+impl Op for WorkTableOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.pos = 0;
+        self.rows = cx
+            .worktables
+            .iter()
+            .find(|w| w.0 == self.worktable)
+            .map(|w| w.1.clone())
+            .unwrap_or_default();
+        Ok(())
+    }
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        if self.pos < self.rows.len() {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn current(&self) -> &[Value] {
+        self.rows
+            .get(self.pos.wrapping_sub(1))
+            .map(|r| r.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+// --------------------------------------------------------------- cursors
+
+struct QueryCursor {
+    cx: EvalCx,
+    root: Box<dyn Op>,
+    schema: Schema,
+    width: usize,
+    done: bool,
+    sent_rows: u64,
+    sent_bytes: u64,
+}
+
+impl QueryCursor {
+    fn fill(&mut self, max_rows: u32) -> DbResult<Option<RowBatch>> {
+        if self.done {
+            return Ok(None);
+        }
+        let max = if max_rows == 0 {
+            1024
+        } else {
+            max_rows as usize
+        };
+        let mut batch = RowBatch::with_capacity(self.width, max.min(1024));
+        let mut n = 0;
+        while n < max {
+            if !self.root.advance(&mut self.cx)? {
+                self.done = true;
+                self.root.close(&mut self.cx);
+                break;
+            }
+            let row = self.root.current();
+            self.sent_rows += 1;
+            let lim = self.cx.ctx.max_result_rows;
+            if lim != 0 && self.sent_rows > lim {
+                return Err(AionError::new(
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
+                    format!("result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS ({lim} rows)"),
+                ));
+            }
+            let blim = self.cx.ctx.max_result_bytes;
+            if blim != 0 {
+                self.sent_bytes += row_bytes(row);
+                if self.sent_bytes > blim {
+                    return Err(AionError::new(
+                        SqlState::PROGRAM_LIMIT_EXCEEDED,
+                        format!("result exceeds AIONDB_LIMITS_MAX_RESULT_BYTES ({blim} bytes)"),
+                    ));
+                }
+            }
+            if row.len() != self.width {
+                return Err(bad_plan(format!(
+                    "row of width {} where the plan declares {}",
+                    row.len(),
+                    self.width
+                )));
+            }
+            batch.push_row(row.iter().cloned());
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+}
+
+impl RowCursor for QueryCursor {
+    fn schema(&self) -> AResult<Schema> {
+        ROk(self.schema.clone())
+    }
+    fn next_batch(&mut self, max_rows: u32) -> AResult<ROption<RowBatch>> {
+        match self.fill(max_rows) {
+            Ok(b) => ROk(b.into()),
+            Err(e) => {
+                self.done = true;
+                RErr(e)
+            }
+        }
+    }
+    fn rows_affected(&self) -> AResult<u64> {
+        ROk(self.sent_rows)
+    }
+}
+
+/// Runs a query plan as a streaming cursor.
+pub(crate) fn query_cursor(
+    ctx: &ExecContext,
+    services: &Services,
+    plan: &Plan,
+    params: &[Value],
+) -> DbResult<RowCursorBox> {
+    let mut cx = EvalCx::new(ctx, services, params);
+    let mut root = build(&mut cx, plan, plan.root)?;
+    root.open(&mut cx)?;
+    let width = width_of(plan, plan.root)?;
+    let width = if plan.output.is_empty() {
+        width
+    } else {
+        plan.output.len()
+    };
+    Ok(aiondb_sdk::plugin::guarded_cursor(QueryCursor {
+        cx,
+        root,
+        schema: plan.output.clone(),
+        width,
+        done: false,
+        sent_rows: 0,
+        sent_bytes: 0,
+    }))
+}
+
+/// Runs the plan rooted at `n` to completion, collecting its rows (used by
+/// ddl.rs for CREATE TABLE AS).
+#[allow(dead_code)]
+pub(crate) fn collect(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Vec<Vec<Value>>> {
+    let mut op = build(cx, plan, n)?;
+    op.open(cx)?;
+    let mut rows = Vec::new();
+    while op.advance(cx)? {
+        cx.tick()?;
+        let row = op.current();
+        cx.reserve(row_bytes(row))?;
+        rows.push(row.to_vec());
+    }
+    op.close(cx);
+    Ok(rows)
+}
+
+/// Whether the plan rooted at `n` reads rows from outside itself
+/// (OuterColumn deeper than its own nesting).
+pub(crate) fn references_outer(plan: &Plan, n: NodeRef) -> bool {
+    fn walk_expr(plan: &Plan, e: ExprRef, level: u32, seen: &mut u32) -> bool {
+        let mut stack = vec![e];
+        while let Some(e) = stack.pop() {
+            *seen += 1;
+            if *seen > 1_000_000 {
+                return true;
+            }
+            let Some(ex) = plan.expr(e) else { continue };
+            match &ex.kind {
+                ExprKind::OuterColumn { depth, .. } if *depth > level => return true,
+                ExprKind::Subquery { plan: p, arg, .. } => {
+                    if let RSome(a) = arg {
+                        stack.push(*a);
+                    }
+                    if walk_node(plan, *p, level + 1, seen) {
+                        return true;
+                    }
+                }
+                k => child_exprs(k, &mut stack),
+            }
+        }
+        false
+    }
+    fn walk_node(plan: &Plan, n: NodeRef, level: u32, seen: &mut u32) -> bool {
+        let Some(node) = plan.node(n) else {
+            return false;
+        };
+        for e in node_exprs(&node.op) {
+            if walk_expr(plan, e, level, seen) {
+                return true;
+            }
+        }
+        let lateral = matches!(node.op, Operator::Join { lateral: true, .. });
+        for (i, c) in node.inputs.iter().enumerate() {
+            let l = if lateral && i == 1 { level + 1 } else { level };
+            if walk_node(plan, *c, l, seen) {
+                return true;
+            }
+        }
+        false
+    }
+    let mut seen = 0;
+    walk_node(plan, n, 0, &mut seen)
+}
+
+/// Every expression an operator holds directly.
+pub(crate) fn node_exprs(op: &Operator) -> Vec<ExprRef> {
+    let mut v = Vec::new();
+    let opt = |o: &ROption<ExprRef>, v: &mut Vec<ExprRef>| {
+        if let RSome(e) = o {
+            v.push(*e)
+        }
+    };
+    match op {
+        Operator::SeqScan { filter, .. } => opt(filter, &mut v),
+        Operator::IndexScan { probe, filter, .. } => {
+            opt(filter, &mut v);
+            match probe {
+                IndexProbe::Eq(l) => v.extend(l.iter().copied()),
+                IndexProbe::Range { lower, upper } => {
+                    for b in [lower, upper] {
+                        if let RSome(b) = b {
+                            v.extend(b.exprs.iter().copied())
+                        }
+                    }
+                }
+                IndexProbe::Full => {}
+            }
+        }
+        Operator::VectorSearch { query, k, .. } => v.extend([*query, *k]),
+        Operator::GraphExpand { from, .. } => v.push(*from),
+        Operator::Values { rows } => {
+            for r in rows.iter() {
+                v.extend(r.iter().copied())
+            }
+        }
+        Operator::TableFunction { call, .. } => v.extend(call.args.iter().copied()),
+        Operator::Filter { predicate } => v.push(*predicate),
+        Operator::Project { exprs } => v.extend(exprs.iter().copied()),
+        Operator::Join {
+            condition,
+            left_keys,
+            right_keys,
+            ..
+        } => {
+            opt(condition, &mut v);
+            v.extend(left_keys.iter().copied());
+            v.extend(right_keys.iter().copied());
+        }
+        Operator::Aggregate {
+            group_by,
+            aggregates,
+            ..
+        } => {
+            v.extend(group_by.iter().copied());
+            for a in aggregates.iter() {
+                v.extend(a.args.iter().copied());
+                opt(&a.filter, &mut v);
+                v.extend(a.order_by.iter().map(|k| k.expr));
+            }
+        }
+        Operator::Window {
+            partition_by,
+            order_by,
+            functions,
+        } => {
+            v.extend(partition_by.iter().copied());
+            v.extend(order_by.iter().map(|k| k.expr));
+            for f in functions.iter() {
+                v.extend(f.args.iter().copied());
+                opt(&f.filter, &mut v);
+                for b in [&f.frame.start, &f.frame.end] {
+                    if let FrameBound::Preceding(e) | FrameBound::Following(e) = b {
+                        v.push(*e)
+                    }
+                }
+            }
+        }
+        Operator::Sort { keys } => v.extend(keys.iter().map(|k| k.expr)),
+        Operator::Limit { limit, offset } => {
+            opt(limit, &mut v);
+            opt(offset, &mut v);
+        }
+        Operator::Distinct { on } => v.extend(on.iter().copied()),
+        Operator::Insert {
+            checks,
+            on_conflict,
+            returning,
+            ..
+        } => {
+            v.extend(checks.iter().map(|c| c.expr));
+            v.extend(returning.iter().copied());
+            if let RSome(oc) = on_conflict {
+                if let ConflictAction::DoUpdate {
+                    assignments,
+                    filter,
+                } = &oc.action
+                {
+                    v.extend(assignments.iter().map(|a| a.value));
+                    opt(filter, &mut v);
+                }
+            }
+        }
+        Operator::Update {
+            assignments,
+            checks,
+            recheck,
+            returning,
+            ..
+        } => {
+            v.extend(assignments.iter().map(|a| a.value));
+            v.extend(checks.iter().map(|c| c.expr));
+            opt(recheck, &mut v);
+            v.extend(returning.iter().copied());
+        }
+        Operator::Delete {
+            recheck, returning, ..
+        } => {
+            opt(recheck, &mut v);
+            v.extend(returning.iter().copied());
+        }
+        _ => {}
+    }
+    v
+}
