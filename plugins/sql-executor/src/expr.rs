@@ -316,6 +316,15 @@ impl CExpr {
             CExpr::Binary(op, l, r) => {
                 let a = l.eval(cx, row)?;
                 let b = r.eval(cx, row)?;
+                if *op == BinaryOp::Concat
+                    && (matches!(a, Value::Text(_)) || matches!(b, Value::Text(_)))
+                {
+                    // `text || timestamptz` prints the date/time the way
+                    // the session does.
+                    let a = zoned_text(cx, a);
+                    let b = zoned_text(cx, b);
+                    return eval_binary(*op, &a, &b);
+                }
                 eval_binary(*op, &a, &b)
             }
             CExpr::Unary(op, a) => {
@@ -428,7 +437,7 @@ impl CExpr {
                 if v.is_null() {
                     return Ok(Value::Null);
                 }
-                cast(&v, to, *kind)
+                cast_with(&v, to, *kind, &cx.format)
             }
             CExpr::And(list) => {
                 let mut saw_null = false;
@@ -547,6 +556,19 @@ pub(crate) fn quantified<'v>(
     } else {
         Value::Bool(all)
     })
+}
+
+/// Date/time values as text in the session's TimeZone and DateStyle
+/// (for `||`); other values unchanged.
+fn zoned_text(cx: &EvalCx, v: Value) -> Value {
+    match v {
+        Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_) => {
+            let mut s = String::new();
+            aiondb_sdk::value::write_text_with(&v, &cx.format, &mut s);
+            Value::text(s)
+        }
+        v => v,
+    }
 }
 
 /// Text content of a value (its text output for non-text types).
