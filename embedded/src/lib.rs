@@ -141,10 +141,7 @@ impl Connection {
     /// in PostgreSQL's simple query protocol.
     pub fn execute(&mut self, sql: &str) -> DbResult<QueryResult> {
         let mut all = self.execute_batch(sql)?;
-        Ok(all
-            .pop()
-            .map(QueryResult::from)
-            .unwrap_or_else(QueryResult::empty))
+        Ok(all.pop().unwrap_or_else(QueryResult::empty))
     }
 
     /// Runs one or more statements and returns every result.

@@ -657,10 +657,7 @@ impl Session {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let tree = match trees.pop() {
-            Some(t) => t,
-            None => SyntaxTree::default(),
-        };
+        let tree: SyntaxTree = trees.pop().unwrap_or_default();
         if tree.nodes.is_empty() {
             return Err(AionError::new(SqlState::SYNTAX_ERROR, "empty query"));
         }
