@@ -1,6 +1,7 @@
 //! The kernel's catalog: the one place schemas, tables, indexes, sequences
 //! and graph labels live. Plugins reach it through the host API.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -27,6 +28,64 @@ struct State {
     /// Sequence state: (last value, is_called), outside transactions as in
     /// PostgreSQL.
     seq_state: BTreeMap<TableId, (i64, bool)>,
+}
+
+/// The state of one catalog entry before a change, to put back if the
+/// transaction that made the change rolls back.
+#[derive(Clone, Debug)]
+pub enum UndoEntry {
+    Schema(SchemaId, Option<SchemaDef>),
+    Table(TableId, Option<TableDef>),
+    Index(IndexId, Option<IndexDef>),
+    Sequence(TableId, Option<SequenceDef>),
+    Label(String, Option<GraphLabelDef>),
+    Stats(TableId, Option<TableStatistics>),
+}
+
+thread_local! {
+    /// Undo entries of the statement running on this thread. The session
+    /// opens it around each statement (plugins call the catalog on the
+    /// thread that runs the statement), so DDL becomes transactional
+    /// without a transaction id in the catalog interface.
+    static JOURNAL: RefCell<Option<Vec<UndoEntry>>> = const { RefCell::new(None) };
+}
+
+/// Starts recording catalog changes made on this thread.
+pub fn journal_begin() {
+    JOURNAL.with(|j| *j.borrow_mut() = Some(Vec::new()));
+}
+
+/// Stops recording and returns what was recorded, oldest first.
+pub fn journal_take() -> Vec<UndoEntry> {
+    JOURNAL.with(|j| j.borrow_mut().take().unwrap_or_default())
+}
+
+fn journal_record(entries: impl FnOnce() -> Vec<UndoEntry>) {
+    JOURNAL.with(|j| {
+        if let Some(list) = j.borrow_mut().as_mut() {
+            list.extend(entries());
+        }
+    });
+}
+
+/// Before-images of every key whose value differs between `before` and
+/// `after` (inserted, removed or changed).
+fn diff<K: Ord + Clone, V: PartialEq + Clone>(
+    before: &BTreeMap<K, V>,
+    after: &BTreeMap<K, V>,
+    wrap: impl Fn(K, Option<V>) -> UndoEntry,
+    out: &mut Vec<UndoEntry>,
+) {
+    for (k, v) in before {
+        if after.get(k) != Some(v) {
+            out.push(wrap(k.clone(), Some(v.clone())));
+        }
+    }
+    for k in after.keys() {
+        if !before.contains_key(k) {
+            out.push(wrap(k.clone(), None));
+        }
+    }
 }
 
 /// An in-memory catalog. Durable backends persist its changes through their
@@ -70,6 +129,36 @@ impl KernelCatalog {
         }
     }
 
+    /// Puts back the before-images of a rolled-back transaction's changes,
+    /// newest first. Entries of other transactions are untouched.
+    pub fn undo(&self, entries: Vec<UndoEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut s = self.write();
+        fn put<K: Ord, V>(map: &mut BTreeMap<K, V>, k: K, v: Option<V>) {
+            match v {
+                Some(v) => {
+                    map.insert(k, v);
+                }
+                None => {
+                    map.remove(&k);
+                }
+            }
+        }
+        for e in entries.into_iter().rev() {
+            match e {
+                UndoEntry::Schema(k, v) => put(&mut s.schemas, k, v),
+                UndoEntry::Table(k, v) => put(&mut s.tables, k, v),
+                UndoEntry::Index(k, v) => put(&mut s.indexes, k, v),
+                UndoEntry::Sequence(k, v) => put(&mut s.sequences, k, v),
+                UndoEntry::Label(k, v) => put(&mut s.labels, k, v),
+                UndoEntry::Stats(k, v) => put(&mut s.stats, k, v),
+            }
+        }
+        s.version += 1;
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-changed:
         // every change is validated first and applied with plain inserts.
@@ -81,7 +170,25 @@ impl KernelCatalog {
     }
 }
 
+type Maps = (
+    BTreeMap<SchemaId, SchemaDef>,
+    BTreeMap<TableId, TableDef>,
+    BTreeMap<IndexId, IndexDef>,
+    BTreeMap<TableId, SequenceDef>,
+    BTreeMap<String, GraphLabelDef>,
+);
+
 impl State {
+    fn clone_maps(&self) -> Maps {
+        (
+            self.schemas.clone(),
+            self.tables.clone(),
+            self.indexes.clone(),
+            self.sequences.clone(),
+            self.labels.clone(),
+        )
+    }
+
     fn relation_name_taken(&self, schema: SchemaId, name: &str) -> bool {
         self.tables
             .values()
@@ -414,7 +521,19 @@ impl Catalog for KernelCatalog {
 
     fn apply(&self, change: CatalogChange) -> AResult<ChangeApplied> {
         let mut s = self.write();
-        match s.apply(change) {
+        let journaling = JOURNAL.with(|j| j.borrow().is_some());
+        let before = journaling.then(|| s.clone_maps());
+        let outcome = s.apply(change);
+        if let (Some(before), Ok(_)) = (before, &outcome) {
+            let mut out = Vec::new();
+            diff(&before.0, &s.schemas, UndoEntry::Schema, &mut out);
+            diff(&before.1, &s.tables, UndoEntry::Table, &mut out);
+            diff(&before.2, &s.indexes, UndoEntry::Index, &mut out);
+            diff(&before.3, &s.sequences, UndoEntry::Sequence, &mut out);
+            diff(&before.4, &s.labels, UndoEntry::Label, &mut out);
+            journal_record(|| out);
+        }
+        match outcome {
             Ok(id) => {
                 s.version += 1;
                 RResult::ROk(ChangeApplied {
@@ -433,7 +552,8 @@ impl Catalog for KernelCatalog {
     fn set_table_stats(&self, table: TableId, stats: TableStatistics) {
         let mut s = self.write();
         if s.tables.contains_key(&table) {
-            s.stats.insert(table, stats);
+            let old = s.stats.insert(table, stats);
+            journal_record(|| vec![UndoEntry::Stats(table, old)]);
         }
     }
 

@@ -384,8 +384,14 @@ impl Kernel {
         } else {
             config.text(config::keys::DATA_DIR).map(str::to_string)
         };
-        let engine =
-            session::Engine::build(&self.registry, self.catalog(), config, &storage, data_dir)?;
+        let engine = session::Engine::build(
+            &self.registry,
+            self.catalog(),
+            self.shared.catalog.clone(),
+            config,
+            &storage,
+            data_dir,
+        )?;
         log::info!("SQL engine ready on storage backend {storage}");
         let _ = self.engine.set(Arc::new(engine));
         Ok(())

@@ -22,6 +22,7 @@ use aiondb_sdk::syntax::SyntaxTree;
 use aiondb_sdk::types::DataType;
 use aiondb_sdk::value::{DateStyle, FormatOptions, TimeZone, Value, PG_EPOCH_MICROS_FROM_UNIX};
 
+use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
 use crate::registry::{Provider, Registry};
 
@@ -60,6 +61,8 @@ pub struct Engine {
     services: Services,
     limits: Limits,
     storage_key: String,
+    /// The concrete catalog, for undoing a rolled-back transaction's DDL.
+    kernel_catalog: RArc<KernelCatalog>,
 }
 
 fn missing(capability: &str) -> AionError {
@@ -77,6 +80,7 @@ impl Engine {
     pub(crate) fn build(
         registry: &Registry,
         catalog: Catalog_TO<'static, RArc<()>>,
+        kernel_catalog: RArc<KernelCatalog>,
         config: &Config,
         storage_key: &str,
         data_dir: Option<String>,
@@ -149,6 +153,7 @@ impl Engine {
             services,
             limits: Limits::from_config(config),
             storage_key: storage_key.to_string(),
+            kernel_catalog,
         })
     }
 
@@ -308,8 +313,13 @@ struct Txn {
     start: i64,
     /// Settings to restore if the transaction rolls back, and SET LOCAL
     /// values to drop when it ends.
-    settings_before: HashMap<&'static str, String>,
-    savepoints: Vec<String>,
+    /// Taken at the first SET inside the transaction (most transactions
+    /// never SET, so the common path copies nothing).
+    settings_before: Option<HashMap<&'static str, String>>,
+    /// Savepoint names with the catalog journal length when each was set.
+    savepoints: Vec<(String, usize)>,
+    /// Catalog before-images of this transaction's DDL, oldest first.
+    journal: Vec<UndoEntry>,
     /// Values to restore at COMMIT for settings changed by SET LOCAL.
     local_restore: Vec<(&'static str, String)>,
 }
@@ -657,7 +667,7 @@ impl Session {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let tree: SyntaxTree = trees.pop().unwrap_or_default();
+        let tree = trees.pop().unwrap_or_default();
         if tree.nodes.is_empty() {
             return Err(AionError::new(SqlState::SYNTAX_ERROR, "empty query"));
         }
@@ -790,7 +800,13 @@ impl Session {
         ctx.lock_timeout_ms = self.lock_timeout_ms;
         let ctx = &self.exec_ctx;
         let started = Instant::now();
-        let executed = self.engine.execute(ctx, plan, params)?;
+        catalog::journal_begin();
+        let executed = self.engine.execute(ctx, plan, params);
+        let undo = catalog::journal_take();
+        if let Some(t) = &mut self.txn {
+            t.journal.extend(undo);
+        }
+        let executed = executed?;
         log::trace!(
             "{} ran in {:?} ({} rows)",
             plan.command,
@@ -833,8 +849,9 @@ impl Session {
             implicit,
             failed: false,
             start: now_pg_micros(),
-            settings_before: self.settings.clone(),
+            settings_before: None,
             savepoints: Vec::new(),
+            journal: Vec::new(),
             local_restore: Vec::new(),
         });
         self.set_txn_settings();
@@ -852,12 +869,26 @@ impl Session {
                 false,
             ),
         };
+        let ro = if ro { "on" } else { "off" };
+        // Implicit transactions at the default level change nothing: keep
+        // the per-statement path free of rebuilding the settings.
+        if self
+            .settings
+            .get("transaction_isolation")
+            .map(String::as_str)
+            == Some(iso)
+            && self
+                .settings
+                .get("transaction_read_only")
+                .map(String::as_str)
+                == Some(ro)
+        {
+            return;
+        }
         self.settings
             .insert("transaction_isolation", iso.to_string());
-        self.settings.insert(
-            "transaction_read_only",
-            if ro { "on" } else { "off" }.to_string(),
-        );
+        self.settings
+            .insert("transaction_read_only", ro.to_string());
         self.settings_changed();
     }
 
@@ -873,11 +904,23 @@ impl Session {
             storage.rollback(t.id).into_result()
         };
         if !commit || t.failed || result.is_err() {
-            self.settings = t.settings_before;
+            self.engine.kernel_catalog.undo(t.journal);
+        }
+        let rolled_back = !commit || t.failed || result.is_err();
+        let mut changed = false;
+        if rolled_back {
+            if let Some(before) = t.settings_before {
+                self.settings = before;
+                changed = true;
+            }
         } else {
             for (name, value) in t.local_restore.into_iter().rev() {
                 self.settings.insert(name, value);
+                changed = true;
             }
+        }
+        if changed {
+            self.settings_changed();
         }
         self.set_txn_settings();
         result
@@ -952,7 +995,7 @@ impl Session {
                 storage
                     .savepoint(t.id, RStr::from_str(name))
                     .into_result()?;
-                t.savepoints.push(name.to_string());
+                t.savepoints.push((name.to_string(), t.journal.len()));
             }
             Utility::RollbackToSavepoint(name) | Utility::ReleaseSavepoint(name) => {
                 let rollback = matches!(u, Utility::RollbackToSavepoint(_));
@@ -968,7 +1011,7 @@ impl Session {
                         format!("{verb} can only be used in transaction blocks"),
                     ));
                 };
-                let Some(pos) = t.savepoints.iter().rposition(|s| s == name.as_str()) else {
+                let Some(pos) = t.savepoints.iter().rposition(|(s, _)| s == name.as_str()) else {
                     return Err(AionError::new(
                         SqlState::new(b"3B001"),
                         format!("savepoint \"{name}\" does not exist"),
@@ -978,6 +1021,9 @@ impl Session {
                     storage
                         .rollback_to_savepoint(t.id, RStr::from_str(name))
                         .into_result()?;
+                    let mark = t.savepoints[pos].1.min(t.journal.len());
+                    let undo = t.journal.split_off(mark);
+                    self.engine.kernel_catalog.undo(undo);
                     t.savepoints.truncate(pos + 1);
                     t.failed = false;
                 } else {
@@ -1109,6 +1155,11 @@ impl Session {
                 "SET LOCAL can only be used in transaction blocks",
             ));
             return Ok(());
+        }
+        if let Some(t) = &mut self.txn {
+            if t.settings_before.is_none() {
+                t.settings_before = Some(self.settings.clone());
+            }
         }
         if local {
             // SET LOCAL reverts when the block ends, even on COMMIT.

@@ -186,3 +186,36 @@ fn open_refuses_clearly_until_durable_storage_exists() {
     );
     assert!(!dir.exists(), "nothing may be written");
 }
+
+#[test]
+fn ddl_is_transactional() {
+    let db = Database::in_memory().expect("db");
+    let mut c = db.connect_anonymous("main", "ddl-txn").expect("connect");
+    c.execute("CREATE TABLE keep (id int PRIMARY KEY)")
+        .expect("create");
+    c.execute("INSERT INTO keep VALUES (1)").expect("insert");
+    c.execute("BEGIN").expect("begin");
+    c.execute("CREATE TABLE gone (id int)")
+        .expect("create in block");
+    c.execute("INSERT INTO gone VALUES (1)")
+        .expect("insert in block");
+    c.execute("DROP TABLE keep").expect("drop in block");
+    c.execute("ROLLBACK").expect("rollback");
+    assert_eq!(sqlstate(c.execute("SELECT * FROM gone")), "42P01");
+    let r = c.execute("SELECT id FROM keep").expect("keep survives");
+    assert_eq!(r.len(), 1);
+    // A savepoint undoes only the DDL after it.
+    c.execute("BEGIN").expect("begin");
+    c.execute("CREATE TABLE a (x int)").expect("a");
+    c.execute("SAVEPOINT s").expect("savepoint");
+    c.execute("CREATE TABLE b (x int)").expect("b");
+    c.execute("ROLLBACK TO SAVEPOINT s").expect("rollback to");
+    c.execute("COMMIT").expect("commit");
+    assert!(c.execute("SELECT * FROM a").is_ok());
+    assert_eq!(sqlstate(c.execute("SELECT * FROM b")), "42P01");
+    // The same name can be created again after a rolled-back CREATE.
+    c.execute("BEGIN; CREATE TABLE again (x int); ROLLBACK")
+        .expect("batch");
+    c.execute("CREATE TABLE again (x int)")
+        .expect("create again");
+}

@@ -54,6 +54,8 @@ pub(crate) enum CExpr {
         arg: Box<CExpr>,
         to: DataType,
         kind: CoercionKind,
+        /// char(n) -> text/varchar drops the padding, as PostgreSQL does.
+        rtrim: bool,
     },
     And(Vec<CExpr>),
     Or(Vec<CExpr>),
@@ -183,6 +185,11 @@ pub(crate) fn compile_with(
             args: compile_list(cx, plan, args, offsets)?,
         },
         ExprKind::Cast { arg, to, explicit } => CExpr::Cast {
+            rtrim: plan
+                .expr(*arg)
+                .is_some_and(|a| a.data_type.id == TypeId::Char && !a.data_type.is_array)
+                && matches!(to.id, TypeId::Text | TypeId::Varchar)
+                && !to.is_array,
             arg: c(*arg, cx)?,
             to: *to,
             kind: if *explicit {
@@ -234,6 +241,7 @@ pub(crate) fn compile_with(
                 op: Some(op),
                 correlated,
                 cache: None,
+                in_set: None,
             });
             let elem = match kind {
                 SubqueryKind::Array => ex.data_type.id,
@@ -432,10 +440,21 @@ impl CExpr {
                 }
             }
             CExpr::Special { func, args } => crate::special::eval_special(cx, *func, args, row),
-            CExpr::Cast { arg, to, kind } => {
+            CExpr::Cast {
+                arg,
+                to,
+                kind,
+                rtrim,
+            } => {
                 let v = arg.eval(cx, row)?;
                 if v.is_null() {
                     return Ok(Value::Null);
+                }
+                if *rtrim {
+                    if let Value::Text(s) = &v {
+                        let t = Value::text(s.trim_end_matches(' '));
+                        return cast_with(&t, to, *kind, &cx.format);
+                    }
                 }
                 cast_with(&v, to, *kind, &cx.format)
             }
