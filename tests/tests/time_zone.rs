@@ -136,3 +136,19 @@ fn current_date_and_localtimestamp_use_the_session_zone() {
     assert!(w[0] == w[1] && w[1] == w[2], "{west}");
     assert_ne!(e[0], w[0]);
 }
+
+#[test]
+fn mixed_comparisons_and_interval_arithmetic_use_the_session_zone() {
+    let db = Database::in_memory().expect("db");
+    let mut c = db.connect_anonymous("main", "tz-test").expect("connect");
+    run(&mut c, "SET TimeZone = 'America/New_York'");
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT '2024-07-01 12:00'::timestamp = '2024-07-01 16:00+00'::timestamptz, \
+             '2024-07-01'::date < '2024-07-01 02:00+00'::timestamptz, \
+             '2024-03-09 12:00'::timestamptz + interval '1 day'"
+        ),
+        "t|f|2024-03-10 12:00:00-04"
+    );
+}

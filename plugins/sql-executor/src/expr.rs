@@ -324,16 +324,9 @@ impl CExpr {
             CExpr::Binary(op, l, r) => {
                 let a = l.eval(cx, row)?;
                 let b = r.eval(cx, row)?;
-                if *op == BinaryOp::Concat
-                    && (matches!(a, Value::Text(_)) || matches!(b, Value::Text(_)))
-                {
-                    // `text || timestamptz` prints the date/time the way
-                    // the session does.
-                    let a = zoned_text(cx, a);
-                    let b = zoned_text(cx, b);
-                    return eval_binary(*op, &a, &b);
-                }
-                eval_binary(*op, &a, &b)
+                // `||` and timestamptz arithmetic depend on the session
+                // zone and DateStyle.
+                aiondb_sdk::value::eval_binary_with(*op, &a, &b, &cx.format)
             }
             CExpr::Unary(op, a) => {
                 let v = a.eval(cx, row)?;
@@ -575,19 +568,6 @@ pub(crate) fn quantified<'v>(
     } else {
         Value::Bool(all)
     })
-}
-
-/// Date/time values as text in the session's TimeZone and DateStyle
-/// (for `||`); other values unchanged.
-fn zoned_text(cx: &EvalCx, v: Value) -> Value {
-    match v {
-        Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_) => {
-            let mut s = String::new();
-            aiondb_sdk::value::write_text_with(&v, &cx.format, &mut s);
-            Value::text(s)
-        }
-        v => v,
-    }
 }
 
 /// Text content of a value (its text output for non-text types).

@@ -155,3 +155,56 @@ fn zone_dependence_of_casts_and_literals() {
     assert!(!cast_uses_format_options(&date, &ts));
     assert!(!cast_uses_format_options(&DataType::INT4, &DataType::TEXT));
 }
+
+#[test]
+fn timestamptz_interval_arithmetic_in_the_session_zone() {
+    // Recorded from PostgreSQL 15 with TimeZone America/New_York.
+    let opts = FormatOptions::from_settings("America/New_York", "ISO, MDY").expect("opts");
+    let tz = |s: &str| parse_text_with(DataType::scalar(TypeId::TimestampTz), s, &opts).expect(s);
+    let iv = |s: &str| parse_text(DataType::scalar(TypeId::Interval), s).expect(s);
+    for (op, a, b, want) in [
+        (
+            BinaryOp::Add,
+            "2024-03-09 12:00",
+            "1 day",
+            "2024-03-10 12:00:00-04",
+        ),
+        (
+            BinaryOp::Add,
+            "2024-10-15 12:00",
+            "1 mon",
+            "2024-11-15 12:00:00-05",
+        ),
+        (
+            BinaryOp::Sub,
+            "2024-11-04 00:30",
+            "1 day",
+            "2024-11-03 00:30:00-04",
+        ),
+        (
+            BinaryOp::Add,
+            "2024-03-09 12:00",
+            "24 hours",
+            "2024-03-10 13:00:00-04",
+        ),
+        (
+            BinaryOp::Add,
+            "2024-03-09 02:30",
+            "1 day",
+            "2024-03-10 03:30:00-04",
+        ),
+    ] {
+        let v = eval_binary_with(op, &tz(a), &iv(b), &opts).expect("eval");
+        let mut out = String::new();
+        write_text_with(&v, &opts, &mut out);
+        assert_eq!(out, want, "{a} {op:?} {b}");
+    }
+    let v = eval_binary_with(
+        BinaryOp::Concat,
+        &Value::text("at "),
+        &tz("2024-07-01 12:00"),
+        &opts,
+    )
+    .expect("concat");
+    assert_eq!(v, Value::text("at 2024-07-01 12:00:00-04"));
+}

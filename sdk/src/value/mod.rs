@@ -37,7 +37,7 @@ pub use format::{DateOrder, DateOutput, DateStyle, FormatOptions, NamedZone, Tim
 pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
 pub use text::{parse_text, parse_text_with, write_text, write_text_with};
 
-pub use arith::{eval_binary, eval_unary};
+pub use arith::{eval_binary, eval_binary_with, eval_unary};
 pub use cast::{
     can_coerce, cast, cast_uses_format_options, cast_with, text_input_uses_format_options,
     CoercionKind,
