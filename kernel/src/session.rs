@@ -20,7 +20,7 @@ use aiondb_sdk::plugin::ProviderObject;
 use aiondb_sdk::row::{Field, RowBatch, Schema};
 use aiondb_sdk::syntax::SyntaxTree;
 use aiondb_sdk::types::DataType;
-use aiondb_sdk::value::{Value, PG_EPOCH_MICROS_FROM_UNIX};
+use aiondb_sdk::value::{DateStyle, FormatOptions, TimeZone, Value, PG_EPOCH_MICROS_FROM_UNIX};
 
 use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
@@ -234,6 +234,9 @@ pub struct StatementResult {
     pub rows_affected: u64,
     /// Warnings and notices raised while running (PostgreSQL NoticeResponse).
     pub notices: Vec<AionError>,
+    /// TimeZone and DateStyle in force when the statement finished: how
+    /// its date/time values are to be printed.
+    pub format: Arc<FormatOptions>,
 }
 
 /// A prepared statement: a plan reused across executions, re-planned when
@@ -345,6 +348,8 @@ pub struct Session {
     txn: Option<Txn>,
     /// Simple-query plan cache: SQL text -> plan (catalog version checked).
     cache: HashMap<Arc<str>, Arc<PreparedStatement>>,
+    /// TimeZone and DateStyle, parsed once per change of either.
+    format: Arc<FormatOptions>,
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
@@ -474,6 +479,7 @@ impl Session {
             search_path_key: Arc::from(""),
             txn: None,
             cache: HashMap::new(),
+            format: Arc::default(),
         };
         s.settings_changed();
         s
@@ -499,6 +505,12 @@ impl Session {
     /// Current value of a session setting (`SHOW name`).
     pub fn setting(&self, name: &str) -> Option<&str> {
         canonical_setting(name).and_then(|n| self.settings.get(n).map(String::as_str))
+    }
+
+    /// The session's TimeZone and DateStyle, for printing and reading
+    /// date/time values as this session's client expects.
+    pub fn format_options(&self) -> &FormatOptions {
+        &self.format
     }
 
     fn settings_changed(&mut self) {
@@ -533,7 +545,20 @@ impl Session {
             .filter(|s| !s.is_empty())
             .map(|s| if s == "$user" { self.user.clone() } else { s })
             .collect();
-        self.search_path_key = Arc::from(raw.as_str());
+        let tz = self.settings.get("TimeZone").map_or("UTC", String::as_str);
+        let ds = self
+            .settings
+            .get("DateStyle")
+            .map_or("ISO, MDY", String::as_str);
+        // Stored values were validated by `validate_setting`.
+        let format = FormatOptions::from_settings(tz, ds).unwrap_or_default();
+        if *self.format != format {
+            self.format = Arc::new(format);
+        }
+        // Plans are reused only under the settings they were made with:
+        // besides the search path, a plan may hold date/time constants
+        // read under TimeZone and DateStyle.
+        self.search_path_key = Arc::from(format!("{raw}\u{0}{tz}\u{0}{ds}").as_str());
         self.exec_ctx.search_path = self
             .search_path
             .iter()
@@ -795,6 +820,7 @@ impl Session {
             rows_affected: executed.affected,
             rows: executed.rows,
             notices: Vec::new(),
+            format: self.format.clone(),
         })
     }
 
@@ -907,6 +933,7 @@ impl Session {
             rows: RowBatch::new(0),
             rows_affected: 0,
             notices: Vec::new(),
+            format: Arc::default(),
         }
     }
 
@@ -1076,6 +1103,7 @@ impl Session {
                 result.tag = "SHOW".to_string();
             }
         }
+        result.format = self.format.clone();
         Ok(result)
     }
 
@@ -1100,7 +1128,10 @@ impl Session {
             ));
         }
         let value = match value {
-            Some(v) => validate_setting(canonical, v)?,
+            Some(v) => {
+                let current = self.settings.get(canonical).map_or("", String::as_str);
+                validate_setting(canonical, v, current)?
+            }
             None => {
                 let d = SESSION_SETTINGS
                     .iter()
@@ -1152,8 +1183,9 @@ fn unknown_setting(name: &str) -> AionError {
     )
 }
 
-/// Checks a value and returns it as SHOW will print it.
-fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
+/// Checks a value and returns it as SHOW will print it. `current` is the
+/// value in force (DateStyle keeps the half that is not given).
+fn validate_setting(name: &'static str, value: &str, current: &str) -> DbResult<String> {
     let invalid = |hint: &str| {
         AionError::new(
             SqlState::new(b"22023"),
@@ -1174,47 +1206,10 @@ fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
                 _ => format!("{ms}ms"),
             }
         }
-        "TimeZone" => {
-            let v = value.trim();
-            if [
-                "utc",
-                "gmt",
-                "z",
-                "zulu",
-                "etc/utc",
-                "universal",
-                "+00",
-                "+00:00",
-                "0",
-            ]
-            .contains(&v.to_ascii_lowercase().as_str())
-            {
-                if v.eq_ignore_ascii_case("gmt") {
-                    "GMT".to_string()
-                } else {
-                    "UTC".to_string()
-                }
-            } else {
-                return Err(invalid(
-                    "This version of AionDB evaluates time zones as UTC only; set TimeZone to UTC.",
-                ));
-            }
-        }
+        "TimeZone" => TimeZone::parse(value)?.name().to_string(),
         "DateStyle" => {
-            let v = value.trim().to_ascii_uppercase();
-            let order = if v.contains("DMY") {
-                "DMY"
-            } else if v.contains("YMD") {
-                "YMD"
-            } else {
-                "MDY"
-            };
-            if v.contains("SQL") || v.contains("GERMAN") || v.contains("POSTGRES") {
-                return Err(invalid(
-                    "This version of AionDB formats dates in ISO style only.",
-                ));
-            }
-            format!("ISO, {order}")
+            let current = DateStyle::parse(current, DateStyle::default()).unwrap_or_default();
+            DateStyle::parse(value, current)?.name()
         }
         "IntervalStyle" => {
             if !value.trim().eq_ignore_ascii_case("postgres") {

@@ -7,7 +7,19 @@ use crate::shared::{ident_name, object_parts};
 use aiondb_sdk::plan::{AggFunc, FunctionRef, SpecialFunc, SubqueryKind, WindowFunc};
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::value::ops::{BinaryOp, UnaryOp};
-use aiondb_sdk::value::parse_text;
+use aiondb_sdk::value::{cast_uses_format_options, parse_text, text_input_uses_format_options};
+
+/// A date/time literal whose value depends on TimeZone or DateStyle: read
+/// at execution, in the session's settings, instead of at plan time.
+fn deferred_input(text: RString, to: DataType, explicit: bool) -> LExpr {
+    LExpr::new(
+        LKind::Cast {
+            arg: Box::new(LExpr::constant(Value::Text(text), DataType::TEXT)),
+            explicit,
+        },
+        to,
+    )
+}
 use aiondb_sdk::value::{can_coerce, common_type, resolve_binary, resolve_unary, CoercionKind};
 use sqlparser::ast;
 
@@ -124,6 +136,9 @@ impl<'a> Binder<'a> {
             return Ok(match e.kind {
                 LKind::Const(Value::Null) => LExpr::null(to),
                 LKind::Const(Value::Text(s)) => {
+                    if text_input_uses_format_options(&to, s.as_str()) {
+                        return Ok(deferred_input(s, to, kind == CoercionKind::Explicit));
+                    }
                     let v = parse_text(to, s.as_str())?;
                     LExpr::constant(v, to)
                 }
@@ -168,7 +183,10 @@ impl<'a> Binder<'a> {
                 ),
             ));
         }
-        if let LKind::Const(v) = &e.kind {
+        // Casts whose result depends on TimeZone/DateStyle run at
+        // execution: plans outlive a SET.
+        let foldable = !cast_uses_format_options(&e.ty, &to);
+        if let (LKind::Const(v), true) = (&e.kind, foldable) {
             if let Ok(v2) = aiondb_sdk::value::cast(v, &to, kind) {
                 if kind != CoercionKind::Explicit
                     || !matches!(to.id, TypeId::Varchar | TypeId::Char)
@@ -879,6 +897,9 @@ impl<'a> Binder<'a> {
     pub fn explicit_cast(&mut self, a: LExpr, to: DataType) -> DbResult<LExpr> {
         if a.ty.id == TypeId::Unknown {
             if let LKind::Const(Value::Text(s)) = &a.kind {
+                if text_input_uses_format_options(&to, s.as_str()) {
+                    return Ok(deferred_input(s.clone(), to, true));
+                }
                 // A typed literal: the type's input function, then the typmod.
                 let base = DataType { typmod: -1, ..to };
                 let v = parse_text(base, s.as_str())?;
