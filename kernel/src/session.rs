@@ -1060,6 +1060,14 @@ impl Session {
                 )?;
             }
             Utility::Reset(name) => self.set(name, None, false, &mut result)?,
+            Utility::SetConfig { name, value, local } => {
+                self.set(name, Some(value.as_str()), *local, &mut result)?;
+                let shown = self.setting(name).unwrap_or_default().to_string();
+                result.schema = plan.output.clone();
+                result.rows = RowBatch::new(1);
+                result.rows.push_row([Value::text(shown)]);
+                result.tag = "SELECT 1".to_string();
+            }
             Utility::ResetAll => {
                 let names: Vec<&'static str> = SESSION_SETTINGS
                     .iter()
