@@ -1,8 +1,6 @@
 //! Aggregation: accumulators for every `AggFunc` (shared with window
 //! functions) and the Aggregate operator (plain, hashed, sorted).
 
-use std::collections::HashMap;
-
 use aiondb_sdk::abi_stable::std_types::ROption::{RNone, RSome};
 use aiondb_sdk::plan::{AggCall, AggFunc, AggStrategy, NodeRef, Operator};
 use aiondb_sdk::prelude::*;
@@ -10,7 +8,8 @@ use aiondb_sdk::value::ops::BinaryOp;
 use aiondb_sdk::value::{normalize_jsonb, write_json_string, Numeric};
 
 use crate::expr::{compile, compile_list0, make_array, CExpr};
-use crate::ops::{cmp_keys, compile_keys, input_of, CKey, Op, RowKey};
+use crate::ops::{cmp_keys, compile_keys, input_of, CKey, Op};
+use crate::rowtable::{hash_row, RowTable};
 use crate::shared::*;
 
 /// One compiled aggregate call.
@@ -688,34 +687,33 @@ impl Op for AggOp {
                 self.out.push(r);
             }
         } else {
-            let mut index: HashMap<RowKey, usize> = HashMap::new();
-            let mut groups: Vec<(Vec<Value>, Vec<AggState>)> = Vec::new();
+            // Keys are evaluated into one reused buffer; only a new group
+            // allocates.
+            let mut groups: RowTable<Vec<AggState>> = RowTable::default();
+            let mut kbuf: Vec<Value> = Vec::with_capacity(self.group_by.len());
             while self.child.advance(cx)? {
                 cx.tick()?;
                 let row = self.child.current();
-                let mut keys = Vec::with_capacity(self.group_by.len());
+                kbuf.clear();
                 for g in &self.group_by {
-                    keys.push(g.eval(cx, row)?);
+                    kbuf.push(g.eval(cx, row)?);
                 }
-                let key = RowKey(keys);
-                let gi = match index.get(&key) {
-                    Some(i) => *i,
+                let h = hash_row(&kbuf);
+                let gi = match groups.find_hashed(h, &kbuf) {
+                    Some(i) => i,
                     None => {
-                        let b = row_bytes(&key.0) * 2 + 64 * self.specs.len() as u64;
+                        let b = row_bytes(&kbuf) * 2 + 64 * self.specs.len() as u64;
                         cx.reserve(b)?;
                         self.held += b;
-                        groups.push((key.0.clone(), new_states(&self.specs)));
-                        index.insert(key, groups.len() - 1);
-                        groups.len() - 1
+                        groups.push_hashed(h, kbuf.clone(), new_states(&self.specs))
                     }
                 };
-                let states = &mut groups[gi].1;
-                for (st, spec) in states.iter_mut().zip(&self.specs) {
+                for (st, spec) in groups.vals[gi].iter_mut().zip(&self.specs) {
                     st.feed(cx, spec, row)?;
                 }
             }
-            drop(index);
-            for (k, st) in groups {
+            let RowTable { keys, vals, .. } = groups;
+            for (k, st) in keys.into_iter().zip(vals) {
                 let r = self.finish_group(cx, k, st)?;
                 self.out.push(r);
             }

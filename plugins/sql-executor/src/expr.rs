@@ -234,6 +234,7 @@ pub(crate) fn compile_with(
                 op: Some(op),
                 correlated,
                 cache: None,
+                in_set: None,
             });
             let elem = match kind {
                 SubqueryKind::Array => ex.data_type.id,

@@ -3,14 +3,13 @@
 //! equi-join keys); the left input streams. Merge joins are run as hash
 //! joins probed in left order, which keeps the left input's ordering.
 
-use std::collections::HashMap;
-
 use aiondb_sdk::abi_stable::std_types::ROption::{RNone, RSome};
 use aiondb_sdk::plan::{JoinKind, NodeRef, Operator};
 use aiondb_sdk::prelude::*;
 
 use crate::expr::{compile, CExpr};
-use crate::ops::{input_of, width_of, Op, RowKey};
+use crate::ops::{input_of, width_of, Op};
+use crate::rowtable::RowTable;
 use crate::shared::*;
 
 pub(crate) fn build(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>> {
@@ -69,7 +68,8 @@ pub(crate) fn build(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dy
         lw,
         rw,
         rows: Vec::new(),
-        table: HashMap::new(),
+        table: RowTable::default(),
+        kbuf: Vec::new(),
         matched: Vec::new(),
         cands: Vec::new(),
         all_cands: false,
@@ -102,7 +102,9 @@ struct JoinOp {
     lw: usize,
     rw: usize,
     rows: Vec<Vec<Value>>,
-    table: HashMap<RowKey, Vec<usize>>,
+    /// Right key -> right row index (duplicates allowed).
+    table: RowTable<usize>,
+    kbuf: Vec<Value>,
     matched: Vec<bool>,
     cands: Vec<usize>,
     all_cands: bool,
@@ -114,6 +116,24 @@ struct JoinOp {
     left_only: bool,
     left_copy: Vec<Value>,
     held: u64,
+}
+
+/// Evaluates join keys into `buf`; false when one is NULL (no match).
+fn fill_key(
+    cx: &mut EvalCx,
+    keys: &[CExpr],
+    row: &[Value],
+    buf: &mut Vec<Value>,
+) -> DbResult<bool> {
+    buf.clear();
+    for k in keys {
+        let v = k.eval(cx, row)?;
+        if v.is_null() {
+            return Ok(false);
+        }
+        buf.push(v);
+    }
+    Ok(true)
 }
 
 fn eval_key(cx: &mut EvalCx, keys: &[CExpr], row: &[Value]) -> DbResult<Option<Vec<Value>>> {
@@ -155,10 +175,10 @@ impl JoinOp {
             self.all_cands = true;
             return Ok(());
         }
-        if let Some(k) = eval_key(cx, &self.lkeys, lrow)? {
-            if let Some(list) = self.table.get(&RowKey(k)) {
-                self.cands.extend_from_slice(list);
-            }
+        if fill_key(cx, &self.lkeys, lrow, &mut self.kbuf)? {
+            let t = &self.table;
+            self.cands
+                .extend(t.all_matching(&self.kbuf).map(|i| t.vals[i]));
         }
         Ok(())
     }
@@ -208,7 +228,7 @@ impl Op for JoinOp {
                 let idx = self.rows.len();
                 if !self.rkeys.is_empty() {
                     if let Some(k) = eval_key(cx, &self.rkeys, row)? {
-                        self.table.entry(RowKey(k)).or_default().push(idx);
+                        self.table.push(k, idx);
                     }
                 }
                 self.rows.push(row.to_vec());
@@ -339,7 +359,7 @@ impl Op for JoinOp {
         cx.release(self.held);
         self.held = 0;
         self.rows = Vec::new();
-        self.table = HashMap::new();
+        self.table = RowTable::default();
         self.left.close(cx);
         self.right.close(cx);
     }

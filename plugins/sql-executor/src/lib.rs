@@ -18,6 +18,7 @@ mod explain;
 mod expr;
 mod join;
 mod ops;
+mod rowtable;
 mod shared;
 mod special;
 mod tablefunc;

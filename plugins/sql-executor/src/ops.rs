@@ -3,8 +3,7 @@
 //! subqueries, lateral joins) and `advance`d; `current` borrows the current
 //! row, so filters and scans pass rows on without copying them.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use crate::rowtable::RowTable;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,6 +26,9 @@ pub(crate) trait Op: Send {
     fn current(&self) -> &[Value];
     /// Releases held memory.
     fn close(&mut self, _cx: &mut EvalCx) {}
+    /// At most this many rows will be pulled (LIMIT + OFFSET above); a
+    /// sort keeps only that many (top-N).
+    fn limit_hint(&mut self, _rows: Option<u64>) {}
 }
 
 /// EXPLAIN ANALYZE counters of one plan node.
@@ -79,6 +81,9 @@ impl Op for Instrumented {
     }
     fn close(&mut self, cx: &mut EvalCx) {
         self.inner.close(cx)
+    }
+    fn limit_hint(&mut self, rows: Option<u64>) {
+        self.inner.limit_hint(rows)
     }
 }
 
@@ -203,6 +208,7 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             rows: Vec::new(),
             pos: 0,
             held: 0,
+            limit: None,
         }),
         Operator::Limit { limit, offset } => Box::new(LimitOp {
             child: build_child(cx, plan, n, 0)?,
@@ -220,8 +226,9 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
         Operator::Distinct { on } => Box::new(DistinctOp {
             child: build_child(cx, plan, n, 0)?,
             on: compile_list0(cx, plan, on)?,
-            seen: HashMap::new(),
+            seen: RowTable::default(),
             prev: None,
+            kbuf: Vec::new(),
             held: 0,
         }),
         Operator::SetOp { op, all } => Box::new(SetOpOp {
@@ -229,7 +236,7 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             right: build_child(cx, plan, n, 1)?,
             op: *op,
             all: *all,
-            counts: HashMap::new(),
+            counts: RowTable::default(),
             on_right: false,
             held: 0,
         }),
@@ -239,7 +246,7 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             worktable: *worktable,
             all: *all,
             phase: Phase::Anchor,
-            seen: HashMap::new(),
+            seen: RowTable::default(),
             next_work: Vec::new(),
             cur: Vec::new(),
             iterations: 0,
@@ -806,6 +813,10 @@ impl Op for ProjectOp {
     fn close(&mut self, cx: &mut EvalCx) {
         self.child.close(cx)
     }
+    fn limit_hint(&mut self, rows: Option<u64>) {
+        // One output row per input row.
+        self.child.limit_hint(rows)
+    }
 }
 
 struct LimitOp {
@@ -845,6 +856,8 @@ impl Op for LimitOp {
         if self.remaining == Some(0) {
             return Ok(());
         }
+        self.child
+            .limit_hint(self.remaining.map(|r| r.saturating_add(self.skip)));
         self.child.open(cx)
     }
     fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
@@ -877,9 +890,63 @@ impl Op for LimitOp {
 pub(crate) struct SortOp {
     pub child: Box<dyn Op>,
     pub keys: Vec<CKey>,
+    /// Rows with their evaluated keys (keys empty when `key_cols` is set).
     pub rows: Vec<(Vec<Value>, Vec<Value>)>,
     pub pos: usize,
     pub held: u64,
+    /// Top-N: only this many rows are needed.
+    pub limit: Option<u64>,
+}
+
+static NULL: Value = Value::Null;
+
+/// Column `c` of a row, NULL when out of range (a planner bug, not a panic).
+#[inline]
+fn col_at(row: &[Value], c: usize) -> &Value {
+    row.get(c).unwrap_or(&NULL)
+}
+
+impl SortOp {
+    /// Sort keys that are plain input columns: compared in place, never
+    /// copied.
+    fn key_cols(&self) -> Option<Vec<usize>> {
+        self.keys
+            .iter()
+            .map(|k| match k.expr {
+                CExpr::Col(i) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn cmp_entries(
+        keys: &[CKey],
+        cols: &Option<Vec<usize>>,
+        a: &(Vec<Value>, Vec<Value>),
+        b: &(Vec<Value>, Vec<Value>),
+    ) -> std::cmp::Ordering {
+        match cols {
+            Some(cols) => {
+                for (k, c) in keys.iter().zip(cols) {
+                    let o = key_cmp(col_at(&a.1, *c), col_at(&b.1, *c), k.desc, k.nulls_first);
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            }
+            None => cmp_keys(keys, &a.0, &b.0),
+        }
+    }
+
+    fn sort_and_cut(&mut self, cols: &Option<Vec<usize>>) {
+        let keys = &self.keys;
+        self.rows
+            .sort_by(|a, b| Self::cmp_entries(keys, cols, a, b));
+        if let Some(k) = self.limit {
+            self.rows.truncate(k as usize);
+        }
+    }
 }
 
 impl Op for SortOp {
@@ -888,20 +955,68 @@ impl Op for SortOp {
         self.held = 0;
         self.rows.clear();
         self.pos = 0;
+        let cols = self.key_cols();
         self.child.open(cx)?;
+        // Top-N: once `limit` rows are kept, a row not sorting before the
+        // last kept one can never make it (ties keep input order).
+        let mut full = false;
         while self.child.advance(cx)? {
             cx.tick()?;
             let row = self.child.current();
-            let keys = eval_keys(cx, &self.keys, row)?;
+            let keys = match &cols {
+                Some(_) => Vec::new(),
+                None => eval_keys(cx, &self.keys, row)?,
+            };
+            if full {
+                if let Some(last) = self.rows.last() {
+                    let probe_lt = match &cols {
+                        Some(cs) => {
+                            let mut o = std::cmp::Ordering::Equal;
+                            for (k, c) in self.keys.iter().zip(cs) {
+                                o = key_cmp(
+                                    col_at(row, *c),
+                                    col_at(&last.1, *c),
+                                    k.desc,
+                                    k.nulls_first,
+                                );
+                                if o.is_ne() {
+                                    break;
+                                }
+                            }
+                            o.is_lt()
+                        }
+                        None => cmp_keys(&self.keys, &keys, &last.0).is_lt(),
+                    };
+                    if !probe_lt {
+                        continue;
+                    }
+                }
+            }
             let b = row_bytes(row) + row_bytes(&keys);
             cx.reserve(b)?;
             self.held += b;
             self.rows.push((keys, row.to_vec()));
+            if let Some(k) = self.limit {
+                let k = k as usize;
+                if self.rows.len() >= k.saturating_mul(2).max(1024) {
+                    self.sort_and_cut(&cols);
+                    full = self.rows.len() >= k && k > 0;
+                    let kept: u64 = self
+                        .rows
+                        .iter()
+                        .map(|(k, r)| row_bytes(k) + row_bytes(r))
+                        .sum();
+                    cx.release(self.held.saturating_sub(kept));
+                    self.held = kept.min(self.held);
+                }
+            }
         }
         self.child.close(cx);
-        let keys = &self.keys;
-        self.rows.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
+        self.sort_and_cut(&cols);
         Ok(())
+    }
+    fn limit_hint(&mut self, rows: Option<u64>) {
+        self.limit = rows;
     }
     fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
         if self.pos < self.rows.len() {
@@ -924,24 +1039,6 @@ impl Op for SortOp {
     }
 }
 
-/// A row as a hash key: SQL grouping equality (NULLs equal each other).
-#[derive(Clone, Debug)]
-pub(crate) struct RowKey(pub Vec<Value>);
-
-impl Hash for RowKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        for v in &self.0 {
-            hash_value(v, state);
-        }
-    }
-}
-
-impl PartialEq for RowKey {
-    fn eq(&self, other: &Self) -> bool {
-        rows_equal(&self.0, &other.0)
-    }
-}
-
 /// Grouping equality of two rows (NULLs equal each other).
 pub(crate) fn rows_equal(a: &[Value], b: &[Value]) -> bool {
     a.len() == b.len()
@@ -950,13 +1047,12 @@ pub(crate) fn rows_equal(a: &[Value], b: &[Value]) -> bool {
             .all(|(x, y)| sort_cmp(x, y) == std::cmp::Ordering::Equal)
 }
 
-impl Eq for RowKey {}
-
 struct DistinctOp {
     child: Box<dyn Op>,
     on: Vec<CExpr>,
-    seen: HashMap<RowKey, ()>,
+    seen: RowTable<()>,
     prev: Option<Vec<Value>>,
+    kbuf: Vec<Value>,
     held: u64,
 }
 
@@ -973,28 +1069,29 @@ impl Op for DistinctOp {
             cx.tick()?;
             let row = self.child.current();
             if self.on.is_empty() {
-                let key = RowKey(row.to_vec());
-                if self.seen.contains_key(&key) {
+                if self.seen.find(row).is_some() {
                     continue;
                 }
                 let b = row_bytes(row);
                 cx.reserve(b)?;
                 self.held += b;
-                self.seen.insert(key, ());
+                self.seen.push(row.to_vec(), ());
                 return Ok(true);
             }
-            let mut key = Vec::with_capacity(self.on.len());
+            self.kbuf.clear();
             for e in &self.on {
-                key.push(e.eval(cx, row)?);
+                self.kbuf.push(e.eval(cx, row)?);
             }
-            let same = match &self.prev {
-                Some(p) => rows_equal(p, &key),
-                None => false,
-            };
-            if same {
+            if self
+                .prev
+                .as_ref()
+                .is_some_and(|p| rows_equal(p, &self.kbuf))
+            {
                 continue;
             }
-            self.prev = Some(key);
+            // Keep the new key; reuse the old one's allocation next time.
+            let key = std::mem::take(&mut self.kbuf);
+            self.kbuf = self.prev.replace(key).unwrap_or_default();
             return Ok(true);
         }
         Ok(false)
@@ -1005,7 +1102,7 @@ impl Op for DistinctOp {
     fn close(&mut self, cx: &mut EvalCx) {
         cx.release(self.held);
         self.held = 0;
-        self.seen = HashMap::new();
+        self.seen = RowTable::default();
         self.child.close(cx)
     }
 }
@@ -1016,7 +1113,7 @@ struct SetOpOp {
     op: SetOpKind,
     all: bool,
     /// UNION: rows already emitted. INTERSECT/EXCEPT: right-side counts.
-    counts: HashMap<RowKey, u64>,
+    counts: RowTable<u64>,
     on_right: bool,
     held: u64,
 }
@@ -1032,14 +1129,13 @@ impl Op for SetOpOp {
             while self.right.advance(cx)? {
                 cx.tick()?;
                 let row = self.right.current();
-                let key = RowKey(row.to_vec());
-                if let Some(c) = self.counts.get_mut(&key) {
-                    *c += 1;
+                if let Some(i) = self.counts.find(row) {
+                    self.counts.vals[i] += 1;
                 } else {
                     let b = row_bytes(row);
                     cx.reserve(b)?;
                     self.held += b;
-                    self.counts.insert(key, 1);
+                    self.counts.push(row.to_vec(), 1);
                 }
             }
             self.right.close(cx);
@@ -1066,53 +1162,43 @@ impl Op for SetOpOp {
             match (self.op, self.all) {
                 (SetOpKind::Union, true) => return Ok(true),
                 (SetOpKind::Union, false) => {
-                    let key = RowKey(row.to_vec());
-                    if self.counts.contains_key(&key) {
+                    if self.counts.find(row).is_some() {
                         continue;
                     }
                     let b = row_bytes(row);
                     cx.reserve(b)?;
                     self.held += b;
-                    self.counts.insert(key, 1);
+                    self.counts.push(row.to_vec(), 1);
                     return Ok(true);
                 }
-                (SetOpKind::Intersect, all) => {
-                    let key = RowKey(row.to_vec());
-                    match self.counts.get_mut(&key) {
-                        Some(c) if *c > 0 => {
-                            if all {
-                                *c -= 1;
-                            } else {
-                                *c = 0;
-                            }
-                            return Ok(true);
+                (SetOpKind::Intersect, all) => match self.counts.find(row) {
+                    Some(i) if self.counts.vals[i] > 0 => {
+                        if all {
+                            self.counts.vals[i] -= 1;
+                        } else {
+                            self.counts.vals[i] = 0;
                         }
-                        _ => continue,
+                        return Ok(true);
                     }
-                }
-                (SetOpKind::Except, true) => {
-                    let key = RowKey(row.to_vec());
-                    match self.counts.get_mut(&key) {
-                        Some(c) if *c > 0 => {
-                            *c -= 1;
-                            continue;
-                        }
-                        _ => return Ok(true),
+                    _ => continue,
+                },
+                (SetOpKind::Except, true) => match self.counts.find(row) {
+                    Some(i) if self.counts.vals[i] > 0 => {
+                        self.counts.vals[i] -= 1;
+                        continue;
                     }
-                }
+                    _ => return Ok(true),
+                },
                 (SetOpKind::Except, false) => {
-                    let key = RowKey(row.to_vec());
-                    match self.counts.get(&key) {
-                        // In the right side, or already emitted (u64::MAX).
-                        Some(_) => continue,
-                        None => {
-                            let b = row_bytes(row);
-                            cx.reserve(b)?;
-                            self.held += b;
-                            self.counts.insert(key, u64::MAX);
-                            return Ok(true);
-                        }
+                    // In the right side, or already emitted.
+                    if self.counts.find(row).is_some() {
+                        continue;
                     }
+                    let b = row_bytes(row);
+                    cx.reserve(b)?;
+                    self.held += b;
+                    self.counts.push(row.to_vec(), u64::MAX);
+                    return Ok(true);
                 }
             }
         }
@@ -1127,7 +1213,7 @@ impl Op for SetOpOp {
     fn close(&mut self, cx: &mut EvalCx) {
         cx.release(self.held);
         self.held = 0;
-        self.counts = HashMap::new();
+        self.counts = RowTable::default();
         self.left.close(cx);
         self.right.close(cx);
     }
@@ -1146,7 +1232,7 @@ struct RecursiveOp {
     worktable: u32,
     all: bool,
     phase: Phase,
-    seen: HashMap<RowKey, ()>,
+    seen: RowTable<()>,
     next_work: Vec<Vec<Value>>,
     cur: Vec<Value>,
     iterations: u64,
@@ -1211,11 +1297,10 @@ impl Op for RecursiveOp {
                 self.rec.current()
             };
             if !self.all {
-                let key = RowKey(row.to_vec());
-                if self.seen.contains_key(&key) {
+                if self.seen.find(row).is_some() {
                     continue;
                 }
-                self.seen.insert(key, ());
+                self.seen.push(row.to_vec(), ());
             }
             let b = row_bytes(row);
             cx.reserve(b)?;
@@ -1242,7 +1327,7 @@ impl Op for RecursiveOp {
     fn close(&mut self, cx: &mut EvalCx) {
         cx.release(self.held);
         self.held = 0;
-        self.seen = HashMap::new();
+        self.seen = RowTable::default();
         self.next_work = Vec::new();
         self.anchor.close(cx);
         self.rec.close(cx);

@@ -54,6 +54,9 @@ pub(crate) struct Subplan {
     pub(crate) op: Option<Box<dyn Op>>,
     pub(crate) correlated: bool,
     pub(crate) cache: Option<Vec<Vec<Value>>>,
+    /// `IN` over a cached result: its first column hashed, and whether it
+    /// held a NULL.
+    pub(crate) in_set: Option<(crate::rowtable::RowTable<()>, bool)>,
 }
 
 impl EvalCx {

@@ -238,6 +238,42 @@ pub(crate) fn eval_subquery(
         .get_mut(slot)
         .ok_or_else(|| bad_plan("subquery slot out of range"))?;
     let correlated = sp.correlated;
+    let is_in = matches!(kind, SubqueryKind::In | SubqueryKind::Any(BinaryOp::Eq));
+    if !correlated && is_in {
+        if let Some(rows) = &sp.cache {
+            if sp.in_set.is_none() {
+                let mut set = crate::rowtable::RowTable::default();
+                let mut has_null = false;
+                for r in rows {
+                    match r.first() {
+                        Some(Value::Null) | None => has_null = true,
+                        Some(v) => {
+                            let k = std::slice::from_ref(v);
+                            if set.find(k).is_none() {
+                                set.push(vec![v.clone()], ());
+                            }
+                        }
+                    }
+                }
+                sp.in_set = Some((set, has_null));
+            }
+            let empty = rows.is_empty();
+            if let Some((set, has_null)) = &sp.in_set {
+                let l = arg.unwrap_or(Value::Null);
+                return Ok(if empty {
+                    Value::Bool(false)
+                } else if l.is_null() {
+                    Value::Null
+                } else if set.find(std::slice::from_ref(&l)).is_some() {
+                    Value::Bool(true)
+                } else if *has_null {
+                    Value::Null
+                } else {
+                    Value::Bool(false)
+                });
+            }
+        }
+    }
     if !correlated {
         if let Some(rows) = sp.cache.take() {
             let r = reduce(kind, arg.as_ref(), &rows, elem);

@@ -1369,3 +1369,73 @@ fn generate_series_timestamps() {
         ]
     );
 }
+
+#[test]
+fn top_n_sort_keeps_stable_order() {
+    // 5000 rows of (i % 7, i): ORDER BY c0 DESC LIMIT 3 OFFSET 2 -> ties in input order.
+    let mut pb = PB::default();
+    let rows: Vec<Vec<Value>> = (0..5000)
+        .map(|i| vec![Value::Int4(i % 7), Value::Int4(i)])
+        .collect();
+    let v = pb.values(rows);
+    let c0 = pb.col(0);
+    let s = pb.node(
+        Operator::Sort {
+            keys: vec![SortKey {
+                expr: c0,
+                descending: true,
+                nulls_first: false,
+            }]
+            .into(),
+        },
+        vec![v],
+        2,
+    );
+    let (l, o) = (pb.i(3), pb.i(2));
+    let lim = pb.node(
+        Operator::Limit {
+            limit: RSome(l),
+            offset: RSome(o),
+        },
+        vec![s],
+        2,
+    );
+    let rows = pb.run_root(lim).unwrap();
+    assert_eq!(
+        i4(&rows),
+        vec![
+            vec![Some(6), Some(20)],
+            vec![Some(6), Some(27)],
+            vec![Some(6), Some(34)]
+        ]
+    );
+}
+
+#[test]
+fn in_subquery_cached_hash_with_nulls() {
+    // SELECT x, x IN (SELECT y FROM (VALUES (1),(NULL),(3)) s(y)) FROM (VALUES (1),(2),(NULL)) t(x)
+    let mut pb = PB::default();
+    let outer = pb.ints(&[&[Some(1)], &[Some(2)], &[None]]);
+    let sub = pb.ints(&[&[Some(1)], &[None], &[Some(3)]]);
+    let x = pb.col(0);
+    let e = pb.e(
+        ExprKind::Subquery {
+            kind: SubqueryKind::In,
+            plan: sub,
+            arg: RSome(x),
+        },
+        DataType::BOOL,
+    );
+    let p = pb.node(
+        Operator::Project {
+            exprs: vec![e].into(),
+        },
+        vec![outer],
+        1,
+    );
+    let rows = pb.run_root(p).unwrap();
+    assert_eq!(
+        rows,
+        vec![vec![b(true)], vec![Value::Null], vec![Value::Null]]
+    );
+}
