@@ -54,6 +54,9 @@ pub(crate) enum CExpr {
         arg: Box<CExpr>,
         to: DataType,
         kind: CoercionKind,
+        /// The argument is `char(n)`: its padding goes before conversion
+        /// to another type (PostgreSQL's bpchar-to-text cast is rtrim).
+        from_char: bool,
     },
     And(Vec<CExpr>),
     Or(Vec<CExpr>),
@@ -182,15 +185,19 @@ pub(crate) fn compile_with(
             func: *func,
             args: compile_list(cx, plan, args, offsets)?,
         },
-        ExprKind::Cast { arg, to, explicit } => CExpr::Cast {
-            arg: c(*arg, cx)?,
-            to: *to,
-            kind: if *explicit {
-                CoercionKind::Explicit
-            } else {
-                CoercionKind::Assignment
-            },
-        },
+        ExprKind::Cast { arg, to, explicit } => {
+            let from = expr_of(plan, *arg)?.data_type;
+            CExpr::Cast {
+                arg: c(*arg, cx)?,
+                to: *to,
+                kind: if *explicit {
+                    CoercionKind::Explicit
+                } else {
+                    CoercionKind::Assignment
+                },
+                from_char: from.id == TypeId::Char && !from.is_array && to.id != TypeId::Char,
+            }
+        }
         ExprKind::And(list) => CExpr::And(compile_list(cx, plan, list, offsets)?),
         ExprKind::Or(list) => CExpr::Or(compile_list(cx, plan, list, offsets)?),
         ExprKind::Not(x) => CExpr::Not(c(*x, cx)?),
@@ -424,10 +431,20 @@ impl CExpr {
                 }
             }
             CExpr::Special { func, args } => crate::special::eval_special(cx, *func, args, row),
-            CExpr::Cast { arg, to, kind } => {
+            CExpr::Cast {
+                arg,
+                to,
+                kind,
+                from_char,
+            } => {
                 let v = arg.eval(cx, row)?;
                 if v.is_null() {
                     return Ok(Value::Null);
+                }
+                if *from_char {
+                    if let Value::Text(s) = &v {
+                        return cast(&Value::text(s.trim_end_matches(' ')), to, *kind);
+                    }
                 }
                 cast(&v, to, *kind)
             }
