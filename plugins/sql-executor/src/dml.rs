@@ -86,7 +86,7 @@ fn key_text(table: &TableDef, cols: &[u32], vals: &[Value]) -> String {
 }
 
 /// Per-table write context.
-struct Target {
+pub(crate) struct Target {
     table: TableDef,
     checks: Vec<CCheck>,
     returning: Vec<CExpr>,
@@ -260,7 +260,7 @@ fn find_rows(
                 .iter()
                 .map(|c| {
                     let p = cols.iter().position(|x| x == c).unwrap_or(0);
-                    vals[p].clone()
+                    vals.get(p).cloned().unwrap_or(Value::Null)
                 })
                 .collect();
             st.index_scan(
@@ -416,8 +416,9 @@ fn referenced_actions(
                         Some(new) => {
                             let mut nr = row.clone();
                             for (c, rc) in fk.columns.iter().zip(&fk.ref_columns) {
-                                nr[*c as usize] =
-                                    new.get(*rc as usize).cloned().unwrap_or(Value::Null);
+                                if let Some(slot) = nr.get_mut(*c as usize) {
+                                    *slot = new.get(*rc as usize).cloned().unwrap_or(Value::Null);
+                                }
                             }
                             referenced_actions(cx, &fk.table, &row, Some(&nr), depth + 1)?;
                             let mut b = RowBatch::with_capacity(nr.len(), 1);
@@ -440,7 +441,9 @@ fn referenced_actions(
                     }
                     let mut nr = row.clone();
                     for c in &fk.columns {
-                        nr[*c as usize] = Value::Null;
+                        if let Some(slot) = nr.get_mut(*c as usize) {
+                            *slot = Value::Null;
+                        }
                     }
                     for c in &fk.columns {
                         if let Some(col) = fk.table.columns.get(*c as usize) {
@@ -510,9 +513,38 @@ fn lock_for_write(
     }
 }
 
-pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<RowCursorBox> {
+/// A DML operator compiled once; `run` does the writes and returns the
+/// RETURNING rows and the affected count.
+pub(crate) enum DmlSpec {
+    Insert {
+        t: Target,
+        oc: Option<Conflict>,
+        input: Box<dyn Op>,
+    },
+    Update {
+        t: Target,
+        rid: usize,
+        assigns: Vec<(usize, CExpr)>,
+        recheck: Option<CExpr>,
+        input: Box<dyn Op>,
+    },
+    Delete {
+        t: Target,
+        rid: usize,
+        recheck: Option<CExpr>,
+        input: Box<dyn Op>,
+    },
+}
+
+pub(crate) fn compile_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<DmlSpec> {
     let node = node_of(plan, n)?;
-    let (rows, affected) = match &node.op {
+    let opt = |cx: &mut EvalCx, e: &ROption<u32>| -> DbResult<Option<CExpr>> {
+        Ok(match e {
+            RSome(r) => Some(compile(cx, plan, *r, &[0])?),
+            RNone => None,
+        })
+    };
+    Ok(match &node.op {
         Operator::Insert {
             table,
             checks,
@@ -534,17 +566,14 @@ pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<
                         oc.index.into_option(),
                         Some((
                             compile_assignments(cx, plan, assignments)?,
-                            match filter {
-                                RSome(f) => Some(compile(cx, plan, *f, &[0])?),
-                                RNone => None,
-                            },
+                            opt(cx, filter)?,
                         )),
                     ),
                 }),
                 RNone => None,
             };
-            let mut input = crate::ops::build(cx, plan, input_of(plan, n, 0)?)?;
-            insert(cx, &t, input.as_mut(), oc)?
+            let input = crate::ops::build(cx, plan, input_of(plan, n, 0)?)?;
+            DmlSpec::Insert { t, oc, input }
         }
         Operator::Update {
             table,
@@ -553,53 +582,114 @@ pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<
             checks,
             recheck,
             returning,
-        } => {
-            let t = Target {
+        } => DmlSpec::Update {
+            t: Target {
                 table: cx.table(*table)?,
                 checks: compile_checks(cx, plan, checks)?,
                 returning: compile_list0(cx, plan, returning)?,
-            };
-            let assigns = compile_assignments(cx, plan, assignments)?;
-            let recheck = match recheck {
-                RSome(r) => Some(compile(cx, plan, *r, &[0])?),
-                RNone => None,
-            };
-            let mut input = crate::ops::build(cx, plan, input_of(plan, n, 0)?)?;
-            update(
-                cx,
-                &t,
-                input.as_mut(),
-                *row_id_column as usize,
-                &assigns,
-                recheck.as_ref(),
-            )?
-        }
+            },
+            rid: *row_id_column as usize,
+            assigns: compile_assignments(cx, plan, assignments)?,
+            recheck: opt(cx, recheck)?,
+            input: crate::ops::build(cx, plan, input_of(plan, n, 0)?)?,
+        },
         Operator::Delete {
             table,
             row_id_column,
             recheck,
             returning,
-        } => {
-            let t = Target {
+        } => DmlSpec::Delete {
+            t: Target {
                 table: cx.table(*table)?,
                 checks: Vec::new(),
                 returning: compile_list0(cx, plan, returning)?,
-            };
-            let recheck = match recheck {
-                RSome(r) => Some(compile(cx, plan, *r, &[0])?),
-                RNone => None,
-            };
-            let mut input = crate::ops::build(cx, plan, input_of(plan, n, 0)?)?;
-            delete(
-                cx,
-                &t,
-                input.as_mut(),
-                *row_id_column as usize,
-                recheck.as_ref(),
-            )?
-        }
+            },
+            rid: *row_id_column as usize,
+            recheck: opt(cx, recheck)?,
+            input: crate::ops::build(cx, plan, input_of(plan, n, 0)?)?,
+        },
         _ => return Err(bad_plan("not a DML operator")),
-    };
+    })
+}
+
+impl DmlSpec {
+    pub(crate) fn run(&mut self, cx: &mut EvalCx) -> DbResult<(Vec<Vec<Value>>, u64)> {
+        if cx.ctx.read_only {
+            let verb = match self {
+                DmlSpec::Insert { .. } => "INSERT",
+                DmlSpec::Update { .. } => "UPDATE",
+                DmlSpec::Delete { .. } => "DELETE",
+            };
+            return Err(read_only_error(verb));
+        }
+        match self {
+            DmlSpec::Insert { t, oc, input } => insert(cx, t, input.as_mut(), oc.as_ref()),
+            DmlSpec::Update {
+                t,
+                rid,
+                assigns,
+                recheck,
+                input,
+            } => update(cx, t, input.as_mut(), *rid, assigns, recheck.as_ref()),
+            DmlSpec::Delete {
+                t,
+                rid,
+                recheck,
+                input,
+            } => delete(cx, t, input.as_mut(), *rid, recheck.as_ref()),
+        }
+    }
+}
+
+/// A DML operator inside a query (`WITH x AS (DELETE ... RETURNING ...)`):
+/// the writes happen once, at open; the RETURNING rows then stream.
+pub(crate) struct DmlOp {
+    spec: DmlSpec,
+    rows: Vec<Vec<Value>>,
+    pos: usize,
+    done: bool,
+}
+
+impl DmlOp {
+    pub(crate) fn new(spec: DmlSpec) -> DmlOp {
+        DmlOp {
+            spec,
+            rows: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Op for DmlOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        self.pos = 0;
+        // A data-modifying CTE runs exactly once per statement.
+        if !self.done {
+            self.rows = self.spec.run(cx)?.0;
+            self.done = true;
+        }
+        Ok(())
+    }
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        if self.pos < self.rows.len() {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn current(&self) -> &[Value] {
+        self.rows
+            .get(self.pos.wrapping_sub(1))
+            .map(|r| r.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<RowCursorBox> {
+    let mut spec = compile_dml(cx, plan, n)?;
+    let (rows, affected) = spec.run(cx)?;
     let width = plan.output.len();
     let mut batch = RowBatch::with_capacity(width, rows.len());
     for r in rows {
@@ -638,7 +728,7 @@ fn insert(
     cx: &mut EvalCx,
     t: &Target,
     input: &mut dyn Op,
-    oc: Option<Conflict>,
+    oc: Option<&Conflict>,
 ) -> DbResult<(Vec<Vec<Value>>, u64)> {
     let w = t.table.columns.len();
     let mut out = Vec::new();
@@ -696,7 +786,10 @@ fn insert(
                 let mut existing = None;
                 for i in &arb {
                     let cols: Vec<u32> = i.columns.to_vec();
-                    let vals: Vec<Value> = cols.iter().map(|c| row[*c as usize].clone()).collect();
+                    let vals: Vec<Value> = cols
+                        .iter()
+                        .map(|c| row.get(*c as usize).cloned().unwrap_or(Value::Null))
+                        .collect();
                     if vals.iter().any(Value::is_null) {
                         continue;
                     }

@@ -78,6 +78,7 @@ pub(crate) fn explain(
         verbose,
         qualify: count_scans(plan, target) > 1,
         subplans: 0,
+        shift: 0,
     };
     w.node(target, 0, Vec::new())?;
     if analyze {
@@ -134,6 +135,8 @@ struct Writer<'a> {
     verbose: bool,
     qualify: bool,
     subplans: usize,
+    /// Extra indentation of a SubPlan's tree.
+    shift: usize,
 }
 
 /// Column labels of a node's output.
@@ -164,13 +167,25 @@ fn agg_name(f: AggFunc) -> &'static str {
 }
 
 impl Writer<'_> {
+    /// The relation name; VERBOSE qualifies it with its schema, as
+    /// PostgreSQL does.
     fn table_name(&self, id: TableId) -> String {
-        self.services
-            .catalog
-            .table_by_id(id)
-            .into_option()
-            .map(|t| t.name.to_string())
-            .unwrap_or_else(|| format!("table {id}"))
+        let cat = &self.services.catalog;
+        match cat.table_by_id(id).into_option() {
+            Some(t) if self.verbose => {
+                let schema = cat
+                    .schemas()
+                    .iter()
+                    .find(|s| s.id == t.schema)
+                    .map(|s| s.name.to_string());
+                match schema {
+                    Some(s) => format!("{s}.{}", t.name),
+                    None => t.name.to_string(),
+                }
+            }
+            Some(t) => t.name.to_string(),
+            None => format!("table {id}"),
+        }
     }
 
     fn table_cols(&self, id: TableId) -> Vec<String> {
@@ -278,6 +293,9 @@ impl Writer<'_> {
                 }
                 l
             }
+            Operator::WorkTableScan { .. } => (1..=node.output.len())
+                .map(|i| format!("column{i}"))
+                .collect(),
             Operator::Window { functions, .. } => {
                 let mut l = child(0);
                 for f in functions.iter() {
@@ -441,7 +459,7 @@ impl Writer<'_> {
                 match kind {
                     SubqueryKind::Scalar => "(SubPlan)".into(),
                     SubqueryKind::Exists => "(SubPlan)".into(),
-                    SubqueryKind::In => format!("(hashed SubPlan) {a}"),
+                    SubqueryKind::In => format!("({a} = ANY (SubPlan))"),
                     SubqueryKind::Any(op) => format!("({a} {} ANY (SubPlan))", op.symbol()),
                     SubqueryKind::All(op) => format!("({a} {} ALL (SubPlan))", op.symbol()),
                     SubqueryKind::Array => "(ARRAY(SubPlan))".into(),
@@ -470,9 +488,9 @@ impl Writer<'_> {
     }
 
     fn push(&mut self, level: usize, text: String) {
-        let indent = if level == 0 { 0 } else { 2 + 6 * (level - 1) };
+        let indent = if level == 0 { 0 } else { 2 + 6 * (level - 1) } + self.shift;
         let s = if level == 0 {
-            text
+            format!("{}{text}", " ".repeat(indent))
         } else {
             format!("{}->  {}", " ".repeat(indent), text)
         };
@@ -484,7 +502,7 @@ impl Writer<'_> {
             2
         } else {
             2 + 6 * (level - 1) + 6
-        };
+        } + self.shift;
         self.lines.push(format!("{}{}", " ".repeat(indent), text));
     }
 
@@ -796,13 +814,37 @@ impl Writer<'_> {
             };
             self.subquery_children(&own, &mut children);
         }
+        if self.verbose
+            && !matches!(
+                node.op,
+                Operator::Project { .. }
+                    | Operator::Insert { .. }
+                    | Operator::Update { .. }
+                    | Operator::Delete { .. }
+            )
+        {
+            let out = self.labels(n);
+            if !out.is_empty() {
+                details.insert(0, format!("Output: {}", out.join(", ")));
+            }
+        }
         let head = self.head(n, name);
         self.push(level, head);
         for d in details.into_iter().chain(extra) {
             self.detail(level, d);
         }
         let nchildren = children.len();
-        for (i, (c, _)) in children.into_iter().enumerate() {
+        for (i, (c, tag)) in children.into_iter().enumerate() {
+            if let Some(t) = tag.first() {
+                // PostgreSQL: "SubPlan N" at the detail indent, its tree
+                // two columns further in.
+                self.detail(level, t.clone());
+                self.shift += 2;
+                let r = self.node(c, level + 1, Vec::new());
+                self.shift -= 2;
+                r?;
+                continue;
+            }
             if hash_right && i == 1 && nchildren >= 2 {
                 // PostgreSQL shows the build side under a Hash node.
                 let Some(cn) = self.plan.node(c) else {
@@ -844,7 +886,7 @@ impl Writer<'_> {
             };
             if let ExprKind::Subquery { plan, arg, .. } = &ex.kind {
                 self.subplans += 1;
-                out.push((*plan, Vec::new()));
+                out.push((*plan, vec![format!("SubPlan {}", self.subplans)]));
                 if let RSome(a) = arg {
                     stack.push(*a);
                 }

@@ -54,9 +54,8 @@ pub(crate) enum CExpr {
         arg: Box<CExpr>,
         to: DataType,
         kind: CoercionKind,
-        /// The argument is `char(n)`: its padding goes before conversion
-        /// to another type (PostgreSQL's bpchar-to-text cast is rtrim).
-        from_char: bool,
+        /// char(n) -> text/varchar drops the padding, as PostgreSQL does.
+        rtrim: bool,
     },
     And(Vec<CExpr>),
     Or(Vec<CExpr>),
@@ -185,19 +184,20 @@ pub(crate) fn compile_with(
             func: *func,
             args: compile_list(cx, plan, args, offsets)?,
         },
-        ExprKind::Cast { arg, to, explicit } => {
-            let from = expr_of(plan, *arg)?.data_type;
-            CExpr::Cast {
-                arg: c(*arg, cx)?,
-                to: *to,
-                kind: if *explicit {
-                    CoercionKind::Explicit
-                } else {
-                    CoercionKind::Assignment
-                },
-                from_char: from.id == TypeId::Char && !from.is_array && to.id != TypeId::Char,
-            }
-        }
+        ExprKind::Cast { arg, to, explicit } => CExpr::Cast {
+            rtrim: plan
+                .expr(*arg)
+                .is_some_and(|a| a.data_type.id == TypeId::Char && !a.data_type.is_array)
+                && matches!(to.id, TypeId::Text | TypeId::Varchar)
+                && !to.is_array,
+            arg: c(*arg, cx)?,
+            to: *to,
+            kind: if *explicit {
+                CoercionKind::Explicit
+            } else {
+                CoercionKind::Assignment
+            },
+        },
         ExprKind::And(list) => CExpr::And(compile_list(cx, plan, list, offsets)?),
         ExprKind::Or(list) => CExpr::Or(compile_list(cx, plan, list, offsets)?),
         ExprKind::Not(x) => CExpr::Not(c(*x, cx)?),
@@ -435,15 +435,16 @@ impl CExpr {
                 arg,
                 to,
                 kind,
-                from_char,
+                rtrim,
             } => {
                 let v = arg.eval(cx, row)?;
                 if v.is_null() {
                     return Ok(Value::Null);
                 }
-                if *from_char {
+                if *rtrim {
                     if let Value::Text(s) = &v {
-                        return cast(&Value::text(s.trim_end_matches(' ')), to, *kind);
+                        let t = Value::text(s.trim_end_matches(' '));
+                        return cast(&t, to, *kind);
                     }
                 }
                 cast(&v, to, *kind)

@@ -258,11 +258,9 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             rows: Arc::new(Vec::new()),
             pos: 0,
         }),
-        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
-            return Err(AionError::feature_not_supported(
-                "data-modifying statements are not supported inside a query",
-            ))
-        }
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => Box::new(
+            crate::dml::DmlOp::new(crate::dml::compile_dml(cx, plan, n)?),
+        ),
         Operator::VectorSearch { .. } | Operator::GraphExpand { .. } => {
             return Err(AionError::feature_not_supported(
                 "vector and graph access paths are not supported by this executor",
@@ -430,6 +428,14 @@ impl ScanOp {
         lock: RowLockMode,
         reverse: bool,
     ) -> DbResult<ScanOp> {
+        if lock != RowLockMode::None && cx.ctx.read_only {
+            let what = if lock == RowLockMode::Update {
+                "SELECT FOR UPDATE"
+            } else {
+                "SELECT FOR SHARE"
+            };
+            return Err(read_only_error(what));
+        }
         let table = cx.table(table)?;
         let ncols = table.columns.len() as u32;
         if let Some(c) = projection.iter().find(|c| **c >= ncols) {

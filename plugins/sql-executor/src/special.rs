@@ -76,6 +76,14 @@ pub(crate) fn eval_special(
             if seq.is_null() {
                 return Ok(Value::Null);
             }
+            if cx.ctx.read_only && func != CurrVal {
+                let name = if func == NextVal {
+                    "nextval()"
+                } else {
+                    "setval()"
+                };
+                return Err(read_only_error(name));
+            }
             let id = sequence_id(cx, &seq)?;
             let cat = &cx.services.catalog;
             match func {

@@ -206,8 +206,7 @@ impl PB {
                 .map(|i| Field::new(format!("c{i}"), I4, true))
                 .collect(),
         );
-        let mut cur =
-            crate::shared::execute(&ctx(), &services(), &self.plan, &[]).map_err(|e| e)?;
+        let mut cur = crate::shared::execute(&ctx(), &services(), &self.plan, &[])?;
         let mut out = Vec::new();
         while let Some(b) = cur.next_batch(0).into_result()?.into_option() {
             for r in b.rows() {
@@ -234,7 +233,8 @@ fn i4(rows: &[Vec<Value>]) -> Vec<Vec<Option<i64>>> {
 
 #[test]
 fn three_valued_logic() {
-    let cases: &[(Option<bool>, Option<bool>, Option<bool>, Option<bool>)] = &[
+    type Case = (Option<bool>, Option<bool>, Option<bool>, Option<bool>);
+    let cases: &[Case] = &[
         (Some(true), None, None, Some(true)),
         (Some(false), None, Some(false), None),
         (None, None, None, None),

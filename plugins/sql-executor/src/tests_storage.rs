@@ -597,3 +597,62 @@ fn explain_text() {
     );
     assert_eq!(text[3], "        Filter: (a > 1)");
 }
+
+#[test]
+fn dml_inside_a_query_runs_once() {
+    // SELECT count(*) FROM (DELETE FROM t WHERE k > 1 RETURNING k)
+    let env = Env::new();
+    let t = env.create(
+        "t",
+        vec![col("k", DataType::INT4, false)],
+        vec![],
+        Some(vec![0]),
+    );
+    env.insert(&t, vec![vec![i(1)], vec![i(2)], vec![i(3)]])
+        .unwrap();
+    let mut pb = PB::default();
+    let (k, one) = (pb.col(0), pb.i(1));
+    let f = pb.bin(BinaryOp::Gt, k, one);
+    let s = pb.node(
+        Operator::SeqScan {
+            table: t.id,
+            projection: vec![0].into(),
+            filter: RSome(f),
+            with_row_id: true,
+            lock: RowLockMode::None,
+        },
+        vec![],
+        2,
+    );
+    let r0 = pb.col(0);
+    let d = pb.node(
+        Operator::Delete {
+            table: t.id,
+            row_id_column: 1,
+            recheck: RNone,
+            returning: vec![r0].into(),
+        },
+        vec![s],
+        1,
+    );
+    let a = pb.node(
+        Operator::Aggregate {
+            strategy: AggStrategy::Plain,
+            group_by: RVec::new(),
+            aggregates: vec![AggCall {
+                func: AggFunc::CountStar,
+                args: RVec::new(),
+                distinct: false,
+                filter: RNone,
+                order_by: RVec::new(),
+                result_type: DataType::INT8,
+            }]
+            .into(),
+        },
+        vec![d],
+        1,
+    );
+    let (rows, _) = env.run(pb, a).unwrap();
+    assert_eq!(rows, vec![vec![Value::Int8(2)]]);
+    assert_eq!(env.scan_all(&t), vec![vec![i(1)]]);
+}
