@@ -452,13 +452,26 @@ impl<'a> Binder<'a> {
                 if matches!(op, ast::UnaryOperator::Minus) {
                     // PostgreSQL's grammar folds the minus into a numeric
                     // literal, so `-2147483648` is an integer, not bigint.
+                    // Nested minuses fold too: `-(-2147483648)` is bigint.
                     let mut inner = &**expr;
-                    while let E::Nested(x) = inner {
-                        inner = x;
+                    let mut negative = true;
+                    loop {
+                        match inner {
+                            E::Nested(x) => inner = x,
+                            E::UnaryOp {
+                                op: ast::UnaryOperator::Minus,
+                                expr: x,
+                            } => {
+                                negative = !negative;
+                                inner = x;
+                            }
+                            _ => break,
+                        }
                     }
                     if let E::Value(v) = inner {
                         if let ast::Value::Number(n, _) = &v.value {
-                            return number_literal(&format!("-{n}"));
+                            let sign = if negative { "-" } else { "" };
+                            return number_literal(&format!("{sign}{n}"));
                         }
                     }
                 }

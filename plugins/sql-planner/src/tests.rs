@@ -236,6 +236,8 @@ fn prefix_operators_and_negative_literals() {
         ]
     );
     assert_eq!(names(&p)[4], "?column?");
+    let p = ok("SELECT -(-2147483648), - -5");
+    assert_eq!(out_types(&p), vec![DataType::INT8, DataType::INT4]);
     assert_eq!(code("SELECT @ 'x'::text"), "42883");
     assert_eq!(code("SELECT |/ 'x'::text"), "42883");
 }
