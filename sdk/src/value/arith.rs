@@ -91,6 +91,12 @@ pub fn eval_binary(op: BinaryOp, l: &Value, r: &Value) -> DbResult<Value> {
                 _ => o != Ordering::Less,
             }))
         }
+        BinaryOp::Sub if matches!(l, Value::Jsonb(_)) => {
+            let Value::Jsonb(doc) = l else {
+                return Err(undefined_op(op, l, r));
+            };
+            jsonops::jsonb_delete(doc, r)?.ok_or_else(|| undefined_op(op, l, r))
+        }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
             arith(op, l, r)
         }
