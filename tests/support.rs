@@ -17,6 +17,10 @@ use aiondb_sdk::prelude::{RSlice, Value};
 const ARTIFACT_PACKAGES: &[&str] = &[
     "aiondb",
     "aiondb-plugin-functions-core-dylib",
+    "aiondb-sql-parser-dylib",
+    "aiondb-plugin-sql-planner-dylib",
+    "aiondb-plugin-sql-executor-dylib",
+    "aiondb-storage-memory-dylib",
     "aiondb-test-plugin-panicky-dylib",
     "aiondb-test-plugin-bad-abi",
     "aiondb-test-plugin-bad-version",

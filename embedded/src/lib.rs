@@ -18,6 +18,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aiondb_kernel::config::{keys, Config};
 use aiondb_kernel::session::{PreparedStatement, Session, SessionOptions, StatementResult};
@@ -28,7 +29,8 @@ use aiondb_sdk::row::{Field, RowBatch};
 pub use aiondb_kernel::session::TransactionStatus;
 pub use aiondb_sdk::error::{AionError, DbResult, SqlState};
 pub use aiondb_sdk::types::{DataType, TypeId};
-pub use aiondb_sdk::value::Value;
+use aiondb_sdk::value::write_text_with;
+pub use aiondb_sdk::value::{FormatOptions, Value};
 
 /// The plugins linked into AionDB builds (the server binary uses the same
 /// list), in no particular order: the kernel orders them by dependency.
@@ -175,6 +177,11 @@ impl Connection {
         self.session.transaction_status()
     }
 
+    /// The session's TimeZone and DateStyle as they are now.
+    pub fn format_options(&self) -> &FormatOptions {
+        self.session.format_options()
+    }
+
     /// Current value of a session setting (`SHOW`).
     pub fn setting(&self, name: &str) -> Option<&str> {
         self.session.setting(name)
@@ -189,6 +196,8 @@ pub struct QueryResult {
     rows: RowBatch,
     rows_affected: u64,
     notices: Vec<AionError>,
+    /// The session's TimeZone and DateStyle when the result was made.
+    format: Arc<FormatOptions>,
 }
 
 impl From<StatementResult> for QueryResult {
@@ -199,6 +208,7 @@ impl From<StatementResult> for QueryResult {
             rows: r.rows,
             rows_affected: r.rows_affected,
             notices: r.notices,
+            format: r.format,
         }
     }
 }
@@ -211,6 +221,7 @@ impl QueryResult {
             rows: RowBatch::new(0),
             rows_affected: 0,
             notices: Vec::new(),
+            format: Arc::default(),
         }
     }
 
@@ -244,11 +255,25 @@ impl QueryResult {
         &self.notices
     }
 
-    /// Rows rendered in PostgreSQL's text format (`None` for NULL).
+    /// Rows rendered in PostgreSQL's text format (`None` for NULL), with
+    /// the session's TimeZone and DateStyle as they were when the
+    /// statement ran.
     pub fn to_text(&self) -> Vec<Vec<Option<String>>> {
+        let text = |v: &Value| {
+            (!v.is_null()).then(|| {
+                let mut s = String::new();
+                write_text_with(v, &self.format, &mut s);
+                s
+            })
+        };
         self.rows()
-            .map(|r| r.values.iter().map(Value::to_pg_text).collect())
+            .map(|r| r.values.iter().map(text).collect())
             .collect()
+    }
+
+    /// The TimeZone and DateStyle the values are to be printed with.
+    pub fn format_options(&self) -> &FormatOptions {
+        &self.format
     }
 }
 

@@ -20,7 +20,7 @@ use aiondb_sdk::plugin::ProviderObject;
 use aiondb_sdk::row::{Field, RowBatch, Schema};
 use aiondb_sdk::syntax::SyntaxTree;
 use aiondb_sdk::types::DataType;
-use aiondb_sdk::value::{Value, PG_EPOCH_MICROS_FROM_UNIX};
+use aiondb_sdk::value::{DateStyle, FormatOptions, TimeZone, Value, PG_EPOCH_MICROS_FROM_UNIX};
 
 use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
@@ -234,6 +234,9 @@ pub struct StatementResult {
     pub rows_affected: u64,
     /// Warnings and notices raised while running (PostgreSQL NoticeResponse).
     pub notices: Vec<AionError>,
+    /// TimeZone and DateStyle in force when the statement finished: how
+    /// its date/time values are to be printed.
+    pub format: Arc<FormatOptions>,
 }
 
 /// A prepared statement: a plan reused across executions, re-planned when
@@ -310,7 +313,9 @@ struct Txn {
     start: i64,
     /// Settings to restore if the transaction rolls back, and SET LOCAL
     /// values to drop when it ends.
-    settings_before: HashMap<&'static str, String>,
+    /// Taken at the first SET inside the transaction (most transactions
+    /// never SET, so the common path copies nothing).
+    settings_before: Option<HashMap<&'static str, String>>,
     /// Savepoint names with the catalog journal length when each was set.
     savepoints: Vec<(String, usize)>,
     /// Catalog before-images of this transaction's DDL, oldest first.
@@ -343,6 +348,8 @@ pub struct Session {
     txn: Option<Txn>,
     /// Simple-query plan cache: SQL text -> plan (catalog version checked).
     cache: HashMap<Arc<str>, Arc<PreparedStatement>>,
+    /// TimeZone and DateStyle, parsed once per change of either.
+    format: Arc<FormatOptions>,
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
@@ -472,6 +479,7 @@ impl Session {
             search_path_key: Arc::from(""),
             txn: None,
             cache: HashMap::new(),
+            format: Arc::default(),
         };
         s.settings_changed();
         s
@@ -497,6 +505,12 @@ impl Session {
     /// Current value of a session setting (`SHOW name`).
     pub fn setting(&self, name: &str) -> Option<&str> {
         canonical_setting(name).and_then(|n| self.settings.get(n).map(String::as_str))
+    }
+
+    /// The session's TimeZone and DateStyle, for printing and reading
+    /// date/time values as this session's client expects.
+    pub fn format_options(&self) -> &FormatOptions {
+        &self.format
     }
 
     fn settings_changed(&mut self) {
@@ -531,7 +545,20 @@ impl Session {
             .filter(|s| !s.is_empty())
             .map(|s| if s == "$user" { self.user.clone() } else { s })
             .collect();
-        self.search_path_key = Arc::from(raw.as_str());
+        let tz = self.settings.get("TimeZone").map_or("UTC", String::as_str);
+        let ds = self
+            .settings
+            .get("DateStyle")
+            .map_or("ISO, MDY", String::as_str);
+        // Stored values were validated by `validate_setting`.
+        let format = FormatOptions::from_settings(tz, ds).unwrap_or_default();
+        if *self.format != format {
+            self.format = Arc::new(format);
+        }
+        // Plans are reused only under the settings they were made with:
+        // besides the search path, a plan may hold date/time constants
+        // read under TimeZone and DateStyle.
+        self.search_path_key = Arc::from(format!("{raw}\u{0}{tz}\u{0}{ds}").as_str());
         self.exec_ctx.search_path = self
             .search_path
             .iter()
@@ -793,6 +820,7 @@ impl Session {
             rows_affected: executed.affected,
             rows: executed.rows,
             notices: Vec::new(),
+            format: self.format.clone(),
         })
     }
 
@@ -821,7 +849,7 @@ impl Session {
             implicit,
             failed: false,
             start: now_pg_micros(),
-            settings_before: self.settings.clone(),
+            settings_before: None,
             savepoints: Vec::new(),
             journal: Vec::new(),
             local_restore: Vec::new(),
@@ -841,12 +869,26 @@ impl Session {
                 false,
             ),
         };
+        let ro = if ro { "on" } else { "off" };
+        // Implicit transactions at the default level change nothing: keep
+        // the per-statement path free of rebuilding the settings.
+        if self
+            .settings
+            .get("transaction_isolation")
+            .map(String::as_str)
+            == Some(iso)
+            && self
+                .settings
+                .get("transaction_read_only")
+                .map(String::as_str)
+                == Some(ro)
+        {
+            return;
+        }
         self.settings
             .insert("transaction_isolation", iso.to_string());
-        self.settings.insert(
-            "transaction_read_only",
-            if ro { "on" } else { "off" }.to_string(),
-        );
+        self.settings
+            .insert("transaction_read_only", ro.to_string());
         self.settings_changed();
     }
 
@@ -864,12 +906,21 @@ impl Session {
         if !commit || t.failed || result.is_err() {
             self.engine.kernel_catalog.undo(t.journal);
         }
-        if !commit || t.failed || result.is_err() {
-            self.settings = t.settings_before;
+        let rolled_back = !commit || t.failed || result.is_err();
+        let mut changed = false;
+        if rolled_back {
+            if let Some(before) = t.settings_before {
+                self.settings = before;
+                changed = true;
+            }
         } else {
             for (name, value) in t.local_restore.into_iter().rev() {
                 self.settings.insert(name, value);
+                changed = true;
             }
+        }
+        if changed {
+            self.settings_changed();
         }
         self.set_txn_settings();
         result
@@ -882,6 +933,7 @@ impl Session {
             rows: RowBatch::new(0),
             rows_affected: 0,
             notices: Vec::new(),
+            format: Arc::default(),
         }
     }
 
@@ -1008,6 +1060,14 @@ impl Session {
                 )?;
             }
             Utility::Reset(name) => self.set(name, None, false, &mut result)?,
+            Utility::SetConfig { name, value, local } => {
+                self.set(name, Some(value.as_str()), *local, &mut result)?;
+                let shown = self.setting(name).unwrap_or_default().to_string();
+                result.schema = plan.output.clone();
+                result.rows = RowBatch::new(1);
+                result.rows.push_row([Value::text(shown)]);
+                result.tag = "SELECT 1".to_string();
+            }
             Utility::ResetAll => {
                 let names: Vec<&'static str> = SESSION_SETTINGS
                     .iter()
@@ -1051,6 +1111,7 @@ impl Session {
                 result.tag = "SHOW".to_string();
             }
         }
+        result.format = self.format.clone();
         Ok(result)
     }
 
@@ -1075,7 +1136,10 @@ impl Session {
             ));
         }
         let value = match value {
-            Some(v) => validate_setting(canonical, v)?,
+            Some(v) => {
+                let current = self.settings.get(canonical).map_or("", String::as_str);
+                validate_setting(canonical, v, current)?
+            }
             None => {
                 let d = SESSION_SETTINGS
                     .iter()
@@ -1100,6 +1164,11 @@ impl Session {
             ));
             return Ok(());
         }
+        if let Some(t) = &mut self.txn {
+            if t.settings_before.is_none() {
+                t.settings_before = Some(self.settings.clone());
+            }
+        }
         if local {
             // SET LOCAL reverts when the block ends, even on COMMIT.
             let previous = self.settings.get(canonical).cloned().unwrap_or_default();
@@ -1122,8 +1191,9 @@ fn unknown_setting(name: &str) -> AionError {
     )
 }
 
-/// Checks a value and returns it as SHOW will print it.
-fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
+/// Checks a value and returns it as SHOW will print it. `current` is the
+/// value in force (DateStyle keeps the half that is not given).
+fn validate_setting(name: &'static str, value: &str, current: &str) -> DbResult<String> {
     let invalid = |hint: &str| {
         AionError::new(
             SqlState::new(b"22023"),
@@ -1144,47 +1214,10 @@ fn validate_setting(name: &'static str, value: &str) -> DbResult<String> {
                 _ => format!("{ms}ms"),
             }
         }
-        "TimeZone" => {
-            let v = value.trim();
-            if [
-                "utc",
-                "gmt",
-                "z",
-                "zulu",
-                "etc/utc",
-                "universal",
-                "+00",
-                "+00:00",
-                "0",
-            ]
-            .contains(&v.to_ascii_lowercase().as_str())
-            {
-                if v.eq_ignore_ascii_case("gmt") {
-                    "GMT".to_string()
-                } else {
-                    "UTC".to_string()
-                }
-            } else {
-                return Err(invalid(
-                    "This version of AionDB evaluates time zones as UTC only; set TimeZone to UTC.",
-                ));
-            }
-        }
+        "TimeZone" => TimeZone::parse(value)?.name().to_string(),
         "DateStyle" => {
-            let v = value.trim().to_ascii_uppercase();
-            let order = if v.contains("DMY") {
-                "DMY"
-            } else if v.contains("YMD") {
-                "YMD"
-            } else {
-                "MDY"
-            };
-            if v.contains("SQL") || v.contains("GERMAN") || v.contains("POSTGRES") {
-                return Err(invalid(
-                    "This version of AionDB formats dates in ISO style only.",
-                ));
-            }
-            format!("ISO, {order}")
+            let current = DateStyle::parse(current, DateStyle::default()).unwrap_or_default();
+            DateStyle::parse(value, current)?.name()
         }
         "IntervalStyle" => {
             if !value.trim().eq_ignore_ascii_case("postgres") {

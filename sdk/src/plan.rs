@@ -693,6 +693,13 @@ pub enum Utility {
         local: bool,
     },
     Reset(RString),
+    /// `SELECT set_config(name, value, is_local)`: SET, then one row with
+    /// the new value (the session owns settings, so it runs this itself).
+    SetConfig {
+        name: RString,
+        value: RString,
+        local: bool,
+    },
     ResetAll,
     Show(RString),
     ShowAll,

@@ -81,6 +81,25 @@ fn run_file(name: &str) {
         }
     });
     let path = slt_dir().join(name);
+    // SLT_KEEP_GOING=1 reports every failing record of the file instead of
+    // stopping at the first one (handy when fixing a file).
+    if std::env::var_os("SLT_KEEP_GOING").is_some() {
+        let records = sqllogictest::parse_file(&path).expect("slt file parses");
+        let mut failures = Vec::new();
+        for record in records {
+            if let Err(e) = runner.run(record) {
+                failures.push(e.display(true).to_string());
+            }
+        }
+        if !failures.is_empty() {
+            panic!(
+                "{} failing records:\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
+        }
+        return;
+    }
     if let Err(e) = runner.run_file(&path) {
         panic!("{}", e.display(true));
     }

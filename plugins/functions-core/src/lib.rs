@@ -87,6 +87,7 @@ pub(crate) mod ty {
     pub const NUM: DataType = DataType::NUMERIC;
     pub const TEXT: DataType = DataType::TEXT;
     pub const BYTEA: DataType = DataType::BYTEA;
+    pub const BPCHAR: DataType = DataType::scalar(TypeId::Char);
     pub const DATE: DataType = DataType::DATE;
     pub const TIME: DataType = DataType::scalar(TypeId::Time);
     pub const TS: DataType = DataType::TIMESTAMP;

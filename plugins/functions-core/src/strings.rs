@@ -18,6 +18,11 @@ pub(crate) const DEFS: &[Def] = &[
     Def::new("octet_length", &[BYTEA], I4, octet_length),
     Def::new("bit_length", &[TEXT], I4, bit_length),
     Def::new("bit_length", &[BYTEA], I4, bit_length),
+    // char(n): the length ignores the padding, the byte count keeps it.
+    Def::new("length", &[BPCHAR], I4, bpchar_length),
+    Def::new("char_length", &[BPCHAR], I4, bpchar_length),
+    Def::new("character_length", &[BPCHAR], I4, bpchar_length),
+    Def::new("octet_length", &[BPCHAR], I4, octet_length),
     Def::new("lower", &[TEXT], TEXT, lower),
     Def::new("upper", &[TEXT], TEXT, upper),
     Def::new("initcap", &[TEXT], TEXT, initcap),
@@ -91,6 +96,10 @@ fn length(a: &[Value]) -> DbResult<Value> {
         Value::Bytea(b) => int4_result(b.len()),
         _ => int4_result(text(a, 0)?.chars().count()),
     }
+}
+
+fn bpchar_length(a: &[Value]) -> DbResult<Value> {
+    int4_result(text(a, 0)?.trim_end_matches(' ').chars().count())
 }
 
 fn byte_len(a: &[Value]) -> DbResult<usize> {

@@ -138,7 +138,7 @@ fn validate_row(
             || col.data_type.is_array != matches!(v, Value::Array(_))
             || !same_type(v, &col.data_type);
         if needs && col.data_type.id != TypeId::Unknown {
-            *v = cast(v, &col.data_type, CoercionKind::Assignment)?;
+            *v = cast_with(v, &col.data_type, CoercionKind::Assignment, &cx.format)?;
         }
     }
     for c in &t.checks {

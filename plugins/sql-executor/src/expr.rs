@@ -324,7 +324,9 @@ impl CExpr {
             CExpr::Binary(op, l, r) => {
                 let a = l.eval(cx, row)?;
                 let b = r.eval(cx, row)?;
-                eval_binary(*op, &a, &b)
+                // `||` and timestamptz arithmetic depend on the session
+                // zone and DateStyle.
+                aiondb_sdk::value::eval_binary_with(*op, &a, &b, &cx.format)
             }
             CExpr::Unary(op, a) => {
                 let v = a.eval(cx, row)?;
@@ -444,10 +446,10 @@ impl CExpr {
                 if *rtrim {
                     if let Value::Text(s) = &v {
                         let t = Value::text(s.trim_end_matches(' '));
-                        return cast(&t, to, *kind);
+                        return cast_with(&t, to, *kind, &cx.format);
                     }
                 }
-                cast(&v, to, *kind)
+                cast_with(&v, to, *kind, &cx.format)
             }
             CExpr::And(list) => {
                 let mut saw_null = false;

@@ -1,11 +1,13 @@
 //! Joins: nested loop (with LATERAL re-execution), hash and merge. The
-//! right input is materialised (hash table on its keys when there are
-//! equi-join keys); the left input streams. Merge joins are run as hash
-//! joins probed in left order, which keeps the left input's ordering.
+//! right input is materialised; a hash join indexes it by key and streams
+//! the left input. A merge join sorts both inputs by their keys and walks
+//! them together with a cursor that only moves forward, so its output comes
+//! in key order (what a plan above it may rely on).
 
 use aiondb_sdk::abi_stable::std_types::ROption::{RNone, RSome};
-use aiondb_sdk::plan::{JoinKind, NodeRef, Operator};
+use aiondb_sdk::plan::{JoinKind, JoinMethod, NodeRef, Operator};
 use aiondb_sdk::prelude::*;
+use aiondb_sdk::value::sort_cmp;
 
 use crate::expr::{compile, CExpr};
 use crate::ops::{input_of, width_of, Op};
@@ -46,6 +48,29 @@ pub(crate) fn build(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dy
         .iter()
         .map(|e| compile(cx, plan, *e, &[0, 0]))
         .collect::<DbResult<Vec<_>>>()?;
+    let merge = matches!(
+        node.op,
+        Operator::Join {
+            method: JoinMethod::Merge,
+            ..
+        }
+    ) && !*lateral
+        && !lkeys.is_empty();
+    let left: Box<dyn Op> = if merge {
+        let keys = left_keys
+            .iter()
+            .map(|e| compile(cx, plan, *e, &[0, 0]))
+            .collect::<DbResult<Vec<_>>>()?;
+        Box::new(SortedByKeys {
+            input: left,
+            keys,
+            rows: Vec::new(),
+            pos: 0,
+            held: 0,
+        })
+    } else {
+        left
+    };
     let kind = if *kind == JoinKind::Cross {
         JoinKind::Inner
     } else {
@@ -59,6 +84,10 @@ pub(crate) fn build(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dy
     }
     Ok(Box::new(JoinOp {
         kind,
+        merge,
+        sorted_right: Vec::new(),
+        right_keys_of: Vec::new(),
+        merge_pos: 0,
         lateral: *lateral,
         left,
         right,
@@ -93,6 +122,16 @@ enum Phase {
 
 struct JoinOp {
     kind: JoinKind,
+    /// Merge join: the left input arrives sorted by its keys
+    /// ([`SortedByKeys`]), the right rows are sorted in `sorted_right`.
+    merge: bool,
+    /// Right row indices with non-NULL keys, in key order.
+    sorted_right: Vec<usize>,
+    /// Key of each right row (None for NULL keys).
+    right_keys_of: Vec<Option<Vec<Value>>>,
+    /// First entry of `sorted_right` whose key is not below the current
+    /// left key; never moves backwards.
+    merge_pos: usize,
     lateral: bool,
     left: Box<dyn Op>,
     right: Box<dyn Op>,
@@ -175,6 +214,26 @@ impl JoinOp {
             self.all_cands = true;
             return Ok(());
         }
+        if self.merge {
+            if fill_key(cx, &self.lkeys, lrow, &mut self.kbuf)? {
+                let key_of = |i: usize| self.right_keys_of[i].as_deref().unwrap_or(&[]);
+                while self.merge_pos < self.sorted_right.len()
+                    && keys_cmp(key_of(self.sorted_right[self.merge_pos]), &self.kbuf)
+                        == std::cmp::Ordering::Less
+                {
+                    self.merge_pos += 1;
+                }
+                let mut i = self.merge_pos;
+                while i < self.sorted_right.len()
+                    && keys_cmp(key_of(self.sorted_right[i]), &self.kbuf)
+                        == std::cmp::Ordering::Equal
+                {
+                    self.cands.push(self.sorted_right[i]);
+                    i += 1;
+                }
+            }
+            return Ok(());
+        }
         if fill_key(cx, &self.lkeys, lrow, &mut self.kbuf)? {
             let t = &self.table;
             self.cands
@@ -215,6 +274,9 @@ impl Op for JoinOp {
         self.rows.clear();
         self.table.clear();
         self.matched.clear();
+        self.sorted_right.clear();
+        self.right_keys_of.clear();
+        self.merge_pos = 0;
         self.phase = Phase::Probe;
         self.left_live = false;
         if !self.lateral {
@@ -226,7 +288,9 @@ impl Op for JoinOp {
                 cx.reserve(b)?;
                 self.held += b;
                 let idx = self.rows.len();
-                if !self.rkeys.is_empty() {
+                if self.merge {
+                    self.right_keys_of.push(eval_key(cx, &self.rkeys, row)?);
+                } else if !self.rkeys.is_empty() {
                     if let Some(k) = eval_key(cx, &self.rkeys, row)? {
                         self.table.push(k, idx);
                     }
@@ -234,6 +298,18 @@ impl Op for JoinOp {
                 self.rows.push(row.to_vec());
             }
             self.right.close(cx);
+            if self.merge {
+                let keys = &self.right_keys_of;
+                self.sorted_right = (0..self.rows.len())
+                    .filter(|i| keys[*i].is_some())
+                    .collect();
+                self.sorted_right.sort_by(|a, b| {
+                    keys_cmp(
+                        keys[*a].as_deref().unwrap_or(&[]),
+                        keys[*b].as_deref().unwrap_or(&[]),
+                    )
+                });
+            }
             if matches!(self.kind, JoinKind::Right | JoinKind::Full) {
                 self.matched = vec![false; self.rows.len()];
             }
@@ -362,5 +438,75 @@ impl Op for JoinOp {
         self.table = RowTable::default();
         self.left.close(cx);
         self.right.close(cx);
+    }
+}
+
+fn keys_cmp(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match sort_cmp(x, y) {
+            std::cmp::Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// The left input of a merge join: materialised and sorted by the join keys
+/// (rows with a NULL key last, in input order; they match nothing).
+struct SortedByKeys {
+    input: Box<dyn Op>,
+    keys: Vec<CExpr>,
+    rows: Vec<(Option<Vec<Value>>, Vec<Value>)>,
+    pos: usize,
+    held: u64,
+}
+
+impl Op for SortedByKeys {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        cx.release(self.held);
+        self.held = 0;
+        self.rows.clear();
+        self.pos = 0;
+        self.input.open(cx)?;
+        while self.input.advance(cx)? {
+            cx.tick()?;
+            let row = self.input.current();
+            let b = row_bytes(row) + 16;
+            cx.reserve(b)?;
+            self.held += b;
+            let key = eval_key(cx, &self.keys, row)?;
+            self.rows.push((key, row.to_vec()));
+        }
+        self.input.close(cx);
+        self.rows.sort_by(|(a, _), (b, _)| match (a, b) {
+            (Some(a), Some(b)) => keys_cmp(a, b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        Ok(())
+    }
+
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        if self.pos < self.rows.len() {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    fn current(&self) -> &[Value] {
+        self.rows
+            .get(self.pos.wrapping_sub(1))
+            .map(|(_, r)| r.as_slice())
+            .unwrap_or(&[])
+    }
+
+    fn close(&mut self, cx: &mut EvalCx) {
+        cx.release(self.held);
+        self.held = 0;
+        self.rows = Vec::new();
+        self.input.close(cx);
     }
 }

@@ -21,7 +21,8 @@ use aiondb_sdk::prelude::*;
 pub(crate) use crate::expr::CExpr;
 use crate::ops::Op;
 pub(crate) use aiondb_sdk::value::{
-    cast, eval_binary, eval_unary, hash_value, like_match, sort_cmp, sql_cmp, CoercionKind,
+    cast, cast_with, eval_binary, eval_unary, hash_value, like_match, sort_cmp, sql_cmp,
+    CoercionKind, FormatOptions,
 };
 
 /// A compiled expression, cheap to evaluate per row.
@@ -46,6 +47,8 @@ pub(crate) struct EvalCx {
     pub(crate) stats: Vec<crate::ops::NodeStats>,
     /// Referencing foreign keys per referenced table (DML), cached per statement.
     pub(crate) fk_cache: Option<Vec<crate::dml::RefFk>>,
+    /// The session's TimeZone and DateStyle, for date/time casts.
+    pub(crate) format: FormatOptions,
 }
 
 /// A subquery expression's plan, built once; re-opened per evaluation when
@@ -57,6 +60,22 @@ pub(crate) struct Subplan {
     /// `IN` over a cached result: its first column hashed, and whether it
     /// held a NULL.
     pub(crate) in_set: Option<(crate::rowtable::RowTable<()>, bool)>,
+}
+
+/// TimeZone and DateStyle from the session settings (the session stores
+/// only values it validated; anything else falls back to UTC, ISO).
+fn format_options(ctx: &ExecContext) -> FormatOptions {
+    let get = |key: &str| {
+        ctx.settings
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str())
+    };
+    match (get("TimeZone"), get("DateStyle")) {
+        (None, None) => FormatOptions::default(),
+        (tz, ds) => FormatOptions::from_settings(tz.unwrap_or("UTC"), ds.unwrap_or("ISO, MDY"))
+            .unwrap_or_default(),
+    }
 }
 
 impl EvalCx {
@@ -72,6 +91,7 @@ impl EvalCx {
             ticks: 0,
             stats: Vec::new(),
             fk_cache: None,
+            format: format_options(ctx),
         }
     }
 

@@ -68,9 +68,20 @@ pub(crate) fn eval_special(
         Now => Value::TimestampTz(cx.ctx.txn_start),
         StatementTimestamp => Value::TimestampTz(cx.ctx.statement_start),
         ClockTimestamp => Value::TimestampTz(pg_now_us()),
-        CurrentDate => Value::Date(cx.ctx.txn_start.div_euclid(USECS_PER_DAY) as i32),
-        CurrentTime => Value::Time(cx.ctx.txn_start.rem_euclid(USECS_PER_DAY)),
-        LocalTimestamp => Value::Timestamp(cx.ctx.txn_start),
+        // The wall clock in the session zone.
+        CurrentDate => Value::Date(
+            cx.format
+                .time_zone
+                .utc_to_local(cx.ctx.txn_start)
+                .div_euclid(USECS_PER_DAY) as i32,
+        ),
+        CurrentTime => Value::Time(
+            cx.format
+                .time_zone
+                .utc_to_local(cx.ctx.txn_start)
+                .rem_euclid(USECS_PER_DAY),
+        ),
+        LocalTimestamp => Value::Timestamp(cx.format.time_zone.utc_to_local(cx.ctx.txn_start)),
         NextVal | CurrVal | SetVal => {
             let seq = arg(cx, 0)?;
             if seq.is_null() {

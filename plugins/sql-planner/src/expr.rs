@@ -7,7 +7,19 @@ use crate::shared::{ident_name, object_parts};
 use aiondb_sdk::plan::{AggFunc, FunctionRef, SpecialFunc, SubqueryKind, WindowFunc};
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::value::ops::{BinaryOp, UnaryOp};
-use aiondb_sdk::value::parse_text;
+use aiondb_sdk::value::{cast_uses_format_options, parse_text, text_input_uses_format_options};
+
+/// A date/time literal whose value depends on TimeZone or DateStyle: read
+/// at execution, in the session's settings, instead of at plan time.
+fn deferred_input(text: RString, to: DataType, explicit: bool) -> LExpr {
+    LExpr::new(
+        LKind::Cast {
+            arg: Box::new(LExpr::constant(Value::Text(text), DataType::TEXT)),
+            explicit,
+        },
+        to,
+    )
+}
 use aiondb_sdk::value::{can_coerce, common_type, resolve_binary, resolve_unary, CoercionKind};
 use sqlparser::ast;
 
@@ -138,6 +150,9 @@ impl<'a> Binder<'a> {
             return Ok(match e.kind {
                 LKind::Const(Value::Null) => LExpr::null(to),
                 LKind::Const(Value::Text(s)) => {
+                    if text_input_uses_format_options(&to, s.as_str()) {
+                        return Ok(deferred_input(s, to, kind == CoercionKind::Explicit));
+                    }
                     let v = parse_text(to, s.as_str())?;
                     LExpr::constant(v, to)
                 }
@@ -182,7 +197,19 @@ impl<'a> Binder<'a> {
                 ),
             ));
         }
-        if let LKind::Const(v) = &e.kind {
+        // Casts whose result depends on TimeZone/DateStyle run at
+        // execution: plans outlive a SET.
+        let foldable = !cast_uses_format_options(&e.ty, &to);
+        if let (LKind::Const(v), true) = (&e.kind, foldable) {
+            // char(n) sheds its padding when it becomes another type.
+            let stripped;
+            let v = match v {
+                Value::Text(s) if e.ty.id == TypeId::Char && !e.ty.is_array => {
+                    stripped = Value::text(s.trim_end_matches(' '));
+                    &stripped
+                }
+                _ => v,
+            };
             if let Ok(v2) = aiondb_sdk::value::cast(v, &to, kind) {
                 if kind != CoercionKind::Explicit
                     || !matches!(to.id, TypeId::Varchar | TypeId::Char)
@@ -239,7 +266,8 @@ impl<'a> Binder<'a> {
     }
 
     pub fn binary(&mut self, op: BinaryOp, l: LExpr, r: LExpr) -> DbResult<LExpr> {
-        let (l, r) = self.unify_unknown(l, r, op == BinaryOp::Concat)?;
+        // Untyped operands are resolved by `resolve_binary` itself, which
+        // knows each operator's candidates (`jsonb #> '{a,b}'` is text[]).
         let Some((lt, rt, res)) = resolve_binary(op, &l.ty, &r.ty) else {
             return Err(err(
                 SqlState::UNDEFINED_FUNCTION,
@@ -453,6 +481,32 @@ impl<'a> Binder<'a> {
             E::Nested(inner) => self.expr(scope, inner),
             E::BinaryOp { left, op, right } => self.binary_op(scope, left, op, right),
             E::UnaryOp { op, expr } => {
+                if matches!(op, ast::UnaryOperator::Minus) {
+                    // PostgreSQL's grammar folds the minus into a numeric
+                    // literal, so `-2147483648` is an integer, not bigint.
+                    // Nested minuses fold too: `-(-2147483648)` is bigint.
+                    let mut inner = &**expr;
+                    let mut negative = true;
+                    loop {
+                        match inner {
+                            E::Nested(x) => inner = x,
+                            E::UnaryOp {
+                                op: ast::UnaryOperator::Minus,
+                                expr: x,
+                            } => {
+                                negative = !negative;
+                                inner = x;
+                            }
+                            _ => break,
+                        }
+                    }
+                    if let E::Value(v) = inner {
+                        if let ast::Value::Number(n, _) = &v.value {
+                            let sign = if negative { "-" } else { "" };
+                            return number_literal(&format!("{sign}{n}"));
+                        }
+                    }
+                }
                 let a = self.expr(scope, expr)?;
                 match op {
                     ast::UnaryOperator::Not => {
@@ -462,6 +516,36 @@ impl<'a> Binder<'a> {
                     ast::UnaryOperator::Plus => Ok(a),
                     ast::UnaryOperator::Minus => self.unary(UnaryOp::Neg, a, "-"),
                     ast::UnaryOperator::BitwiseNot => self.unary(UnaryOp::BitNot, a, "~"),
+                    // PostgreSQL implements these prefix operators with the
+                    // functions of the same meaning.
+                    ast::UnaryOperator::PGAbs => {
+                        let a = if a.ty.id == TypeId::Unknown {
+                            self.coerce(a, DataType::FLOAT8, CoercionKind::Implicit)?
+                        } else {
+                            a
+                        };
+                        let ty = a.ty;
+                        self.call_function("abs", vec![a]).map_err(|_| {
+                            err(
+                                SqlState::UNDEFINED_FUNCTION,
+                                format!("operator does not exist: @ {ty}"),
+                            )
+                        })
+                    }
+                    ast::UnaryOperator::PGSquareRoot | ast::UnaryOperator::PGCubeRoot => {
+                        let sym = op.to_string();
+                        if a.ty.id != TypeId::Unknown
+                            && !can_coerce(&a.ty, &DataType::FLOAT8, CoercionKind::Implicit)
+                        {
+                            return Err(err(
+                                SqlState::UNDEFINED_FUNCTION,
+                                format!("operator does not exist: {sym} {}", a.ty),
+                            ));
+                        }
+                        let a = self.coerce(a, DataType::FLOAT8, CoercionKind::Implicit)?;
+                        let f = if sym == "|/" { "sqrt" } else { "cbrt" };
+                        self.call_function(f, vec![a])
+                    }
                     other => Err(AionError::feature_not_supported(format!(
                         "operator {other} is not supported"
                     ))),
@@ -893,6 +977,9 @@ impl<'a> Binder<'a> {
     pub fn explicit_cast(&mut self, a: LExpr, to: DataType) -> DbResult<LExpr> {
         if a.ty.id == TypeId::Unknown {
             if let LKind::Const(Value::Text(s)) = &a.kind {
+                if text_input_uses_format_options(&to, s.as_str()) {
+                    return Ok(deferred_input(s.clone(), to, true));
+                }
                 // A typed literal: the type's input function, then the typmod.
                 let base = DataType { typmod: -1, ..to };
                 let v = parse_text(base, s.as_str())?;

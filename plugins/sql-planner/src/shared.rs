@@ -130,6 +130,9 @@ pub fn plan_statement(
     services: &Services,
     stmt: &ast::Statement,
 ) -> DbResult<Plan> {
+    if let Some(plan) = crate::utility::plan_set_config(services, stmt)? {
+        return Ok(plan);
+    }
     if let Some(plan) = crate::planner::plan_own(ctx, services, stmt)? {
         return Ok(plan);
     }

@@ -219,6 +219,38 @@ fn result_types_follow_postgres() {
 }
 
 #[test]
+fn prefix_operators_and_negative_literals() {
+    // The minus folds into the literal: -2147483648 is an integer.
+    let p = ok(
+        "SELECT -2147483648, (-2147483648), -2147483649, -9223372036854775808, @ -5, @ 1.5::float8",
+    );
+    assert_eq!(
+        out_types(&p),
+        vec![
+            DataType::INT4,
+            DataType::INT4,
+            DataType::INT8,
+            DataType::INT8,
+            DataType::INT4,
+            DataType::FLOAT8
+        ]
+    );
+    assert_eq!(names(&p)[4], "?column?");
+    let p = ok("SELECT -(-2147483648), - -5");
+    assert_eq!(out_types(&p), vec![DataType::INT8, DataType::INT4]);
+    assert_eq!(code("SELECT @ 'x'::text"), "42883");
+    assert_eq!(code("SELECT |/ 'x'::text"), "42883");
+}
+
+#[test]
+fn untyped_operands_of_json_operators() {
+    let p = ok("SELECT '{}'::jsonb #> '{a,b}', '{}'::jsonb #>> '{a}', '{}'::jsonb @> '{}', '{}'::jsonb - 'a', '{}'::jsonb -> 'a'");
+    let j = DataType::JSONB;
+    assert_eq!(out_types(&p), vec![j, DataType::TEXT, DataType::BOOL, j, j]);
+    assert_eq!(code("SELECT '{}'::json - 'a'"), "42883");
+}
+
+#[test]
 fn index_chosen_for_point_query() {
     let p = ok("SELECT name FROM t WHERE id = 1");
     let idx = ops(&p).into_iter().find_map(|o| match o {

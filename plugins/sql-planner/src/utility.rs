@@ -107,6 +107,68 @@ pub fn plan_utility(
     Ok(Some(finish(services, u, command, Schema::default())))
 }
 
+/// `SELECT set_config('name', 'value', is_local)` (constant arguments, no
+/// FROM), the form clients and dump tools send: planned as a session
+/// utility because only the session can change its settings.
+pub fn plan_set_config(services: &Services, stmt: &ast::Statement) -> DbResult<Option<Plan>> {
+    let ast::Statement::Query(q) = stmt else {
+        return Ok(None);
+    };
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() {
+        return Ok(None);
+    }
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return Ok(None);
+    };
+    if !sel.from.is_empty() || sel.selection.is_some() || sel.projection.len() != 1 {
+        return Ok(None);
+    }
+    let (expr, alias) = match &sel.projection[0] {
+        ast::SelectItem::UnnamedExpr(e) => (e, None),
+        ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(ident_name(alias))),
+        _ => return Ok(None),
+    };
+    let ast::Expr::Function(f) = expr else {
+        return Ok(None);
+    };
+    let parts = crate::shared::object_parts(&f.name)?;
+    let is_set_config = match parts.as_slice() {
+        [n] => n == "set_config",
+        [s, n] => s == "pg_catalog" && n == "set_config",
+        _ => false,
+    };
+    if !is_set_config {
+        return Ok(None);
+    }
+    let ast::FunctionArguments::List(list) = &f.args else {
+        return Ok(None);
+    };
+    let mut args = Vec::new();
+    for a in &list.args {
+        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v))) = a else {
+            return Ok(None);
+        };
+        args.push(v.value.clone());
+    }
+    let (name, value, local) = match args.as_slice() {
+        [ast::Value::SingleQuotedString(n), ast::Value::SingleQuotedString(v), ast::Value::Boolean(l)] => {
+            (n.clone(), v.clone(), *l)
+        }
+        _ => return Ok(None),
+    };
+    let output = Schema::new(vec![Field::new(
+        alias.unwrap_or_else(|| "set_config".to_string()),
+        DataType::TEXT,
+        true,
+    )]);
+    let u = Utility::SetConfig {
+        name: canonical(&name).into(),
+        value: value.into(),
+        local,
+    };
+    Ok(Some(finish(services, u, "SELECT", output)))
+}
+
 fn finish(services: &Services, u: Utility, command: &str, output: Schema) -> Plan {
     let mut b = PlanBuilder::new();
     let root = b.node(Operator::Utility(u), Vec::new(), Vec::new(), 0.0, 0.0);

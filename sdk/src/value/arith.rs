@@ -17,12 +17,13 @@ use abi_stable::std_types::{RString, RVec};
 use crate::error::{AionError, DbResult, SqlState};
 use crate::types::TypeId;
 
-use super::cast::{float_overflow, float_underflow, int_out_of_range, to_text};
+use super::cast::{float_overflow, float_underflow, int_out_of_range, to_text, to_text_with};
 use super::compare::{date_to_micros, sql_cmp};
 use super::datetime::{
     days_to_ymd, ymd_to_days, DATE_MAX_DAYS, DATE_MIN_DAYS, TIMESTAMP_MAX_MICROS,
     TIMESTAMP_MIN_MICROS,
 };
+use super::format::FormatOptions;
 use super::like::{like_match, regex_match};
 use super::numeric::division_by_zero;
 use super::ops::{BinaryOp, UnaryOp};
@@ -89,6 +90,12 @@ pub fn eval_binary(op: BinaryOp, l: &Value, r: &Value) -> DbResult<Value> {
                 BinaryOp::Gt => o == Ordering::Greater,
                 _ => o != Ordering::Less,
             }))
+        }
+        BinaryOp::Sub if matches!(l, Value::Jsonb(_)) => {
+            let Value::Jsonb(doc) = l else {
+                return Err(undefined_op(op, l, r));
+            };
+            jsonops::jsonb_delete(doc, r)?.ok_or_else(|| undefined_op(op, l, r))
         }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
             arith(op, l, r)
@@ -653,6 +660,59 @@ pub(crate) fn ts_plus_interval(t: i64, iv: &Interval) -> DbResult<i64> {
     }
     t = t.checked_add(iv.micros).ok_or_else(ts_out_of_range)?;
     check_ts(t)
+}
+
+/// `timestamptz_pl_interval`: months and days move the wall clock in the
+/// session zone (so `+ 1 day` across a DST change keeps the local time),
+/// the time part moves the instant.
+fn tstz_plus_interval(t: i64, iv: &Interval, opts: &FormatOptions) -> DbResult<i64> {
+    if is_infinite_ts(t) {
+        return Ok(t);
+    }
+    let mut t = t;
+    if iv.months != 0 || iv.days != 0 {
+        let zone = &opts.time_zone;
+        let calendar = Interval { micros: 0, ..*iv };
+        let local = ts_plus_interval(zone.utc_to_local(t), &calendar)?;
+        t = zone.local_to_utc(local);
+    }
+    t = t.checked_add(iv.micros).ok_or_else(ts_out_of_range)?;
+    check_ts(t)
+}
+
+/// [`eval_binary`] in a session with the given TimeZone and DateStyle:
+/// `text || date/time` prints the value as the session does, and
+/// timestamptz plus or minus an interval counts days and months in the
+/// session zone.
+pub fn eval_binary_with(
+    op: BinaryOp,
+    l: &Value,
+    r: &Value,
+    opts: &FormatOptions,
+) -> DbResult<Value> {
+    use BinaryOp::{Add, Concat, Sub};
+    let is_dt = |v: &Value| {
+        matches!(
+            v,
+            Value::Date(_) | Value::Timestamp(_) | Value::TimestampTz(_)
+        )
+    };
+    match (op, l, r) {
+        (Add, Value::TimestampTz(t), Value::Interval(iv))
+        | (Add, Value::Interval(iv), Value::TimestampTz(t)) => {
+            Ok(Value::TimestampTz(tstz_plus_interval(*t, iv, opts)?))
+        }
+        (Sub, Value::TimestampTz(t), Value::Interval(iv)) => Ok(Value::TimestampTz(
+            tstz_plus_interval(*t, &neg_interval(iv)?, opts)?,
+        )),
+        (Concat, Value::Text(_), v) | (Concat, v, Value::Text(_)) if is_dt(v) => {
+            let mut s = String::new();
+            to_text_with(l, opts, &mut s);
+            to_text_with(r, opts, &mut s);
+            Ok(Value::Text(RString::from(s)))
+        }
+        _ => eval_binary(op, l, r),
+    }
 }
 
 fn neg_interval(iv: &Interval) -> DbResult<Interval> {

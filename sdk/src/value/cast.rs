@@ -10,9 +10,10 @@ use crate::error::{AionError, DbResult, SqlState};
 use crate::types::{DataType, TypeId};
 
 use super::compare::date_to_micros;
+use super::format::FormatOptions;
 use super::json::{normalize_jsonb, parse_json, Json};
 use super::{
-    datetime, parse_text, write_text, ArrayValue, Interval, Numeric, Value, USECS_PER_DAY,
+    datetime, parse_text_with, write_text_with, ArrayValue, Interval, Numeric, Value, USECS_PER_DAY,
 };
 
 /// The context a cast happens in, as PostgreSQL's `castcontext`:
@@ -129,10 +130,54 @@ fn value_type_name(v: &Value) -> String {
 /// Text form of a value as a cast to text produces it (`boolean` prints
 /// `true`/`false` there, unlike its output function).
 pub(crate) fn to_text(v: &Value, out: &mut String) {
+    to_text_with(v, FormatOptions::utc(), out)
+}
+
+pub(crate) fn to_text_with(v: &Value, opts: &FormatOptions, out: &mut String) {
     match v {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        _ => write_text(v, out),
+        _ => write_text_with(v, opts, out),
     }
+}
+
+fn is_datetime(t: TypeId) -> bool {
+    matches!(
+        t,
+        TypeId::Date | TypeId::Time | TypeId::Timestamp | TypeId::TimestampTz
+    )
+}
+
+/// Whether a cast's result can depend on the session's TimeZone or
+/// DateStyle, so it must run at execution rather than be folded into a
+/// cached plan: date/time text input and output, and conversions between
+/// timestamptz and the zone-less types.
+pub fn cast_uses_format_options(from: &DataType, to: &DataType) -> bool {
+    let (f, t) = (from.id, to.id);
+    let from_text = is_string(f) || f == TypeId::Unknown;
+    (from_text && is_datetime(t))
+        || (is_string(t) && is_datetime(f) && f != TypeId::Time)
+        || matches!(
+            (f, t),
+            (TypeId::Date | TypeId::Timestamp, TypeId::TimestampTz)
+                | (
+                    TypeId::TimestampTz,
+                    TypeId::Date | TypeId::Time | TypeId::Timestamp
+                )
+        )
+}
+
+/// Whether reading the literal `input` as type `ty` can give a different
+/// value under another TimeZone or DateStyle (a timestamptz without an
+/// explicit zone, `01/02/03`, `now`, `today`), so a planner must not
+/// fold it into a cached plan.
+pub fn text_input_uses_format_options(ty: &DataType, input: &str) -> bool {
+    if !is_datetime(ty.id) {
+        return false;
+    }
+    if ty.is_array {
+        return true;
+    }
+    datetime::input_uses_format_options(ty.id, input)
 }
 
 /// Applies a `varchar(n)` / `char(n)` length: explicit casts truncate,
@@ -296,7 +341,21 @@ fn jsonb_scalar(s: &str, to: &DataType) -> DbResult<Value> {
 /// Explicit/implicit/assignment cast of a value to a type (NULL -> NULL),
 /// including typmods (varchar(n): explicit cast truncates, assignment
 /// errors 22001; numeric(p,s): round to s, 22003 "numeric field overflow").
+/// Date/time conversions behave as in a session with TimeZone UTC and
+/// DateStyle ISO, MDY.
 pub fn cast(v: &Value, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
+    cast_with(v, to, kind, FormatOptions::utc())
+}
+
+/// `cast` in a session with the given TimeZone and DateStyle: text
+/// input and output of dates and times, and conversions between
+/// timestamptz and date, time and timestamp, use them.
+pub fn cast_with(
+    v: &Value,
+    to: &DataType,
+    kind: CoercionKind,
+    opts: &FormatOptions,
+) -> DbResult<Value> {
     if v.is_null() || matches!(to.id, TypeId::Unknown | TypeId::Any) {
         return Ok(v.clone());
     }
@@ -309,7 +368,7 @@ pub fn cast(v: &Value, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
             Value::Array(a) => {
                 let mut elements = Vec::with_capacity(a.elements.len());
                 for e in a.elements.iter() {
-                    elements.push(cast(e, &elem, kind)?);
+                    elements.push(cast_with(e, &elem, kind, opts)?);
                 }
                 Ok(Value::Array(ArrayValue {
                     element_type: to.id,
@@ -317,7 +376,7 @@ pub fn cast(v: &Value, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
                     elements: RVec::from(elements),
                 }))
             }
-            Value::Text(s) => parse_text(*to, s),
+            Value::Text(s) => parse_text_with(*to, s, opts),
             _ => Err(cannot_cast(&value_type_name(v), to)),
         };
     }
@@ -340,16 +399,16 @@ pub fn cast(v: &Value, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
         (Value::Text(s), TypeId::Varchar | TypeId::Char) => apply_length(s, to, kind),
         (Value::Array(_), TypeId::Text | TypeId::Varchar | TypeId::Char) => {
             let mut s = String::new();
-            to_text(v, &mut s);
+            to_text_with(v, opts, &mut s);
             apply_length(&s, to, kind)
         }
         (Value::Array(_), _) => Err(cannot_cast(&value_type_name(v), to)),
-        (Value::Text(s), _) => parse_text(*to, s),
+        (Value::Text(s), _) => parse_text_with(*to, s, opts),
         (Value::Ext(e), TypeId::Ext(oid)) if e.type_oid == oid => Ok(v.clone()),
         (Value::Ext(_), _) | (_, TypeId::Ext(_)) => Err(cannot_cast(&value_type_name(v), to)),
         (_, TypeId::Text | TypeId::Varchar | TypeId::Char) => {
             let mut s = String::new();
-            to_text(v, &mut s);
+            to_text_with(v, opts, &mut s);
             apply_length(&s, to, kind)
         }
         // Integers.
@@ -381,8 +440,23 @@ pub fn cast(v: &Value, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
             Ok(if t == TypeId::Timestamp {
                 Value::Timestamp(m)
             } else {
-                Value::TimestampTz(m)
+                // Midnight in the session zone.
+                Value::TimestampTz(check_tz_range(opts.time_zone.local_to_utc(m))?)
             })
+        }
+        (Value::Timestamp(m), TypeId::TimestampTz) => Ok(Value::TimestampTz(round_micros(
+            check_tz_range(opts.time_zone.local_to_utc(*m))?,
+            to.typmod,
+        ))),
+        (Value::TimestampTz(m), TypeId::Timestamp | TypeId::Date | TypeId::Time) => {
+            // The wall clock in the session zone.
+            let local = opts.time_zone.utc_to_local(*m);
+            let local = if matches!(local, i64::MAX | i64::MIN) || local == *m {
+                local
+            } else {
+                check_tz_range(local)?
+            };
+            cast_with(&Value::Timestamp(local), to, kind, opts)
         }
         (Value::Timestamp(m) | Value::TimestampTz(m), _) => match t {
             TypeId::Timestamp => Ok(Value::Timestamp(round_micros(*m, to.typmod))),
@@ -428,6 +502,20 @@ pub fn cast(v: &Value, to: &DataType, kind: CoercionKind) -> DbResult<Value> {
         ) => jsonb_scalar(s, to),
         _ => Err(cannot_cast(&value_type_name(v), to)),
     }
+}
+
+/// A zone shift may push a timestamp just past the supported range.
+fn check_tz_range(m: i64) -> DbResult<i64> {
+    if m != i64::MAX
+        && m != i64::MIN
+        && !(datetime::TIMESTAMP_MIN_MICROS..=datetime::TIMESTAMP_MAX_MICROS).contains(&m)
+    {
+        return Err(AionError::new(
+            SqlState::DATETIME_FIELD_OVERFLOW,
+            "timestamp out of range",
+        ));
+    }
+    Ok(m)
 }
 
 fn int_to(x: i64, v: &Value, to: &DataType) -> DbResult<Value> {

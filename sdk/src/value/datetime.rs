@@ -6,6 +6,9 @@
 
 use crate::error::{AionError, DbResult, SqlState};
 
+use super::format::{
+    abbreviation_offset, DateOrder, DateOutput, DateStyle, FormatOptions, TimeZone,
+};
 use super::text::is_pg_space;
 use super::{Interval, PG_EPOCH_DAYS_FROM_UNIX};
 
@@ -78,18 +81,37 @@ fn ymd_to_days_i64(y: i64, m: u32, d: u32) -> Option<i64> {
 
 // ---------------------------------------------------------------- output
 
-fn push_year_date(out: &mut String, y: i32, m: u32, d: u32) {
-    let shown = if y <= 0 { 1 - y as i64 } else { y as i64 };
-    out.push_str(&format!("{shown:04}-{m:02}-{d:02}"));
+fn shown_year(y: i32) -> i64 {
+    if y <= 0 {
+        1 - y as i64
+    } else {
+        y as i64
+    }
 }
 
-pub fn write_date(days: i32, out: &mut String) {
+/// A date in the DateStyle's layout (without the BC suffix).
+fn push_date_fields(out: &mut String, style: DateStyle, y: i32, m: u32, d: u32) {
+    let yy = shown_year(y);
+    let dmy = style.order == DateOrder::Dmy;
+    let text = match style.output {
+        DateOutput::Iso => format!("{yy:04}-{m:02}-{d:02}"),
+        DateOutput::Sql if dmy => format!("{d:02}/{m:02}/{yy:04}"),
+        DateOutput::Sql => format!("{m:02}/{d:02}/{yy:04}"),
+        DateOutput::German => format!("{d:02}.{m:02}.{yy:04}"),
+        DateOutput::Postgres if dmy => format!("{d:02}-{m:02}-{yy:04}"),
+        DateOutput::Postgres => format!("{m:02}-{d:02}-{yy:04}"),
+    };
+    out.push_str(&text);
+}
+
+/// `date_out` in any DateStyle.
+pub fn write_date_with(days: i32, style: DateStyle, out: &mut String) {
     match days {
         i32::MAX => out.push_str("infinity"),
         i32::MIN => out.push_str("-infinity"),
         _ => {
             let (y, m, d) = days_to_ymd(days);
-            push_year_date(out, y, m, d);
+            push_date_fields(out, style, y, m, d);
             if y <= 0 {
                 out.push_str(" BC");
             }
@@ -119,21 +141,67 @@ pub fn write_time(micros: i64, out: &mut String) {
     push_hms(out, micros.max(0));
 }
 
-pub fn write_timestamp(micros: i64, with_tz: bool, out: &mut String) {
+/// A zone displacement as PostgreSQL prints it: `+00`, `-05`, `+05:30`,
+/// `-04:56:02`.
+pub fn push_offset(out: &mut String, secs_east: i32) {
+    let sign = if secs_east < 0 { '-' } else { '+' };
+    let a = secs_east.unsigned_abs();
+    let (h, m, s) = (a / 3600, a / 60 % 60, a % 60);
+    out.push_str(&format!("{sign}{h:02}"));
+    if m != 0 || s != 0 {
+        out.push_str(&format!(":{m:02}"));
+    }
+    if s != 0 {
+        out.push_str(&format!(":{s:02}"));
+    }
+}
+
+const DAY_NAMES: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTH_NAMES: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `timestamp_out` / `timestamptz_out`: timestamptz is shown in the
+/// session zone, in the DateStyle's layout.
+pub fn write_timestamp_with(micros: i64, with_tz: bool, opts: &FormatOptions, out: &mut String) {
     match micros {
         i64::MAX => return out.push_str("infinity"),
         i64::MIN => return out.push_str("-infinity"),
         _ => {}
     }
-    let days = micros.div_euclid(USECS_PER_DAY);
-    let tod = micros.rem_euclid(USECS_PER_DAY);
+    let zone = &opts.time_zone;
+    let offset = if with_tz {
+        zone.offset_at_utc(micros)
+    } else {
+        0
+    };
+    let local = micros.saturating_add(offset as i64 * USECS_PER_SEC);
+    let days = local.div_euclid(USECS_PER_DAY);
+    let tod = local.rem_euclid(USECS_PER_DAY);
     let (y, m, d) = days_to_ymd(days as i32);
-    push_year_date(out, y, m, d);
-    out.push(' ');
-    push_hms(out, tod);
+    let style = opts.date_style;
+    if style.output == DateOutput::Postgres {
+        let dow = DAY_NAMES[(days + 6).rem_euclid(7) as usize];
+        let mon = MONTH_NAMES[(m - 1) as usize];
+        if style.order == DateOrder::Dmy {
+            out.push_str(&format!("{dow} {d:02} {mon} "));
+        } else {
+            out.push_str(&format!("{dow} {mon} {d:02} "));
+        }
+        push_hms(out, tod);
+        out.push_str(&format!(" {:04}", shown_year(y)));
+    } else {
+        push_date_fields(out, style, y, m, d);
+        out.push(' ');
+        push_hms(out, tod);
+    }
     if with_tz {
-        // The session time zone is UTC.
-        out.push_str("+00");
+        if style.output == DateOutput::Iso {
+            push_offset(out, offset);
+        } else {
+            out.push(' ');
+            out.push_str(&zone.abbreviation_at_utc(micros));
+        }
     }
     if y <= 0 {
         out.push_str(" BC");
@@ -258,6 +326,8 @@ struct Fields {
     /// Hour as written, for AM/PM adjustment.
     hour: Option<i64>,
     tz_secs: Option<i32>,
+    /// A zone named in the input; its offset depends on the date.
+    tz_zone: Option<TimeZone>,
     bc: bool,
     ampm: Option<bool>,
     special: Option<Special>,
@@ -410,7 +480,7 @@ fn read_tz_offset(b: &[u8], i: &mut usize) -> Option<i32> {
 }
 
 /// Splits trimmed text `s` into fields; errors quote the original `input`.
-fn tokenize_datetime(kind: DtKind, s: &str, input: &str) -> DbResult<Fields> {
+fn tokenize_datetime(kind: DtKind, s: &str, input: &str, order: DateOrder) -> DbResult<Fields> {
     let lower = s.to_ascii_lowercase();
     let b = lower.as_bytes();
     let mut f = Fields::default();
@@ -448,7 +518,7 @@ fn tokenize_datetime(kind: DtKind, s: &str, input: &str) -> DbResult<Fields> {
                     }
                     i += 1;
                     let p3 = read_date_part(b, &mut i).ok_or_else(bad)?;
-                    f.date = Some(resolve_separated(DatePart::Num(n), p2, p3, input)?);
+                    f.date = Some(resolve_separated(DatePart::Num(n), p2, p3, order, input)?);
                 }
                 _ => {
                     if n.len == 8 && f.date.is_none() {
@@ -509,13 +579,44 @@ fn tokenize_datetime(kind: DtKind, s: &str, input: &str) -> DbResult<Fields> {
                     if f.date.is_some() {
                         return Err(bad());
                     }
-                    f.date = Some(resolve_separated(DatePart::Month(mo), p2, p3, input)?);
+                    f.date = Some(resolve_separated(
+                        DatePart::Month(mo),
+                        p2,
+                        p3,
+                        order,
+                        input,
+                    )?);
                 } else {
                     f.loose.push(DatePart::Month(mo));
                 }
                 continue;
             }
+            // An IANA zone name such as `America/New_York`.
+            if b.get(i) == Some(&b'/') {
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'/' | b'_' | b'-' | b'+'))
+                {
+                    i += 1;
+                }
+                let zone = TimeZone::lookup(&s[start..i]).ok_or_else(bad)?;
+                if f.tz_secs.is_some() || f.tz_zone.is_some() {
+                    return Err(bad());
+                }
+                f.tz_zone = Some(zone);
+                continue;
+            }
+            if let Some(secs) = abbreviation_offset(word) {
+                if f.tz_secs.is_some() || f.tz_zone.is_some() {
+                    return Err(bad());
+                }
+                f.tz_secs = Some(secs);
+                continue;
+            }
             match word {
+                // Day-of-week names are accepted and ignored.
+                "sun" | "sunday" | "mon" | "monday" | "tue" | "tues" | "tuesday" | "wed"
+                | "wednesday" | "thu" | "thur" | "thurs" | "thursday" | "fri" | "friday"
+                | "sat" | "saturday" => {}
                 "bc" => f.bc = true,
                 "ad" => {}
                 "am" => f.ampm = Some(false),
@@ -560,7 +661,7 @@ fn tokenize_datetime(kind: DtKind, s: &str, input: &str) -> DbResult<Fields> {
         }
         return Err(bad());
     }
-    resolve_loose(&mut f, kind, input)?;
+    resolve_loose(&mut f, kind, order, input)?;
     Ok(f)
 }
 
@@ -585,36 +686,103 @@ fn read_date_part(b: &[u8], i: &mut usize) -> Option<DatePart> {
     month_from_name(w).map(DatePart::Month)
 }
 
-/// Interprets `a-b-c` / `a/b/c`: year first when the first field has more
-/// than two digits, otherwise month-day-year (DateStyle MDY).
+/// Assigns date fields one by one as PostgreSQL's `DecodeNumber` does:
+/// a first field of three or more digits is the year, otherwise the
+/// DateStyle field order decides; a textual month fixes the month.
+#[derive(Default)]
+struct DateAcc {
+    year: Option<Num>,
+    month: Option<i64>,
+    day: Option<i64>,
+    text_month: bool,
+}
+
+impl DateAcc {
+    fn number(&mut self, n: Num, order: DateOrder) -> Option<()> {
+        match (self.year, self.month.is_some(), self.day.is_some()) {
+            (None, false, false) => {
+                if n.len >= 3 || order == DateOrder::Ymd {
+                    self.year = Some(n);
+                } else if order == DateOrder::Dmy {
+                    self.day = Some(n.value);
+                } else {
+                    self.month = Some(n.value);
+                }
+            }
+            (Some(_), false, _) | (None, false, true) => self.month = Some(n.value),
+            (None, true, false) => {
+                if self.text_month && (n.len >= 3 || order == DateOrder::Ymd) {
+                    self.year = Some(n);
+                } else {
+                    self.day = Some(n.value);
+                }
+            }
+            (Some(y), true, false) => {
+                // `DD-Mon-YYYY` read in YMD order: the first number was
+                // the day after all.
+                if self.text_month && n.len >= 3 && y.len <= 2 {
+                    self.day = Some(y.value);
+                    self.year = Some(n);
+                } else {
+                    self.day = Some(n.value);
+                }
+            }
+            (None, true, true) => self.year = Some(n),
+            (Some(_), true, true) => return None,
+        }
+        Some(())
+    }
+
+    fn month_name(&mut self, m: u32) -> Option<()> {
+        if let Some(num) = self.month {
+            // A number taken as the month was the day (`15 Jan` in MDY).
+            if self.text_month || self.day.is_some() || !(1..=31).contains(&num) {
+                return None;
+            }
+            self.day = Some(num);
+        }
+        self.month = Some(m as i64);
+        self.text_month = true;
+        Some(())
+    }
+
+    /// The complete date, month and day range-checked (with PostgreSQL's
+    /// DateStyle hint); `Ok(None)` when a field is missing.
+    fn finish(self, input: &str) -> DbResult<Option<(i64, u32, u32)>> {
+        let (Some(y), Some(m), Some(d)) = (self.year, self.month, self.day) else {
+            return Ok(None);
+        };
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return Err(field_overflow(input)
+                .with_hint("Perhaps you need a different \"datestyle\" setting."));
+        }
+        // Two-digit years are resolved once BC is known; mark with len.
+        Ok(Some((encode_year(y), m as u32, d as u32)))
+    }
+}
+
+/// Interprets `a-b-c` / `a/b/c` / `a.b.c`: textual months first, then the
+/// numbers in order.
 fn resolve_separated(
     p1: DatePart,
     p2: DatePart,
     p3: DatePart,
+    order: DateOrder,
     input: &str,
 ) -> DbResult<(i64, u32, u32)> {
-    let ov = || field_overflow(input);
-    let day = |n: Num| -> DbResult<u32> { u32::try_from(n.value).map_err(|_| ov()) };
-    let (y, m, d) = match (p1, p2, p3) {
-        (DatePart::Num(a), DatePart::Num(b), DatePart::Num(c)) => {
-            if a.len > 2 {
-                (a, u32::try_from(b.value).map_err(|_| ov())?, day(c)?)
-            } else {
-                (c, u32::try_from(a.value).map_err(|_| ov())?, day(b)?)
-            }
+    let mut acc = DateAcc::default();
+    let parts = [p1, p2, p3];
+    for p in parts {
+        if let DatePart::Month(m) = p {
+            acc.month_name(m).ok_or_else(|| field_overflow(input))?;
         }
-        (DatePart::Num(a), DatePart::Month(mo), DatePart::Num(c)) => {
-            if a.len > 2 {
-                (a, mo, day(c)?)
-            } else {
-                (c, mo, day(a)?)
-            }
+    }
+    for p in parts {
+        if let DatePart::Num(n) = p {
+            acc.number(n, order).ok_or_else(|| field_overflow(input))?;
         }
-        (DatePart::Month(mo), DatePart::Num(b), DatePart::Num(c)) => (c, mo, day(b)?),
-        _ => return Err(field_overflow(input)),
-    };
-    // Two-digit years are resolved once BC is known; mark with len.
-    Ok((encode_year(y), m, d))
+    }
+    acc.finish(input)?.ok_or_else(|| field_overflow(input))
 }
 
 /// Keeps the digit count of a year next to its value until BC/AD is
@@ -630,33 +798,24 @@ fn encode_year(n: Num) -> i64 {
 
 const SHORT_YEAR_FLAG: i64 = 1 << 40;
 
-fn resolve_loose(f: &mut Fields, kind: DtKind, input: &str) -> DbResult<()> {
+/// Date fields written apart (`Jan 15 2024`, `15 01 2024`), in order.
+fn resolve_loose(f: &mut Fields, kind: DtKind, order: DateOrder, input: &str) -> DbResult<()> {
     if f.loose.is_empty() {
         return Ok(());
     }
     let bad = || bad_format(kind, input);
-    let month = f.loose.iter().find_map(|p| match p {
-        DatePart::Month(m) => Some(*m),
-        _ => None,
-    });
-    let nums: Vec<Num> = f
-        .loose
-        .iter()
-        .filter_map(|p| match p {
-            DatePart::Num(n) => Some(*n),
-            _ => None,
-        })
-        .collect();
-    let months = f.loose.len() - nums.len();
-    match (month, months, nums.as_slice()) {
-        (Some(m), 1, [a, b]) if f.date.is_none() => {
-            let (d, y) = if a.len > 2 { (*b, *a) } else { (*a, *b) };
-            let d = u32::try_from(d.value).map_err(|_| field_overflow(input))?;
-            f.date = Some((encode_year(y), m, d));
-            Ok(())
-        }
-        _ => Err(bad()),
+    if f.date.is_some() {
+        return Err(bad());
     }
+    let mut acc = DateAcc::default();
+    for p in std::mem::take(&mut f.loose) {
+        match p {
+            DatePart::Num(n) => acc.number(n, order).ok_or_else(bad)?,
+            DatePart::Month(m) => acc.month_name(m).ok_or_else(bad)?,
+        }
+    }
+    f.date = Some(acc.finish(input)?.ok_or_else(bad)?);
+    Ok(())
 }
 
 /// Applies BC and the two-digit-year rule; returns the astronomical year.
@@ -697,8 +856,9 @@ enum Parsed {
     At(i64, i64, Option<i32>),
 }
 
-fn parse_datetime(kind: DtKind, input: &str) -> DbResult<(Parsed, Fields)> {
-    let mut f = tokenize_datetime(kind, input.trim_matches(is_pg_space), input)?;
+fn parse_datetime(kind: DtKind, input: &str, opts: &FormatOptions) -> DbResult<(Parsed, Fields)> {
+    let order = opts.date_style.order;
+    let mut f = tokenize_datetime(kind, input.trim_matches(is_pg_space), input, order)?;
     let bad = || bad_format(kind, input);
     // AM/PM shifts the hour that was written.
     if let (Some(pm), Some(h), Some(t)) = (f.ampm, f.hour, f.time) {
@@ -721,17 +881,28 @@ fn parse_datetime(kind: DtKind, input: &str) -> DbResult<(Parsed, Fields)> {
             return Err(bad());
         }
         let day = |d: i64| Parsed::At(d, 0, f.tz_secs);
-        let today = now_micros().div_euclid(USECS_PER_DAY);
+        // `today` and friends are dates in the session zone.
+        let today = opts
+            .time_zone
+            .utc_to_local(now_micros())
+            .div_euclid(USECS_PER_DAY);
         let p = match sp {
             Special::Infinity => Parsed::PosInf,
             Special::NegInfinity => Parsed::NegInf,
             Special::Epoch => Parsed::At(-(PG_EPOCH_DAYS_FROM_UNIX as i64), 0, Some(0)),
             Special::Now => {
                 let now = now_micros();
+                // An instant for timestamptz, the session's wall clock
+                // for the other types.
+                let (now, tz) = if kind == DtKind::TimestampTz {
+                    (now, Some(0))
+                } else {
+                    (opts.time_zone.utc_to_local(now), None)
+                };
                 Parsed::At(
                     now.div_euclid(USECS_PER_DAY),
                     now.rem_euclid(USECS_PER_DAY),
-                    Some(0),
+                    tz,
                 )
             }
             Special::Today => day(today),
@@ -773,6 +944,41 @@ fn parse_datetime(kind: DtKind, input: &str) -> DbResult<(Parsed, Fields)> {
     ))
 }
 
+/// Whether reading `input` as `ty` depends on the session TimeZone or
+/// DateStyle (see `cast::text_input_uses_format_options`). Input that
+/// fails under every field order is independent: its error is the same.
+pub(crate) fn input_uses_format_options(ty: crate::types::TypeId, input: &str) -> bool {
+    use crate::types::TypeId;
+    let kind = match ty {
+        TypeId::Date => DtKind::Date,
+        TypeId::Time => DtKind::Time,
+        TypeId::Timestamp => DtKind::Timestamp,
+        TypeId::TimestampTz => DtKind::TimestampTz,
+        _ => return false,
+    };
+    let s = input.trim_matches(is_pg_space);
+    let parse = |order| tokenize_datetime(kind, s, input, order).ok();
+    let orders = [DateOrder::Mdy, DateOrder::Dmy, DateOrder::Ymd];
+    let parsed: Vec<Option<Fields>> = orders.iter().map(|&o| parse(o)).collect();
+    let Some(first) = parsed.iter().flatten().next() else {
+        return false;
+    };
+    if parsed
+        .iter()
+        .any(|p| p.as_ref().map(|f| f.date) != Some(first.date))
+    {
+        return true;
+    }
+    match first.special {
+        Some(Special::Infinity | Special::NegInfinity | Special::Epoch | Special::Allballs) => {
+            false
+        }
+        // The clock, and the zone for its date.
+        Some(_) => true,
+        None => kind == DtKind::TimestampTz && first.tz_secs.is_none() && first.tz_zone.is_none(),
+    }
+}
+
 fn out_of_range(kind: DtKind, input: &str) -> AionError {
     let what = match kind {
         DtKind::Date => "date",
@@ -784,10 +990,10 @@ fn out_of_range(kind: DtKind, input: &str) -> AionError {
     )
 }
 
-/// `date_in`.
-pub fn parse_date(input: &str) -> DbResult<i32> {
+/// `date_in`; the DateStyle field order decides `01/02/2024`.
+pub fn parse_date(input: &str, opts: &FormatOptions) -> DbResult<i32> {
     let kind = DtKind::Date;
-    let (p, _) = parse_datetime(kind, input)?;
+    let (p, _) = parse_datetime(kind, input, opts)?;
     match p {
         Parsed::PosInf => Ok(i32::MAX),
         Parsed::NegInf => Ok(i32::MIN),
@@ -815,8 +1021,8 @@ fn round_precision(micros: i64, typmod: i32) -> i64 {
 }
 
 /// `time_in`: any date or zone is accepted and ignored.
-pub fn parse_time(input: &str, typmod: i32) -> DbResult<i64> {
-    let (p, f) = parse_datetime(DtKind::Time, input)?;
+pub fn parse_time(input: &str, typmod: i32, opts: &FormatOptions) -> DbResult<i64> {
+    let (p, f) = parse_datetime(DtKind::Time, input, opts)?;
     match (p, f.time) {
         (Parsed::At(..), Some(t)) => {
             let t = round_precision(t, typmod);
@@ -830,27 +1036,40 @@ pub fn parse_time(input: &str, typmod: i32) -> DbResult<i64> {
     }
 }
 
-/// `timestamp_in` / `timestamptz_in` (session zone UTC).
-pub fn parse_timestamp(input: &str, with_tz: bool, typmod: i32) -> DbResult<i64> {
+/// `timestamp_in` / `timestamptz_in`: a timestamptz without a zone in
+/// the input is a wall-clock time in the session zone.
+pub fn parse_timestamp(
+    input: &str,
+    with_tz: bool,
+    typmod: i32,
+    opts: &FormatOptions,
+) -> DbResult<i64> {
     let kind = if with_tz {
         DtKind::TimestampTz
     } else {
         DtKind::Timestamp
     };
-    let (p, _) = parse_datetime(kind, input)?;
+    let (p, f) = parse_datetime(kind, input, opts)?;
     match p {
         Parsed::PosInf => Ok(i64::MAX),
         Parsed::NegInf => Ok(i64::MIN),
         Parsed::At(days, t, tz) => {
-            let shift = if with_tz {
-                tz.unwrap_or(0) as i64 * USECS_PER_SEC
-            } else {
-                0
-            };
-            let micros = days
+            let local = days
                 .checked_mul(USECS_PER_DAY)
-                .and_then(|d| d.checked_add(t - shift))
+                .and_then(|d| d.checked_add(t))
                 .ok_or_else(|| out_of_range(kind, input))?;
+            // A week of margin covers any zone displacement; beyond it
+            // the range check below would fail anyway.
+            let margin = 7 * USECS_PER_DAY;
+            if !(TIMESTAMP_MIN_MICROS - margin..=TIMESTAMP_MAX_MICROS + margin).contains(&local) {
+                return Err(out_of_range(kind, input));
+            }
+            let micros = match (with_tz, tz, &f.tz_zone) {
+                (false, _, _) => local,
+                (true, Some(secs), _) => local - secs as i64 * USECS_PER_SEC,
+                (true, None, Some(zone)) => zone.local_to_utc(local),
+                (true, None, None) => opts.time_zone.local_to_utc(local),
+            };
             let micros = round_precision(micros, typmod);
             if !(TIMESTAMP_MIN_MICROS..=TIMESTAMP_MAX_MICROS).contains(&micros) {
                 return Err(out_of_range(kind, input));

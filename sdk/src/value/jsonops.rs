@@ -387,3 +387,60 @@ pub(crate) fn jsonb_concat(a: &str, b: &str) -> DbResult<Value> {
     // Re-normalise: merged object keys must be re-sorted.
     Ok(Value::Jsonb(RString::from(normalize_jsonb(&out)?)))
 }
+
+/// `jsonb - text`, `jsonb - integer`, `jsonb - text[]`: drops object keys
+/// or matching string elements, or the array element at an index (from the
+/// end when negative). `Ok(None)` when the right operand has no such
+/// operator.
+pub(crate) fn jsonb_delete(doc: &str, r: &Value) -> DbResult<Option<Value>> {
+    use crate::error::{AionError, SqlState};
+    let j = parse_json(doc, true)?;
+    if is_scalar(&j) {
+        return Err(AionError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            "cannot delete from scalar",
+        ));
+    }
+    let keys: Vec<&str> = match r {
+        Value::Text(k) => vec![k.as_str()],
+        Value::Array(a) => a
+            .elements
+            .iter()
+            .filter_map(|e| match e {
+                Value::Text(k) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect(),
+        Value::Int2(_) | Value::Int4(_) | Value::Int8(_) => {
+            let Json::Array(mut items) = j else {
+                return Err(AionError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    "cannot delete from object using integer index",
+                ));
+            };
+            let i = r.as_i64().unwrap_or(0);
+            let n = items.len() as i64;
+            let at = if i < 0 { n + i } else { i };
+            if (0..n).contains(&at) {
+                items.remove(at as usize);
+            }
+            return Ok(Some(jsonb_result(Some(&Json::Array(items)), false)));
+        }
+        _ => return Ok(None),
+    };
+    let out = match j {
+        Json::Object(m) => Json::Object(
+            m.into_iter()
+                .filter(|(k, _)| !keys.contains(&k.as_str()))
+                .collect(),
+        ),
+        Json::Array(items) => Json::Array(
+            items
+                .into_iter()
+                .filter(|i| !matches!(i, Json::String(s) if keys.contains(&s.as_str())))
+                .collect(),
+        ),
+        other => other,
+    };
+    Ok(Some(jsonb_result(Some(&out), false)))
+}

@@ -6,6 +6,9 @@ mod cast;
 mod compare;
 mod datetime;
 mod float;
+mod format;
+#[cfg(test)]
+mod format_tests;
 mod json;
 mod jsonops;
 mod like;
@@ -30,11 +33,15 @@ pub use datetime::{
     TIMESTAMP_MIN_MICROS, USECS_PER_DAY, USECS_PER_HOUR, USECS_PER_MINUTE, USECS_PER_SEC,
 };
 pub use float::{parse_f32, parse_f64, write_f32, write_f64};
+pub use format::{DateOrder, DateOutput, DateStyle, FormatOptions, NamedZone, TimeZone};
 pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
-pub use text::{parse_text, write_text};
+pub use text::{parse_text, parse_text_with, write_text, write_text_with};
 
-pub use arith::{eval_binary, eval_unary};
-pub use cast::{can_coerce, cast, CoercionKind};
+pub use arith::{eval_binary, eval_binary_with, eval_unary};
+pub use cast::{
+    can_coerce, cast, cast_uses_format_options, cast_with, text_input_uses_format_options,
+    CoercionKind,
+};
 pub use compare::{hash_value, sort_cmp, sql_cmp};
 pub use like::{like_match, regex_match};
 pub use ops::{BinaryOp, UnaryOp};

@@ -138,6 +138,7 @@ fn unknown_candidate(op: BinaryOp, known: &DataType, unknown_is_left: bool) -> O
         (JsonGet | JsonGetText | JsonExists, TypeId::Json | TypeId::Jsonb) if !unknown_is_left => {
             TEXT
         }
+        (Sub, TypeId::Jsonb) if !unknown_is_left => TEXT,
         (JsonPath | JsonPathText, TypeId::Json | TypeId::Jsonb) if !unknown_is_left => {
             DataType::array_of(TypeId::Text)
         }
@@ -156,6 +157,19 @@ fn resolve_known(
         Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom => {
             let (a, b) = comparison_types(l, r)?;
             Some((a, b, BOOL))
+        }
+        Sub if l.id == TypeId::Jsonb && !l.is_array => {
+            // `jsonb - text`, `jsonb - integer`, `jsonb - text[]`.
+            let key = if r.is_array && is_string(&s(r.id)) {
+                DataType::array_of(TypeId::Text)
+            } else if is_string(r) {
+                TEXT
+            } else if matches!(r.id, TypeId::Int2 | TypeId::Int4) && !r.is_array {
+                INT4
+            } else {
+                return None;
+            };
+            Some((plain(l), key, plain(l)))
         }
         Add | Sub | Mul | Div | Mod => {
             if let Some(res) = numeric_result(l, r) {
@@ -261,6 +275,11 @@ fn comparison_types(l: &DataType, r: &DataType) -> Option<(DataType, DataType)> 
             return None;
         }
         return Some((plain(l), plain(r)));
+    }
+    if l.id == TypeId::Char && r.id == TypeId::Char {
+        // bpchar comparisons ignore the padding: compare as text (the
+        // char(n)-to-text conversion strips it).
+        return Some((TEXT, TEXT));
     }
     if l.id == r.id {
         return comparable_scalar(l).then_some((*l, *r));

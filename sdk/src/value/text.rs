@@ -13,6 +13,7 @@ use abi_stable::std_types::{RString, RVec};
 use crate::error::{AionError, DbResult, SqlState};
 use crate::types::{DataType, TypeId};
 
+use super::format::FormatOptions;
 use super::{datetime, float, json, numeric, ArrayDim, ArrayValue, ExtPayload, Numeric, Value};
 
 /// C `isspace` in the C locale, which PostgreSQL's input functions use.
@@ -31,9 +32,16 @@ fn push_hex(bytes: &[u8], out: &mut String) {
     }
 }
 
-/// Appends the PostgreSQL text representation of `value` to `out`.
+/// Appends the PostgreSQL text representation of `value` to `out`, as a
+/// session with TimeZone UTC and DateStyle ISO prints it.
 /// NULL writes nothing (callers send NULL out of band).
 pub fn write_text(value: &Value, out: &mut String) {
+    write_text_with(value, FormatOptions::utc(), out)
+}
+
+/// Appends the PostgreSQL text representation of `value` to `out` with
+/// the session's TimeZone and DateStyle.
+pub fn write_text_with(value: &Value, opts: &FormatOptions, out: &mut String) {
     match value {
         Value::Null => {}
         Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
@@ -45,10 +53,10 @@ pub fn write_text(value: &Value, out: &mut String) {
         Value::Numeric(n) => out.push_str(&n.to_string()),
         Value::Text(s) | Value::Json(s) | Value::Jsonb(s) => out.push_str(s),
         Value::Bytea(b) => push_hex(b, out),
-        Value::Date(d) => datetime::write_date(*d, out),
+        Value::Date(d) => datetime::write_date_with(*d, opts.date_style, out),
         Value::Time(t) => datetime::write_time(*t, out),
-        Value::Timestamp(t) => datetime::write_timestamp(*t, false, out),
-        Value::TimestampTz(t) => datetime::write_timestamp(*t, true, out),
+        Value::Timestamp(t) => datetime::write_timestamp_with(*t, false, opts, out),
+        Value::TimestampTz(t) => datetime::write_timestamp_with(*t, true, opts, out),
         Value::Interval(iv) => datetime::write_interval(iv, out),
         Value::Uuid(u) => {
             for (i, b) in u.iter().enumerate() {
@@ -59,7 +67,7 @@ pub fn write_text(value: &Value, out: &mut String) {
                 out.push(HEX[(b & 15) as usize] as char);
             }
         }
-        Value::Array(a) => write_array(a, out),
+        Value::Array(a) => write_array(a, opts, out),
         Value::Ext(e) => match &e.payload {
             ExtPayload::Bytes(b) => push_hex(b, out),
             // pgvector's `[1,2.5,3]`, each element printed like float4.
@@ -85,7 +93,7 @@ fn needs_quotes(s: &str) -> bool {
             .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || is_pg_space(c))
 }
 
-fn write_array(a: &ArrayValue, out: &mut String) {
+fn write_array(a: &ArrayValue, opts: &FormatOptions, out: &mut String) {
     let dims: Vec<ArrayDim> = a
         .dims
         .iter()
@@ -104,7 +112,7 @@ fn write_array(a: &ArrayValue, out: &mut String) {
         out.push('=');
     }
     let mut idx = 0;
-    write_array_level(&a.elements, &dims, 0, &mut idx, out);
+    write_array_level(&a.elements, &dims, 0, &mut idx, opts, out);
 }
 
 fn write_array_level(
@@ -112,6 +120,7 @@ fn write_array_level(
     dims: &[ArrayDim],
     level: usize,
     idx: &mut usize,
+    opts: &FormatOptions,
     out: &mut String,
 ) {
     out.push('{');
@@ -120,14 +129,14 @@ fn write_array_level(
             out.push(',');
         }
         if level + 1 < dims.len() {
-            write_array_level(elems, dims, level + 1, idx, out);
+            write_array_level(elems, dims, level + 1, idx, opts, out);
             continue;
         }
         match elems.get(*idx) {
             None | Some(Value::Null) => out.push_str("NULL"),
             Some(v) => {
                 let mut s = String::new();
-                write_text(v, &mut s);
+                write_text_with(v, opts, &mut s);
                 if needs_quotes(&s) {
                     out.push('"');
                     for c in s.chars() {
@@ -154,14 +163,21 @@ fn invalid_syntax(type_name: &str, input: &str) -> AionError {
     )
 }
 
-/// Parses `input` as PostgreSQL's input function for `ty` would.
+/// Parses `input` as PostgreSQL's input function for `ty` would in a
+/// session with TimeZone UTC and DateStyle ISO, MDY.
 pub fn parse_text(ty: DataType, input: &str) -> DbResult<Value> {
+    parse_text_with(ty, input, FormatOptions::utc())
+}
+
+/// Parses `input` as PostgreSQL's input function for `ty` would with the
+/// session's TimeZone and DateStyle.
+pub fn parse_text_with(ty: DataType, input: &str, opts: &FormatOptions) -> DbResult<Value> {
     if ty.is_array {
         let elem = DataType {
             is_array: false,
             ..ty
         };
-        return parse_array(elem, input).map(Value::Array);
+        return parse_array(elem, input, opts).map(Value::Array);
     }
     Ok(match ty.id {
         TypeId::Unknown | TypeId::Any | TypeId::Text => Value::text(input),
@@ -185,11 +201,13 @@ pub fn parse_text(ty: DataType, input: &str) -> DbResult<Value> {
         TypeId::Numeric => Value::Numeric(parse_numeric_text(input, ty.typmod)?),
         TypeId::Bytea => Value::Bytea(RVec::from(parse_bytea(input)?)),
         TypeId::Uuid => Value::Uuid(parse_uuid(input)?),
-        TypeId::Date => Value::Date(datetime::parse_date(input)?),
-        TypeId::Time => Value::Time(datetime::parse_time(input, ty.typmod)?),
-        TypeId::Timestamp => Value::Timestamp(datetime::parse_timestamp(input, false, ty.typmod)?),
+        TypeId::Date => Value::Date(datetime::parse_date(input, opts)?),
+        TypeId::Time => Value::Time(datetime::parse_time(input, ty.typmod, opts)?),
+        TypeId::Timestamp => {
+            Value::Timestamp(datetime::parse_timestamp(input, false, ty.typmod, opts)?)
+        }
         TypeId::TimestampTz => {
-            Value::TimestampTz(datetime::parse_timestamp(input, true, ty.typmod)?)
+            Value::TimestampTz(datetime::parse_timestamp(input, true, ty.typmod, opts)?)
         }
         TypeId::Interval => Value::Interval(datetime::parse_interval(input)?),
         TypeId::Json => {
@@ -623,7 +641,7 @@ fn parse_dim_decoration(p: &mut ArrayParser<'_>) -> DbResult<Vec<(i32, i32)>> {
 
 /// `array_in`: literal syntax, each element read by the element type's
 /// input function (with the column's typmod).
-fn parse_array(elem: DataType, input: &str) -> DbResult<ArrayValue> {
+fn parse_array(elem: DataType, input: &str, opts: &FormatOptions) -> DbResult<ArrayValue> {
     let mut p = ArrayParser {
         s: input,
         i: 0,
@@ -673,7 +691,7 @@ fn parse_array(elem: DataType, input: &str) -> DbResult<ArrayValue> {
     for t in texts {
         elements.push(match t {
             None => Value::Null,
-            Some(s) => parse_text(elem, &s)?,
+            Some(s) => parse_text_with(elem, &s, opts)?,
         });
     }
     let dims = if elements.is_empty() {
