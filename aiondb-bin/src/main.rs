@@ -163,7 +163,13 @@ fn list_plugins(o: &Overrides) -> ExitCode {
                                 format!("{}({}) -> {}", s.name, args.join(", "), s.returns)
                             })
                             .collect();
-                        line.push_str(&format!(" [{}]", sigs.join("; ")));
+                        // A long list says how many; `--verbose` style detail
+                        // belongs in pg_proc once pgwire serves it.
+                        if sigs.len() <= 8 {
+                            line.push_str(&format!(" [{}]", sigs.join("; ")));
+                        } else {
+                            line.push_str(&format!(" [{} functions]", sigs.len()));
+                        }
                     }
                 }
             }
