@@ -475,8 +475,16 @@ impl<'a, 'b> Lower<'a, 'b> {
                         let rsorted = rkey.is_some_and(|c| self.opt.ordered_by(right, c));
                         l.cost
                             + r.cost
-                            + if lsorted { 0.0 } else { merge_sort_cost(l.rows) }
-                            + if rsorted { 0.0 } else { merge_sort_cost(r.rows) }
+                            + if lsorted {
+                                0.0
+                            } else {
+                                merge_sort_cost(l.rows)
+                            }
+                            + if rsorted {
+                                0.0
+                            } else {
+                                merge_sort_cost(r.rows)
+                            }
                             + (l.rows + r.rows) * CPU_OPERATOR_COST
                             + rows * CPU_TUPLE_COST
                     }

@@ -667,8 +667,7 @@ impl<'a> Optimizer<'a> {
                     },
                 ..
             } => {
-                let Some(idx) = self.indexes(table.id).into_iter().find(|i| i.id == *index)
-                else {
+                let Some(idx) = self.indexes(table.id).into_iter().find(|i| i.id == *index) else {
                     return vec![];
                 };
                 idx.columns
@@ -715,7 +714,8 @@ impl<'a> Optimizer<'a> {
                 // Left rows with a NULL in any key come after all others, so
                 // with several keys the order only holds where no such row
                 // is emitted. Inner output rows have equal keys on both sides.
-                let emits_null_keys = matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::Anti);
+                let emits_null_keys =
+                    matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::Anti);
                 if emits_null_keys && keys.len() > 1 {
                     return vec![];
                 }

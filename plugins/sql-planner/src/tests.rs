@@ -529,7 +529,9 @@ fn join_methods(p: &Plan) -> Vec<JoinMethod> {
 
 #[test]
 fn order_by_join_key_uses_merge_join_over_pkey_scans() {
-    let p = plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big1.id");
+    let p = plan_big(
+        "SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big1.id",
+    );
     assert_eq!(join_methods(&p), vec![JoinMethod::Merge], "{:?}", ops(&p));
     let full_scans = ops(&p)
         .iter()
@@ -572,13 +574,13 @@ fn join_without_useful_order_stays_hash() {
     let p = plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id");
     assert_eq!(join_methods(&p), vec![JoinMethod::Hash], "{:?}", ops(&p));
     // ORDER BY something else than the key keeps the Sort above a hash join.
-    let p = plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big2.x");
+    let p =
+        plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big2.x");
     assert_eq!(join_methods(&p), vec![JoinMethod::Hash], "{:?}", ops(&p));
     assert!(ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
     // Descending order is not what the merge delivers.
-    let p = plan_big(
-        "SELECT big1.id FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big1.id DESC",
-    );
+    let p =
+        plan_big("SELECT big1.id FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big1.id DESC");
     assert!(ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
 }
 
