@@ -106,3 +106,72 @@ fn six_way_join_is_planned_and_correct() {
     let p = plan_text(&mut c, sql);
     assert!(!p.contains("Nested Loop\n") || p.contains("Index"), "{p}");
 }
+
+/// Rows as (id, rest-as-text) for order-insensitive comparison.
+fn result_rows(c: &mut Connection, sql: &str) -> Vec<(i64, Vec<Option<String>>)> {
+    let r = c.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    r.rows()
+        .map(|row| {
+            let id = row.get_i64(0).unwrap_or(i64::MIN);
+            let rest = (1..row.values().len())
+                .map(|i| {
+                    row.get(i)
+                        .filter(|v| !v.is_null())
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect();
+            (id, rest)
+        })
+        .collect()
+}
+
+#[test]
+fn order_by_join_key_uses_a_merge_join_with_the_hash_join_result() {
+    let db = Database::in_memory().expect("db");
+    let mut c = db.connect_anonymous("main", "merge").expect("connect");
+    for sql in [
+        "CREATE TABLE ma (id int PRIMARY KEY, v int)",
+        "CREATE TABLE mb (id int PRIMARY KEY, w text)",
+        // Inserted out of key order so only the index delivers key order.
+        "INSERT INTO ma SELECT (g * 7919) % 20011, g % 13 FROM generate_series(1, 20000) g",
+        "INSERT INTO mb SELECT (g * 104729) % 20011 + 3, 'w' || g FROM generate_series(1, 20000) g",
+        "ANALYZE",
+    ] {
+        c.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    for (join, sql) in [
+        (
+            "JOIN",
+            "SELECT ma.id, ma.v, mb.w FROM ma JOIN mb ON ma.id = mb.id",
+        ),
+        (
+            "LEFT JOIN",
+            "SELECT ma.id, ma.v, mb.w FROM ma LEFT JOIN mb ON ma.id = mb.id",
+        ),
+    ] {
+        let ordered = format!("{sql} ORDER BY ma.id");
+        let p = plan_text(&mut c, &ordered);
+        assert!(
+            p.contains("Merge Join") || p.contains("Merge Left Join"),
+            "{join}:\n{p}"
+        );
+        assert!(
+            !p.contains("Sort"),
+            "the merge join delivers ORDER BY ma.id:\n{p}"
+        );
+        assert!(p.contains("ma_pkey") && p.contains("mb_pkey"), "{p}");
+        let hp = plan_text(&mut c, sql);
+        assert!(
+            hp.contains("Hash"),
+            "without ORDER BY a hash join is cheaper:\n{hp}"
+        );
+        let merged = result_rows(&mut c, &ordered);
+        let mut hashed = result_rows(&mut c, sql);
+        hashed.sort_by_key(|r| r.0);
+        assert!(merged.len() > 1000, "{join}: {} rows", merged.len());
+        assert_eq!(
+            merged, hashed,
+            "{join}: merge result differs from hash result"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 
 use crate::logical::*;
 use crate::optimizer::{
-    index_scan_cost, Optimizer, CPU_OPERATOR_COST, CPU_TUPLE_COST, HASH_BUILD_ROW_COST,
-    SEQ_ROW_COST,
+    bare_col, index_scan_cost, merge_sort_cost, sort_node_cost, Optimizer, CPU_OPERATOR_COST,
+    CPU_TUPLE_COST, HASH_BUILD_ROW_COST, SEQ_ROW_COST,
 };
 use crate::shared::PlanBuilder;
 use aiondb_sdk::plan::{
@@ -466,8 +466,25 @@ impl<'a, 'b> Lower<'a, 'b> {
                             + rows * CPU_TUPLE_COST
                     }
                     JoinMethod::Merge => {
+                        // The executor sorts each input not already in key
+                        // order (as the optimizer assumed when choosing).
+                        let key = choice.keys.first();
+                        let lkey = key.and_then(|(a, _)| bare_col(a));
+                        let rkey = key.and_then(|(_, b)| bare_col(b));
+                        let lsorted = lkey.is_some_and(|c| self.opt.ordered_by(left, c));
+                        let rsorted = rkey.is_some_and(|c| self.opt.ordered_by(right, c));
                         l.cost
                             + r.cost
+                            + if lsorted {
+                                0.0
+                            } else {
+                                merge_sort_cost(l.rows)
+                            }
+                            + if rsorted {
+                                0.0
+                            } else {
+                                merge_sort_cost(r.rows)
+                            }
                             + (l.rows + r.rows) * CPU_OPERATOR_COST
                             + rows * CPU_TUPLE_COST
                     }
@@ -598,7 +615,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             LPlan::Sort { input, keys } => {
                 let i = self.node(input)?;
                 let k = self.keys(keys, &[&i.layout])?;
-                let cost = i.cost + i.rows * (i.rows.max(2.0)).log2() * 0.01;
+                let cost = i.cost + sort_node_cost(i.rows);
                 Ok(self.push(
                     Operator::Sort {
                         keys: RVec::from(k),

@@ -37,6 +37,17 @@ pub fn index_scan_cost(rows: f64) -> f64 {
     0.3 + rows * 0.05
 }
 
+/// Sorting `n` rows inside a merge join (the input it does not get in key
+/// order).
+pub fn merge_sort_cost(n: f64) -> f64 {
+    n * n.max(2.0).log2() * CPU_OPERATOR_COST
+}
+
+/// A Sort node over `n` rows.
+pub fn sort_node_cost(n: f64) -> f64 {
+    n * n.max(2.0).log2() * 0.01
+}
+
 impl<'a> Optimizer<'a> {
     pub fn new(services: &'a Services, cols: &'a [ColInfo]) -> Self {
         Optimizer {
@@ -497,6 +508,30 @@ impl<'a> Optimizer<'a> {
     // ------------------------------------------------------------ physical
 
     fn physical(&mut self, plan: LPlan) -> LPlan {
+        if let LPlan::Sort { input, keys } = plan {
+            // ORDER BY on plain columns, ascending with NULLs last: the order
+            // a merge join or an index scan delivers, so the Sort may go.
+            let want: Option<Vec<ColId>> = keys
+                .iter()
+                .map(|k| {
+                    if k.desc || k.nulls_first {
+                        None
+                    } else {
+                        bare_col(&k.expr)
+                    }
+                })
+                .collect();
+            let input = self.physical_sorted(*input, want.as_deref().unwrap_or(&[]));
+            if let Some(w) = &want {
+                if self.provides_order(&input, w) {
+                    return input;
+                }
+            }
+            return LPlan::Sort {
+                input: Box::new(input),
+                keys,
+            };
+        }
         let plan = map_inputs(plan, &mut |p| self.physical(p));
         match plan {
             LPlan::Scan {
@@ -556,7 +591,7 @@ impl<'a> Optimizer<'a> {
                 on,
                 lateral,
                 method: None,
-            } => self.choose_join(kind, *left, *right, on, lateral),
+            } => self.choose_join(kind, *left, *right, on, lateral, &[]),
             LPlan::Limit {
                 input,
                 limit,
@@ -571,6 +606,204 @@ impl<'a> Optimizer<'a> {
             }
             other => other,
         }
+    }
+
+    /// Physical planning of the input of a Sort on `want` (columns of `p`'s
+    /// output, ascending, NULLs last; empty when the Sort is on anything
+    /// else): a join right below may pick a merge join to deliver that order.
+    fn physical_sorted(&mut self, p: LPlan, want: &[ColId]) -> LPlan {
+        if want.is_empty() {
+            return self.physical(p);
+        }
+        match p {
+            LPlan::Project { input, exprs } => {
+                let inner: Option<Vec<ColId>> = want
+                    .iter()
+                    .map(|c| {
+                        exprs
+                            .iter()
+                            .find(|(id, _)| id == c)
+                            .and_then(|(_, e)| bare_col(e))
+                    })
+                    .collect();
+                let input = self.physical_sorted(*input, inner.as_deref().unwrap_or(&[]));
+                LPlan::Project {
+                    input: Box::new(input),
+                    exprs,
+                }
+            }
+            LPlan::Filter { input, pred } => LPlan::Filter {
+                input: Box::new(self.physical_sorted(*input, want)),
+                pred,
+            },
+            LPlan::Join {
+                kind,
+                left,
+                right,
+                on,
+                lateral,
+                method: None,
+            } => {
+                let left = self.physical(*left);
+                let right = self.physical(*right);
+                self.choose_join(kind, left, right, on, lateral, want)
+            }
+            other => self.physical(other),
+        }
+    }
+
+    /// The order `p`'s rows come in, as far as the optimizer knows: one set
+    /// of equal columns per sort position, each ascending with NULLs last.
+    fn ordering(&mut self, p: &LPlan) -> Vec<Vec<ColId>> {
+        match p {
+            LPlan::Scan {
+                table,
+                cols,
+                access:
+                    Access::Index {
+                        index,
+                        probe: LProbe::Full | LProbe::Range { .. },
+                        reverse: false,
+                    },
+                ..
+            } => {
+                let Some(idx) = self.indexes(table.id).into_iter().find(|i| i.id == *index) else {
+                    return vec![];
+                };
+                idx.columns
+                    .iter()
+                    .map_while(|c| cols.get(*c as usize).map(|x| vec![*x]))
+                    .collect()
+            }
+            LPlan::Sort { keys, .. } => keys
+                .iter()
+                .map_while(|k| {
+                    if k.desc || k.nulls_first {
+                        None
+                    } else {
+                        bare_col(&k.expr).map(|c| vec![c])
+                    }
+                })
+                .collect(),
+            LPlan::Project { input, exprs } => {
+                let inner = self.ordering(input);
+                inner
+                    .iter()
+                    .map_while(|set| {
+                        let out: Vec<ColId> = exprs
+                            .iter()
+                            .filter(|(_, e)| bare_col(e).is_some_and(|c| set.contains(&c)))
+                            .map(|(id, _)| *id)
+                            .collect();
+                        (!out.is_empty()).then_some(out)
+                    })
+                    .collect()
+            }
+            LPlan::Filter { input, .. } | LPlan::Limit { input, .. } => self.ordering(input),
+            LPlan::Join {
+                kind,
+                lateral: false,
+                method:
+                    Some(JoinChoice {
+                        method: JoinMethod::Merge,
+                        keys,
+                        ..
+                    }),
+                ..
+            } => {
+                // Left rows with a NULL in any key come after all others, so
+                // with several keys the order only holds where no such row
+                // is emitted. Inner output rows have equal keys on both sides.
+                let emits_null_keys =
+                    matches!(kind, JoinKind::Left | JoinKind::Full | JoinKind::Anti);
+                if emits_null_keys && keys.len() > 1 {
+                    return vec![];
+                }
+                keys.iter()
+                    .map_while(|(a, b)| {
+                        let mut set = vec![bare_col(a)?];
+                        if *kind == JoinKind::Inner {
+                            set.extend(bare_col(b));
+                        }
+                        Some(set)
+                    })
+                    .collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Whether `p`'s rows come ordered by `want` (ascending, NULLs last).
+    pub fn provides_order(&mut self, p: &LPlan, want: &[ColId]) -> bool {
+        let ord = self.ordering(p);
+        want.len() <= ord.len() && want.iter().zip(&ord).all(|(c, set)| set.contains(c))
+    }
+
+    /// Whether `p`'s rows come ordered by column `c` (ascending, NULLs last).
+    pub fn ordered_by(&mut self, p: &LPlan, c: ColId) -> bool {
+        self.provides_order(p, &[c])
+    }
+
+    /// Extra cost for one merge join input to arrive in `key` order: none
+    /// when it already does, else the cheaper of the merge join's own sort
+    /// and reading a plain sequential scan through a btree index leading
+    /// with the key column (returned as the replacement input).
+    fn merge_input_cost(&mut self, side: &LPlan, key: Option<ColId>) -> (f64, Option<LPlan>) {
+        let n = self.rows(side);
+        let sort = merge_sort_cost(n);
+        let Some(key) = key else {
+            return (sort, None);
+        };
+        if self.ordered_by(side, key) {
+            return (0.0, None);
+        }
+        let mut cur = side;
+        let mut col = key;
+        while let LPlan::Project { input, exprs } = cur {
+            match exprs
+                .iter()
+                .find(|(id, _)| *id == col)
+                .and_then(|(_, e)| bare_col(e))
+            {
+                Some(c) => col = c,
+                None => return (sort, None),
+            }
+            cur = input;
+        }
+        let LPlan::Scan {
+            table,
+            cols,
+            access: Access::Seq,
+            ..
+        } = cur
+        else {
+            return (sort, None);
+        };
+        let Some(pos) = cols.iter().position(|x| *x == col) else {
+            return (sort, None);
+        };
+        let Some(idx) = self
+            .indexes(table.id)
+            .into_iter()
+            .find(|i| i.columns.first() == Some(&(pos as u32)))
+        else {
+            return (sort, None);
+        };
+        let trows = self.table_rows(table);
+        let extra = index_scan_cost(trows) - trows * SEQ_ROW_COST;
+        if extra >= sort {
+            return (sort, None);
+        }
+        let mut p = side.clone();
+        set_scan_access(
+            &mut p,
+            Access::Index {
+                index: idx.id,
+                probe: LProbe::Full,
+                reverse: false,
+            },
+        );
+        (extra, Some(p))
     }
 
     /// ORDER BY ... LIMIT over one table: read a btree index in order.
@@ -750,6 +983,7 @@ impl<'a> Optimizer<'a> {
         right: LPlan,
         on: Vec<LExpr>,
         lateral: bool,
+        want: &[ColId],
     ) -> LPlan {
         // An inner join whose left side is an indexable table and whose
         // right side is small is turned around for an index lookup.
@@ -771,6 +1005,7 @@ impl<'a> Optimizer<'a> {
                     left.clone(),
                     on.clone(),
                     lateral,
+                    want,
                 );
                 if matches!(
                     &swapped,
@@ -786,9 +1021,11 @@ impl<'a> Optimizer<'a> {
                 }
             }
         }
-        self.choose_join_oriented(kind, left, right, on, lateral)
+        self.choose_join_oriented(kind, left, right, on, lateral, want)
     }
 
+    /// `want`: the columns (ascending, NULLs last) a Sort right above the
+    /// join orders by, which a merge join can make redundant.
     fn choose_join_oriented(
         &mut self,
         kind: JoinKind,
@@ -796,6 +1033,7 @@ impl<'a> Optimizer<'a> {
         right: LPlan,
         on: Vec<LExpr>,
         lateral: bool,
+        want: &[ColId],
     ) -> LPlan {
         let lo: HashSet<ColId> = left.outputs().into_iter().collect();
         let ro: HashSet<ColId> = right.outputs().into_iter().collect();
@@ -953,7 +1191,7 @@ impl<'a> Optimizer<'a> {
                 }
             }
         }
-        LPlan::Join {
+        let hash = LPlan::Join {
             kind,
             left: Box::new(left),
             right: Box::new(right),
@@ -965,6 +1203,71 @@ impl<'a> Optimizer<'a> {
                 residual,
                 param_lookup: false,
             }),
+        };
+        self.consider_merge(hash, want)
+    }
+
+    /// Replaces a hash join by a merge join when that is cheaper: inputs
+    /// already in key order (or cheaply read through an index in key order)
+    /// spare the sorts, and a Sort above on the key becomes redundant.
+    fn consider_merge(&mut self, hash: LPlan, want: &[ColId]) -> LPlan {
+        let LPlan::Join {
+            kind,
+            left,
+            right,
+            method: Some(choice),
+            ..
+        } = &hash
+        else {
+            return hash;
+        };
+        let kind = *kind;
+        // The merge compares left and right keys directly: same types only.
+        if choice.keys.is_empty() || choice.keys.iter().any(|(a, b)| a.ty != b.ty) {
+            return hash;
+        }
+        // Keys on the wanted columns go first so the output follows them.
+        let mut keys = choice.keys.clone();
+        let mut ordered_keys = Vec::new();
+        for w in want {
+            let pos = keys.iter().position(|(a, b)| {
+                bare_col(a) == Some(*w) || (kind == JoinKind::Inner && bare_col(b) == Some(*w))
+            });
+            match pos {
+                Some(p) => ordered_keys.push(keys.remove(p)),
+                None => break,
+            }
+        }
+        let satisfies = !want.is_empty() && ordered_keys.len() == want.len();
+        ordered_keys.extend(keys);
+        let keys = ordered_keys;
+        let (lrows, rrows) = (self.rows(left), self.rows(right));
+        let out = self.rows(&hash);
+        let (lk, rk) = (bare_col(&keys[0].0), bare_col(&keys[0].1));
+        let (lextra, lalt) = self.merge_input_cost(left, lk);
+        let (rextra, ralt) = self.merge_input_cost(right, rk);
+        let merge_cost = lextra + rextra + (lrows + rrows) * CPU_OPERATOR_COST;
+        let mut hash_cost = rrows * HASH_BUILD_ROW_COST + lrows * CPU_OPERATOR_COST;
+        let merge = LPlan::Join {
+            kind,
+            left: Box::new(lalt.unwrap_or_else(|| (**left).clone())),
+            right: Box::new(ralt.unwrap_or_else(|| (**right).clone())),
+            on: vec![],
+            lateral: false,
+            method: Some(JoinChoice {
+                method: JoinMethod::Merge,
+                keys,
+                residual: choice.residual.clone(),
+                param_lookup: false,
+            }),
+        };
+        if satisfies && self.provides_order(&merge, want) {
+            hash_cost += sort_node_cost(out);
+        }
+        if merge_cost < hash_cost {
+            merge
+        } else {
+            hash
         }
     }
 }

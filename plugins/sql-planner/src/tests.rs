@@ -450,3 +450,150 @@ fn point_query_plans_fast() {
     // Debug builds are slow; this guards against accidental exhaustive search.
     assert!(start.elapsed().as_millis() < 2000);
 }
+
+/// Services with two 20k-row tables `big1`, `big2` (id primary key, x),
+/// statistics as ANALYZE would leave them.
+fn setup_big() -> Services {
+    let services = setup();
+    let cat = &services.catalog;
+    let public = cat
+        .schema_by_name("public".into())
+        .into_option()
+        .map(|s| s.id)
+        .unwrap_or(2200);
+    for name in ["big1", "big2"] {
+        let mut idcol = col("id", DataType::INT4);
+        idcol.nullable = false;
+        let t = TableDef {
+            id: 0,
+            schema: public,
+            name: name.into(),
+            kind: RelationKind::Table,
+            columns: RVec::from(vec![idcol, col("x", DataType::INT4)]),
+            constraints: RVec::new(),
+            storage_backend: "in_memory".into(),
+            view_sql: ROption::RNone,
+        };
+        let tid = cat
+            .apply(CatalogChange::CreateTable(t))
+            .into_result()
+            .map(|a| a.id)
+            .unwrap_or(0);
+        let _ = cat.apply(CatalogChange::CreateIndex(IndexDef {
+            id: 0,
+            table: tid,
+            name: format!("{name}_pkey").as_str().into(),
+            method: "btree".into(),
+            columns: RVec::from(vec![0u32]),
+            unique: true,
+            options: RVec::new(),
+        }));
+        let cs = |nd: f64| ColumnStatistics {
+            n_distinct: nd,
+            null_fraction: 0.0,
+            min: Value::Null,
+            max: Value::Null,
+        };
+        cat.set_table_stats(
+            tid,
+            TableStatistics {
+                row_count: 20000.0,
+                columns: RVec::from(vec![cs(20000.0), cs(100.0)]),
+            },
+        );
+    }
+    services
+}
+
+fn plan_big(sql: &str) -> Plan {
+    let services = setup_big();
+    let stmts = match sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(s) => s,
+        Err(e) => panic!("{sql}: {e}"),
+    };
+    match plan_statement(&ctx(), &services, &stmts[0]) {
+        Ok(p) => p,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+fn join_methods(p: &Plan) -> Vec<JoinMethod> {
+    ops(p)
+        .iter()
+        .filter_map(|o| match o {
+            Operator::Join { method, .. } => Some(*method),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn order_by_join_key_uses_merge_join_over_pkey_scans() {
+    let p = plan_big(
+        "SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big1.id",
+    );
+    assert_eq!(join_methods(&p), vec![JoinMethod::Merge], "{:?}", ops(&p));
+    let full_scans = ops(&p)
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Operator::IndexScan {
+                    probe: IndexProbe::Full,
+                    reverse: false,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(full_scans, 2, "{:?}", ops(&p));
+    assert!(!ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+    // Its estimated cost is below the hash join plus a Sort on top.
+    let cost = |p: &Plan| p.node(p.root).map(|n| (n.est_cost, n.est_rows));
+    let hash = plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id");
+    let (Some((merge_cost, _)), Some((hash_cost, rows))) = (cost(&p), cost(&hash)) else {
+        panic!("no root node");
+    };
+    let sorted_hash = hash_cost + crate::optimizer::sort_node_cost(rows);
+    assert!(
+        merge_cost < sorted_hash,
+        "merge {merge_cost} vs hash+sort {sorted_hash}"
+    );
+}
+
+#[test]
+fn order_by_right_key_of_inner_join_is_also_satisfied() {
+    let p = plan_big("SELECT big1.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big2.id");
+    assert_eq!(join_methods(&p), vec![JoinMethod::Merge], "{:?}", ops(&p));
+    assert!(!ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+}
+
+#[test]
+fn join_without_useful_order_stays_hash() {
+    // No ORDER BY: reading both tables through their indexes does not pay.
+    let p = plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id");
+    assert_eq!(join_methods(&p), vec![JoinMethod::Hash], "{:?}", ops(&p));
+    // ORDER BY something else than the key keeps the Sort above a hash join.
+    let p =
+        plan_big("SELECT big1.id, big2.x FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big2.x");
+    assert_eq!(join_methods(&p), vec![JoinMethod::Hash], "{:?}", ops(&p));
+    assert!(ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+    // Descending order is not what the merge delivers.
+    let p =
+        plan_big("SELECT big1.id FROM big1 JOIN big2 ON big1.id = big2.id ORDER BY big1.id DESC");
+    assert!(ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+}
+
+#[test]
+fn left_join_order_by_left_key_drops_the_sort() {
+    let p = plan_big(
+        "SELECT big1.id, big2.x FROM big1 LEFT JOIN big2 ON big1.id = big2.id ORDER BY big1.id",
+    );
+    assert_eq!(join_methods(&p), vec![JoinMethod::Merge], "{:?}", ops(&p));
+    assert!(!ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+    // NULLS FIRST is not the merge output's order: the Sort stays.
+    let p = plan_big(
+        "SELECT big1.id, big2.x FROM big1 LEFT JOIN big2 ON big1.id = big2.id ORDER BY big1.id NULLS FIRST",
+    );
+    assert!(ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
+}
