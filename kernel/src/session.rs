@@ -5,6 +5,7 @@
 //! reached only through the capability registry.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -364,6 +365,9 @@ pub struct Session {
 
 const PLAN_CACHE_CAPACITY: usize = 256;
 
+/// Source of `Plan::cache_id`s (process-wide: executors are shared).
+static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
+
 fn now_pg_micros() -> i64 {
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -674,7 +678,7 @@ impl Session {
         if tree.nodes.is_empty() {
             return Err(AionError::new(SqlState::SYNTAX_ERROR, "empty query"));
         }
-        let p = self.plan_tree(sql, Arc::new(tree), param_types)?;
+        let p = self.plan_tree(sql, Arc::new(tree), param_types, true)?;
         Ok(p)
     }
 
@@ -683,9 +687,14 @@ impl Session {
         sql: &str,
         tree: Arc<SyntaxTree>,
         declared: &[DataType],
+        keep: bool,
     ) -> DbResult<PreparedStatement> {
         let ctx = self.plan_context(declared);
-        let plan = self.engine.plan(&ctx, &tree)?;
+        let mut plan = self.engine.plan(&ctx, &tree)?;
+        if keep {
+            // Kept and rerun: the executor may cache its compiled form.
+            plan.cache_id = NEXT_PLAN_ID.fetch_add(1, AtomicOrdering::Relaxed);
+        }
         Ok(PreparedStatement {
             sql: Arc::from(sql),
             tree,
@@ -703,7 +712,7 @@ impl Session {
         declared: &[DataType],
         cacheable: bool,
     ) -> DbResult<Arc<PreparedStatement>> {
-        let p = Arc::new(self.plan_tree(sql, tree, declared)?);
+        let p = Arc::new(self.plan_tree(sql, tree, declared, cacheable)?);
         // Only plain DML/queries are worth caching; utility plans depend on
         // session state and DDL changes the catalog version anyway.
         if cacheable && p.plan.utility().is_none() && !p.plan.command.starts_with("CREATE") {
@@ -725,7 +734,7 @@ impl Session {
         let stmt = if stmt.plan.catalog_version != self.engine.services.catalog.version()
             || stmt.search_path != self.search_path_key
         {
-            fresh = self.plan_tree(&stmt.sql, stmt.tree.clone(), &stmt.declared)?;
+            fresh = self.plan_tree(&stmt.sql, stmt.tree.clone(), &stmt.declared, false)?;
             &fresh
         } else {
             stmt
