@@ -18,7 +18,7 @@ use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
 use crate::cursor::{Source, TableCursor, Visibility};
-use crate::keys::{sentinel, KeySlice};
+use crate::keys::{probe, sentinel};
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
 use crate::txn::{Mgr, Snapshot, Ssi, TxnState, Undo};
 use crate::{lock, read, write};
@@ -610,14 +610,9 @@ impl MemoryBackend {
                 }
             }
             // Single-column keys are probed in place, without a copy.
-            let owned;
-            let key: &[Value] = if ix.cols.len() == 1 {
-                std::slice::from_ref(&values[ix.cols[0]])
-            } else {
-                owned = ix.key(values);
-                &owned.0
-            };
-            let Some(posting) = ix.map.get(KeySlice::new(key)) else {
+            let mut buf = Vec::new();
+            let key = ix.key_ref(values, &mut buf);
+            let Some(posting) = ix.map.get(probe(&key)) else {
                 continue;
             };
             for &rid in posting.as_slice() {
@@ -1241,7 +1236,8 @@ impl MemoryBackend {
         let active: Vec<TxnId> = lock(&self.inner.mgr).active.keys().copied().collect();
         let alive = |x: TxnId| x == 0 || x == me || active.binary_search(&x).is_ok();
         for (key, posting) in &ix.map {
-            if posting.as_slice().len() < 2 || key.0.iter().any(Value::is_null) {
+            let key = key.as_ref();
+            if posting.as_slice().len() < 2 || key.prefix_has_null(usize::MAX) {
                 continue;
             }
             let live = posting
@@ -1249,14 +1245,14 @@ impl MemoryBackend {
                 .iter()
                 .filter(|&&rid| {
                     data.row(rid).is_some_and(|r| {
-                        ix.has_key(&r.head.values, &key.0)
+                        ix.has_key(&r.head.values, key)
                             && (alive(r.head.xmax) && r.head.xmax != me)
                     })
                 })
                 .count();
             if live > 1 {
                 let values: Vec<String> = key
-                    .0
+                    .to_values()
                     .iter()
                     .map(|v| v.to_pg_text().unwrap_or_else(|| "null".into()))
                     .collect();
