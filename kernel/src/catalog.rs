@@ -645,6 +645,13 @@ impl Catalog for KernelCatalog {
     }
 }
 
+fn no_sequence(id: TableId) -> AionError {
+    AionError::new(
+        SqlState::new(b"42P01"),
+        format!("sequence with id {id} does not exist"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,11 +766,4 @@ mod tests {
             .is_err());
         assert_eq!(c.graph_labels().len(), 2);
     }
-}
-
-fn no_sequence(id: TableId) -> AionError {
-    AionError::new(
-        SqlState::new(b"42P01"),
-        format!("sequence with id {id} does not exist"),
-    )
 }

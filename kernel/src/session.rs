@@ -1089,11 +1089,8 @@ impl Session {
                     .first()
                     .map(|f| f.name.to_string())
                     .unwrap_or_else(|| canonical.to_string());
-                result.schema = Arc::new(Schema::new(vec![Field::new(
-                    column,
-                    DataType::TEXT,
-                    true,
-                )]));
+                result.schema =
+                    Arc::new(Schema::new(vec![Field::new(column, DataType::TEXT, true)]));
                 result.rows = RowBatch::new(1);
                 result.rows.push_row([Value::text(value)]);
                 result.tag = "SHOW".to_string();

@@ -27,10 +27,17 @@ fn ints(c: &mut Connection, st: &aiondb_embedded::Statement, p: &[Value]) -> Vec
 #[test]
 fn reruns_see_new_parameters_and_rows() {
     let (_db, mut c) = setup();
-    let sel = c.prepare("SELECT n FROM kv WHERE id = $1").expect("prepare");
-    let ins = c.prepare("INSERT INTO kv VALUES ($1, $2, $3)").expect("prepare");
+    let sel = c
+        .prepare("SELECT n FROM kv WHERE id = $1")
+        .expect("prepare");
+    let ins = c
+        .prepare("INSERT INTO kv VALUES ($1, $2, $3)")
+        .expect("prepare");
     for i in 1..=50 {
-        assert_eq!(ints(&mut c, &sel, &[Value::Int4(i)]), vec![vec![i64::from(i % 10)]]);
+        assert_eq!(
+            ints(&mut c, &sel, &[Value::Int4(i)]),
+            vec![vec![i64::from(i % 10)]]
+        );
     }
     assert!(ints(&mut c, &sel, &[Value::Int4(1000)]).is_empty());
     c.query(&ins, &[Value::Int4(1000), Value::text("x"), Value::Int4(7)])
@@ -53,7 +60,9 @@ fn reruns_see_new_parameters_and_rows() {
 #[test]
 fn reruns_inside_transactions_follow_visibility() {
     let (_db, mut c) = setup();
-    let sel = c.prepare("SELECT count(*) FROM kv WHERE id >= $1").expect("p");
+    let sel = c
+        .prepare("SELECT count(*) FROM kv WHERE id >= $1")
+        .expect("p");
     let ins = c.prepare("INSERT INTO kv VALUES ($1, 'x', 0)").expect("p");
     assert_eq!(ints(&mut c, &sel, &[Value::Int4(1)]), vec![vec![100]]);
     c.execute("BEGIN").expect("begin");
@@ -97,7 +106,9 @@ fn reruns_of_limits_sorts_joins_and_aggregates() {
         );
     }
     // A runtime error in one run does not poison the next.
-    let div = c.prepare("SELECT 100 / n FROM kv WHERE id = $1").expect("p");
+    let div = c
+        .prepare("SELECT 100 / n FROM kv WHERE id = $1")
+        .expect("p");
     assert_eq!(
         c.query(&div, &[Value::Int4(10)])
             .expect_err("division by zero")
@@ -112,7 +123,10 @@ fn reruns_of_limits_sorts_joins_and_aggregates() {
 fn catalog_changes_replan_cached_statements() {
     let (_db, mut c) = setup();
     let sel = c.prepare("SELECT * FROM kv WHERE id = $1").expect("p");
-    assert_eq!(c.query(&sel, &[Value::Int4(1)]).expect("q").columns().len(), 3);
+    assert_eq!(
+        c.query(&sel, &[Value::Int4(1)]).expect("q").columns().len(),
+        3
+    );
     c.execute("ALTER TABLE kv ADD COLUMN extra int DEFAULT 5")
         .expect("alter");
     let r = c.query(&sel, &[Value::Int4(1)]).expect("q");

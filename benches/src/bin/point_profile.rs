@@ -6,12 +6,16 @@ use aiondb_embedded::{Database, Value};
 
 fn main() {
     let db = Database::in_memory().expect("db");
-    let mut c = db.connect_anonymous("bench", "point_profile").expect("connect");
+    let mut c = db
+        .connect_anonymous("bench", "point_profile")
+        .expect("connect");
     c.execute("CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)")
         .expect("create");
     c.execute("INSERT INTO kv SELECT g, 'value-' || g, g % 1000 FROM generate_series(0, 99999) g")
         .expect("load");
-    let sel = c.prepare("SELECT v, n FROM kv WHERE id = $1").expect("prepare");
+    let sel = c
+        .prepare("SELECT v, n FROM kv WHERE id = $1")
+        .expect("prepare");
     let ins = c
         .prepare("INSERT INTO kv VALUES ($1, $2, $3)")
         .expect("prepare");
@@ -33,8 +37,11 @@ fn main() {
     let sel_t = t.elapsed();
     let t = std::time::Instant::now();
     for i in 0..n_ins {
-        c.query(&ins, &[Value::Int4(100_000 + i), Value::text("x"), Value::Int4(i)])
-            .expect("insert");
+        c.query(
+            &ins,
+            &[Value::Int4(100_000 + i), Value::text("x"), Value::Int4(i)],
+        )
+        .expect("insert");
     }
     println!(
         "point select {:.2} us, insert {:.2} us",

@@ -52,7 +52,8 @@ pub(crate) struct Home {
 
 impl Home {
     pub(crate) fn give_back_query(self, st: Box<QueryState>) {
-        self.cache.put(self.id, self.catalog_version, Entry::Query(st));
+        self.cache
+            .put(self.id, self.catalog_version, Entry::Query(st));
     }
 }
 

@@ -1252,8 +1252,7 @@ impl MemoryBackend {
                 .iter()
                 .filter(|&&rid| {
                     data.row(rid).is_some_and(|r| {
-                        ix.has_key(&r.head.values, key)
-                            && (alive(r.head.xmax) && r.head.xmax != me)
+                        ix.has_key(&r.head.values, key) && (alive(r.head.xmax) && r.head.xmax != me)
                     })
                 })
                 .count();

@@ -1442,7 +1442,11 @@ fn reused_snapshots_follow_commits() {
     db.ins(w2, &[vec![i(3), t("c")]]);
     ok(db.b.commit(w2));
     db.stmt(reader);
-    let ids: Vec<i64> = db.sel(reader).iter().filter_map(|r| r[0].as_i64()).collect();
+    let ids: Vec<i64> = db
+        .sel(reader)
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect();
     assert_eq!(ids, vec![1, 3]);
     // RR keeps its first snapshot.
     db.stmt(later);
