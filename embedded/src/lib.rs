@@ -24,7 +24,7 @@ use aiondb_kernel::config::{keys, Config};
 use aiondb_kernel::session::{PreparedStatement, Session, SessionOptions, StatementResult};
 use aiondb_kernel::Kernel;
 use aiondb_sdk::plugin::PluginModuleRef;
-use aiondb_sdk::row::{Field, RowBatch};
+use aiondb_sdk::row::{Field, RowBatch, Schema};
 
 pub use aiondb_kernel::session::TransactionStatus;
 pub use aiondb_sdk::error::{AionError, DbResult, SqlState};
@@ -192,7 +192,8 @@ impl Connection {
 #[derive(Clone, Debug)]
 pub struct QueryResult {
     tag: String,
-    columns: Vec<Field>,
+    /// Shared with the prepared statement: results copy no column list.
+    columns: Arc<Schema>,
     rows: RowBatch,
     rows_affected: u64,
     notices: Vec<AionError>,
@@ -204,7 +205,7 @@ impl From<StatementResult> for QueryResult {
     fn from(r: StatementResult) -> Self {
         QueryResult {
             tag: r.tag,
-            columns: r.schema.fields.into_iter().collect(),
+            columns: r.schema,
             rows: r.rows,
             rows_affected: r.rows_affected,
             notices: r.notices,
@@ -217,7 +218,7 @@ impl QueryResult {
     fn empty() -> Self {
         QueryResult {
             tag: String::new(),
-            columns: Vec::new(),
+            columns: Arc::default(),
             rows: RowBatch::new(0),
             rows_affected: 0,
             notices: Vec::new(),
@@ -231,7 +232,7 @@ impl QueryResult {
     }
 
     pub fn columns(&self) -> &[Field] {
-        &self.columns
+        &self.columns.fields
     }
 
     pub fn rows_affected(&self) -> u64 {

@@ -5,6 +5,7 @@
 //! reached only through the capability registry.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +17,7 @@ use aiondb_sdk::capability::{
 use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
 use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
 use aiondb_sdk::plan::{Plan, Utility};
-use aiondb_sdk::plugin::ProviderObject;
+use aiondb_sdk::plugin::{ProviderObject, StorageBackendBox};
 use aiondb_sdk::row::{Field, RowBatch, Schema};
 use aiondb_sdk::syntax::SyntaxTree;
 use aiondb_sdk::types::DataType;
@@ -61,6 +62,8 @@ pub struct Engine {
     services: Services,
     limits: Limits,
     storage_key: String,
+    /// The backend of `storage_key`, resolved once (every statement uses it).
+    storage: RArc<StorageBackendBox>,
     /// The concrete catalog, for undoing a rolled-back transaction's DDL.
     kernel_catalog: RArc<KernelCatalog>,
 }
@@ -119,7 +122,11 @@ impl Engine {
                 });
             }
         }
-        let Some(storage) = storages.iter().find(|s| s.key.as_str() == storage_key) else {
+        let Some(storage) = storages
+            .iter()
+            .find(|s| s.key.as_str() == storage_key)
+            .cloned()
+        else {
             let loaded: Vec<&str> = storages.iter().map(|s| s.key.as_str()).collect();
             return Err(AionError::new(
                 SqlState::FEATURE_NOT_SUPPORTED,
@@ -153,6 +160,7 @@ impl Engine {
             services,
             limits: Limits::from_config(config),
             storage_key: storage_key.to_string(),
+            storage: storage.backend,
             kernel_catalog,
         })
     }
@@ -165,10 +173,8 @@ impl Engine {
         &self.storage_key
     }
 
-    fn storage(&self) -> DbResult<&aiondb_sdk::plugin::StorageBackendBox> {
-        self.services
-            .storage(&self.storage_key)
-            .ok_or_else(|| missing(STORAGE_BACKEND))
+    fn storage(&self) -> DbResult<&StorageBackendBox> {
+        Ok(&self.storage)
     }
 
     fn parse(&self, sql: &str) -> DbResult<RVec<SyntaxTree>> {
@@ -228,8 +234,9 @@ pub enum TransactionStatus {
 pub struct StatementResult {
     /// Command tag as PostgreSQL sends it (`SELECT 2`, `INSERT 0 1`, `BEGIN`).
     pub tag: String,
-    /// Result columns; empty for commands without rows.
-    pub schema: Schema,
+    /// Result columns; empty for commands without rows. Shared with the
+    /// prepared statement, so a result costs no copy of the column list.
+    pub schema: Arc<Schema>,
     pub rows: RowBatch,
     pub rows_affected: u64,
     /// Warnings and notices raised while running (PostgreSQL NoticeResponse).
@@ -246,6 +253,8 @@ pub struct PreparedStatement {
     sql: Arc<str>,
     tree: Arc<SyntaxTree>,
     plan: Arc<Plan>,
+    /// `plan.output`, shared with every result.
+    schema: Arc<Schema>,
     declared: Vec<DataType>,
     search_path: Arc<str>,
 }
@@ -311,6 +320,8 @@ struct Txn {
     implicit: bool,
     failed: bool,
     start: i64,
+    /// No statement has run in it yet.
+    first_statement: bool,
     /// Settings to restore if the transaction rolls back, and SET LOCAL
     /// values to drop when it ends.
     /// Taken at the first SET inside the transaction (most transactions
@@ -343,6 +354,11 @@ pub struct Session {
     exec_ctx: ExecContext,
     statement_timeout_ms: u64,
     lock_timeout_ms: u64,
+    /// `default_transaction_isolation` / `_read_only`, parsed once per SET.
+    default_isolation: IsolationLevel,
+    default_read_only: bool,
+    /// What `transaction_isolation` / `transaction_read_only` show now.
+    shown_txn: (Option<IsolationLevel>, bool),
     search_path: Vec<String>,
     search_path_key: Arc<str>,
     txn: Option<Txn>,
@@ -354,19 +370,15 @@ pub struct Session {
 
 const PLAN_CACHE_CAPACITY: usize = 256;
 
+/// Source of `Plan::cache_id`s (process-wide: executors are shared).
+static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
+
 fn now_pg_micros() -> i64 {
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0);
     unix - PG_EPOCH_MICROS_FROM_UNIX
-}
-
-fn now_unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
 }
 
 fn aborted() -> AionError {
@@ -475,6 +487,9 @@ impl Session {
             },
             statement_timeout_ms: 0,
             lock_timeout_ms: 0,
+            default_isolation: IsolationLevel::ReadCommitted,
+            default_read_only: false,
+            shown_txn: (None, false),
             search_path: Vec::new(),
             search_path_key: Arc::from(""),
             txn: None,
@@ -534,6 +549,23 @@ impl Session {
             .get("lock_timeout")
             .and_then(|v| parse_millis("lock_timeout", v).ok())
             .unwrap_or(0);
+        self.default_isolation = self
+            .settings
+            .get("default_transaction_isolation")
+            .and_then(|v| parse_isolation(v))
+            .unwrap_or(IsolationLevel::ReadCommitted);
+        self.default_read_only = self
+            .settings
+            .get("default_transaction_read_only")
+            .is_some_and(|v| v == "on");
+        self.shown_txn = (
+            self.settings
+                .get("transaction_isolation")
+                .and_then(|v| parse_isolation(v)),
+            self.settings
+                .get("transaction_read_only")
+                .is_some_and(|v| v == "on"),
+        );
         let raw = self
             .settings
             .get("search_path")
@@ -671,7 +703,7 @@ impl Session {
         if tree.nodes.is_empty() {
             return Err(AionError::new(SqlState::SYNTAX_ERROR, "empty query"));
         }
-        let p = self.plan_tree(sql, Arc::new(tree), param_types)?;
+        let p = self.plan_tree(sql, Arc::new(tree), param_types, true)?;
         Ok(p)
     }
 
@@ -680,12 +712,18 @@ impl Session {
         sql: &str,
         tree: Arc<SyntaxTree>,
         declared: &[DataType],
+        keep: bool,
     ) -> DbResult<PreparedStatement> {
         let ctx = self.plan_context(declared);
-        let plan = self.engine.plan(&ctx, &tree)?;
+        let mut plan = self.engine.plan(&ctx, &tree)?;
+        if keep {
+            // Kept and rerun: the executor may cache its compiled form.
+            plan.cache_id = NEXT_PLAN_ID.fetch_add(1, AtomicOrdering::Relaxed);
+        }
         Ok(PreparedStatement {
             sql: Arc::from(sql),
             tree,
+            schema: Arc::new(plan.output.clone()),
             plan: Arc::new(plan),
             declared: declared.to_vec(),
             search_path: self.search_path_key.clone(),
@@ -699,7 +737,7 @@ impl Session {
         declared: &[DataType],
         cacheable: bool,
     ) -> DbResult<Arc<PreparedStatement>> {
-        let p = Arc::new(self.plan_tree(sql, tree, declared)?);
+        let p = Arc::new(self.plan_tree(sql, tree, declared, cacheable)?);
         // Only plain DML/queries are worth caching; utility plans depend on
         // session state and DDL changes the catalog version anyway.
         if cacheable && p.plan.utility().is_none() && !p.plan.command.starts_with("CREATE") {
@@ -721,7 +759,7 @@ impl Session {
         let stmt = if stmt.plan.catalog_version != self.engine.services.catalog.version()
             || stmt.search_path != self.search_path_key
         {
-            fresh = self.plan_tree(&stmt.sql, stmt.tree.clone(), &stmt.declared)?;
+            fresh = self.plan_tree(&stmt.sql, stmt.tree.clone(), &stmt.declared, false)?;
             &fresh
         } else {
             stmt
@@ -761,7 +799,7 @@ impl Session {
         if implicit {
             self.begin_txn(true, None, None)?;
         }
-        let result = self.run_in_txn(plan, params);
+        let result = self.run_in_txn(stmt, params);
         if implicit && !in_multi {
             match &result {
                 Ok(_) => self.end_txn(true)?,
@@ -773,9 +811,20 @@ impl Session {
         result
     }
 
-    fn run_in_txn(&mut self, plan: &Plan, params: &[Value]) -> DbResult<StatementResult> {
-        let (txn_id, isolation, read_only, txn_start) = match &self.txn {
-            Some(t) => (t.id, t.isolation, t.read_only, t.start),
+    fn run_in_txn(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: &[Value],
+    ) -> DbResult<StatementResult> {
+        let plan = &*stmt.plan;
+        let (txn_id, isolation, read_only, txn_start, first) = match &mut self.txn {
+            Some(t) => (
+                t.id,
+                t.isolation,
+                t.read_only,
+                t.start,
+                std::mem::take(&mut t.first_statement),
+            ),
             None => return Err(AionError::internal("statement outside a transaction")),
         };
         if read_only && plan.writes {
@@ -791,15 +840,18 @@ impl Session {
         ctx.isolation = isolation;
         ctx.read_only = read_only;
         ctx.txn_start = txn_start;
-        ctx.statement_start = now_pg_micros();
+        // As in PostgreSQL, the first statement of a transaction starts when
+        // the transaction does (and one clock read is saved).
+        ctx.statement_start = if first { txn_start } else { now_pg_micros() };
         ctx.deadline_unix_us = if self.statement_timeout_ms > 0 {
-            now_unix_micros() + self.statement_timeout_ms * 1000
+            (ctx.statement_start + PG_EPOCH_MICROS_FROM_UNIX).max(0) as u64
+                + self.statement_timeout_ms * 1000
         } else {
             0
         };
         ctx.lock_timeout_ms = self.lock_timeout_ms;
         let ctx = &self.exec_ctx;
-        let started = Instant::now();
+        let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
         catalog::journal_begin();
         let executed = self.engine.execute(ctx, plan, params);
         let undo = catalog::journal_take();
@@ -807,16 +859,18 @@ impl Session {
             t.journal.extend(undo);
         }
         let executed = executed?;
-        log::trace!(
-            "{} ran in {:?} ({} rows)",
-            plan.command,
-            started.elapsed(),
-            executed.rows.len()
-        );
+        if let Some(started) = started {
+            log::trace!(
+                "{} ran in {:?} ({} rows)",
+                plan.command,
+                started.elapsed(),
+                executed.rows.len()
+            );
+        }
         let tag = command_tag(&plan.command, &executed, !plan.output.fields.is_empty());
         Ok(StatementResult {
             tag,
-            schema: plan.output.clone(),
+            schema: Arc::clone(&stmt.schema),
             rows_affected: executed.affected,
             rows: executed.rows,
             notices: Vec::new(),
@@ -830,13 +884,8 @@ impl Session {
         isolation: Option<IsolationLevel>,
         read_only: Option<bool>,
     ) -> DbResult<()> {
-        let isolation = isolation.unwrap_or_else(|| {
-            self.setting("default_transaction_isolation")
-                .and_then(parse_isolation)
-                .unwrap_or(IsolationLevel::ReadCommitted)
-        });
-        let read_only = read_only
-            .unwrap_or_else(|| self.setting("default_transaction_read_only") == Some("on"));
+        let isolation = isolation.unwrap_or(self.default_isolation);
+        let read_only = read_only.unwrap_or(self.default_read_only);
         let id = self
             .engine
             .storage()?
@@ -849,6 +898,8 @@ impl Session {
             implicit,
             failed: false,
             start: now_pg_micros(),
+            // After BEGIN, the next statement is not the transaction's first.
+            first_statement: implicit,
             settings_before: None,
             savepoints: Vec::new(),
             journal: Vec::new(),
@@ -860,31 +911,16 @@ impl Session {
 
     fn set_txn_settings(&mut self) {
         let (iso, ro) = match &self.txn {
-            Some(t) => (isolation_name(t.isolation), t.read_only),
-            None => (
-                self.setting("default_transaction_isolation")
-                    .and_then(parse_isolation)
-                    .map(isolation_name)
-                    .unwrap_or("read committed"),
-                false,
-            ),
+            Some(t) => (t.isolation, t.read_only),
+            None => (self.default_isolation, false),
         };
-        let ro = if ro { "on" } else { "off" };
         // Implicit transactions at the default level change nothing: keep
-        // the per-statement path free of rebuilding the settings.
-        if self
-            .settings
-            .get("transaction_isolation")
-            .map(String::as_str)
-            == Some(iso)
-            && self
-                .settings
-                .get("transaction_read_only")
-                .map(String::as_str)
-                == Some(ro)
-        {
+        // the per-statement path free of map lookups and rebuilding.
+        if self.shown_txn == (Some(iso), ro) {
             return;
         }
+        let iso = isolation_name(iso);
+        let ro = if ro { "on" } else { "off" };
         self.settings
             .insert("transaction_isolation", iso.to_string());
         self.settings
@@ -929,7 +965,7 @@ impl Session {
     fn simple(tag: &str) -> StatementResult {
         StatementResult {
             tag: tag.to_string(),
-            schema: Schema::default(),
+            schema: Arc::default(),
             rows: RowBatch::new(0),
             rows_affected: 0,
             notices: Vec::new(),
@@ -954,6 +990,7 @@ impl Session {
             } => match &mut self.txn {
                 Some(t) if t.implicit => {
                     t.implicit = false;
+                    t.first_statement = false;
                     if let Some(i) = isolation.into_option() {
                         t.isolation = i;
                     }
@@ -1087,17 +1124,18 @@ impl Session {
                     .first()
                     .map(|f| f.name.to_string())
                     .unwrap_or_else(|| canonical.to_string());
-                result.schema = Schema::new(vec![Field::new(column, DataType::TEXT, true)]);
+                result.schema =
+                    Arc::new(Schema::new(vec![Field::new(column, DataType::TEXT, true)]));
                 result.rows = RowBatch::new(1);
                 result.rows.push_row([Value::text(value)]);
                 result.tag = "SHOW".to_string();
             }
             Utility::ShowAll => {
-                result.schema = Schema::new(vec![
+                result.schema = Arc::new(Schema::new(vec![
                     Field::new("name", DataType::TEXT, false),
                     Field::new("setting", DataType::TEXT, true),
                     Field::new("description", DataType::TEXT, true),
-                ]);
+                ]));
                 result.rows = RowBatch::new(3);
                 let mut all: Vec<_> = self.settings.iter().collect();
                 all.sort_by_key(|(k, _)| k.to_ascii_lowercase());

@@ -738,6 +738,11 @@ pub struct Plan {
     pub tables: RVec<TableId>,
     /// Whether the statement writes (refused in read-only transactions).
     pub writes: bool,
+    /// Nonzero: a process-unique id the kernel gives a plan it keeps and
+    /// runs repeatedly (prepared statements, its plan cache), so an executor
+    /// may keep per-plan state (compiled operators) under it. Planners
+    /// leave it 0 (nothing is cached).
+    pub cache_id: u64,
 }
 
 impl Plan {

@@ -1,5 +1,6 @@
 //! Profiling aid: prepared point selects and inserts in a loop, nothing
-//! else (`perf record -g target/release/point_profile`).
+//! else (`perf record -g target/release/point_profile [N] [select|insert]`;
+//! the second argument limits the run to one of the two loops).
 
 use aiondb_embedded::{Database, Value};
 
@@ -22,14 +23,20 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(300_000);
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    let (n_sel, n_ins) = match mode.as_str() {
+        "select" => (n, 0),
+        "insert" => (0, n),
+        _ => (n, n),
+    };
     let t = std::time::Instant::now();
-    for i in 0..n {
+    for i in 0..n_sel {
         let r = c.query(&sel, &[Value::Int4(i % 100_000)]).expect("select");
         assert_eq!(r.len(), 1);
     }
     let sel_t = t.elapsed();
     let t = std::time::Instant::now();
-    for i in 0..n {
+    for i in 0..n_ins {
         c.query(
             &ins,
             &[Value::Int4(100_000 + i), Value::text("x"), Value::Int4(i)],
@@ -38,7 +45,7 @@ fn main() {
     }
     println!(
         "point select {:.2} us, insert {:.2} us",
-        sel_t.as_secs_f64() * 1e6 / n as f64,
-        t.elapsed().as_secs_f64() * 1e6 / n as f64
+        sel_t.as_secs_f64() * 1e6 / n_sel.max(1) as f64,
+        t.elapsed().as_secs_f64() * 1e6 / n_ins.max(1) as f64
     );
 }

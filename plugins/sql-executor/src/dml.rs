@@ -689,7 +689,14 @@ impl Op for DmlOp {
 
 pub(crate) fn execute_dml(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<RowCursorBox> {
     let mut spec = compile_dml(cx, plan, n)?;
-    let (rows, affected) = spec.run(cx)?;
+    finish_dml(plan, spec.run(cx)?)
+}
+
+/// The cursor of a DML statement that ran: RETURNING rows and the count.
+pub(crate) fn finish_dml(
+    plan: &Plan,
+    (rows, affected): (Vec<Vec<Value>>, u64),
+) -> DbResult<RowCursorBox> {
     let width = plan.output.len();
     let mut batch = RowBatch::with_capacity(width, rows.len());
     for r in rows {

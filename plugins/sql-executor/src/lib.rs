@@ -12,6 +12,7 @@
 use aiondb_sdk::prelude::*;
 
 mod agg;
+mod cache;
 mod ddl;
 mod dml;
 mod explain;
@@ -29,7 +30,11 @@ mod tests;
 #[cfg(test)]
 mod tests_storage;
 
-struct SqlExecutor;
+#[derive(Default)]
+struct SqlExecutor {
+    /// Compiled plans of kernel-kept statements (`Plan::cache_id`).
+    cache: std::sync::Arc<cache::PlanCache>,
+}
 
 impl Executor for SqlExecutor {
     fn execute(
@@ -39,12 +44,12 @@ impl Executor for SqlExecutor {
         plan: &Plan,
         params: RSlice<'_, Value>,
     ) -> AResult<RowCursorBox> {
-        shared::execute(ctx, services, plan, params.as_slice()).into()
+        cache::execute(&self.cache, ctx, services, plan, params.as_slice()).into()
     }
 }
 
 fn register(_host: HostRef) -> DbResult<Registration> {
-    Ok(Registration::new().executor("sql", SqlExecutor))
+    Ok(Registration::new().executor("sql", SqlExecutor::default()))
 }
 
 aiondb_sdk::declare_plugin! {

@@ -1375,18 +1375,40 @@ impl Op for WorkTableOp {
 
 // --------------------------------------------------------------- cursors
 
-struct QueryCursor {
-    cx: EvalCx,
-    root: Box<dyn Op>,
-    schema: Schema,
-    width: usize,
+/// A compiled, opened query: what a cursor runs and what the plan cache
+/// (`crate::cache`) keeps between executions.
+pub(crate) struct QueryState {
+    pub cx: EvalCx,
+    pub root: Box<dyn Op>,
+    pub schema: Schema,
+    pub width: usize,
+}
+
+pub(crate) struct QueryCursor {
+    /// Always `Some` until the cursor is dropped.
+    st: Option<Box<QueryState>>,
+    /// Where the state goes back when the cursor is dropped (cached plans).
+    home: Option<crate::cache::Home>,
     done: bool,
     sent_rows: u64,
     sent_bytes: u64,
 }
 
 impl QueryCursor {
+    pub(crate) fn new(st: Box<QueryState>, home: Option<crate::cache::Home>) -> QueryCursor {
+        QueryCursor {
+            st: Some(st),
+            home,
+            done: false,
+            sent_rows: 0,
+            sent_bytes: 0,
+        }
+    }
+
     fn fill(&mut self, max_rows: u32) -> DbResult<Option<RowBatch>> {
+        let Some(st) = self.st.as_deref_mut() else {
+            return Ok(None);
+        };
         if self.done {
             return Ok(None);
         }
@@ -1395,24 +1417,26 @@ impl QueryCursor {
         } else {
             max_rows as usize
         };
-        let mut batch = RowBatch::with_capacity(self.width, max.min(1024));
+        // Grows as needed: a full-size buffer up front costs point queries
+        // a large allocation (and glibc a consolidation when it is freed).
+        let mut batch = RowBatch::with_capacity(st.width, max.min(4));
         let mut n = 0;
         while n < max {
-            if !self.root.advance(&mut self.cx)? {
+            if !st.root.advance(&mut st.cx)? {
                 self.done = true;
-                self.root.close(&mut self.cx);
+                st.root.close(&mut st.cx);
                 break;
             }
-            let row = self.root.current();
+            let row = st.root.current();
             self.sent_rows += 1;
-            let lim = self.cx.ctx.max_result_rows;
+            let lim = st.cx.ctx.max_result_rows;
             if lim != 0 && self.sent_rows > lim {
                 return Err(AionError::new(
                     SqlState::PROGRAM_LIMIT_EXCEEDED,
                     format!("result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS ({lim} rows)"),
                 ));
             }
-            let blim = self.cx.ctx.max_result_bytes;
+            let blim = st.cx.ctx.max_result_bytes;
             if blim != 0 {
                 self.sent_bytes += row_bytes(row);
                 if self.sent_bytes > blim {
@@ -1422,11 +1446,11 @@ impl QueryCursor {
                     ));
                 }
             }
-            if row.len() != self.width {
+            if row.len() != st.width {
                 return Err(bad_plan(format!(
                     "row of width {} where the plan declares {}",
                     row.len(),
-                    self.width
+                    st.width
                 )));
             }
             batch.push_row(row.iter().cloned());
@@ -1439,15 +1463,32 @@ impl QueryCursor {
     }
 }
 
+impl Drop for QueryCursor {
+    fn drop(&mut self) {
+        if let (Some(home), Some(mut st)) = (self.home.take(), self.st.take()) {
+            if !self.done {
+                st.root.close(&mut st.cx);
+            }
+            home.give_back_query(st);
+        }
+    }
+}
+
 impl RowCursor for QueryCursor {
     fn schema(&self) -> AResult<Schema> {
-        ROk(self.schema.clone())
+        ROk(self
+            .st
+            .as_ref()
+            .map(|st| st.schema.clone())
+            .unwrap_or_default())
     }
     fn next_batch(&mut self, max_rows: u32) -> AResult<ROption<RowBatch>> {
         match self.fill(max_rows) {
             Ok(b) => ROk(b.into()),
             Err(e) => {
                 self.done = true;
+                // A failed run's state is not reused.
+                self.home = None;
                 RErr(e)
             }
         }
@@ -1464,23 +1505,33 @@ pub(crate) fn query_cursor(
     plan: &Plan,
     params: &[Value],
 ) -> DbResult<RowCursorBox> {
+    let mut st = compile_query(ctx, services, plan, params)?;
+    st.root.open(&mut st.cx)?;
+    Ok(aiondb_sdk::plugin::guarded_cursor(QueryCursor::new(
+        st, None,
+    )))
+}
+
+/// Builds the operator tree of a query plan (not opened yet).
+pub(crate) fn compile_query(
+    ctx: &ExecContext,
+    services: &Services,
+    plan: &Plan,
+    params: &[Value],
+) -> DbResult<Box<QueryState>> {
     let mut cx = EvalCx::new(ctx, services, params);
-    let mut root = build(&mut cx, plan, plan.root)?;
-    root.open(&mut cx)?;
+    let root = build(&mut cx, plan, plan.root)?;
     let width = width_of(plan, plan.root)?;
     let width = if plan.output.is_empty() {
         width
     } else {
         plan.output.len()
     };
-    Ok(aiondb_sdk::plugin::guarded_cursor(QueryCursor {
+    Ok(Box::new(QueryState {
         cx,
         root,
         schema: plan.output.clone(),
         width,
-        done: false,
-        sent_rows: 0,
-        sent_bytes: 0,
     }))
 }
 

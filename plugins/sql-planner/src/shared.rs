@@ -90,6 +90,7 @@ impl PlanBuilder {
             catalog_version: services.catalog.version(),
             tables: RVec::from(self.tables),
             writes: self.writes,
+            cache_id: 0,
         }
     }
 }

@@ -18,9 +18,9 @@ use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
 use crate::cursor::{Source, TableCursor, Visibility};
-use crate::keys::{sentinel, KeySlice};
+use crate::keys::{probe, sentinel};
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
-use crate::txn::{Mgr, Snapshot, Ssi, TxnState, Undo};
+use crate::txn::{Mgr, Ssi, TxnState, Undo};
 use crate::{lock, read, write};
 
 /// Versions made dead before a table-wide vacuum is considered.
@@ -136,14 +136,12 @@ impl MemoryBackend {
 
     pub(crate) fn begin_impl(&self, isolation: IsolationLevel) -> TxnId {
         let mut g = lock(&self.inner.mgr);
+        // Taken before the id is handed out: the transaction knows its own
+        // rows by id, and ids from xmax on are invisible anyway. Usually the
+        // cached snapshot (see `Mgr::snapshot`), so no allocation.
+        let snap = g.snapshot();
         let id = g.next_txn;
         g.next_txn += 1;
-        g.invalidate_snapshot();
-        let placeholder = Arc::new(Snapshot {
-            xmin: id,
-            xmax: id,
-            active: Vec::new(),
-        });
         let ssi = (isolation == IsolationLevel::Serializable).then(|| Ssi {
             start_seq: g.commit_seq,
             reads: Default::default(),
@@ -155,7 +153,7 @@ impl MemoryBackend {
             id,
             TxnState {
                 isolation,
-                snapshot: placeholder,
+                snapshot: snap,
                 snapshot_fixed: false,
                 cid: 0,
                 undo: Vec::new(),
@@ -166,10 +164,6 @@ impl MemoryBackend {
                 deltas: HashMap::new(),
             },
         );
-        let snap = g.snapshot();
-        if let Some(st) = g.active.get_mut(&id) {
-            st.snapshot = snap;
-        }
         id
     }
 
@@ -202,9 +196,20 @@ impl MemoryBackend {
 
     /// Removes a finished transaction and wakes lock waiters.
     fn finish(&self, txn: TxnId, committed: bool) -> Option<TxnState> {
-        let mut g = lock(&self.inner.mgr);
+        self.finish_locked(lock(&self.inner.mgr), txn, committed)
+    }
+
+    fn finish_locked(
+        &self,
+        mut g: std::sync::MutexGuard<'_, Mgr>,
+        txn: TxnId,
+        committed: bool,
+    ) -> Option<TxnState> {
         let st = g.active.remove(&txn)?;
-        g.invalidate_snapshot();
+        // Only a committed writer changes what a new snapshot would see.
+        if committed && !st.undo.is_empty() {
+            g.invalidate_snapshot();
+        }
         if committed {
             g.commit_seq += 1;
             let seq = g.commit_seq;
@@ -233,7 +238,7 @@ impl MemoryBackend {
     }
 
     pub(crate) fn commit_impl(&self, txn: TxnId) -> DbResult<()> {
-        {
+        let finished = {
             let mut g = lock(&self.inner.mgr);
             g.state(txn)?;
             if let Err(e) = g.ssi_commit_check(txn) {
@@ -241,15 +246,17 @@ impl MemoryBackend {
                 self.rollback_impl(txn);
                 return Err(e);
             }
-        }
-        if let Some(st) = self.finish(txn, true) {
-            let tables = read(&self.inner.tables);
-            for (t, d) in &st.deltas {
-                if let Some(cell) = tables.get(t) {
-                    read(&cell.data).live.fetch_add(*d, AtOrd::Relaxed);
+            self.finish_locked(g, txn, true)
+        };
+        if let Some(st) = finished {
+            if !st.deltas.is_empty() {
+                let tables = read(&self.inner.tables);
+                for (t, d) in &st.deltas {
+                    if let Some(cell) = tables.get(t) {
+                        read(&cell.data).live.fetch_add(*d, AtOrd::Relaxed);
+                    }
                 }
             }
-            drop(tables);
             // Dropped tables and replaced contents are freed here, outside
             // every lock.
             drop(st);
@@ -610,14 +617,9 @@ impl MemoryBackend {
                 }
             }
             // Single-column keys are probed in place, without a copy.
-            let owned;
-            let key: &[Value] = if ix.cols.len() == 1 {
-                std::slice::from_ref(&values[ix.cols[0]])
-            } else {
-                owned = ix.key(values);
-                &owned.0
-            };
-            let Some(posting) = ix.map.get(KeySlice::new(key)) else {
+            let mut buf = Vec::new();
+            let key = ix.key_ref(values, &mut buf);
+            let Some(posting) = ix.map.get(probe(&key)) else {
                 continue;
             };
             for &rid in posting.as_slice() {
@@ -1241,7 +1243,8 @@ impl MemoryBackend {
         let active: Vec<TxnId> = lock(&self.inner.mgr).active.keys().copied().collect();
         let alive = |x: TxnId| x == 0 || x == me || active.binary_search(&x).is_ok();
         for (key, posting) in &ix.map {
-            if posting.as_slice().len() < 2 || key.0.iter().any(Value::is_null) {
+            let key = key.as_ref();
+            if posting.as_slice().len() < 2 || key.prefix_has_null(usize::MAX) {
                 continue;
             }
             let live = posting
@@ -1249,14 +1252,13 @@ impl MemoryBackend {
                 .iter()
                 .filter(|&&rid| {
                     data.row(rid).is_some_and(|r| {
-                        ix.has_key(&r.head.values, &key.0)
-                            && (alive(r.head.xmax) && r.head.xmax != me)
+                        ix.has_key(&r.head.values, key) && (alive(r.head.xmax) && r.head.xmax != me)
                     })
                 })
                 .count();
             if live > 1 {
                 let values: Vec<String> = key
-                    .0
+                    .to_values()
                     .iter()
                     .map(|v| v.to_pg_text().unwrap_or_else(|| "null".into()))
                     .collect();

@@ -14,7 +14,7 @@ use aiondb_sdk::row::{Field, RowBatch, Schema};
 use aiondb_sdk::types::DataType;
 use aiondb_sdk::value::Value;
 
-use crate::keys::{IndexKey, KeySlice};
+use crate::keys::{probe, IndexKey, KeyRef, KeyView};
 use crate::table::{Index, TableCell, TableData, Version};
 use crate::txn::Snapshot;
 use crate::{keys, read};
@@ -152,7 +152,8 @@ impl TableCursor {
                     self.source = Source::Empty;
                     return;
                 };
-                if let Some(posting) = ix.map.get(KeySlice::new(key)) {
+                let key = KeyRef::of(key);
+                if let Some(posting) = ix.map.get(probe(&key)) {
                     let rows = posting.as_slice();
                     let from = match after {
                         Some(a) => rows.partition_point(|r| r <= a),
@@ -189,7 +190,7 @@ impl TableCursor {
                 };
                 // Finish the key we stopped inside, then move past it.
                 if let Some((k, last)) = after.take() {
-                    if let Some(posting) = ix.map.get(KeySlice::new(&k.0)) {
+                    if let Some(posting) = ix.map.get(probe(&k.as_ref())) {
                         let rows = posting.as_slice();
                         let rest: Vec<RowId> = if *reverse {
                             rows[..rows.partition_point(|r| r < &last)]
@@ -205,7 +206,7 @@ impl TableCursor {
                                 break;
                             }
                             *after = Some((k.clone(), id));
-                            self.emit_checked(out, data, ix, id, &k.0);
+                            self.emit_checked(out, data, ix, id, k.as_ref());
                         }
                     }
                     if out.len() >= want && after.is_some() {
@@ -213,18 +214,19 @@ impl TableCursor {
                         return;
                     }
                     if *reverse {
-                        *hi = Bound::Excluded(k.0);
+                        *hi = Bound::Excluded(k.into_values());
                     } else {
-                        *lo = Bound::Excluded(k.0);
+                        *lo = Bound::Excluded(k.into_values());
                     }
                     *after = None;
                 }
                 if bounds_empty(lo, hi) {
                     *done = true;
                 } else {
+                    let (lo_key, hi_key) = (key_bound(lo), key_bound(hi));
                     let range = ix
                         .map
-                        .range::<KeySlice, _>((as_ref_bound(lo), as_ref_bound(hi)));
+                        .range::<dyn KeyView, _>((dyn_bound(&lo_key), dyn_bound(&hi_key)));
                     let mut iter: Box<dyn Iterator<Item = (&IndexKey, &crate::table::Posting)>> =
                         if *reverse {
                             Box::new(range.rev())
@@ -233,10 +235,7 @@ impl TableCursor {
                         };
                     *done = true;
                     'keys: for (k, posting) in iter.by_ref() {
-                        if k.0[..(*null_prefix).min(k.0.len())]
-                            .iter()
-                            .any(Value::is_null)
-                        {
+                        if k.as_ref().prefix_has_null(*null_prefix) {
                             continue;
                         }
                         let rows = posting.as_slice();
@@ -245,7 +244,7 @@ impl TableCursor {
                                 return false;
                             }
                             *after = Some((k.clone(), id));
-                            self.emit_checked(out, data, ix, id, &k.0);
+                            self.emit_checked(out, data, ix, id, k.as_ref());
                             true
                         };
                         if *reverse {
@@ -283,7 +282,7 @@ impl TableCursor {
         data: &TableData,
         ix: &Index,
         id: RowId,
-        key: &[Value],
+        key: KeyRef<'_>,
     ) {
         if let Some(v) = data
             .row(id)
@@ -296,10 +295,18 @@ impl TableCursor {
     }
 }
 
-fn as_ref_bound(b: &Bound<Box<[Value]>>) -> Bound<&KeySlice> {
+fn key_bound(b: &Bound<Box<[Value]>>) -> Bound<KeyRef<'_>> {
     match b {
-        Bound::Included(k) => Bound::Included(KeySlice::new(k)),
-        Bound::Excluded(k) => Bound::Excluded(KeySlice::new(k)),
+        Bound::Included(k) => Bound::Included(KeyRef::of(k)),
+        Bound::Excluded(k) => Bound::Excluded(KeyRef::of(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn dyn_bound<'a>(b: &'a Bound<KeyRef<'a>>) -> Bound<&'a (dyn KeyView + 'a)> {
+    match b {
+        Bound::Included(k) => Bound::Included(probe(k)),
+        Bound::Excluded(k) => Bound::Excluded(probe(k)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }

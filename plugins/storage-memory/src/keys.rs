@@ -63,49 +63,182 @@ fn value_cmp(a: &Value, b: &Value) -> Ordering {
     aiondb_sdk::value::sort_cmp(a, b)
 }
 
-/// An index key as stored in the btree.
+/// An index key as stored in the btree. A key of one integer (the common
+/// primary key) is held inline, so a btree descent compares machine
+/// integers instead of chasing a pointer per comparison; anything else is
+/// a boxed list of values. `Vals` never holds a single integer (see
+/// [`KeyRef::of`]), so each key has one form.
 #[derive(Clone, Debug)]
-pub(crate) struct IndexKey(pub Box<[Value]>);
+pub(crate) enum IndexKey {
+    Int(i64),
+    Vals(Box<[Value]>),
+}
 
-/// A borrowed key, so lookups need no allocation.
-#[repr(transparent)]
-#[derive(Debug)]
-pub(crate) struct KeySlice(pub [Value]);
+/// A borrowed key, in the same canonical form, for lookups without
+/// allocating.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KeyRef<'a> {
+    Int(i64),
+    Vals(&'a [Value]),
+}
 
-impl KeySlice {
-    pub fn new(values: &[Value]) -> &KeySlice {
-        // SAFETY: KeySlice is a repr(transparent) wrapper around [Value], so
-        // the two references have the same layout and metadata.
-        unsafe { &*(values as *const [Value] as *const KeySlice) }
+#[inline]
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int2(x) => Some(i64::from(*x)),
+        Value::Int4(x) => Some(i64::from(*x)),
+        Value::Int8(x) => Some(*x),
+        _ => None,
     }
 }
 
-impl Borrow<KeySlice> for IndexKey {
-    fn borrow(&self) -> &KeySlice {
-        KeySlice::new(&self.0)
+impl<'a> KeyRef<'a> {
+    #[inline]
+    pub fn of(values: &'a [Value]) -> KeyRef<'a> {
+        match values {
+            [v] => match int_of(v) {
+                Some(i) => KeyRef::Int(i),
+                None => KeyRef::Vals(values),
+            },
+            _ => KeyRef::Vals(values),
+        }
+    }
+
+    #[inline]
+    pub fn cmp(self, other: KeyRef<'_>) -> Ordering {
+        match (self, other) {
+            (KeyRef::Int(a), KeyRef::Int(b)) => a.cmp(&b),
+            (KeyRef::Int(a), KeyRef::Vals(b)) => keys_cmp(&[Value::Int8(a)], b),
+            (KeyRef::Vals(a), KeyRef::Int(b)) => keys_cmp(a, &[Value::Int8(b)]),
+            (KeyRef::Vals(a), KeyRef::Vals(b)) => keys_cmp(a, b),
+        }
+    }
+
+    /// Whether component `i` equals `v` (the index order's equality).
+    #[inline]
+    pub fn component_eq(self, i: usize, v: &Value) -> bool {
+        match self {
+            KeyRef::Int(k) => {
+                i == 0
+                    && match int_of(v) {
+                        Some(x) => x == k,
+                        None => key_cmp(v, &Value::Int8(k)) == Ordering::Equal,
+                    }
+            }
+            KeyRef::Vals(vals) => vals
+                .get(i)
+                .is_some_and(|k| key_cmp(v, k) == Ordering::Equal),
+        }
+    }
+
+    pub fn len(self) -> usize {
+        match self {
+            KeyRef::Int(_) => 1,
+            KeyRef::Vals(v) => v.len(),
+        }
+    }
+
+    /// Whether one of the first `n` components is NULL.
+    pub fn prefix_has_null(self, n: usize) -> bool {
+        match self {
+            KeyRef::Int(_) => false,
+            KeyRef::Vals(v) => v[..n.min(v.len())].iter().any(Value::is_null),
+        }
+    }
+
+    pub fn to_values(self) -> Box<[Value]> {
+        match self {
+            KeyRef::Int(i) => Box::new([Value::Int8(i)]),
+            KeyRef::Vals(v) => v.into(),
+        }
+    }
+
+    pub fn to_key(self) -> IndexKey {
+        match self {
+            KeyRef::Int(i) => IndexKey::Int(i),
+            KeyRef::Vals(v) => IndexKey::Vals(v.into()),
+        }
     }
 }
 
-impl PartialEq for KeySlice {
+impl IndexKey {
+    #[cfg(test)]
+    pub fn from_values(values: Box<[Value]>) -> IndexKey {
+        match KeyRef::of(&values) {
+            KeyRef::Int(i) => IndexKey::Int(i),
+            KeyRef::Vals(_) => IndexKey::Vals(values),
+        }
+    }
+
+    #[inline]
+    pub fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            IndexKey::Int(i) => KeyRef::Int(*i),
+            IndexKey::Vals(v) => KeyRef::Vals(v),
+        }
+    }
+
+    pub fn into_values(self) -> Box<[Value]> {
+        match self {
+            IndexKey::Int(i) => Box::new([Value::Int8(i)]),
+            IndexKey::Vals(v) => v,
+        }
+    }
+}
+
+/// What the btree compares: stored keys and borrowed probes alike
+/// (`BTreeMap` lookups borrow the stored key as `dyn KeyView`).
+pub(crate) trait KeyView {
+    fn view(&self) -> KeyRef<'_>;
+}
+
+impl KeyView for IndexKey {
+    #[inline]
+    fn view(&self) -> KeyRef<'_> {
+        self.as_ref()
+    }
+}
+
+impl KeyView for KeyRef<'_> {
+    #[inline]
+    fn view(&self) -> KeyRef<'_> {
+        *self
+    }
+}
+
+/// A probe for `BTreeMap::get`/`range`.
+#[inline]
+pub(crate) fn probe<'a>(k: &'a KeyRef<'a>) -> &'a (dyn KeyView + 'a) {
+    k
+}
+
+impl<'a> Borrow<dyn KeyView + 'a> for IndexKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
     fn eq(&self, other: &Self) -> bool {
-        keys_cmp(&self.0, &other.0) == Ordering::Equal
+        self.view().cmp(other.view()) == Ordering::Equal
     }
 }
-impl Eq for KeySlice {}
-impl PartialOrd for KeySlice {
+impl Eq for dyn KeyView + '_ {}
+impl PartialOrd for dyn KeyView + '_ {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for KeySlice {
+impl Ord for dyn KeyView + '_ {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        keys_cmp(&self.0, &other.0)
+        self.view().cmp(other.view())
     }
 }
 
 impl PartialEq for IndexKey {
     fn eq(&self, other: &Self) -> bool {
-        keys_cmp(&self.0, &other.0) == Ordering::Equal
+        self.as_ref().cmp(other.as_ref()) == Ordering::Equal
     }
 }
 impl Eq for IndexKey {}
@@ -115,8 +248,9 @@ impl PartialOrd for IndexKey {
     }
 }
 impl Ord for IndexKey {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        keys_cmp(&self.0, &other.0)
+        self.as_ref().cmp(other.as_ref())
     }
 }
 
@@ -148,6 +282,32 @@ mod tests {
             key_cmp(&Value::Float8(f64::NAN), &Value::Float8(1e300)),
             Ordering::Greater
         );
+    }
+
+    #[test]
+    fn inline_integer_keys_order_like_values() {
+        let keys = [
+            IndexKey::from_values(Box::new([Value::Int4(-3)])),
+            IndexKey::from_values(Box::new([Value::Int8(2)])),
+            IndexKey::from_values(Box::new([Value::Float8(2.5)])),
+            IndexKey::from_values(Box::new([Value::Int2(3)])),
+            IndexKey::from_values(Box::new([Value::Null])),
+        ];
+        assert!(matches!(keys[1], IndexKey::Int(2)));
+        assert!(matches!(keys[2], IndexKey::Vals(_)));
+        for w in keys.windows(2) {
+            assert_eq!(w[0].cmp(&w[1]), Ordering::Less);
+            assert_eq!(w[1].cmp(&w[0]), Ordering::Greater);
+        }
+        let upper = [Value::Int4(2), sentinel()];
+        assert_eq!(KeyRef::of(&upper).cmp(keys[1].as_ref()), Ordering::Greater);
+        assert_eq!(KeyRef::of(&upper).cmp(keys[2].as_ref()), Ordering::Less);
+        let mut map = std::collections::BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            map.insert(k.clone(), i);
+        }
+        let p = [Value::Int4(2)];
+        assert_eq!(map.get(probe(&KeyRef::of(&p))), Some(&1));
     }
 
     #[test]

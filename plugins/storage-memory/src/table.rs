@@ -11,7 +11,7 @@ use aiondb_sdk::catalog::{IndexDef, TableDef, TableId};
 use aiondb_sdk::error::{AionError, DbResult, SqlState};
 use aiondb_sdk::value::{ExtPayload, Value};
 
-use crate::keys::{key_cmp, IndexKey, KeySlice};
+use crate::keys::{key_cmp, probe, IndexKey, KeyRef};
 use crate::txn::Snapshot;
 
 /// One version of a logical row.
@@ -145,8 +145,16 @@ impl Index {
         })
     }
 
-    pub fn key(&self, values: &[Value]) -> IndexKey {
-        IndexKey(self.cols.iter().map(|&c| values[c].clone()).collect())
+    /// `values`' key borrowed in place when it is one column; otherwise
+    /// copied into `buf`.
+    #[inline]
+    pub fn key_ref<'a>(&self, values: &'a [Value], buf: &'a mut Vec<Value>) -> KeyRef<'a> {
+        if let [c] = self.cols[..] {
+            return KeyRef::of(std::slice::from_ref(&values[c]));
+        }
+        buf.clear();
+        buf.extend(self.cols.iter().map(|&c| values[c].clone()));
+        KeyRef::of(buf)
     }
 
     /// Whether two rows agree on this index's columns.
@@ -156,12 +164,10 @@ impl Index {
             .all(|&c| key_cmp(&a[c], &b[c]) == Ordering::Equal)
     }
 
-    /// Whether `values` has exactly `key` (stored form).
-    pub fn has_key(&self, values: &[Value], key: &[Value]) -> bool {
-        self.cols
-            .iter()
-            .zip(key.iter())
-            .all(|(&c, k)| key_cmp(&values[c], k) == Ordering::Equal)
+    /// Whether `values` has exactly `key` (a full key or a prefix).
+    #[inline]
+    pub fn has_key(&self, values: &[Value], key: KeyRef<'_>) -> bool {
+        (0..key.len().min(self.cols.len())).all(|i| key.component_eq(i, &values[self.cols[i]]))
     }
 
     pub fn key_has_null(&self, values: &[Value]) -> bool {
@@ -170,34 +176,29 @@ impl Index {
 
     /// Adds the entry; returns the bytes it added.
     pub fn add(&mut self, values: &[Value], row: RowId) -> u64 {
-        // Single-column keys are probed in place: most updates keep the key.
-        if self.cols.len() == 1 {
-            let probe = KeySlice::new(std::slice::from_ref(&values[self.cols[0]]));
-            if let Some(p) = self.map.get_mut(probe) {
-                p.add(row);
-                return 0;
-            }
-        }
-        let key = self.key(values);
-        if let Some(p) = self.map.get_mut(KeySlice::new(&key.0)) {
+        let mut buf = Vec::new();
+        let key = self.key_ref(values, &mut buf);
+        // Probed first: most updates keep the key.
+        if let Some(p) = self.map.get_mut(probe(&key)) {
             p.add(row);
             return 0;
         }
-        let bytes = key_bytes(&key.0);
-        self.map.insert(key, Posting::One(row));
+        let bytes = key_bytes(key);
+        self.map.insert(key.to_key(), Posting::One(row));
         bytes
     }
 
     /// Removes the entry for `row` under `values`' key; returns bytes freed.
     pub fn remove(&mut self, values: &[Value], row: RowId) -> u64 {
-        let key = self.key(values);
-        let empty = match self.map.get_mut(KeySlice::new(&key.0)) {
+        let mut buf = Vec::new();
+        let key = self.key_ref(values, &mut buf);
+        let empty = match self.map.get_mut(probe(&key)) {
             Some(p) => p.remove(row),
             None => false,
         };
         if empty {
-            self.map.remove(KeySlice::new(&key.0));
-            return key_bytes(&key.0);
+            self.map.remove(probe(&key));
+            return key_bytes(key);
         }
         0
     }
@@ -224,8 +225,11 @@ impl Index {
     }
 }
 
-fn key_bytes(key: &[Value]) -> u64 {
-    64 + key.iter().map(value_bytes).sum::<u64>()
+fn key_bytes(key: KeyRef<'_>) -> u64 {
+    match key {
+        KeyRef::Int(_) => 64 + std::mem::size_of::<Value>() as u64,
+        KeyRef::Vals(v) => 64 + v.iter().map(value_bytes).sum::<u64>(),
+    }
 }
 
 /// Approximate heap footprint of a value.

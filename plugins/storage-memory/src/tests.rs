@@ -1408,3 +1408,50 @@ fn transfer(b: &MemoryBackend, iso: IsolationLevel, from: i32, to: i32) -> Resul
         }
     }
 }
+
+/// Snapshots are reused until a writer commits: commits without writes,
+/// aborts and later begins must not hide or reveal anything wrongly.
+#[test]
+fn reused_snapshots_follow_commits() {
+    let db = Db::new();
+    let reader = db.begin(RC);
+    // A read-only transaction ends; a writer starts after the reader.
+    let idle = db.begin(RC);
+    ok(db.b.commit(idle));
+    let w = db.begin(RC);
+    db.ins(w, &[vec![i(1), t("a")]]);
+    db.stmt(reader);
+    assert!(db.sel(reader).is_empty(), "uncommitted row visible");
+    // RR's snapshot is fixed by its first statement (before the commit).
+    let late = db.begin(RR);
+    let later = ok(db.b.begin(RR, false));
+    ok(db.b.commit(w));
+    // RC: the next statement sees the commit; an RR transaction whose
+    // first statement comes after it too.
+    db.stmt(reader);
+    assert_eq!(db.sel(reader).len(), 1);
+    db.stmt(late);
+    assert!(db.sel(late).is_empty());
+    db.stmt(later);
+    assert_eq!(db.sel(later).len(), 1);
+    // An aborted writer leaves nothing behind, and a later commit shows.
+    let a = db.begin(RC);
+    db.ins(a, &[vec![i(2), t("b")]]);
+    ok(db.b.rollback(a));
+    let w2 = db.begin(RC);
+    db.ins(w2, &[vec![i(3), t("c")]]);
+    ok(db.b.commit(w2));
+    db.stmt(reader);
+    let ids: Vec<i64> = db
+        .sel(reader)
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect();
+    assert_eq!(ids, vec![1, 3]);
+    // RR keeps its first snapshot.
+    db.stmt(later);
+    assert_eq!(db.sel(later).len(), 1);
+    ok(db.b.commit(reader));
+    ok(db.b.commit(late));
+    ok(db.b.commit(later));
+}

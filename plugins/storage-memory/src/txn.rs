@@ -126,7 +126,10 @@ pub(crate) struct Mgr {
     /// Threads blocked in a lock wait (ending a transaction only signals
     /// the condvar when someone listens: the signal is a syscall).
     pub waiters: usize,
-    /// The last snapshot taken, valid until a transaction starts or ends.
+    /// The last snapshot taken, valid until a transaction that wrote
+    /// commits: one that starts later gets an id at or above its xmax
+    /// (invisible either way), and one that ends without committing
+    /// writes changed nothing a snapshot could see.
     cached_snapshot: Option<Arc<Snapshot>>,
 }
 
@@ -157,7 +160,7 @@ impl Mgr {
         snap
     }
 
-    /// Call whenever the set of running transactions changes.
+    /// Call when a transaction's writes become visible (it committed).
     pub fn invalidate_snapshot(&mut self) {
         self.cached_snapshot = None;
     }

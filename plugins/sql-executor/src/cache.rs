@@ -1,0 +1,255 @@
+//! Compiled plans kept between executions of one kernel plan.
+//!
+//! The kernel gives plans it reruns (prepared statements, its plan cache) a
+//! process-unique `Plan::cache_id`. For those, the operator tree, compiled
+//! expressions, table definitions and the evaluation context built for one
+//! execution are handed back here when it ends and reused by the next one:
+//! operators are re-`open`ed for every execution anyway (correlated
+//! subqueries and lateral joins rely on that), so a rerun only refreshes the
+//! per-statement inputs (transaction, times, parameters).
+//!
+//! Reuse is refused (and the plan compiled afresh) when the catalog version
+//! changed since compiling, when the services differ, in read-only
+//! transactions (build-time checks such as FOR UPDATE depend on it), and for
+//! plans whose state lives outside the operators (subqueries, recursive
+//! CTEs, window functions, table functions, EXPLAIN, DDL).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aiondb_sdk::plan::{ExprKind, Operator};
+use aiondb_sdk::prelude::*;
+
+use crate::dml::DmlSpec;
+use crate::ops::{QueryCursor, QueryState};
+use crate::shared::*;
+
+/// Entries kept at most; beyond it the cache starts over (plans of
+/// dropped statements are never told about).
+const CAPACITY: usize = 512;
+
+enum Entry {
+    Query(Box<QueryState>),
+    Dml(Box<(EvalCx, DmlSpec)>),
+}
+
+struct Kept {
+    catalog_version: u64,
+    entry: Entry,
+}
+
+#[derive(Default)]
+pub(crate) struct PlanCache {
+    map: Mutex<HashMap<u64, Kept>>,
+}
+
+/// Where a running query's state goes back to.
+pub(crate) struct Home {
+    cache: Arc<PlanCache>,
+    id: u64,
+    catalog_version: u64,
+}
+
+impl Home {
+    pub(crate) fn give_back_query(self, st: Box<QueryState>) {
+        self.cache
+            .put(self.id, self.catalog_version, Entry::Query(st));
+    }
+}
+
+impl PlanCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Kept>> {
+        // A panic while holding the lock leaves a usable map.
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self, id: u64) -> Option<Kept> {
+        self.lock().remove(&id)
+    }
+
+    fn put(&self, id: u64, catalog_version: u64, entry: Entry) {
+        let evicted = {
+            let mut map = self.lock();
+            let evicted = (map.len() >= CAPACITY).then(|| std::mem::take(&mut *map));
+            map.insert(
+                id,
+                Kept {
+                    catalog_version,
+                    entry,
+                },
+            );
+            evicted
+        };
+        // Dropped outside the lock.
+        drop(evicted);
+    }
+}
+
+/// Whether every operator of `plan` keeps all its per-execution state in
+/// itself (re-`open` resets it) and no expression holds a subquery.
+fn cacheable(plan: &Plan) -> bool {
+    let nodes_ok = plan.nodes.iter().enumerate().all(|(i, n)| match &n.op {
+        Operator::SeqScan { .. }
+        | Operator::IndexScan { .. }
+        | Operator::Filter { .. }
+        | Operator::Project { .. }
+        | Operator::Values { .. }
+        | Operator::Limit { .. }
+        | Operator::Sort { .. }
+        | Operator::Join { .. }
+        | Operator::Aggregate { .. }
+        | Operator::Distinct { .. } => true,
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
+            i == plan.root as usize
+        }
+        _ => false,
+    });
+    nodes_ok
+        && !plan
+            .exprs
+            .iter()
+            .any(|e| matches!(e.kind, ExprKind::Subquery { .. }))
+}
+
+fn same_services(a: &Services, b: &Services) -> bool {
+    std::ptr::eq(&*a.catalog, &*b.catalog)
+        && std::ptr::eq(&*a.parser, &*b.parser)
+        && a.default_storage == b.default_storage
+        && a.storages.len() == b.storages.len()
+        && a.storages
+            .iter()
+            .zip(b.storages.iter())
+            .all(|(x, y)| x.key == y.key && std::ptr::eq(&*x.backend, &*y.backend))
+        && a.functions.len() == b.functions.len()
+        && a.functions
+            .iter()
+            .zip(b.functions.iter())
+            .all(|(x, y)| x.key == y.key && std::ptr::eq(&*x.set, &*y.set))
+}
+
+/// Prepares a kept context for another execution; false when it cannot be
+/// reused.
+fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Value]) -> bool {
+    if !same_services(&cx.services, services) || !cx.stats.is_empty() {
+        return false;
+    }
+    // Destructured without `..`: a new ExecContext field must be handled.
+    let ExecContext {
+        txn,
+        isolation,
+        read_only,
+        txn_start,
+        statement_start,
+        deadline_unix_us,
+        lock_timeout_ms,
+        max_result_rows,
+        max_result_bytes,
+        memory_limit_bytes,
+        max_recursive_rows,
+        max_recursive_iterations,
+        user,
+        database,
+        search_path,
+        settings,
+    } = ctx;
+    let c = &mut cx.ctx;
+    c.txn = *txn;
+    c.isolation = *isolation;
+    c.read_only = *read_only;
+    c.txn_start = *txn_start;
+    c.statement_start = *statement_start;
+    c.deadline_unix_us = *deadline_unix_us;
+    c.lock_timeout_ms = *lock_timeout_ms;
+    c.max_result_rows = *max_result_rows;
+    c.max_result_bytes = *max_result_bytes;
+    c.memory_limit_bytes = *memory_limit_bytes;
+    c.max_recursive_rows = *max_recursive_rows;
+    c.max_recursive_iterations = *max_recursive_iterations;
+    if c.user != *user {
+        c.user = user.clone();
+    }
+    if c.database != *database {
+        c.database = database.clone();
+    }
+    if c.search_path != *search_path {
+        c.search_path = search_path.clone();
+    }
+    if !std::ptr::eq(&*c.settings, &**settings) {
+        c.settings = settings.clone();
+    }
+    cx.params.clear();
+    cx.params.extend_from_slice(params);
+    cx.outer.clear();
+    cx.subplans.clear();
+    cx.worktables.clear();
+    cx.mem_used = 0;
+    cx.fk_cache = None;
+    true
+}
+
+/// `Executor::execute`, reusing compiled state for kernel-kept plans.
+pub(crate) fn execute(
+    cache: &Arc<PlanCache>,
+    ctx: &ExecContext,
+    services: &Services,
+    plan: &Plan,
+    params: &[Value],
+) -> DbResult<RowCursorBox> {
+    let id = plan.cache_id;
+    if id == 0 || ctx.read_only {
+        return crate::shared::execute(ctx, services, plan, params);
+    }
+    let root = node_of(plan, plan.root)?;
+    let dml = matches!(
+        root.op,
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. }
+    );
+    let version = services.catalog.version();
+    let kept = cache
+        .take(id)
+        .filter(|k| k.catalog_version == version)
+        .map(|k| k.entry);
+    if dml {
+        let reused = match kept {
+            Some(Entry::Dml(mut run)) => refresh(&mut run.0, ctx, services, params).then_some(run),
+            _ => None,
+        };
+        let mut run = match reused {
+            Some(run) => run,
+            None => {
+                if !cacheable(plan) {
+                    return crate::shared::execute(ctx, services, plan, params);
+                }
+                let mut cx = EvalCx::new(ctx, services, params);
+                let spec = crate::dml::compile_dml(&mut cx, plan, plan.root)?;
+                Box::new((cx, spec))
+            }
+        };
+        let (cx, spec) = &mut *run;
+        let cursor = crate::dml::finish_dml(plan, spec.run(cx)?)?;
+        cache.put(id, version, Entry::Dml(run));
+        return Ok(cursor);
+    }
+    let reused = match kept {
+        Some(Entry::Query(mut st)) => refresh(&mut st.cx, ctx, services, params).then_some(st),
+        _ => None,
+    };
+    let mut st = match reused {
+        Some(st) => st,
+        None => {
+            if !cacheable(plan) {
+                return crate::shared::execute(ctx, services, plan, params);
+            }
+            crate::ops::compile_query(ctx, services, plan, params)?
+        }
+    };
+    st.root.open(&mut st.cx)?;
+    Ok(aiondb_sdk::plugin::guarded_cursor(QueryCursor::new(
+        st,
+        Some(Home {
+            cache: Arc::clone(cache),
+            id,
+            catalog_version: version,
+        }),
+    )))
+}

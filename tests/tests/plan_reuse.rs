@@ -1,0 +1,137 @@
+//! Prepared statements rerun many times: the executor keeps their compiled
+//! operators between executions, so every rerun must behave exactly like a
+//! first run (parameters, transactions, errors, catalog changes).
+
+use aiondb_embedded::{Connection, Database, Value};
+
+fn setup() -> (Database, Connection) {
+    let db = Database::in_memory().expect("db");
+    let mut c = db.connect_anonymous("main", "plan_reuse").expect("connect");
+    for sql in [
+        "CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)",
+        "INSERT INTO kv SELECT g, 'v' || g, g % 10 FROM generate_series(1, 100) g",
+    ] {
+        c.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    (db, c)
+}
+
+fn ints(c: &mut Connection, st: &aiondb_embedded::Statement, p: &[Value]) -> Vec<Vec<i64>> {
+    c.query(st, p)
+        .expect("query")
+        .rows()
+        .map(|r| (0..r.values().len()).filter_map(|i| r.get_i64(i)).collect())
+        .collect()
+}
+
+#[test]
+fn reruns_see_new_parameters_and_rows() {
+    let (_db, mut c) = setup();
+    let sel = c
+        .prepare("SELECT n FROM kv WHERE id = $1")
+        .expect("prepare");
+    let ins = c
+        .prepare("INSERT INTO kv VALUES ($1, $2, $3)")
+        .expect("prepare");
+    for i in 1..=50 {
+        assert_eq!(
+            ints(&mut c, &sel, &[Value::Int4(i)]),
+            vec![vec![i64::from(i % 10)]]
+        );
+    }
+    assert!(ints(&mut c, &sel, &[Value::Int4(1000)]).is_empty());
+    c.query(&ins, &[Value::Int4(1000), Value::text("x"), Value::Int4(7)])
+        .expect("insert");
+    assert_eq!(ints(&mut c, &sel, &[Value::Int4(1000)]), vec![vec![7]]);
+    // A duplicate fails, and the next run works again.
+    let e = c
+        .query(&ins, &[Value::Int4(1000), Value::text("x"), Value::Int4(7)])
+        .expect_err("duplicate");
+    assert_eq!(e.sqlstate.as_str(), "23505");
+    c.query(&ins, &[Value::Int4(1001), Value::text("y"), Value::Int4(8)])
+        .expect("insert after a failure");
+    // NOT NULL is still checked on a rerun.
+    let e = c
+        .query(&ins, &[Value::Int4(1002), Value::Null, Value::Int4(8)])
+        .expect_err("not null");
+    assert_eq!(e.sqlstate.as_str(), "23502");
+}
+
+#[test]
+fn reruns_inside_transactions_follow_visibility() {
+    let (_db, mut c) = setup();
+    let sel = c
+        .prepare("SELECT count(*) FROM kv WHERE id >= $1")
+        .expect("p");
+    let ins = c.prepare("INSERT INTO kv VALUES ($1, 'x', 0)").expect("p");
+    assert_eq!(ints(&mut c, &sel, &[Value::Int4(1)]), vec![vec![100]]);
+    c.execute("BEGIN").expect("begin");
+    c.query(&ins, &[Value::Int4(500)]).expect("insert");
+    assert_eq!(ints(&mut c, &sel, &[Value::Int4(1)]), vec![vec![101]]);
+    c.execute("ROLLBACK").expect("rollback");
+    assert_eq!(ints(&mut c, &sel, &[Value::Int4(1)]), vec![vec![100]]);
+    // A read-only transaction refuses the cached INSERT plan.
+    c.execute("BEGIN READ ONLY").expect("begin");
+    let e = c.query(&ins, &[Value::Int4(501)]).expect_err("read only");
+    assert_eq!(e.sqlstate.as_str(), "25006");
+    c.execute("ROLLBACK").expect("rollback");
+    c.query(&ins, &[Value::Int4(501)]).expect("insert");
+}
+
+#[test]
+fn reruns_of_limits_sorts_joins_and_aggregates() {
+    let (_db, mut c) = setup();
+    let top = c
+        .prepare("SELECT id FROM kv WHERE n = $1 ORDER BY id DESC LIMIT $2")
+        .expect("p");
+    for _ in 0..3 {
+        assert_eq!(
+            ints(&mut c, &top, &[Value::Int4(3), Value::Int8(2)]),
+            vec![vec![93], vec![83]]
+        );
+        assert_eq!(
+            ints(&mut c, &top, &[Value::Int4(4), Value::Int8(1)]),
+            vec![vec![94]]
+        );
+    }
+    let join = c
+        .prepare(
+            "SELECT a.n, count(*) FROM kv a JOIN kv b ON a.n = b.n WHERE a.id <= $1 GROUP BY a.n ORDER BY a.n",
+        )
+        .expect("p");
+    for _ in 0..3 {
+        assert_eq!(
+            ints(&mut c, &join, &[Value::Int4(2)]),
+            vec![vec![1, 10], vec![2, 10]]
+        );
+    }
+    // A runtime error in one run does not poison the next.
+    let div = c
+        .prepare("SELECT 100 / n FROM kv WHERE id = $1")
+        .expect("p");
+    assert_eq!(
+        c.query(&div, &[Value::Int4(10)])
+            .expect_err("division by zero")
+            .sqlstate
+            .as_str(),
+        "22012"
+    );
+    assert_eq!(ints(&mut c, &div, &[Value::Int4(5)]), vec![vec![20]]);
+}
+
+#[test]
+fn catalog_changes_replan_cached_statements() {
+    let (_db, mut c) = setup();
+    let sel = c.prepare("SELECT * FROM kv WHERE id = $1").expect("p");
+    assert_eq!(
+        c.query(&sel, &[Value::Int4(1)]).expect("q").columns().len(),
+        3
+    );
+    c.execute("ALTER TABLE kv ADD COLUMN extra int DEFAULT 5")
+        .expect("alter");
+    let r = c.query(&sel, &[Value::Int4(1)]).expect("q");
+    assert_eq!(r.rows().next().and_then(|row| row.get_i64(3)), Some(5));
+    c.execute("DROP TABLE kv").expect("drop");
+    let e = c.query(&sel, &[Value::Int4(1)]).expect_err("dropped");
+    assert_eq!(e.sqlstate.as_str(), "42P01");
+}
