@@ -1100,7 +1100,7 @@ impl Session {
             Utility::SetConfig { name, value, local } => {
                 self.set(name, Some(value.as_str()), *local, &mut result)?;
                 let shown = self.setting(name).unwrap_or_default().to_string();
-                result.schema = plan.output.clone();
+                result.schema = Arc::new(plan.output.clone());
                 result.rows = RowBatch::new(1);
                 result.rows.push_row([Value::text(shown)]);
                 result.tag = "SELECT 1".to_string();
