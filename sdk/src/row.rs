@@ -116,6 +116,13 @@ impl RowBatch {
         self.values.get(index * w..(index + 1) * w)
     }
 
+    /// The row at `index`, mutable (lets a consumer move values out
+    /// instead of cloning them).
+    pub fn row_mut(&mut self, index: usize) -> Option<&mut [Value]> {
+        let w = self.width();
+        self.values.get_mut(index * w..(index + 1) * w)
+    }
+
     /// Iterates over the rows as slices.
     pub fn rows(&self) -> impl ExactSizeIterator<Item = &[Value]> + '_ {
         // chunks_exact panics on 0; a zero-width batch has no rows to show.

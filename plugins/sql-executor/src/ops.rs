@@ -24,6 +24,11 @@ pub(crate) trait Op: Send {
     fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool>;
     /// The current row (valid after `advance` returned true).
     fn current(&self) -> &[Value];
+    /// Appends the current row to `out`. The row is not read again after
+    /// this, so operators that own it move the values instead of cloning.
+    fn take_current(&mut self, out: &mut RowBatch) {
+        out.push_row(self.current().iter().cloned());
+    }
     /// Releases held memory.
     fn close(&mut self, _cx: &mut EvalCx) {}
     /// At most this many rows will be pulled (LIMIT + OFFSET above); a
@@ -78,6 +83,9 @@ impl Op for Instrumented {
     }
     fn current(&self) -> &[Value] {
         self.inner.current()
+    }
+    fn take_current(&mut self, out: &mut RowBatch) {
+        self.inner.take_current(out)
     }
     fn close(&mut self, cx: &mut EvalCx) {
         self.inner.close(cx)
@@ -194,11 +202,27 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             child: build_child(cx, plan, n, 0)?,
             pred: compile(cx, plan, *predicate, &[0])?,
         }),
-        Operator::Project { exprs } => Box::new(ProjectOp {
-            child: build_child(cx, plan, n, 0)?,
-            exprs: compile_list0(cx, plan, exprs)?,
-            buf: Vec::with_capacity(exprs.len()),
-        }),
+        Operator::Project { exprs } => {
+            let child = build_child(cx, plan, n, 0)?;
+            let compiled = compile_list0(cx, plan, exprs)?;
+            // Every input column in order: the child's rows pass on as they
+            // are, without a copy per row (EXPLAIN ANALYZE keeps the node).
+            let identity = cx.stats.is_empty()
+                && compiled.len() == width_of(plan, input_of(plan, n, 0)?)?
+                && compiled
+                    .iter()
+                    .enumerate()
+                    .all(|(i, e)| matches!(e, CExpr::Col(c) if *c == i));
+            if identity {
+                child
+            } else {
+                Box::new(ProjectOp {
+                    child,
+                    exprs: compiled,
+                    buf: Vec::with_capacity(exprs.len()),
+                })
+            }
+        }
         Operator::Join { .. } => crate::join::build(cx, plan, n)?,
         Operator::Aggregate { .. } => crate::agg::build(cx, plan, n)?,
         Operator::Window { .. } => crate::window::build(cx, plan, n)?,
@@ -723,6 +747,15 @@ impl Op for ScanOp {
         }
     }
 
+    fn take_current(&mut self, out: &mut RowBatch) {
+        if self.use_buf {
+            out.push_row(self.buf.drain(..));
+        } else {
+            let row = self.batch.row_mut(self.pos).unwrap_or(&mut []);
+            out.push_row(row.iter_mut().map(|v| std::mem::replace(v, Value::Null)));
+        }
+    }
+
     fn close(&mut self, _cx: &mut EvalCx) {
         self.cursor = None;
         self.batch = RowBatch::new(0);
@@ -763,6 +796,9 @@ impl Op for ValuesOp {
     fn current(&self) -> &[Value] {
         &self.buf
     }
+    fn take_current(&mut self, out: &mut RowBatch) {
+        out.push_row(self.buf.drain(..));
+    }
 }
 
 struct FilterOp {
@@ -785,6 +821,9 @@ impl Op for FilterOp {
     }
     fn current(&self) -> &[Value] {
         self.child.current()
+    }
+    fn take_current(&mut self, out: &mut RowBatch) {
+        self.child.take_current(out)
     }
     fn close(&mut self, cx: &mut EvalCx) {
         self.child.close(cx)
@@ -815,6 +854,9 @@ impl Op for ProjectOp {
     }
     fn current(&self) -> &[Value] {
         &self.buf
+    }
+    fn take_current(&mut self, out: &mut RowBatch) {
+        out.push_row(self.buf.drain(..));
     }
     fn close(&mut self, cx: &mut EvalCx) {
         self.child.close(cx)
@@ -887,6 +929,9 @@ impl Op for LimitOp {
     }
     fn current(&self) -> &[Value] {
         self.child.current()
+    }
+    fn take_current(&mut self, out: &mut RowBatch) {
+        self.child.take_current(out)
     }
     fn close(&mut self, cx: &mut EvalCx) {
         self.child.close(cx)
@@ -1453,7 +1498,7 @@ impl QueryCursor {
                     st.width
                 )));
             }
-            batch.push_row(row.iter().cloned());
+            st.root.take_current(&mut batch);
             n += 1;
         }
         if n == 0 {

@@ -18,9 +18,9 @@ use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
 use crate::cursor::{Source, TableCursor, Visibility};
-use crate::keys::{probe, sentinel};
+use crate::keys::sentinel;
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
-use crate::txn::{Mgr, Ssi, TxnState, Undo};
+use crate::txn::{Deltas, Mgr, Ssi, TxnState, Undo};
 use crate::{lock, read, write};
 
 /// Versions made dead before a table-wide vacuum is considered.
@@ -151,7 +151,7 @@ impl MemoryBackend {
         });
         g.active.insert(
             id,
-            TxnState {
+            Box::new(TxnState {
                 isolation,
                 snapshot: snap,
                 snapshot_fixed: false,
@@ -161,8 +161,8 @@ impl MemoryBackend {
                 locks: Vec::new(),
                 waiting_for: None,
                 ssi,
-                deltas: HashMap::new(),
-            },
+                deltas: Deltas::default(),
+            }),
         );
         id
     }
@@ -195,7 +195,7 @@ impl MemoryBackend {
     }
 
     /// Removes a finished transaction and wakes lock waiters.
-    fn finish(&self, txn: TxnId, committed: bool) -> Option<TxnState> {
+    fn finish(&self, txn: TxnId, committed: bool) -> Option<Box<TxnState>> {
         self.finish_locked(lock(&self.inner.mgr), txn, committed)
     }
 
@@ -204,7 +204,7 @@ impl MemoryBackend {
         mut g: std::sync::MutexGuard<'_, Mgr>,
         txn: TxnId,
         committed: bool,
-    ) -> Option<TxnState> {
+    ) -> Option<Box<TxnState>> {
         let st = g.active.remove(&txn)?;
         // Only a committed writer changes what a new snapshot would see.
         if committed && !st.undo.is_empty() {
@@ -249,9 +249,9 @@ impl MemoryBackend {
             self.finish_locked(g, txn, true)
         };
         if let Some(st) = finished {
-            if !st.deltas.is_empty() {
+            if st.deltas.iter().next().is_some() {
                 let tables = read(&self.inner.tables);
-                for (t, d) in &st.deltas {
+                for (t, d) in st.deltas.iter() {
                     if let Some(cell) = tables.get(t) {
                         read(&cell.data).live.fetch_add(*d, AtOrd::Relaxed);
                     }
@@ -372,7 +372,7 @@ impl MemoryBackend {
             let entries = st.undo.split_off(mark);
             for e in &entries {
                 if let Some((t, d)) = e.delta() {
-                    *st.deltas.entry(t).or_insert(0) -= d;
+                    st.deltas.add(t, -d);
                 }
             }
             entries
@@ -406,7 +406,7 @@ impl MemoryBackend {
             st.undo.extend(entries);
             if let Some((t, d)) = delta {
                 if d != 0 {
-                    *st.deltas.entry(t).or_insert(0) += d;
+                    st.deltas.add(t, d);
                 }
             }
         }
@@ -619,7 +619,7 @@ impl MemoryBackend {
             // Single-column keys are probed in place, without a copy.
             let mut buf = Vec::new();
             let key = ix.key_ref(values, &mut buf);
-            let Some(posting) = ix.map.get(probe(&key)) else {
+            let Some(posting) = ix.get(&key) else {
                 continue;
             };
             for &rid in posting.as_slice() {
@@ -1086,7 +1086,7 @@ impl MemoryBackend {
             let mut g = lock(&self.inner.mgr);
             if let Some(st) = g.active.get_mut(&txn) {
                 // Our own earlier inserts went with the old contents.
-                st.deltas.remove(&table);
+                st.deltas.remove(table);
             }
         }
         self.record(
@@ -1309,7 +1309,7 @@ impl MemoryBackend {
             lock(&self.inner.mgr)
                 .active
                 .get(&txn)
-                .and_then(|st| st.deltas.get(&table).copied())
+                .and_then(|st| st.deltas.get(table))
                 .unwrap_or(0)
         };
         let data = read(&cell.data);

@@ -153,7 +153,7 @@ impl TableCursor {
                     return;
                 };
                 let key = KeyRef::of(key);
-                if let Some(posting) = ix.map.get(probe(&key)) {
+                if let Some(posting) = ix.get(&key) {
                     let rows = posting.as_slice();
                     let from = match after {
                         Some(a) => rows.partition_point(|r| r <= a),
@@ -190,7 +190,7 @@ impl TableCursor {
                 };
                 // Finish the key we stopped inside, then move past it.
                 if let Some((k, last)) = after.take() {
-                    if let Some(posting) = ix.map.get(probe(&k.as_ref())) {
+                    if let Some(posting) = ix.get(&k.as_ref()) {
                         let rows = posting.as_slice();
                         let rest: Vec<RowId> = if *reverse {
                             rows[..rows.partition_point(|r| r < &last)]

@@ -2,6 +2,7 @@
 //! indexes over them.
 
 use std::cmp::Ordering;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtOrd};
 use std::sync::{Arc, RwLock};
@@ -174,12 +175,46 @@ impl Index {
         self.cols.iter().any(|&c| values[c].is_null())
     }
 
+    /// The posting of `key`. Integer keys are probed as owned keys: the
+    /// btree's comparisons then inline instead of going through two
+    /// `dyn KeyView` calls each.
+    #[inline]
+    pub fn get(&self, key: &KeyRef<'_>) -> Option<&Posting> {
+        match key {
+            KeyRef::Int(i) => self.map.get(&IndexKey::Int(*i)),
+            KeyRef::Vals(_) => self.map.get(probe(key)),
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: &KeyRef<'_>) -> Option<&mut Posting> {
+        match key {
+            KeyRef::Int(i) => self.map.get_mut(&IndexKey::Int(*i)),
+            KeyRef::Vals(_) => self.map.get_mut(probe(key)),
+        }
+    }
+
     /// Adds the entry; returns the bytes it added.
     pub fn add(&mut self, values: &[Value], row: RowId) -> u64 {
         let mut buf = Vec::new();
         let key = self.key_ref(values, &mut buf);
-        // Probed first: most updates keep the key.
-        if let Some(p) = self.map.get_mut(probe(&key)) {
+        // An integer key costs nothing to own: one descent via the entry
+        // API (inserts mostly add new keys).
+        if let KeyRef::Int(i) = key {
+            return match self.map.entry(IndexKey::Int(i)) {
+                Entry::Occupied(mut o) => {
+                    o.get_mut().add(row);
+                    0
+                }
+                Entry::Vacant(v) => {
+                    v.insert(Posting::One(row));
+                    key_bytes(key)
+                }
+            };
+        }
+        // Probed first: most updates keep the key, and owning a
+        // multi-value key allocates.
+        if let Some(p) = self.get_mut(&key) {
             p.add(row);
             return 0;
         }
@@ -192,7 +227,7 @@ impl Index {
     pub fn remove(&mut self, values: &[Value], row: RowId) -> u64 {
         let mut buf = Vec::new();
         let key = self.key_ref(values, &mut buf);
-        let empty = match self.map.get_mut(probe(&key)) {
+        let empty = match self.get_mut(&key) {
             Some(p) => p.remove(row),
             None => false,
         };

@@ -108,7 +108,34 @@ pub(crate) struct TxnState {
     pub waiting_for: Option<TxnId>,
     pub ssi: Option<Ssi>,
     /// Live-row count changes to publish at commit.
-    pub deltas: HashMap<TableId, i64>,
+    pub deltas: Deltas,
+}
+
+/// Live-row count changes per table. A transaction touches few tables, so
+/// a short list beats a hash map (no hashing, no allocation until the
+/// first write).
+#[derive(Default)]
+pub(crate) struct Deltas(Vec<(TableId, i64)>);
+
+impl Deltas {
+    pub fn add(&mut self, table: TableId, d: i64) {
+        match self.0.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, x)) => *x += d,
+            None => self.0.push((table, d)),
+        }
+    }
+
+    pub fn remove(&mut self, table: TableId) {
+        self.0.retain(|(t, _)| *t != table);
+    }
+
+    pub fn get(&self, table: TableId) -> Option<i64> {
+        self.0.iter().find(|(t, _)| *t == table).map(|(_, d)| *d)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(TableId, i64)> {
+        self.0.iter()
+    }
 }
 
 #[derive(Default)]
@@ -119,7 +146,9 @@ pub(crate) struct LockEntry {
 
 pub(crate) struct Mgr {
     pub next_txn: TxnId,
-    pub active: BTreeMap<TxnId, TxnState>,
+    /// Boxed: a transaction's state is a few hundred bytes, and per
+    /// statement it would otherwise be moved into and out of btree nodes.
+    pub active: BTreeMap<TxnId, Box<TxnState>>,
     pub locks: HashMap<(TableId, RowId), LockEntry>,
     pub commit_seq: u64,
     pub ssi_committed: Vec<SsiCommitted>,
@@ -166,11 +195,17 @@ impl Mgr {
     }
 
     pub fn state(&self, txn: TxnId) -> DbResult<&TxnState> {
-        self.active.get(&txn).ok_or_else(|| no_txn(txn))
+        self.active
+            .get(&txn)
+            .map(|b| &**b)
+            .ok_or_else(|| no_txn(txn))
     }
 
     pub fn state_mut(&mut self, txn: TxnId) -> DbResult<&mut TxnState> {
-        self.active.get_mut(&txn).ok_or_else(|| no_txn(txn))
+        self.active
+            .get_mut(&txn)
+            .map(|b| &mut **b)
+            .ok_or_else(|| no_txn(txn))
     }
 
     /// Oldest xmin of any running snapshot: a version deleted by a
