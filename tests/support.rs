@@ -135,3 +135,123 @@ pub fn call_function(kernel: &Kernel, name: &str, args: &[Value]) -> Result<Valu
         format!("function {name} does not exist"),
     ))
 }
+
+/// The executor plugin run directly against the kernel catalog and the
+/// in-memory backend, for tests that hand it plans (no session, no parser).
+pub mod engine {
+    use std::sync::Arc;
+
+    use abi_stable::sabi_trait::TD_Opaque;
+    use abi_stable::std_types::{RArc, RBox, ROption, RString, RVec};
+    use aiondb_kernel::config::Config;
+    use aiondb_kernel::registry::Provider;
+    use aiondb_kernel::Kernel;
+    use aiondb_sdk::capability::SQL_EXECUTOR;
+    use aiondb_sdk::plugin::{guarded_parser, ProviderObject};
+    use aiondb_sdk::prelude::*;
+
+    struct NoParser;
+    impl Parser for NoParser {
+        fn parse(&self, _: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
+            RErr(AionError::internal("no parser in tests"))
+        }
+    }
+
+    /// A fresh catalog and opened `in_memory` backend, without functions.
+    pub fn services() -> Services {
+        let catalog = aiondb_kernel::catalog::KernelCatalog::new();
+        let catalog: CatalogRef = Catalog_TO::from_ptr(RArc::new(catalog), TD_Opaque);
+        let backend = StorageBackend_TO::from_ptr(
+            RBox::new(aiondb_storage_memory::MemoryBackend::new()),
+            TD_Opaque,
+        );
+        backend
+            .open(&StorageOptions {
+                data_dir: ROption::RNone,
+                allow_unencrypted: true,
+                memory_limit_bytes: 0,
+            })
+            .into_result()
+            .expect("in-memory backend opens");
+        Services {
+            catalog: RArc::new(catalog),
+            parser: RArc::new(guarded_parser(NoParser)),
+            storages: vec![StorageHandle {
+                key: "in_memory".into(),
+                backend: RArc::new(backend),
+            }]
+            .into(),
+            default_storage: "in_memory".into(),
+            functions: RVec::new(),
+        }
+    }
+
+    /// A statement context with no limits (txn to be filled in).
+    pub fn ctx() -> ExecContext {
+        ExecContext {
+            txn: 1,
+            isolation: IsolationLevel::ReadCommitted,
+            read_only: false,
+            txn_start: 0,
+            statement_start: 0,
+            deadline_unix_us: 0,
+            lock_timeout_ms: 0,
+            max_result_rows: 0,
+            max_result_bytes: 0,
+            memory_limit_bytes: 0,
+            max_recursive_rows: 0,
+            max_recursive_iterations: 0,
+            user: "alice".into(),
+            database: "db".into(),
+            search_path: vec![RString::from("public")].into(),
+            settings: RArc::new(RVec::new()),
+        }
+    }
+
+    /// The `sql.executor/1` provider, registered through the kernel like
+    /// in any deployment.
+    pub struct Executor {
+        _kernel: Kernel,
+        provider: Arc<Provider>,
+    }
+
+    impl Executor {
+        pub fn new() -> Executor {
+            let (config, _) = Config::load(&[], Vec::new()).expect("config");
+            let kernel = Kernel::builder(config)
+                .bundled([aiondb_plugin_sql_executor::plugin_module()])
+                .build()
+                .expect("kernel with the executor plugin");
+            let provider = kernel
+                .registry()
+                .single(SQL_EXECUTOR, 1)
+                .cloned()
+                .expect("executor registered");
+            Executor {
+                _kernel: kernel,
+                provider,
+            }
+        }
+
+        pub fn execute(
+            &self,
+            ctx: &ExecContext,
+            services: &Services,
+            plan: &Plan,
+            params: &[Value],
+        ) -> DbResult<RowCursorBox> {
+            match self.provider.object() {
+                ProviderObject::Executor(e) => e
+                    .execute(ctx, services, plan, RSlice::from_slice(params))
+                    .into_result(),
+                _ => Err(AionError::internal("not an executor")),
+            }
+        }
+    }
+
+    impl Default for Executor {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

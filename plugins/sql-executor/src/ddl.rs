@@ -467,7 +467,3 @@ pub(super) fn check_unique(
     }
     Ok(())
 }
-
-#[cfg(test)]
-#[path = "ddl_e2e_tests.rs"]
-mod e2e_tests;

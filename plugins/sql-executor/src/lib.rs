@@ -27,8 +27,6 @@ mod window;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_storage;
 
 #[derive(Default)]
 struct SqlExecutor {

@@ -1,56 +1,27 @@
 //! End-to-end DDL tests: SQL parsed by sqlparser, planned by the planner
-//! crate, executed here against the kernel catalog and the in-memory
-//! storage backend, one transaction per statement. Expected messages were
-//! checked against PostgreSQL 15.
+//! plugin crate, executed by the executor plugin against the kernel catalog
+//! and the in-memory storage backend, one transaction per statement.
+//! Expected messages were checked against PostgreSQL 15. They live in the
+//! integration crate because they combine three plugins.
 
-use aiondb_sdk::abi_stable::sabi_trait::TD_Opaque;
-use aiondb_sdk::abi_stable::std_types::ROption::RNone;
-use aiondb_sdk::abi_stable::std_types::{RArc, RBox, RVec};
-use aiondb_sdk::plugin::guarded_parser;
+use aiondb_integration_tests::engine;
+use aiondb_sdk::abi_stable::std_types::RVec;
 use aiondb_sdk::prelude::*;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser as SqlParser;
 
-struct NoParser;
-impl Parser for NoParser {
-    fn parse(&self, _: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
-        RErr(AionError::internal("no parser in tests"))
-    }
-}
-
 struct Db {
     services: Services,
+    exec: engine::Executor,
 }
 
 type Rows = Vec<Vec<String>>;
 
 impl Db {
     fn new() -> Db {
-        let catalog = aiondb_kernel::catalog::KernelCatalog::new();
-        let catalog: CatalogRef = Catalog_TO::from_ptr(RArc::new(catalog), TD_Opaque);
-        let backend = StorageBackend_TO::from_ptr(
-            RBox::new(aiondb_storage_memory::MemoryBackend::new()),
-            TD_Opaque,
-        );
-        backend
-            .open(&StorageOptions {
-                data_dir: RNone,
-                allow_unencrypted: true,
-                memory_limit_bytes: 0,
-            })
-            .unwrap();
         Db {
-            services: Services {
-                catalog: RArc::new(catalog),
-                parser: RArc::new(guarded_parser(NoParser)),
-                storages: vec![StorageHandle {
-                    key: "in_memory".into(),
-                    backend: RArc::new(backend),
-                }]
-                .into(),
-                default_storage: "in_memory".into(),
-                functions: RVec::new(),
-            },
+            services: engine::services(),
+            exec: engine::Executor::new(),
         }
     }
 
@@ -80,10 +51,10 @@ impl Db {
             .begin(IsolationLevel::ReadCommitted, false)
             .into_result()?;
         st.begin_statement(txn).into_result()?;
-        let mut ctx = crate::tests::ctx();
+        let mut ctx = engine::ctx();
         ctx.txn = txn;
         let run = || -> DbResult<Rows> {
-            let mut cursor = crate::shared::execute(&ctx, &self.services, &plan, &[])?;
+            let mut cursor = self.exec.execute(&ctx, &self.services, &plan, &[])?;
             let mut rows = Vec::new();
             while let ROption::RSome(b) = cursor.next_batch(0).into_result()? {
                 for r in b.rows() {

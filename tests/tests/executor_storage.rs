@@ -1,25 +1,73 @@
 //! Executor tests against the real in-memory storage backend and the
-//! kernel catalog, with hand-built plans (no planner needed).
+//! kernel catalog, with hand-built plans (no planner needed). They live in
+//! the integration crate because they combine two plugins.
 
-use aiondb_sdk::abi_stable::sabi_trait::TD_Opaque;
+use aiondb_integration_tests::engine::{self, ctx};
 use aiondb_sdk::abi_stable::std_types::ROption::{RNone, RSome};
-use aiondb_sdk::abi_stable::std_types::{RArc, RBox, RVec};
+use aiondb_sdk::abi_stable::std_types::RVec;
 use aiondb_sdk::plan::*;
-use aiondb_sdk::plugin::guarded_parser;
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::value::ops::BinaryOp;
 
-use crate::tests::{ctx, PB};
-
 struct Env {
     services: Services,
+    exec: engine::Executor,
     txn: TxnId,
 }
 
-struct NoParser;
-impl Parser for NoParser {
-    fn parse(&self, _: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
-        RErr(AionError::internal("no parser in tests"))
+/// Plan builder.
+#[derive(Default)]
+struct PB {
+    plan: Plan,
+}
+
+const I4: DataType = DataType::INT4;
+
+impl PB {
+    fn e(&mut self, kind: ExprKind, ty: DataType) -> ExprRef {
+        self.plan.exprs.push(Expr {
+            kind,
+            data_type: ty,
+        });
+        self.plan.exprs.len() as u32 - 1
+    }
+    fn c(&mut self, v: Value) -> ExprRef {
+        let ty = v.data_type().unwrap_or(DataType::UNKNOWN);
+        self.e(ExprKind::Const(v), ty)
+    }
+    fn i(&mut self, v: i32) -> ExprRef {
+        self.c(Value::Int4(v))
+    }
+    fn col(&mut self, column: u32) -> ExprRef {
+        self.e(ExprKind::Column { input: 0, column }, DataType::UNKNOWN)
+    }
+    fn bin(&mut self, op: BinaryOp, l: ExprRef, r: ExprRef) -> ExprRef {
+        self.e(
+            ExprKind::Binary {
+                op,
+                left: l,
+                right: r,
+            },
+            DataType::BOOL,
+        )
+    }
+    fn node(&mut self, op: Operator, inputs: Vec<NodeRef>, width: usize) -> NodeRef {
+        self.plan.nodes.push(PlanNode {
+            op,
+            inputs: inputs.into(),
+            est_rows: 10.0,
+            est_cost: 1.0,
+            output: vec![I4; width].into(),
+        });
+        self.plan.nodes.len() as u32 - 1
+    }
+    fn values(&mut self, rows: Vec<Vec<Value>>) -> NodeRef {
+        let width = rows.first().map(|r| r.len()).unwrap_or(0);
+        let rows: Vec<RVec<ExprRef>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(|v| self.c(v)).collect::<Vec<_>>().into())
+            .collect();
+        self.node(Operator::Values { rows: rows.into() }, vec![], width)
     }
 }
 
@@ -35,32 +83,17 @@ fn col(name: &str, ty: DataType, nullable: bool) -> ColumnDef {
 
 impl Env {
     fn new() -> Env {
-        let catalog = aiondb_kernel::catalog::KernelCatalog::new();
-        let catalog: CatalogRef = Catalog_TO::from_ptr(RArc::new(catalog), TD_Opaque);
-        let backend = StorageBackend_TO::from_ptr(
-            RBox::new(aiondb_storage_memory::MemoryBackend::new()),
-            TD_Opaque,
-        );
-        backend
-            .open(&StorageOptions {
-                data_dir: RNone,
-                allow_unencrypted: true,
-                memory_limit_bytes: 0,
-            })
+        let services = engine::services();
+        let txn = services
+            .storage("in_memory")
+            .unwrap()
+            .begin(IsolationLevel::ReadCommitted, false)
             .unwrap();
-        let txn = backend.begin(IsolationLevel::ReadCommitted, false).unwrap();
-        let services = Services {
-            catalog: RArc::new(catalog),
-            parser: RArc::new(guarded_parser(NoParser)),
-            storages: vec![StorageHandle {
-                key: "in_memory".into(),
-                backend: RArc::new(backend),
-            }]
-            .into(),
-            default_storage: "in_memory".into(),
-            functions: RVec::new(),
-        };
-        Env { services, txn }
+        Env {
+            services,
+            exec: engine::Executor::new(),
+            txn,
+        }
     }
 
     fn storage(&self) -> &aiondb_sdk::plugin::StorageBackendBox {
@@ -123,7 +156,7 @@ impl Env {
         self.storage().begin_statement(self.txn).into_result()?;
         let mut c = ctx();
         c.txn = self.txn;
-        let mut cur = crate::shared::execute(&c, &self.services, &pb.plan, &[])?;
+        let mut cur = self.exec.execute(&c, &self.services, &pb.plan, &[])?;
         let mut out = Vec::new();
         while let Some(b) = cur.next_batch(0).into_result()?.into_option() {
             for r in b.rows() {
@@ -221,7 +254,7 @@ fn insert_scan_filter_index() {
         1,
     );
     let mut rows = env.run(pb, s).unwrap().0;
-    rows.sort_by(|a, b| crate::shared::sort_cmp(&a[0], &b[0]));
+    rows.sort_by(|a, b| aiondb_sdk::value::sort_cmp(&a[0], &b[0]));
     assert_eq!(rows, vec![vec![Value::text("n4")], vec![Value::text("n5")]]);
     // Index Eq probe.
     let mut pb = PB::default();
@@ -436,7 +469,7 @@ fn update_with_returning_and_delete_restrict() {
         2,
     );
     let (mut rows, n) = env.run(pb, u).unwrap();
-    rows.sort_by(|a, b| crate::shared::sort_cmp(&a[0], &b[0]));
+    rows.sort_by(|a, b| aiondb_sdk::value::sort_cmp(&a[0], &b[0]));
     assert_eq!(n, 2);
     assert_eq!(rows, vec![vec![i(1), i(11)], vec![i(2), i(21)]]);
     // DELETE FROM p: row 1 is referenced -> 23503.
