@@ -364,6 +364,10 @@ pub struct Session {
     txn: Option<Txn>,
     /// Simple-query plan cache: SQL text -> plan (catalog version checked).
     cache: HashMap<Arc<str>, Arc<PreparedStatement>>,
+    /// Fresh plans of prepared statements whose own plan went stale (DDL,
+    /// another search path), keyed by the statement's syntax tree. An entry
+    /// holds that tree, so the address cannot be reused while it exists.
+    replanned: HashMap<usize, Arc<PreparedStatement>>,
     /// TimeZone and DateStyle, parsed once per change of either.
     format: Arc<FormatOptions>,
 }
@@ -494,6 +498,7 @@ impl Session {
             search_path_key: Arc::from(""),
             txn: None,
             cache: HashMap::new(),
+            replanned: HashMap::new(),
             format: Arc::default(),
         };
         s.settings_changed();
@@ -756,13 +761,32 @@ impl Session {
         params: &[Value],
     ) -> DbResult<StatementResult> {
         let fresh;
-        let stmt = if stmt.plan.catalog_version != self.engine.services.catalog.version()
-            || stmt.search_path != self.search_path_key
-        {
-            fresh = self.plan_tree(&stmt.sql, stmt.tree.clone(), &stmt.declared, false)?;
-            &fresh
-        } else {
+        let version = self.engine.services.catalog.version();
+        let is_current = |p: &PreparedStatement, key: &Arc<str>| {
+            p.plan.catalog_version == version && p.search_path == *key
+        };
+        let stmt = if is_current(stmt, &self.search_path_key) {
             stmt
+        } else {
+            // Re-plan once per change, not on every execution.
+            let key = Arc::as_ptr(&stmt.tree) as usize;
+            match self.replanned.get(&key) {
+                Some(p) if is_current(p, &self.search_path_key) => fresh = p.clone(),
+                _ => {
+                    let p = Arc::new(self.plan_tree(
+                        &stmt.sql,
+                        stmt.tree.clone(),
+                        &stmt.declared,
+                        true,
+                    )?);
+                    if self.replanned.len() >= PLAN_CACHE_CAPACITY {
+                        self.replanned.clear();
+                    }
+                    self.replanned.insert(key, p.clone());
+                    fresh = p;
+                }
+            }
+            &*fresh
         };
         let r = self.run_statement(stmt, params, false);
         if r.is_err() {
