@@ -398,14 +398,6 @@ fn warning(code: &[u8; 5], message: &str) -> AionError {
     e
 }
 
-fn isolation_name(i: IsolationLevel) -> &'static str {
-    match i {
-        IsolationLevel::ReadCommitted => "read committed",
-        IsolationLevel::RepeatableRead => "repeatable read",
-        IsolationLevel::Serializable => "serializable",
-    }
-}
-
 fn parse_isolation(s: &str) -> Option<IsolationLevel> {
     match s.trim().to_ascii_lowercase().as_str() {
         "read committed" | "read uncommitted" => Some(IsolationLevel::ReadCommitted),
@@ -943,7 +935,7 @@ impl Session {
         if self.shown_txn == (Some(iso), ro) {
             return;
         }
-        let iso = isolation_name(iso);
+        let iso = iso.name();
         let ro = if ro { "on" } else { "off" };
         self.settings
             .insert("transaction_isolation", iso.to_string());
@@ -1293,7 +1285,7 @@ fn validate_setting(name: &'static str, value: &str, current: &str) -> DbResult<
             let i = parse_isolation(value).ok_or_else(|| {
                 invalid("Available values: serializable, repeatable read, read committed, read uncommitted.")
             })?;
-            isolation_name(i).to_string()
+            i.name().to_string()
         }
         "default_transaction_read_only" | "standard_conforming_strings" => {
             match value.trim().to_ascii_lowercase().as_str() {

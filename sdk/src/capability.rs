@@ -227,6 +227,17 @@ pub enum IsolationLevel {
     Serializable,
 }
 
+impl IsolationLevel {
+    /// The name PostgreSQL prints (`SHOW transaction_isolation`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            IsolationLevel::ReadCommitted => "read committed",
+            IsolationLevel::RepeatableRead => "repeatable read",
+            IsolationLevel::Serializable => "serializable",
+        }
+    }
+}
+
 pub type TxnId = u64;
 pub type RowId = u64;
 

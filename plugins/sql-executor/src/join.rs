@@ -7,7 +7,6 @@
 use aiondb_sdk::abi_stable::std_types::ROption::{RNone, RSome};
 use aiondb_sdk::plan::{JoinKind, JoinMethod, NodeRef, Operator};
 use aiondb_sdk::prelude::*;
-use aiondb_sdk::value::sort_cmp;
 
 use crate::expr::{compile, CExpr};
 use crate::ops::{input_of, width_of, Op};
@@ -218,14 +217,14 @@ impl JoinOp {
             if fill_key(cx, &self.lkeys, lrow, &mut self.kbuf)? {
                 let key_of = |i: usize| self.right_keys_of[i].as_deref().unwrap_or(&[]);
                 while self.merge_pos < self.sorted_right.len()
-                    && keys_cmp(key_of(self.sorted_right[self.merge_pos]), &self.kbuf)
+                    && crate::ops::rows_cmp(key_of(self.sorted_right[self.merge_pos]), &self.kbuf)
                         == std::cmp::Ordering::Less
                 {
                     self.merge_pos += 1;
                 }
                 let mut i = self.merge_pos;
                 while i < self.sorted_right.len()
-                    && keys_cmp(key_of(self.sorted_right[i]), &self.kbuf)
+                    && crate::ops::rows_cmp(key_of(self.sorted_right[i]), &self.kbuf)
                         == std::cmp::Ordering::Equal
                 {
                     self.cands.push(self.sorted_right[i]);
@@ -304,7 +303,7 @@ impl Op for JoinOp {
                     .filter(|i| keys[*i].is_some())
                     .collect();
                 self.sorted_right.sort_by(|a, b| {
-                    keys_cmp(
+                    crate::ops::rows_cmp(
                         keys[*a].as_deref().unwrap_or(&[]),
                         keys[*b].as_deref().unwrap_or(&[]),
                     )
@@ -441,16 +440,6 @@ impl Op for JoinOp {
     }
 }
 
-fn keys_cmp(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
-    for (x, y) in a.iter().zip(b) {
-        match sort_cmp(x, y) {
-            std::cmp::Ordering::Equal => {}
-            o => return o,
-        }
-    }
-    a.len().cmp(&b.len())
-}
-
 /// The left input of a merge join: materialised and sorted by the join keys
 /// (rows with a NULL key last, in input order; they match nothing).
 struct SortedByKeys {
@@ -479,7 +468,7 @@ impl Op for SortedByKeys {
         }
         self.input.close(cx);
         self.rows.sort_by(|(a, _), (b, _)| match (a, b) {
-            (Some(a), Some(b)) => keys_cmp(a, b),
+            (Some(a), Some(b)) => crate::ops::rows_cmp(a, b),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,

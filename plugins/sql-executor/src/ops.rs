@@ -1090,12 +1090,20 @@ impl Op for SortOp {
     }
 }
 
+/// Lexicographic order of two rows by `sort_cmp` (a shorter prefix first).
+pub(crate) fn rows_cmp(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match sort_cmp(x, y) {
+            std::cmp::Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Grouping equality of two rows (NULLs equal each other).
 pub(crate) fn rows_equal(a: &[Value], b: &[Value]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b.iter())
-            .all(|(x, y)| sort_cmp(x, y) == std::cmp::Ordering::Equal)
+    rows_cmp(a, b) == std::cmp::Ordering::Equal
 }
 
 struct DistinctOp {

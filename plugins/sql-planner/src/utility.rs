@@ -210,14 +210,6 @@ fn transaction_modes(modes: &[ast::TransactionMode]) -> DbResult<TxnModes> {
     Ok((isolation, read_only))
 }
 
-fn isolation_text(l: IsolationLevel) -> &'static str {
-    match l {
-        IsolationLevel::ReadCommitted => "read committed",
-        IsolationLevel::RepeatableRead => "repeatable read",
-        IsolationLevel::Serializable => "serializable",
-    }
-}
-
 /// PostgreSQL's spelling of a setting name.
 fn canonical(name: &str) -> String {
     let lower = name.to_lowercase();
@@ -305,7 +297,7 @@ fn plan_set(set: &ast::Set) -> DbResult<Utility> {
                 match (isolation, read_only) {
                     (Some(i), None) => Utility::Set {
                         name: "default_transaction_isolation".into(),
-                        value: ROption::RSome(isolation_text(i).into()),
+                        value: ROption::RSome(i.name().into()),
                         local: false,
                     },
                     (None, Some(r)) => Utility::Set {
