@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
@@ -92,6 +93,9 @@ fn diff<K: Ord + Clone, V: PartialEq + Clone>(
 /// WAL and replay them at start.
 pub struct KernelCatalog {
     state: RwLock<State>,
+    /// `state.version`, readable without the lock: every statement checks
+    /// it (plan reuse), few change it.
+    version: AtomicU64,
 }
 
 impl Default for KernelCatalog {
@@ -126,6 +130,7 @@ impl KernelCatalog {
                 stats: BTreeMap::new(),
                 seq_state: BTreeMap::new(),
             }),
+            version: AtomicU64::new(1),
         }
     }
 
@@ -157,6 +162,7 @@ impl KernelCatalog {
             }
         }
         s.version += 1;
+        self.version.store(s.version, Ordering::Release);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -459,7 +465,7 @@ impl State {
 
 impl Catalog for KernelCatalog {
     fn version(&self) -> u64 {
-        self.read().version
+        self.version.load(Ordering::Acquire)
     }
 
     fn schemas(&self) -> RVec<SchemaDef> {
@@ -536,6 +542,7 @@ impl Catalog for KernelCatalog {
         match outcome {
             Ok(id) => {
                 s.version += 1;
+                self.version.store(s.version, Ordering::Release);
                 RResult::ROk(ChangeApplied {
                     id,
                     version: s.version,

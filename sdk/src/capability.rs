@@ -298,6 +298,17 @@ pub trait Executor: Send + Sync {
         plan: &Plan,
         params: RSlice<'_, Value>,
     ) -> AResult<RowCursorBox>;
+    /// Runs the plan to completion, appending its rows to `out` (whose
+    /// width is the plan's output width); returns the rows affected. For
+    /// callers that want the whole result: no cursor object per statement.
+    fn run(
+        &self,
+        ctx: &ExecContext,
+        services: &Services,
+        plan: &Plan,
+        params: RSlice<'_, Value>,
+        out: &mut RowBatch,
+    ) -> AResult<u64>;
 }
 
 // ----------------------------------------------------------- storage.backend/1
@@ -435,6 +446,24 @@ pub trait StorageBackend: Send + Sync {
     fn checkpoint(&self) -> AResult<()>;
     #[sabi(last_prefix_field)]
     fn close(&self) -> AResult<()>;
+    /// `begin` and the first `begin_statement` in one call: what a
+    /// single-statement (autocommit) transaction needs, with one round
+    /// through the transaction manager instead of two.
+    fn begin_with_statement(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId>;
+    /// Point lookup: appends to `out` the rows visible to `txn` whose key
+    /// in `index` equals `key` on every index column, shaped as `request`
+    /// asks (projection, trailing row id). Same rows as `index_scan` with
+    /// `IndexQuery::Eq`, without a cursor: the path of primary-key reads.
+    /// `out` must have the request's width.
+    fn fetch(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+        key: RSlice<'_, Value>,
+        request: &ScanRequest,
+        out: &mut RowBatch,
+    ) -> AResult<()>;
 }
 
 // -------------------------------------------------------------- index.method/1

@@ -277,6 +277,18 @@ impl<T: Executor> Executor for Guarded<T> {
             self.0.execute(ctx, services, plan, params)
         })
     }
+    fn run(
+        &self,
+        ctx: &ExecContext,
+        services: &Services,
+        plan: &Plan,
+        params: RSlice<'_, Value>,
+        out: &mut RowBatch,
+    ) -> AResult<u64> {
+        guard("sql.executor run", || {
+            self.0.run(ctx, services, plan, params, out)
+        })
+    }
 }
 
 impl<T: RowCursor> RowCursor for Guarded<T> {
@@ -401,6 +413,24 @@ impl<T: StorageBackend> StorageBackend for Guarded<T> {
     }
     fn close(&self) -> AResult<()> {
         guard("storage close", || self.0.close())
+    }
+    fn begin_with_statement(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId> {
+        guard("storage begin", || {
+            self.0.begin_with_statement(isolation, read_only)
+        })
+    }
+    fn fetch(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+        key: RSlice<'_, Value>,
+        request: &ScanRequest,
+        out: &mut RowBatch,
+    ) -> AResult<()> {
+        guard("storage fetch", || {
+            self.0.fetch(txn, table, index, key, request, out)
+        })
     }
 }
 

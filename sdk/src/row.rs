@@ -133,6 +133,13 @@ impl RowBatch {
         self.values.clear();
     }
 
+    /// Empties the batch and sets a new width, keeping the allocation
+    /// (operators reuse one batch across executions).
+    pub fn reset(&mut self, width: usize) {
+        self.values.clear();
+        self.width = width as u32;
+    }
+
     /// All values, row-major.
     pub fn values(&self) -> &[Value] {
         &self.values

@@ -15,6 +15,7 @@
 //! CTEs, window functions, table functions, EXPLAIN, DDL).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use aiondb_sdk::plan::{ExprKind, Operator};
@@ -38,9 +39,30 @@ struct Kept {
     entry: Entry,
 }
 
+/// Hashes the kernel's sequential plan ids with one multiplication (the
+/// default SipHash costs more than the rest of a cache lookup).
+#[derive(Default)]
+struct PlanIdHasher(u64);
+
+impl Hasher for PlanIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PlanMap = HashMap<u64, Kept, BuildHasherDefault<PlanIdHasher>>;
+
 #[derive(Default)]
 pub(crate) struct PlanCache {
-    map: Mutex<HashMap<u64, Kept>>,
+    map: Mutex<PlanMap>,
 }
 
 /// Where a running query's state goes back to.
@@ -58,7 +80,7 @@ impl Home {
 }
 
 impl PlanCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Kept>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PlanMap> {
         // A panic while holding the lock leaves a usable map.
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -187,6 +209,13 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
     true
 }
 
+/// A started execution: a cursor from the general path, or a kept query
+/// that has not been boxed (yet).
+enum Started {
+    Boxed(RowCursorBox),
+    Query(QueryCursor),
+}
+
 /// `Executor::execute`, reusing compiled state for kernel-kept plans.
 pub(crate) fn execute(
     cache: &Arc<PlanCache>,
@@ -195,9 +224,58 @@ pub(crate) fn execute(
     plan: &Plan,
     params: &[Value],
 ) -> DbResult<RowCursorBox> {
+    Ok(match start(cache, ctx, services, plan, params)? {
+        Started::Boxed(c) => c,
+        Started::Query(q) => aiondb_sdk::plugin::guarded_cursor(q),
+    })
+}
+
+/// `Executor::run`: the whole result into `out`, without boxing a cursor
+/// for kept queries.
+pub(crate) fn run(
+    cache: &Arc<PlanCache>,
+    ctx: &ExecContext,
+    services: &Services,
+    plan: &Plan,
+    params: &[Value],
+    out: &mut RowBatch,
+) -> DbResult<u64> {
+    match start(cache, ctx, services, plan, params)? {
+        Started::Query(mut q) => q.drain_into(out),
+        Started::Boxed(mut c) => {
+            while let Some(mut b) = c.next_batch(0).into_result()?.into_option() {
+                if b.width() != out.width() {
+                    return Err(bad_plan(format!(
+                        "result batch of width {} where the plan declares {}",
+                        b.width(),
+                        out.width()
+                    )));
+                }
+                if out.is_empty() {
+                    *out = b;
+                } else {
+                    for i in 0..b.len() {
+                        if let Some(r) = b.row_mut(i) {
+                            out.push_row(r.iter_mut().map(|v| std::mem::replace(v, Value::Null)));
+                        }
+                    }
+                }
+            }
+            c.rows_affected().into_result()
+        }
+    }
+}
+
+fn start(
+    cache: &Arc<PlanCache>,
+    ctx: &ExecContext,
+    services: &Services,
+    plan: &Plan,
+    params: &[Value],
+) -> DbResult<Started> {
     let id = plan.cache_id;
     if id == 0 || ctx.read_only {
-        return crate::shared::execute(ctx, services, plan, params);
+        return crate::shared::execute(ctx, services, plan, params).map(Started::Boxed);
     }
     let root = node_of(plan, plan.root)?;
     let dml = matches!(
@@ -218,7 +296,7 @@ pub(crate) fn execute(
             Some(run) => run,
             None => {
                 if !cacheable(plan) {
-                    return crate::shared::execute(ctx, services, plan, params);
+                    return crate::shared::execute(ctx, services, plan, params).map(Started::Boxed);
                 }
                 let mut cx = EvalCx::new(ctx, services, params);
                 let spec = crate::dml::compile_dml(&mut cx, plan, plan.root)?;
@@ -228,7 +306,7 @@ pub(crate) fn execute(
         let (cx, spec) = &mut *run;
         let cursor = crate::dml::finish_dml(plan, spec.run(cx)?)?;
         cache.put(id, version, Entry::Dml(run));
-        return Ok(cursor);
+        return Ok(Started::Boxed(cursor));
     }
     let reused = match kept {
         Some(Entry::Query(mut st)) => refresh(&mut st.cx, ctx, services, params).then_some(st),
@@ -238,13 +316,13 @@ pub(crate) fn execute(
         Some(st) => st,
         None => {
             if !cacheable(plan) {
-                return crate::shared::execute(ctx, services, plan, params);
+                return crate::shared::execute(ctx, services, plan, params).map(Started::Boxed);
             }
             crate::ops::compile_query(ctx, services, plan, params)?
         }
     };
     st.root.open(&mut st.cx)?;
-    Ok(aiondb_sdk::plugin::guarded_cursor(QueryCursor::new(
+    Ok(Started::Query(QueryCursor::new(
         st,
         Some(Home {
             cache: Arc::clone(cache),

@@ -44,6 +44,17 @@ impl Executor for SqlExecutor {
     ) -> AResult<RowCursorBox> {
         cache::execute(&self.cache, ctx, services, plan, params.as_slice()).into()
     }
+
+    fn run(
+        &self,
+        ctx: &ExecContext,
+        services: &Services,
+        plan: &Plan,
+        params: RSlice<'_, Value>,
+        out: &mut RowBatch,
+    ) -> AResult<u64> {
+        cache::run(&self.cache, ctx, services, plan, params.as_slice(), out).into()
+    }
 }
 
 fn register(_host: HostRef) -> DbResult<Registration> {

@@ -432,6 +432,11 @@ pub(crate) struct ScanOp {
     lock: RowLockMode,
     cursor: Option<RowCursorBox>,
     batch: RowBatch,
+    /// Width of the rows storage returns for `request`.
+    fetch_width: usize,
+    /// The probe is equality on every column of a unique index: at most
+    /// one row, read with `fetch` instead of opening a cursor.
+    point: bool,
     pos: usize,
     next: usize,
     buf: Vec<Value>,
@@ -520,10 +525,22 @@ impl ScanOp {
             rowid_pos = rowid_pos.map(|p| p + 1);
             out_map = Some(if with_row_id { vec![1] } else { vec![] });
         }
+        let point = match &index {
+            Some((id, Probe::Eq(list))) => cx
+                .services
+                .catalog
+                .indexes_of(table.id)
+                .iter()
+                .any(|ix| ix.id == *id && ix.unique && ix.columns.len() == list.len()),
+            _ => false,
+        };
+        let fetch_width = req_proj.len() + usize::from(need_rowid);
         Ok(ScanOp {
             table,
             index,
             reverse,
+            fetch_width,
+            point,
             request: ScanRequest {
                 projection: req_proj.into(),
                 row_ids: RNone,
@@ -536,7 +553,7 @@ impl ScanOp {
             rowid_pos,
             lock,
             cursor: None,
-            batch: RowBatch::new(0),
+            batch: RowBatch::new(fetch_width),
             pos: 0,
             next: 0,
             buf: Vec::new(),
@@ -621,7 +638,7 @@ impl Op for ScanOp {
     fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
         self.pos = 0;
         self.next = 0;
-        self.batch = RowBatch::new(0);
+        self.batch.reset(0);
         self.done = false;
         self.use_buf = self.out_map.is_some();
         let query = match &self.index {
@@ -663,6 +680,23 @@ impl Op for ScanOp {
             }),
         };
         let storage = storage_of(&cx.services, &self.table)?;
+        if let (true, Some((index, _)), Some(IndexQuery::Eq(key))) =
+            (self.point, &self.index, &query)
+        {
+            self.batch.reset(self.fetch_width);
+            storage
+                .fetch(
+                    cx.ctx.txn,
+                    self.table.id,
+                    *index,
+                    key.as_rslice(),
+                    &self.request,
+                    &mut self.batch,
+                )
+                .into_result()?;
+            self.cursor = None;
+            return Ok(());
+        }
         let cursor = match (&self.index, query) {
             (Some((index, _)), Some(query)) => storage
                 .index_scan(
@@ -758,7 +792,7 @@ impl Op for ScanOp {
 
     fn close(&mut self, _cx: &mut EvalCx) {
         self.cursor = None;
-        self.batch = RowBatch::new(0);
+        self.batch.reset(0);
     }
 }
 
@@ -1459,7 +1493,7 @@ impl QueryCursor {
     }
 
     fn fill(&mut self, max_rows: u32) -> DbResult<Option<RowBatch>> {
-        let Some(st) = self.st.as_deref_mut() else {
+        let Some(st) = self.st.as_deref() else {
             return Ok(None);
         };
         if self.done {
@@ -1473,6 +1507,28 @@ impl QueryCursor {
         // Grows as needed: a full-size buffer up front costs point queries
         // a large allocation (and glibc a consolidation when it is freed).
         let mut batch = RowBatch::with_capacity(st.width, max.min(4));
+        if self.fill_into(&mut batch, max)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+
+    /// Appends up to `max` rows to `batch` (of the plan's width); returns
+    /// how many.
+    pub(crate) fn fill_into(&mut self, batch: &mut RowBatch, max: usize) -> DbResult<usize> {
+        let Some(st) = self.st.as_deref_mut() else {
+            return Ok(0);
+        };
+        if self.done {
+            return Ok(0);
+        }
+        if batch.width() != st.width {
+            return Err(bad_plan(format!(
+                "result batch of width {} where the plan declares {}",
+                batch.width(),
+                st.width
+            )));
+        }
         let mut n = 0;
         while n < max {
             if !st.root.advance(&mut st.cx)? {
@@ -1506,13 +1562,21 @@ impl QueryCursor {
                     st.width
                 )));
             }
-            st.root.take_current(&mut batch);
+            st.root.take_current(batch);
             n += 1;
         }
-        if n == 0 {
-            return Ok(None);
+        Ok(n)
+    }
+
+    /// Runs to the end, appending every row to `out`; a failed run's state
+    /// is not reused.
+    pub(crate) fn drain_into(&mut self, out: &mut RowBatch) -> DbResult<u64> {
+        if let Err(e) = self.fill_into(out, usize::MAX) {
+            self.done = true;
+            self.home = None;
+            return Err(e);
         }
-        Ok(Some(batch))
+        Ok(self.sent_rows)
     }
 }
 

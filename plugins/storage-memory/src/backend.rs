@@ -18,7 +18,7 @@ use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
 use crate::cursor::{Source, TableCursor, Visibility};
-use crate::keys::sentinel;
+use crate::keys::{sentinel, KeyRef};
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
 use crate::txn::{Deltas, Mgr, Ssi, TxnState, Undo};
 use crate::{lock, read, write};
@@ -134,7 +134,10 @@ impl MemoryBackend {
 
     // ------------------------------------------------------------ transactions
 
-    pub(crate) fn begin_impl(&self, isolation: IsolationLevel) -> TxnId {
+    /// With `first_statement`, the transaction's first statement starts
+    /// too (what `begin_statement` would do right after, under the same
+    /// lock): its snapshot is the one taken here.
+    pub(crate) fn begin_impl(&self, isolation: IsolationLevel, first_statement: bool) -> TxnId {
         let mut g = lock(&self.inner.mgr);
         // Taken before the id is handed out: the transaction knows its own
         // rows by id, and ids from xmax on are invisible anyway. Usually the
@@ -154,8 +157,8 @@ impl MemoryBackend {
             Box::new(TxnState {
                 isolation,
                 snapshot: snap,
-                snapshot_fixed: false,
-                cid: 0,
+                snapshot_fixed: first_statement,
+                cid: u32::from(first_statement),
                 undo: Vec::new(),
                 savepoints: Vec::new(),
                 locks: Vec::new(),
@@ -928,6 +931,85 @@ impl MemoryBackend {
         self.cursor(cell, vis, request, source)
     }
 
+    pub(crate) fn fetch_impl(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+        key: &[Value],
+        request: &ScanRequest,
+        out: &mut RowBatch,
+    ) -> DbResult<()> {
+        let cell = self.table(table)?;
+        let vis = self.read_ctx(txn, table, request.latest)?;
+        let data = read(&cell.data);
+        let ix = data
+            .index_pos(index)
+            .map(|p| &data.indexes[p])
+            .ok_or_else(|| undefined_index(index))?;
+        if key.len() != ix.cols.len() {
+            return Err(AionError::internal(format!(
+                "fetch key has {} columns but index \"{}\" has {}",
+                key.len(),
+                ix.def.name,
+                ix.cols.len()
+            )));
+        }
+        let w = data.width();
+        let proj = request.projection.as_slice();
+        if let Some(&bad) = proj.iter().find(|&&c| c as usize >= w) {
+            return Err(AionError::new(
+                SqlState::UNDEFINED_COLUMN,
+                format!(
+                    "column number {} of relation \"{}\" does not exist",
+                    bad + 1,
+                    data.def.name
+                ),
+            ));
+        }
+        let width =
+            if proj.is_empty() { w } else { proj.len() } + usize::from(request.with_row_ids);
+        if out.width() != width {
+            return Err(AionError::internal(format!(
+                "fetch output has {} columns but the request returns {width}",
+                out.width()
+            )));
+        }
+        // `=` with NULL is never true.
+        if key.iter().any(Value::is_null) {
+            return Ok(());
+        }
+        let key = KeyRef::of(key);
+        let Some(posting) = ix.get(&key) else {
+            return Ok(());
+        };
+        for &id in posting.as_slice() {
+            let Some(v) = data
+                .row(id)
+                .and_then(|r| r.visible(vis.me, vis.cid, &vis.snap))
+            else {
+                continue;
+            };
+            // An entry whose visible version no longer has the key.
+            if !ix.has_key(&v.values, key) {
+                continue;
+            }
+            let rid = request
+                .with_row_ids
+                .then(|| Value::Int8(i64::try_from(id).unwrap_or(i64::MAX)));
+            if proj.is_empty() {
+                out.push_row(v.values.iter().cloned().chain(rid));
+            } else {
+                out.push_row(
+                    proj.iter()
+                        .map(|&c| v.values[c as usize].clone())
+                        .chain(rid),
+                );
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn index_scan_impl(
         &self,
         txn: TxnId,
@@ -1356,7 +1438,23 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn begin(&self, isolation: IsolationLevel, _read_only: bool) -> AResult<TxnId> {
-        r(Ok(self.begin_impl(isolation)))
+        r(Ok(self.begin_impl(isolation, false)))
+    }
+
+    fn begin_with_statement(&self, isolation: IsolationLevel, _read_only: bool) -> AResult<TxnId> {
+        r(Ok(self.begin_impl(isolation, true)))
+    }
+
+    fn fetch(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        index: IndexId,
+        key: RSlice<'_, Value>,
+        request: &ScanRequest,
+        out: &mut RowBatch,
+    ) -> AResult<()> {
+        r(self.fetch_impl(txn, table, index, key.as_slice(), request, out))
     }
 
     fn begin_statement(&self, txn: TxnId) -> AResult<()> {

@@ -71,7 +71,8 @@ fn value_cmp(a: &Value, b: &Value) -> Ordering {
 #[derive(Clone, Debug)]
 pub(crate) enum IndexKey {
     Int(i64),
-    Vals(Box<[Value]>),
+    /// Boxed twice so the key stays 16 bytes (small btree nodes).
+    Vals(Box<Box<[Value]>>),
 }
 
 /// A borrowed key, in the same canonical form, for lookups without
@@ -156,7 +157,7 @@ impl<'a> KeyRef<'a> {
     pub fn to_key(self) -> IndexKey {
         match self {
             KeyRef::Int(i) => IndexKey::Int(i),
-            KeyRef::Vals(v) => IndexKey::Vals(v.into()),
+            KeyRef::Vals(v) => IndexKey::Vals(Box::new(v.into())),
         }
     }
 }
@@ -166,7 +167,7 @@ impl IndexKey {
     pub fn from_values(values: Box<[Value]>) -> IndexKey {
         match KeyRef::of(&values) {
             KeyRef::Int(i) => IndexKey::Int(i),
-            KeyRef::Vals(_) => IndexKey::Vals(values),
+            KeyRef::Vals(_) => IndexKey::Vals(Box::new(values)),
         }
     }
 
@@ -181,7 +182,7 @@ impl IndexKey {
     pub fn into_values(self) -> Box<[Value]> {
         match self {
             IndexKey::Int(i) => Box::new([Value::Int8(i)]),
-            IndexKey::Vals(v) => v,
+            IndexKey::Vals(v) => *v,
         }
     }
 }

@@ -54,7 +54,49 @@ impl Version {
 /// were never updated), older ones oldest first.
 pub(crate) struct LogicalRow {
     pub head: Version,
-    pub older: Vec<Version>,
+    pub older: Older,
+}
+
+/// Older versions of a row: one pointer while there are none (most rows
+/// are never updated), so a row slot stays small.
+// A boxed Vec is a thin pointer: that is the point here.
+#[allow(clippy::box_collection)]
+#[derive(Default)]
+pub(crate) struct Older(Option<Box<Vec<Version>>>);
+
+impl Older {
+    #[inline]
+    pub fn iter(&self) -> std::slice::Iter<'_, Version> {
+        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    }
+
+    pub fn push(&mut self, v: Version) {
+        self.0.get_or_insert_with(Default::default).push(v);
+    }
+
+    pub fn pop(&mut self) -> Option<Version> {
+        let v = self.0.as_mut()?.pop();
+        if self.0.as_ref().is_some_and(|o| o.is_empty()) {
+            self.0 = None;
+        }
+        v
+    }
+
+    pub fn take(&mut self) -> Vec<Version> {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl From<Vec<Version>> for Older {
+    fn from(v: Vec<Version>) -> Self {
+        Older((!v.is_empty()).then(|| Box::new(v)))
+    }
+}
+
+impl FromIterator<Version> for Older {
+    fn from_iter<I: IntoIterator<Item = Version>>(iter: I) -> Self {
+        iter.into_iter().collect::<Vec<_>>().into()
+    }
 }
 
 impl LogicalRow {
@@ -74,7 +116,10 @@ impl LogicalRow {
 /// Row ids of one key.
 pub(crate) enum Posting {
     One(RowId),
-    Many(Vec<RowId>),
+    /// Boxed: keeps a posting at 16 bytes, so btree leaves (mostly `One`)
+    /// stay small and point probes touch fewer cache lines.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<RowId>>),
 }
 
 impl Posting {
@@ -91,7 +136,7 @@ impl Posting {
             Posting::One(r) if *r == row => {}
             Posting::One(r) => {
                 let r = *r;
-                *self = Posting::Many(vec![r.min(row), r.max(row)]);
+                *self = Posting::Many(Box::new(vec![r.min(row), r.max(row)]));
             }
             Posting::Many(v) => {
                 if let Err(pos) = v.binary_search(&row) {
@@ -398,7 +443,7 @@ impl TableData {
         self.index_version(&head.values, id);
         self.slots.push(Some(LogicalRow {
             head,
-            older: Vec::new(),
+            older: Older::default(),
         }));
         id
     }
@@ -479,10 +524,12 @@ impl TableData {
         if !row.older.iter().any(|v| v.xmax != 0 && v.xmax < horizon) {
             return;
         }
-        let (dead, keep): (Vec<Version>, Vec<Version>) = std::mem::take(&mut row.older)
+        let (dead, keep): (Vec<Version>, Vec<Version>) = row
+            .older
+            .take()
             .into_iter()
             .partition(|v| v.xmax != 0 && v.xmax < horizon);
-        row.older = keep;
+        row.older = keep.into();
         let mut freed = 0;
         for v in &dead {
             freed += version_bytes(&v.values);

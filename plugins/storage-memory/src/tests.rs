@@ -1455,3 +1455,13 @@ fn reused_snapshots_follow_commits() {
     ok(db.b.commit(late));
     ok(db.b.commit(later));
 }
+
+/// Memory per row drives point-query speed (cache misses) and insert speed
+/// (fresh pages): keep the hot structures at their intended sizes.
+#[test]
+fn hot_structures_stay_small() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<crate::keys::IndexKey>(), 16);
+    assert_eq!(size_of::<crate::table::Posting>(), 16);
+    assert_eq!(size_of::<Option<crate::table::LogicalRow>>(), 48);
+}
