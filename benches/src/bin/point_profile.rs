@@ -31,7 +31,8 @@ fn main() {
     };
     let t = std::time::Instant::now();
     for i in 0..n_sel {
-        let r = c.query(&sel, &[Value::Int4(i % 100_000)]).expect("select");
+        let key = (i as u32).wrapping_mul(2_654_435_761) % 100_000;
+        let r = c.query(&sel, &[Value::Int4(key as i32)]).expect("select");
         assert_eq!(r.len(), 1);
     }
     let sel_t = t.elapsed();

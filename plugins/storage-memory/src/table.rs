@@ -3,7 +3,9 @@
 
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry as HashEntry;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtOrd};
 use std::sync::{Arc, RwLock};
 
@@ -169,6 +171,30 @@ pub(crate) struct Index {
     pub def: IndexDef,
     pub cols: Vec<usize>,
     pub map: BTreeMap<IndexKey, Posting>,
+    /// Unique one-column indexes also keep their integer keys in a hash
+    /// table: a primary-key probe then costs one or two cache misses
+    /// instead of a btree descent. Holds exactly the `IndexKey::Int`
+    /// entries of `map`.
+    ints: Option<HashMap<i64, Posting, BuildHasherDefault<IntHasher>>>,
+}
+
+/// Fibonacci hashing for integer keys (sequential ids spread over the
+/// whole table; SipHash would cost more than the probe).
+#[derive(Default)]
+pub(crate) struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Index {
@@ -184,10 +210,12 @@ impl Index {
                 ),
             ));
         }
+        let ints = (def.unique && cols.len() == 1).then(HashMap::default);
         Ok(Index {
             def,
             cols,
             map: BTreeMap::new(),
+            ints,
         })
     }
 
@@ -226,7 +254,10 @@ impl Index {
     #[inline]
     pub fn get(&self, key: &KeyRef<'_>) -> Option<&Posting> {
         match key {
-            KeyRef::Int(i) => self.map.get(&IndexKey::Int(*i)),
+            KeyRef::Int(i) => match &self.ints {
+                Some(h) => h.get(i),
+                None => self.map.get(&IndexKey::Int(*i)),
+            },
             KeyRef::Vals(_) => self.map.get(probe(key)),
         }
     }
@@ -246,6 +277,14 @@ impl Index {
         // An integer key costs nothing to own: one descent via the entry
         // API (inserts mostly add new keys).
         if let KeyRef::Int(i) = key {
+            if let Some(h) = &mut self.ints {
+                match h.entry(i) {
+                    HashEntry::Occupied(mut o) => o.get_mut().add(row),
+                    HashEntry::Vacant(v) => {
+                        v.insert(Posting::One(row));
+                    }
+                }
+            }
             return match self.map.entry(IndexKey::Int(i)) {
                 Entry::Occupied(mut o) => {
                     o.get_mut().add(row);
@@ -272,6 +311,13 @@ impl Index {
     pub fn remove(&mut self, values: &[Value], row: RowId) -> u64 {
         let mut buf = Vec::new();
         let key = self.key_ref(values, &mut buf);
+        if let (KeyRef::Int(i), Some(h)) = (key, &mut self.ints) {
+            if let HashEntry::Occupied(mut o) = h.entry(i) {
+                if o.get_mut().remove(row) {
+                    o.remove();
+                }
+            }
+        }
         let empty = match self.get_mut(&key) {
             Some(p) => p.remove(row),
             None => false,
