@@ -563,6 +563,14 @@ pub trait FunctionSet: Send + Sync {
     fn functions(&self) -> AResult<RVec<FunctionSignature>>;
     #[sabi(last_prefix_field)]
     fn call(&self, id: u32, args: RSlice<'_, Value>) -> AResult<Value>;
+    /// `call` in a session whose `TimeZone` setting is `time_zone`: what
+    /// functions over `timestamptz` (date_trunc, extract, to_char, ...)
+    /// compute local time in. `call` means UTC.
+    /// Sets whose functions do not depend on the zone keep this default.
+    fn call_in(&self, id: u32, args: RSlice<'_, Value>, time_zone: RStr<'_>) -> AResult<Value> {
+        let _ = time_zone;
+        self.call(id, args)
+    }
 }
 
 /// A type a provider registers.

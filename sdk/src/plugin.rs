@@ -462,6 +462,9 @@ impl<T: FunctionSet> FunctionSet for Guarded<T> {
     fn call(&self, id: u32, args: RSlice<'_, Value>) -> AResult<Value> {
         guard("sql.functions call", || self.0.call(id, args))
     }
+    fn call_in(&self, id: u32, args: RSlice<'_, Value>, time_zone: RStr<'_>) -> AResult<Value> {
+        guard("sql.functions call", || self.0.call_in(id, args, time_zone))
+    }
 }
 
 impl<T: TypeProvider> TypeProvider for Guarded<T> {

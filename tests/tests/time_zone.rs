@@ -152,3 +152,38 @@ fn mixed_comparisons_and_interval_arithmetic_use_the_session_zone() {
         "t|f|2024-03-10 12:00:00-04"
     );
 }
+
+/// A prepared statement's kept executor state follows SET TimeZone: casts
+/// and zone-dependent functions see the new zone on the next execution.
+#[test]
+fn prepared_statements_follow_set_time_zone() {
+    let db = Database::in_memory().expect("db");
+    let mut c = db
+        .connect_anonymous("main", "tz-prepared")
+        .expect("connect");
+    run(&mut c, "CREATE TABLE tzp (t timestamptz)");
+    run(&mut c, "INSERT INTO tzp VALUES ('2024-07-01 12:00:00+00')");
+    let st = c
+        .prepare(
+            "SELECT extract(timezone FROM t), date_trunc('day', t + interval '11 hours')::text, \
+             to_char(t, 'HH24:MI TZ') FROM tzp",
+        )
+        .expect("prepare");
+    let rows = |c: &mut Connection| {
+        let r = c.query(&st, &[]).expect("run");
+        r.to_text()
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    // Values recorded from PostgreSQL 15.
+    assert_eq!(rows(&mut c), "0|2024-07-01 00:00:00+00|12:00 UTC");
+    run(&mut c, "SET TimeZone = 'Asia/Tokyo'");
+    assert_eq!(rows(&mut c), "32400|2024-07-02 00:00:00+09|21:00 JST");
+    run(&mut c, "SET TimeZone = 'America/Los_Angeles'");
+    assert_eq!(rows(&mut c), "-25200|2024-07-01 00:00:00-07|05:00 PDT");
+}

@@ -1,5 +1,7 @@
-//! Date/time functions. The session time zone is UTC, so `timestamptz`
-//! values are handled as UTC wall-clock time.
+//! Date/time functions. Functions over `timestamptz` work in the calling
+//! session's TimeZone (set per call by `call_in`; UTC for plain `call`).
+
+use std::cell::RefCell;
 
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::value::{
@@ -7,6 +9,8 @@ use aiondb_sdk::value::{
     PG_EPOCH_MICROS_FROM_UNIX, TIMESTAMP_MAX_MICROS, TIMESTAMP_MIN_MICROS, USECS_PER_DAY,
     USECS_PER_HOUR, USECS_PER_MINUTE, USECS_PER_SEC,
 };
+
+use aiondb_sdk::value::TimeZone;
 
 use crate::num::Dec;
 use crate::ty::*;
@@ -96,6 +100,41 @@ struct Tm {
     sec: i64,
     usec: i64,
     days: i32,
+}
+
+thread_local! {
+    /// The calling session's TimeZone setting and the zone it names.
+    /// Parsed once per distinct setting, not per call.
+    static ZONE: RefCell<(String, TimeZone)> = RefCell::new(("UTC".to_string(), TimeZone::utc()));
+}
+
+/// Makes `name` (a validated TimeZone setting) the zone of the calls this
+/// thread makes next.
+pub(crate) fn set_zone(name: &str) {
+    ZONE.with(|z| {
+        let mut z = z.borrow_mut();
+        if z.0 != name {
+            // The session only stores names it validated; anything else
+            // reads as UTC rather than failing every call.
+            z.1 = TimeZone::parse(name).unwrap_or_else(|_| TimeZone::utc());
+            z.0.clear();
+            z.0.push_str(name);
+        }
+    })
+}
+
+fn with_zone<R>(f: impl FnOnce(&TimeZone) -> R) -> R {
+    ZONE.with(|z| f(&z.borrow().1))
+}
+
+/// Local wall-clock microseconds of a `timestamptz` in the session zone.
+fn local_of(utc: i64) -> i64 {
+    with_zone(|z| z.utc_to_local(utc))
+}
+
+/// The `timestamptz` of a local wall-clock time in the session zone.
+fn utc_of(local: i64) -> i64 {
+    with_zone(|z| z.local_to_utc(local))
 }
 
 fn tm_from_micros(t: i64) -> Tm {
@@ -347,10 +386,15 @@ fn extract_part(field: &str, v: &Value) -> DbResult<Part> {
                     Part::Null
                 });
             }
-            let tm = tm_from_micros(*t);
+            let tm = tm_from_micros(if tz { local_of(*t) } else { *t });
             if let Some(p) = date_fields(u, &tm) {
                 return Ok(p);
             }
+            let offset = if tz {
+                with_zone(|z| z.offset_at_utc(*t)) as i128
+            } else {
+                0
+            };
             let secs_us = (tm.sec * USECS_PER_SEC + tm.usec) as i128;
             Ok(match u {
                 "microseconds" => Part::Exact(secs_us, 0),
@@ -358,7 +402,9 @@ fn extract_part(field: &str, v: &Value) -> DbResult<Part> {
                 "second" => Part::Exact(secs_us, 6),
                 "minute" => Part::Exact(tm.min as i128, 0),
                 "hour" => Part::Exact(tm.hour as i128, 0),
-                "timezone" | "timezone_hour" | "timezone_minute" => Part::Exact(0, 0),
+                "timezone" => Part::Exact(offset, 0),
+                "timezone_hour" => Part::Exact(offset / 3600, 0),
+                "timezone_minute" => Part::Exact(offset / 60 % 60, 0),
                 "epoch" => Part::Exact((*t as i128) + PG_EPOCH_MICROS_FROM_UNIX as i128, 6),
                 "julian" => {
                     // date2j + tod / USECS_PER_DAY at numeric division scale.
@@ -527,11 +573,12 @@ fn date_trunc(a: &[Value]) -> DbResult<Value> {
             if *t == i64::MAX || *t == i64::MIN {
                 return Ok(v.clone());
             }
-            let r = trunc_tm(u, &tm_from_micros(*t)).ok_or_else(bad)?;
             Ok(if matches!(v, Value::Timestamp(_)) {
-                Value::Timestamp(r)
+                Value::Timestamp(trunc_tm(u, &tm_from_micros(*t)).ok_or_else(bad)?)
             } else {
-                Value::TimestampTz(r)
+                // Truncated in local time, as PostgreSQL does.
+                let r = trunc_tm(u, &tm_from_micros(local_of(*t))).ok_or_else(bad)?;
+                Value::TimestampTz(utc_of(r))
             })
         }
         Value::Interval(iv) => {
@@ -666,7 +713,7 @@ fn make_timestamp(a: &[Value]) -> DbResult<Value> {
 }
 
 fn make_timestamptz(a: &[Value]) -> DbResult<Value> {
-    Ok(Value::TimestampTz(make_ts(a)?))
+    Ok(Value::TimestampTz(utc_of(make_ts(a)?)))
 }
 
 fn iv_overflow() -> AionError {
@@ -707,9 +754,14 @@ fn ts_arg(a: &[Value], i: usize) -> DbResult<i64> {
 }
 
 fn age(a: &[Value]) -> DbResult<Value> {
-    let (t1, t2) = (ts_arg(a, 0)?, ts_arg(a, 1)?);
+    let (mut t1, mut t2) = (ts_arg(a, 0)?, ts_arg(a, 1)?);
     if [t1, t2].iter().any(|t| *t == i64::MAX || *t == i64::MIN) {
         return Err(err(b"22008", "interval out of range"));
+    }
+    // age(timestamptz, timestamptz) subtracts local field by field.
+    if matches!(arg(a, 0)?, Value::TimestampTz(_)) {
+        t1 = local_of(t1);
+        t2 = local_of(t2);
     }
     let (a1, a2) = (tm_from_micros(t1), tm_from_micros(t2));
     let mut f = [
@@ -900,9 +952,39 @@ const PATTERNS: &[&str] = &[
 ];
 
 /// Which value to_char formats.
+/// Zone fields of a `timestamptz` for to_char: abbreviation and offset
+/// east of UTC in seconds.
+struct ZoneFields {
+    abbrev: String,
+    offset: i32,
+}
+
 enum DtSrc {
-    Ts { tm: Tm, tz: bool },
+    Ts { tm: Tm, tz: Option<ZoneFields> },
     Iv(Interval),
+}
+
+/// `+HH` or `+HH:MM`, as to_char's `OF` prints an offset.
+fn offset_text(secs_east: i32) -> String {
+    let sign = if secs_east < 0 { '-' } else { '+' };
+    let a = secs_east.unsigned_abs();
+    let (h, m) = (a / 3600, a / 60 % 60);
+    if m == 0 {
+        format!("{sign}{h:02}")
+    } else {
+        format!("{sign}{h:02}:{m:02}")
+    }
+}
+
+/// `tm` and zone fields of a `timestamptz` in the session zone.
+fn tz_src(utc: i64) -> DtSrc {
+    with_zone(|z| DtSrc::Ts {
+        tm: tm_from_micros(z.utc_to_local(utc)),
+        tz: Some(ZoneFields {
+            abbrev: z.abbreviation_at_utc(utc),
+            offset: z.offset_at_utc(utc),
+        }),
+    })
 }
 
 fn ordinal_suffix(n: i64, upper: bool) -> &'static str {
@@ -946,7 +1028,7 @@ fn case_like(word: &str, pat: &str) -> String {
 
 fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
     let (tm, tz, iv) = match src {
-        DtSrc::Ts { tm, tz } => (*tm, *tz, None),
+        DtSrc::Ts { tm, tz } => (*tm, tz.as_ref(), None),
         DtSrc::Iv(iv) => {
             // Intervals expose their fields through a pseudo-Tm.
             let tm = Tm {
@@ -960,7 +1042,7 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
                 usec: iv.micros % USECS_PER_SEC,
                 days: 0,
             };
-            (tm, false, Some(*iv))
+            (tm, None, Some(*iv))
         }
     };
     let mut out = String::with_capacity(fmt.len() + 16);
@@ -1149,10 +1231,9 @@ fn to_char_datetime(src: &DtSrc, fmt: &str) -> String {
                 num(cc, 2)
             }
             "J" => num(julian(tm.days), 0),
-            "TZ" if tz => "UTC".to_string(),
-            "tz" if tz => "utc".to_string(),
-            "OF" if tz => "+00".to_string(),
-            "TZ" | "tz" | "OF" => String::new(),
+            "TZ" => tz.map(|z| z.abbrev.to_uppercase()).unwrap_or_default(),
+            "tz" => tz.map(|z| z.abbrev.to_lowercase()).unwrap_or_default(),
+            "OF" => tz.map(|z| offset_text(z.offset)).unwrap_or_default(),
             "RM" | "rm" => {
                 const RM: [&str; 12] = [
                     "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII",
@@ -1400,26 +1481,23 @@ fn to_char(a: &[Value]) -> DbResult<Value> {
             if *t == i64::MAX || *t == i64::MIN {
                 return Ok(Value::Null);
             }
-            to_char_datetime(
-                &DtSrc::Ts {
+            let src = if matches!(v, Value::TimestampTz(_)) {
+                tz_src(*t)
+            } else {
+                DtSrc::Ts {
                     tm: tm_from_micros(*t),
-                    tz: matches!(v, Value::TimestampTz(_)),
-                },
-                fmt,
-            )
+                    tz: None,
+                }
+            };
+            to_char_datetime(&src, fmt)
         }
         Value::Date(d) => {
             if *d == i32::MAX || *d == i32::MIN {
                 return Ok(Value::Null);
             }
-            // PostgreSQL resolves to_char(date, text) to the timestamptz one.
-            to_char_datetime(
-                &DtSrc::Ts {
-                    tm: tm_from_micros(*d as i64 * USECS_PER_DAY),
-                    tz: true,
-                },
-                fmt,
-            )
+            // PostgreSQL resolves to_char(date, text) to the timestamptz
+            // one: local midnight of that day.
+            to_char_datetime(&tz_src(utc_of(*d as i64 * USECS_PER_DAY)), fmt)
         }
         Value::Interval(iv) => to_char_datetime(&DtSrc::Iv(*iv), fmt),
         Value::Numeric(n) => {
@@ -1691,5 +1769,5 @@ fn to_timestamp_text(a: &[Value]) -> DbResult<Value> {
     }
     let t =
         days as i64 * USECS_PER_DAY + ((p.hour * 60 + p.min) * 60 + p.sec) * USECS_PER_SEC + p.usec;
-    Ok(Value::TimestampTz(t))
+    Ok(Value::TimestampTz(utc_of(t)))
 }

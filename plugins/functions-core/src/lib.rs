@@ -257,6 +257,12 @@ impl FunctionSet for CoreFunctions {
     }
 
     fn call(&self, id: u32, args: RSlice<'_, Value>) -> AResult<Value> {
+        datetime::set_zone("UTC");
+        call(id, args.as_slice()).into()
+    }
+
+    fn call_in(&self, id: u32, args: RSlice<'_, Value>, time_zone: RStr<'_>) -> AResult<Value> {
+        datetime::set_zone(time_zone.as_str());
         call(id, args.as_slice()).into()
     }
 }

@@ -198,6 +198,9 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
     }
     if !std::ptr::eq(&*c.settings, &**settings) {
         c.settings = settings.clone();
+        // SET TimeZone / DateStyle since the last run.
+        cx.format = crate::shared::format_options(&cx.ctx);
+        cx.zone = crate::shared::zone_setting(&cx.ctx);
     }
     cx.params.clear();
     cx.params.extend_from_slice(params);

@@ -418,8 +418,12 @@ impl CExpr {
                             return Ok(Value::Null);
                         }
                     }
-                    set.call(*id, RSlice::from_slice(&buf[..args.len()]))
-                        .into_result()
+                    set.call_in(
+                        *id,
+                        RSlice::from_slice(&buf[..args.len()]),
+                        cx.zone.as_rstr(),
+                    )
+                    .into_result()
                 } else {
                     let mut vals = Vec::with_capacity(args.len());
                     for a in args {
@@ -429,7 +433,8 @@ impl CExpr {
                         }
                         vals.push(v);
                     }
-                    set.call(*id, RSlice::from_slice(&vals)).into_result()
+                    set.call_in(*id, RSlice::from_slice(&vals), cx.zone.as_rstr())
+                        .into_result()
                 }
             }
             CExpr::Special { func, args } => crate::special::eval_special(cx, *func, args, row),

@@ -49,6 +49,8 @@ pub(crate) struct EvalCx {
     pub(crate) fk_cache: Option<Vec<crate::dml::RefFk>>,
     /// The session's TimeZone and DateStyle, for date/time casts.
     pub(crate) format: FormatOptions,
+    /// The TimeZone setting as text, for zone-dependent functions.
+    pub(crate) zone: RString,
 }
 
 /// A subquery expression's plan, built once; re-opened per evaluation when
@@ -64,7 +66,14 @@ pub(crate) struct Subplan {
 
 /// TimeZone and DateStyle from the session settings (the session stores
 /// only values it validated; anything else falls back to UTC, ISO).
-fn format_options(ctx: &ExecContext) -> FormatOptions {
+pub(crate) fn zone_setting(ctx: &ExecContext) -> RString {
+    ctx.settings
+        .iter()
+        .find(|kv| kv.key.as_str() == "TimeZone")
+        .map_or_else(|| RString::from("UTC"), |kv| kv.value.clone())
+}
+
+pub(crate) fn format_options(ctx: &ExecContext) -> FormatOptions {
     let get = |key: &str| {
         ctx.settings
             .iter()
@@ -92,6 +101,7 @@ impl EvalCx {
             stats: Vec::new(),
             fk_cache: None,
             format: format_options(ctx),
+            zone: zone_setting(ctx),
         }
     }
 
