@@ -793,7 +793,7 @@ fn parse_exposition(text: &str) -> Result<HashMap<String, f64>, String> {
             .get(&family)
             .and_then(|f| f.kind.clone())
             .unwrap_or_else(|| "untyped".into());
-        if kind == "counter" && !(value >= 0.0) {
+        if kind == "counter" && (value.is_nan() || value < 0.0) {
             return Err(at("negative counter".into()));
         }
         if kind == "histogram" && hist_part.is_none() {
