@@ -358,6 +358,35 @@ fn sigterm_reports_draining_until_surfaces_stop() {
 }
 
 #[test]
+fn the_http_plugin_also_loads_from_a_shared_library() {
+    let dir = TempDir::with_plugins("http-so", &[dylib("aiondb_plugin_http")]);
+    let port = free_port();
+    let mut server = Server::ephemeral(
+        port,
+        &[
+            "--plugins",
+            "functions-core,sql-parser,storage-memory,sql-planner,sql-executor",
+            "--plugin-dir",
+            dir.path().to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    let info = wait_ready(port);
+    let v = get(port, "/info").json();
+    let http = v["plugins"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "http").cloned())
+        .expect("http plugin listed");
+    assert_eq!(http["source"], "dylib", "{v}");
+    assert_eq!(info.json()["status"], "ready");
+    parse_exposition(&get(port, "/metrics").body).expect("valid metrics");
+    // The .so's log lines reach the kernel's logger.
+    server.wait_log("plugin::http");
+    server.signal("TERM");
+    assert_eq!(server.exit_code(), Some(0), "{}", server.log());
+}
+
+#[test]
 fn no_observability_serves_nothing() {
     let port = free_port();
     let mut server = Server::ephemeral(port, &["--no-observability"], &[]);
