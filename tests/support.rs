@@ -21,6 +21,7 @@ const ARTIFACT_PACKAGES: &[&str] = &[
     "aiondb-plugin-sql-planner-dylib",
     "aiondb-plugin-sql-executor-dylib",
     "aiondb-storage-memory-dylib",
+    "aiondb-plugin-http-dylib",
     "aiondb-test-plugin-panicky-dylib",
     "aiondb-test-plugin-bad-abi",
     "aiondb-test-plugin-bad-version",

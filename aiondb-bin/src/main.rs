@@ -13,10 +13,12 @@ use aiondb_sdk::prelude::RResult;
 
 use crate::cli::{Command, Overrides};
 
-/// The plugins linked into this binary.
-/// The bundled plugin set: the same list the embedded library links.
+/// The plugins linked into this binary: the embedded library's engine set
+/// plus the network surfaces, which only a server runs.
 fn bundled_plugins() -> Vec<PluginModuleRef> {
-    aiondb_embedded::bundled_plugins()
+    let mut plugins = aiondb_embedded::bundled_plugins();
+    plugins.push(aiondb_plugin_http::plugin_module());
+    plugins
 }
 
 fn main() -> ExitCode {

@@ -32,8 +32,9 @@ pub use aiondb_sdk::types::{DataType, TypeId};
 use aiondb_sdk::value::write_text_with;
 pub use aiondb_sdk::value::{FormatOptions, Value};
 
-/// The plugins linked into AionDB builds (the server binary uses the same
-/// list), in no particular order: the kernel orders them by dependency.
+/// The engine plugins linked into AionDB builds, in no particular order: the
+/// kernel orders them by dependency. The server binary links these plus the
+/// network surfaces (`http`), which an embedded database does not serve.
 pub fn bundled_plugins() -> Vec<PluginModuleRef> {
     vec![
         aiondb_plugin_functions_core::plugin_module(),

@@ -23,6 +23,7 @@ pub mod keys {
     pub const CONFIG_STRICT: &str = "AIONDB_CONFIG_STRICT";
     pub const PLUGIN_DIR: &str = "AIONDB_PLUGIN_DIR";
     pub const PLUGINS: &str = "AIONDB_PLUGINS";
+    pub const SHUTDOWN_DRAIN_MS: &str = "AIONDB_SHUTDOWN_DRAIN_MS";
 
     pub const STORAGE_DURABLE_WAL_COMMIT_POLICY: &str = "AIONDB_STORAGE_DURABLE_WAL_COMMIT_POLICY";
     pub const STORAGE_DURABLE_WAL_SEGMENT_BYTES: &str = "AIONDB_STORAGE_DURABLE_WAL_SEGMENT_BYTES";
@@ -149,6 +150,8 @@ pub static SETTINGS: &[SettingSpec] = &[
         "Directory scanned for plugin shared libraries (unset: bundled plugins only)."),
     setting(PLUGINS, SettingKind::PluginList, Some("all"),
         "Plugins to load: all, none, or a comma-separated list of plugin names."),
+    setting(SHUTDOWN_DRAIN_MS, SettingKind::Millis, Some("0"),
+        "On SIGTERM/SIGINT, report draining (readiness 503) this long before surfaces stop."),
     // storage
     setting(STORAGE_DURABLE_WAL_COMMIT_POLICY, SettingKind::CommitPolicy, Some("always"),
         "When the WAL is fsynced: every commit, never (OS decides), or every N commits."),

@@ -14,12 +14,14 @@ use aiondb_sdk::host::{
 use crate::catalog::KernelCatalog;
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
+use crate::sql_metrics::SqlMetrics;
 
 /// State shared by every host handle.
 pub(crate) struct Shared {
     pub config: Config,
     pub catalog: RArc<KernelCatalog>,
     pub metrics: Metrics,
+    pub sql_metrics: Arc<SqlMetrics>,
     pub status: RwLock<KernelStatus>,
 }
 

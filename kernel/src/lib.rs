@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod registry;
 pub mod runtime;
 pub mod session;
+pub mod sql_metrics;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ use crate::host::{KernelHost, Shared};
 use crate::loader::PluginError;
 use crate::metrics::Metrics;
 use crate::registry::{Candidate, PluginSource, Registry, RegistryError};
+use crate::sql_metrics::SqlMetrics;
 
 /// Why the kernel could not be built, started or run.
 #[derive(Debug)]
@@ -190,8 +192,14 @@ impl KernelBuilder {
             config: self.config,
             catalog: abi_stable::std_types::RArc::new(KernelCatalog::new()),
             metrics: Metrics::new(),
+            sql_metrics: SqlMetrics::new(),
             status: RwLock::new(host::initial_status()),
         });
+        // Registered before any plugin, so a plugin registering a standard
+        // family again gets the kernel's id.
+        if let Err(e) = shared.sql_metrics.register(&shared.metrics) {
+            log::error!("kernel metrics: {e}");
+        }
         let registry = Registry::build(candidates, |name| {
             KernelHost {
                 shared: shared.clone(),
@@ -207,9 +215,13 @@ impl KernelBuilder {
                 return Err(KernelError::Plugins(RegistryError(errors)));
             }
         };
+        let registry = Arc::new(registry);
+        if let Err(e) = metrics::register_standard(&shared.metrics, Arc::downgrade(&registry)) {
+            log::error!("kernel metrics: {e}");
+        }
         let kernel = Kernel {
             shared,
-            registry: Arc::new(registry),
+            registry,
             engine: Arc::new(OnceLock::new()),
         };
         kernel.publish_status(Readiness::Starting);
@@ -391,6 +403,7 @@ impl Kernel {
             config,
             &storage,
             data_dir,
+            self.shared.sql_metrics.clone(),
         )?;
         log::info!("SQL engine ready on storage backend {storage}");
         let _ = self.engine.set(Arc::new(engine));
@@ -457,6 +470,17 @@ impl Kernel {
         }
         self.publish_status(Readiness::Draining);
         log::info!("aiondb kernel draining");
+        // Surfaces keep serving while draining, so load balancers polling
+        // /readyz see 503 and stop routing before connections are closed.
+        let drain_ms = self
+            .shared
+            .config
+            .u64(config::keys::SHUTDOWN_DRAIN_MS)
+            .unwrap_or(0);
+        if drain_ms > 0 {
+            log::info!("waiting {drain_ms} ms before stopping surfaces");
+            std::thread::sleep(std::time::Duration::from_millis(drain_ms));
+        }
         for (_, key, surface) in self.surfaces().iter().rev() {
             stop_surface(key, surface);
         }

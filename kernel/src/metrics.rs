@@ -2,11 +2,15 @@
 //! The HTTP surface renders [`Metrics::snapshot`] as Prometheus text.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, RwLock, Weak};
 
 use abi_stable::std_types::{RString, RVec};
+use aiondb_sdk::capability::KNOWN_CAPABILITIES;
 use aiondb_sdk::error::{AionError, SqlState};
 use aiondb_sdk::host::{MetricDesc, MetricFamily, MetricId, MetricKind, MetricOp, MetricSeries};
+
+use crate::registry::Registry;
+use crate::sql_metrics::series;
 
 #[derive(Default, Clone)]
 struct SeriesState {
@@ -15,9 +19,15 @@ struct SeriesState {
     count: u64,
 }
 
+/// Reads the current series of a family the kernel keeps outside the
+/// registry (lock-free counters, the plugin registry).
+pub type Collector = Box<dyn Fn() -> Vec<MetricSeries> + Send + Sync>;
+
 struct Family {
     desc: MetricDesc,
     series: Mutex<HashMap<Vec<String>, SeriesState>>,
+    /// Set for families whose values live elsewhere; `record` ignores them.
+    collector: Option<Collector>,
 }
 
 /// The kernel's metric registry.
@@ -42,6 +52,24 @@ impl Metrics {
     /// the existing id (plugins may re-register on restart); a different
     /// description under a taken name is refused.
     pub fn register(&self, desc: MetricDesc) -> Result<MetricId, AionError> {
+        self.register_family(desc, None)
+    }
+
+    /// Registers a family whose series `collector` produces at snapshot time.
+    /// Host calls recording into it are dropped: its owner updates it.
+    pub fn register_collected(
+        &self,
+        desc: MetricDesc,
+        collector: Collector,
+    ) -> Result<MetricId, AionError> {
+        self.register_family(desc, Some(collector))
+    }
+
+    fn register_family(
+        &self,
+        desc: MetricDesc,
+        collector: Option<Collector>,
+    ) -> Result<MetricId, AionError> {
         if !valid_name(&desc.name) {
             return Err(AionError::new(
                 SqlState::INVALID_PARAMETER_VALUE,
@@ -78,6 +106,7 @@ impl Metrics {
         families.push(Family {
             desc,
             series: Mutex::new(HashMap::new()),
+            collector,
         });
         Ok(MetricId((families.len() - 1) as u32))
     }
@@ -91,6 +120,10 @@ impl Metrics {
             log::debug!("metric id {} is not registered", id.0);
             return;
         };
+        if f.collector.is_some() {
+            log::debug!("metric {} is maintained by the kernel", f.desc.name);
+            return;
+        }
         if labels.len() != f.desc.label_names.len() {
             log::debug!(
                 "metric {}: expected {} labels, got {}",
@@ -132,6 +165,12 @@ impl Metrics {
         families
             .iter()
             .map(|f| {
+                if let Some(collect) = &f.collector {
+                    return MetricFamily {
+                        desc: f.desc.clone(),
+                        series: RVec::from(collect()),
+                    };
+                }
                 let series = f.series.lock().unwrap_or_else(|e| e.into_inner());
                 let mut rows: Vec<(&Vec<String>, &SeriesState)> = series.iter().collect();
                 rows.sort_by(|a, b| a.0.cmp(b.0));
@@ -153,6 +192,77 @@ impl Metrics {
             })
             .collect()
     }
+}
+
+/// Registers the standard families the kernel owns or reserves (see
+/// `aiondb_sdk::metrics`), except the session counters of
+/// [`crate::sql_metrics`]. Families recorded by plugins that may not be
+/// loaded get their unlabelled series at zero, so scrapers see them from the
+/// first scrape. Plugin families read the registry at scrape time through a
+/// weak handle: plugins may hold host handles that own these metrics.
+pub(crate) fn register_standard(
+    metrics: &Metrics,
+    registry: Weak<Registry>,
+) -> Result<(), AionError> {
+    use aiondb_sdk::metrics as names;
+    let std = |name: &str| {
+        names::standard(name)
+            .ok_or_else(|| AionError::internal(format!("{name} is not a standard metric")))
+    };
+    metrics.register_collected(
+        std(names::BUILD_INFO)?,
+        Box::new(|| vec![series(&[env!("CARGO_PKG_VERSION")], 1.0)]),
+    )?;
+    for name in [
+        names::PGWIRE_CONNECTIONS_ACTIVE,
+        names::PGWIRE_CONNECTIONS_TOTAL,
+        names::AUTH_FAILURES_TOTAL,
+        names::WAL_BYTES_TOTAL,
+        names::WAL_FSYNCS_TOTAL,
+        names::ENGINE_POOL_QUEUE_DEPTH,
+    ] {
+        let id = metrics.register(std(name)?)?;
+        metrics.record(id, &[], MetricOp::Add(0.0));
+    }
+    let weak = registry.clone();
+    metrics.register_collected(
+        std(names::PLUGIN_CALLS_TOTAL)?,
+        Box::new(move || {
+            let Some(registry) = weak.upgrade() else {
+                return Vec::new();
+            };
+            let plugins = registry.plugins();
+            let mut out = Vec::new();
+            for known in KNOWN_CAPABILITIES {
+                for p in registry.providers(known.name, known.major) {
+                    let plugin = plugins.get(p.plugin).map_or("?", |l| l.name.as_str());
+                    let capability = p.capability.to_string();
+                    out.push(series(&[plugin, &capability, &p.key], p.calls() as f64));
+                }
+            }
+            out.sort_by(|a, b| a.label_values.cmp(&b.label_values));
+            out
+        }),
+    )?;
+    metrics.register_collected(
+        std(names::PLUGIN_STARTED)?,
+        Box::new(move || {
+            let Some(registry) = registry.upgrade() else {
+                return Vec::new();
+            };
+            registry
+                .plugins()
+                .iter()
+                .map(|p| {
+                    series(
+                        &[&p.name, &p.version],
+                        if p.is_started() { 1.0 } else { 0.0 },
+                    )
+                })
+                .collect()
+        }),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use aiondb_sdk::value::{DateStyle, FormatOptions, TimeZone, Value, PG_EPOCH_MICR
 use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
 use crate::registry::{Provider, Registry};
+use crate::sql_metrics::{CommandKind, SqlMetrics};
 
 /// Limits from `AIONDB_LIMITS_*`, applied to every statement.
 #[derive(Clone, Debug, Default)]
@@ -66,6 +67,7 @@ pub struct Engine {
     storage: RArc<StorageBackendBox>,
     /// The concrete catalog, for undoing a rolled-back transaction's DDL.
     kernel_catalog: RArc<KernelCatalog>,
+    metrics: Arc<SqlMetrics>,
 }
 
 fn missing(capability: &str) -> AionError {
@@ -87,6 +89,7 @@ impl Engine {
         config: &Config,
         storage_key: &str,
         data_dir: Option<String>,
+        metrics: Arc<SqlMetrics>,
     ) -> DbResult<Engine> {
         let parser = registry
             .single(SQL_PARSER, 1)
@@ -162,6 +165,7 @@ impl Engine {
             storage_key: storage_key.to_string(),
             storage: storage.backend,
             kernel_catalog,
+            metrics,
         })
     }
 
@@ -253,6 +257,8 @@ pub struct PreparedStatement {
     schema: Arc<Schema>,
     declared: Vec<DataType>,
     search_path: Arc<str>,
+    /// The `command` label of its statement counter, classified once.
+    kind: CommandKind,
 }
 
 impl PreparedStatement {
@@ -366,6 +372,8 @@ pub struct Session {
     replanned: HashMap<usize, Arc<PreparedStatement>>,
     /// TimeZone and DateStyle, parsed once per change of either.
     format: Arc<FormatOptions>,
+    /// This session's shard of the engine's statement counters.
+    metrics_shard: usize,
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
@@ -454,6 +462,7 @@ impl Session {
             settings.insert("lock_timeout", engine.limits.lock_timeout_ms.to_string());
         }
         let limits = engine.limits.clone();
+        let metrics_shard = engine.metrics.shard();
         let mut s = Session {
             engine,
             user: options.user.clone(),
@@ -488,6 +497,7 @@ impl Session {
             cache: HashMap::new(),
             replanned: HashMap::new(),
             format: Arc::default(),
+            metrics_shard,
         };
         s.settings_changed();
         s
@@ -713,7 +723,13 @@ impl Session {
             // Kept and rerun: the executor may cache its compiled form.
             plan.cache_id = NEXT_PLAN_ID.fetch_add(1, AtomicOrdering::Relaxed);
         }
+        let kind = if plan.utility().is_some() {
+            CommandKind::UTILITY
+        } else {
+            CommandKind::of(&plan.command)
+        };
         Ok(PreparedStatement {
+            kind,
             sql: Arc::from(sql),
             tree,
             schema: Arc::new(plan.output.clone()),
@@ -792,7 +808,10 @@ impl Session {
         let plan = &stmt.plan;
         if let Some(u) = plan.utility() {
             let u = u.clone();
-            return self.run_utility(&u, plan);
+            let r = self.run_utility(&u, plan);
+            let m = &self.engine.metrics;
+            m.command(self.metrics_shard, stmt.kind, r.is_ok());
+            return r;
         }
         if self.txn.as_ref().is_some_and(|t| t.failed) {
             return Err(aborted());
@@ -872,6 +891,18 @@ impl Session {
         let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
         catalog::journal_begin();
         let executed = self.engine.execute(ctx, plan, params);
+        // One clock read: the start is the statement timestamp set above.
+        let micros = (now_pg_micros() - ctx.statement_start).max(0) as u64;
+        let (ok, read, written) = match &executed {
+            Ok(e) => (
+                true,
+                e.rows.len() as u64,
+                if plan.writes { e.affected } else { 0 },
+            ),
+            Err(_) => (false, 0, 0),
+        };
+        let m = &self.engine.metrics;
+        m.statement(self.metrics_shard, stmt.kind, ok, micros, read, written);
         let undo = catalog::journal_take();
         if let Some(t) = &mut self.txn {
             t.journal.extend(undo);
@@ -963,6 +994,8 @@ impl Session {
             self.engine.kernel_catalog.undo(t.journal);
         }
         let rolled_back = !commit || t.failed || result.is_err();
+        let m = &self.engine.metrics;
+        m.transaction(self.metrics_shard, !rolled_back);
         let mut changed = false;
         if rolled_back {
             if let Some(before) = t.settings_before {

@@ -19,7 +19,8 @@
 //! | `surface/1` | [`capability::Surface`] | pgwire, http | kernel lifecycle |
 //!
 //! The kernel hands every plugin a [`host::HostRef`]: logging, settings, the
-//! one [`catalog::Catalog`], metrics and kernel status.
+//! one [`catalog::Catalog`], metrics and kernel status. The metric families
+//! every deployment exposes are named in [`metrics`].
 //!
 //! ## Writing a plugin
 //!
@@ -73,6 +74,7 @@ pub mod capability;
 pub mod catalog;
 pub mod error;
 pub mod host;
+pub mod metrics;
 pub mod plan;
 pub mod plugin;
 pub mod row;
