@@ -206,6 +206,7 @@ pub mod engine {
             database: "db".into(),
             search_path: vec![RString::from("public")].into(),
             settings: RArc::new(RVec::new()),
+            session: 1,
         }
     }
 

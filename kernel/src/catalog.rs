@@ -2,7 +2,7 @@
 //! and graph labels live. Plugins reach it through the host API.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
@@ -29,6 +29,22 @@ struct State {
     /// Sequence state: (last value, is_called), outside transactions as in
     /// PostgreSQL.
     seq_state: BTreeMap<TableId, (i64, bool)>,
+    /// Per session: what `currval` and `lastval` return.
+    session_seq: HashMap<u64, SessionSequences>,
+}
+
+/// The sequence values one session obtained.
+#[derive(Default)]
+struct SessionSequences {
+    values: HashMap<TableId, i64>,
+    last: Option<TableId>,
+}
+
+impl SessionSequences {
+    fn obtained(&mut self, id: TableId, value: i64) {
+        self.values.insert(id, value);
+        self.last = Some(id);
+    }
 }
 
 /// The state of one catalog entry before a change, to put back if the
@@ -129,6 +145,7 @@ impl KernelCatalog {
                 labels: BTreeMap::new(),
                 stats: BTreeMap::new(),
                 seq_state: BTreeMap::new(),
+                session_seq: HashMap::new(),
             }),
             version: AtomicU64::new(1),
         }
@@ -163,6 +180,11 @@ impl KernelCatalog {
         }
         s.version += 1;
         self.version.store(s.version, Ordering::Release);
+    }
+
+    /// Forgets a finished session's `currval`/`lastval` state.
+    pub fn end_session(&self, session: u64) {
+        self.write().session_seq.remove(&session);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -564,9 +586,9 @@ impl Catalog for KernelCatalog {
         }
     }
 
-    fn sequence_next(&self, id: TableId) -> AResult<i64> {
+    fn sequence_next(&self, session: u64, id: TableId) -> AResult<i64> {
         let mut s = self.write();
-        let Some(seq) = s.sequences.get(&id).cloned() else {
+        let Some(seq) = s.sequences.get(&id) else {
             return RResult::RErr(no_sequence(id));
         };
         let (last, called) = s.seq_state.get(&id).copied().unwrap_or((seq.start, false));
@@ -604,12 +626,13 @@ impl Catalog for KernelCatalog {
             }
         };
         s.seq_state.insert(id, (next, true));
+        s.session_seq.entry(session).or_default().obtained(id, next);
         RResult::ROk(next)
     }
 
-    fn sequence_set(&self, id: TableId, value: i64, is_called: bool) -> AResult<()> {
+    fn sequence_set(&self, session: u64, id: TableId, value: i64, is_called: bool) -> AResult<()> {
         let mut s = self.write();
-        let Some(seq) = s.sequences.get(&id).cloned() else {
+        let Some(seq) = s.sequences.get(&id) else {
             return RResult::RErr(no_sequence(id));
         };
         if value < seq.min_value || value > seq.max_value {
@@ -622,22 +645,50 @@ impl Catalog for KernelCatalog {
             ));
         }
         s.seq_state.insert(id, (value, is_called));
+        if is_called {
+            s.session_seq
+                .entry(session)
+                .or_default()
+                .obtained(id, value);
+        }
         RResult::ROk(())
     }
 
-    fn sequence_current(&self, id: TableId) -> AResult<i64> {
+    fn sequence_current(&self, session: u64, id: TableId) -> AResult<i64> {
         let s = self.read();
         let Some(seq) = s.sequences.get(&id) else {
             return RResult::RErr(no_sequence(id));
         };
-        match s.seq_state.get(&id) {
-            Some((v, true)) => RResult::ROk(*v),
-            _ => RResult::RErr(AionError::new(
+        match s
+            .session_seq
+            .get(&session)
+            .and_then(|ss| ss.values.get(&id))
+        {
+            Some(v) => RResult::ROk(*v),
+            None => RResult::RErr(AionError::new(
                 SqlState::new(b"55000"),
                 format!(
                     "currval of sequence \"{}\" is not yet defined in this session",
                     seq.name
                 ),
+            )),
+        }
+    }
+
+    fn sequence_last(&self, session: u64) -> AResult<i64> {
+        let s = self.read();
+        let last = s.session_seq.get(&session).and_then(|ss| {
+            let id = ss.last?;
+            // A dropped sequence leaves lastval undefined, as in PostgreSQL.
+            s.sequences
+                .contains_key(&id)
+                .then(|| ss.values.get(&id).copied())?
+        });
+        match last {
+            Some(v) => RResult::ROk(v),
+            None => RResult::RErr(AionError::new(
+                SqlState::new(b"55000"),
+                "lastval is not yet defined in this session",
             )),
         }
     }

@@ -380,6 +380,8 @@ const PLAN_CACHE_CAPACITY: usize = 256;
 
 /// Source of `Plan::cache_id`s (process-wide: executors are shared).
 static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
+/// Session ids: keys of per-session state kept by the catalog.
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 fn now_pg_micros() -> i64 {
     let unix = SystemTime::now()
@@ -485,6 +487,7 @@ impl Session {
                 database: RString::from(options.database.as_str()),
                 search_path: RVec::new(),
                 settings: RArc::new(RVec::new()),
+                session: NEXT_SESSION_ID.fetch_add(1, AtomicOrdering::Relaxed),
             },
             statement_timeout_ms: 0,
             lock_timeout_ms: 0,
@@ -1272,6 +1275,22 @@ impl Session {
         self.settings.insert(canonical, value);
         self.settings_changed();
         Ok(())
+    }
+}
+
+impl Drop for Session {
+    /// A session that goes away (client disconnect, dropped connection)
+    /// rolls back its open transaction, releasing its row locks, and its
+    /// `currval` state is forgotten.
+    fn drop(&mut self) {
+        if self.txn.is_some() {
+            if let Err(e) = self.end_txn(false) {
+                log::warn!("rolling back the transaction of a closed session failed: {e}");
+            }
+        }
+        self.engine
+            .kernel_catalog
+            .end_session(self.exec_ctx.session);
     }
 }
 

@@ -268,6 +268,9 @@ pub struct ExecContext {
     pub search_path: RVec<RString>,
     /// Session settings (`current_setting`), shared between statements.
     pub settings: RArc<RVec<KeyValue>>,
+    /// The kernel session running the statement: the key of per-session
+    /// state kept elsewhere (`currval`, `lastval`).
+    pub session: u64,
 }
 
 /// Rows of a running statement, pulled in batches so portals can stop after

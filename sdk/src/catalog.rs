@@ -258,13 +258,19 @@ pub trait Catalog: Send + Sync {
     fn table_stats(&self, table: TableId) -> ROption<TableStatistics>;
     fn set_table_stats(&self, table: TableId, stats: TableStatistics);
     /// Advances a sequence (non-transactional, as in PostgreSQL); 2200H when
-    /// it reaches its bound without CYCLE.
-    fn sequence_next(&self, id: TableId) -> AResult<i64>;
+    /// it reaches its bound without CYCLE. The value becomes `session`'s
+    /// `currval` of the sequence and its `lastval`.
+    fn sequence_next(&self, session: u64, id: TableId) -> AResult<i64>;
     /// `setval`: the next `sequence_next` returns `value + increment` when
-    /// `is_called`, else `value`.
-    fn sequence_set(&self, id: TableId, value: i64, is_called: bool) -> AResult<()>;
-    /// Last value handed out (55000 when none yet).
-    fn sequence_current(&self, id: TableId) -> AResult<i64>;
+    /// `is_called`, else `value`. With `is_called`, `value` is also
+    /// `session`'s `currval` and `lastval`, as in PostgreSQL.
+    fn sequence_set(&self, session: u64, id: TableId, value: i64, is_called: bool) -> AResult<()>;
+    /// `currval`: the value `session` last obtained from the sequence
+    /// (55000 when it has obtained none).
+    fn sequence_current(&self, session: u64, id: TableId) -> AResult<i64>;
+    /// `lastval`: the value `session` last obtained from any sequence that
+    /// still exists (55000 when none).
+    fn sequence_last(&self, session: u64) -> AResult<i64>;
     fn sequence_by_name(&self, schema: SchemaId, name: RStr<'_>) -> ROption<SequenceDef>;
 }
 

@@ -192,6 +192,8 @@ pub enum SpecialFunc {
     CurrentDatabase,
     CurrentSchema,
     Version,
+    /// `lastval()`: the session's most recent sequence value.
+    LastVal,
 }
 
 /// A function resolved at plan time: which provider and which entry.

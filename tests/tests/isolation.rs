@@ -346,3 +346,45 @@ fn multi_statement_string_is_one_implicit_transaction() {
     exec(&mut a, "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)");
     assert_eq!(scalar(&mut a, "SELECT count(*) FROM t"), 2);
 }
+
+/// ROLLBACK TO SAVEPOINT releases the row locks taken after the savepoint
+/// and keeps the ones taken before (an upgrade goes back to shared), as in
+/// PostgreSQL.
+#[test]
+fn rollback_to_savepoint_releases_later_row_locks() {
+    let db = db();
+    let mut a = conn(&db);
+    let mut b = conn(&db);
+    exec(&mut a, "CREATE TABLE rl (id int PRIMARY KEY, v int)");
+    exec(&mut a, "INSERT INTO rl VALUES (1, 0), (2, 0)");
+    exec(&mut b, "SET lock_timeout = '100ms'");
+
+    exec(&mut a, "BEGIN");
+    exec(&mut a, "SELECT * FROM rl WHERE id = 2 FOR SHARE");
+    exec(&mut a, "SAVEPOINT s");
+    exec(&mut a, "UPDATE rl SET v = 1 WHERE id = 1");
+    exec(&mut a, "SELECT * FROM rl WHERE id = 2 FOR UPDATE");
+    // While the savepoint's work stands, both rows are locked.
+    assert_eq!(
+        sqlstate(&mut b, "UPDATE rl SET v = 9 WHERE id = 1"),
+        "55P03"
+    );
+    assert_eq!(
+        sqlstate(&mut b, "SELECT * FROM rl WHERE id = 2 FOR SHARE"),
+        "55P03"
+    );
+    exec(&mut a, "ROLLBACK TO SAVEPOINT s");
+    // Row 1's lock is gone; row 2 is share-locked again, not free.
+    assert_eq!(sqlstate(&mut b, "UPDATE rl SET v = 9 WHERE id = 1"), "ok");
+    assert_eq!(
+        sqlstate(&mut b, "SELECT * FROM rl WHERE id = 2 FOR SHARE"),
+        "ok"
+    );
+    assert_eq!(
+        sqlstate(&mut b, "UPDATE rl SET v = 9 WHERE id = 2"),
+        "55P03"
+    );
+    exec(&mut a, "COMMIT");
+    assert_eq!(sqlstate(&mut b, "UPDATE rl SET v = 9 WHERE id = 2"), "ok");
+    assert_eq!(scalar(&mut a, "SELECT sum(v) FROM rl"), 18);
+}

@@ -173,6 +173,7 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
         database,
         search_path,
         settings,
+        session,
     } = ctx;
     let c = &mut cx.ctx;
     c.txn = *txn;
@@ -187,6 +188,7 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
     c.memory_limit_bytes = *memory_limit_bytes;
     c.max_recursive_rows = *max_recursive_rows;
     c.max_recursive_iterations = *max_recursive_iterations;
+    c.session = *session;
     if c.user != *user {
         c.user = user.clone();
     }

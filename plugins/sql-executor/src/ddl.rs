@@ -259,7 +259,7 @@ impl<'a> Exec<'a> {
                             {
                                 self.services
                                     .catalog
-                                    .sequence_set(s.id, s.start, false)
+                                    .sequence_set(self.ctx.session, s.id, s.start, false)
                                     .into_result()?;
                             }
                         }

@@ -422,6 +422,7 @@ impl Writer<'_> {
                     SpecialFunc::CurrentDatabase => "current_database",
                     SpecialFunc::CurrentSchema => "CURRENT_SCHEMA",
                     SpecialFunc::Version => "version",
+                    SpecialFunc::LastVal => "lastval",
                 };
                 format!("{name}({})", a.join(", "))
             }

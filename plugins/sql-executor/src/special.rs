@@ -98,8 +98,8 @@ pub(crate) fn eval_special(
             let id = sequence_id(cx, &seq)?;
             let cat = &cx.services.catalog;
             match func {
-                NextVal => Value::Int8(cat.sequence_next(id).into_result()?),
-                CurrVal => Value::Int8(cat.sequence_current(id).into_result()?),
+                NextVal => Value::Int8(cat.sequence_next(cx.ctx.session, id).into_result()?),
+                CurrVal => Value::Int8(cat.sequence_current(cx.ctx.session, id).into_result()?),
                 _ => {
                     let v = arg(cx, 1)?;
                     let is_called = if args.len() > 2 {
@@ -112,7 +112,7 @@ pub(crate) fn eval_special(
                     };
                     cx.services
                         .catalog
-                        .sequence_set(id, n, is_called)
+                        .sequence_set(cx.ctx.session, id, n, is_called)
                         .into_result()?;
                     Value::Int8(n)
                 }
@@ -167,6 +167,12 @@ pub(crate) fn eval_special(
             found
         }
         Version => Value::text(version_string()),
+        LastVal => Value::Int8(
+            cx.services
+                .catalog
+                .sequence_last(cx.ctx.session)
+                .into_result()?,
+        ),
     })
 }
 

@@ -55,13 +55,16 @@ impl Catalog for NoCatalog {
         RNone
     }
     fn set_table_stats(&self, _: TableId, _: TableStatistics) {}
-    fn sequence_next(&self, _: TableId) -> AResult<i64> {
+    fn sequence_next(&self, _: u64, _: TableId) -> AResult<i64> {
         ROk(1)
     }
-    fn sequence_set(&self, _: TableId, _: i64, _: bool) -> AResult<()> {
+    fn sequence_set(&self, _: u64, _: TableId, _: i64, _: bool) -> AResult<()> {
         ROk(())
     }
-    fn sequence_current(&self, _: TableId) -> AResult<i64> {
+    fn sequence_current(&self, _: u64, _: TableId) -> AResult<i64> {
+        ROk(1)
+    }
+    fn sequence_last(&self, _: u64) -> AResult<i64> {
         ROk(1)
     }
     fn sequence_by_name(&self, _: SchemaId, _: RStr<'_>) -> ROption<SequenceDef> {
@@ -104,6 +107,7 @@ pub(crate) fn ctx() -> ExecContext {
         database: "db".into(),
         search_path: vec![RString::from("public")].into(),
         settings: RArc::new(RVec::new()),
+        session: 1,
     }
 }
 

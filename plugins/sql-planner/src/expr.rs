@@ -1358,6 +1358,12 @@ impl<'a> Binder<'a> {
                 };
                 return Ok(LExpr::new(LKind::Special(f, vec![a]), DataType::INT8));
             }
+            "lastval" if args.is_empty() => {
+                return Ok(LExpr::new(
+                    LKind::Special(SpecialFunc::LastVal, vec![]),
+                    DataType::INT8,
+                ));
+            }
             "setval" if args.len() == 2 || args.len() == 3 => {
                 let mut out = Vec::new();
                 for (i, a) in args.into_iter().enumerate() {

@@ -212,7 +212,11 @@ impl LExpr {
             LKind::Call { volatile: true, .. } => true,
             LKind::Special(f, _) => matches!(
                 f,
-                SpecialFunc::NextVal | SpecialFunc::SetVal | SpecialFunc::ClockTimestamp
+                SpecialFunc::NextVal
+                    | SpecialFunc::SetVal
+                    | SpecialFunc::CurrVal
+                    | SpecialFunc::LastVal
+                    | SpecialFunc::ClockTimestamp
             ),
             _ => self.children().iter().any(|c| c.is_volatile()),
         }

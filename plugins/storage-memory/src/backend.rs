@@ -357,20 +357,22 @@ impl MemoryBackend {
         let mut g = lock(&self.inner.mgr);
         let st = g.state_mut(txn)?;
         let mark = st.undo.len();
-        st.savepoints.push((name.to_string(), mark));
+        let locks = st.locks.len();
+        st.savepoints.push((name.to_string(), mark, locks));
         Ok(())
     }
 
     pub(crate) fn rollback_to_savepoint_impl(&self, txn: TxnId, name: &str) -> DbResult<()> {
-        let entries = {
+        let (entries, taken) = {
             let mut g = lock(&self.inner.mgr);
             let st = g.state_mut(txn)?;
             let pos = st
                 .savepoints
                 .iter()
-                .rposition(|(n, _)| n == name)
+                .rposition(|(n, _, _)| n == name)
                 .ok_or_else(|| no_savepoint(name))?;
             let mark = st.savepoints[pos].1.min(st.undo.len());
+            let lock_mark = st.savepoints[pos].2.min(st.locks.len());
             st.savepoints.truncate(pos + 1);
             let entries = st.undo.split_off(mark);
             for e in &entries {
@@ -378,9 +380,22 @@ impl MemoryBackend {
                     st.deltas.add(t, -d);
                 }
             }
-            entries
+            let taken = st.locks.split_off(lock_mark);
+            (entries, taken)
         };
+        // Undo first: a waiter woken by the released locks must find the
+        // rows as they were at the savepoint.
         self.apply_undo(entries);
+        if !taken.is_empty() {
+            let mut g = lock(&self.inner.mgr);
+            let before = g.state(txn).map(|st| st.locks.clone()).unwrap_or_default();
+            g.release_since(txn, &before, &taken);
+            let listeners = g.waiters > 0;
+            drop(g);
+            if listeners {
+                self.inner.cond.notify_all();
+            }
+        }
         Ok(())
     }
 
@@ -390,7 +405,7 @@ impl MemoryBackend {
         let pos = st
             .savepoints
             .iter()
-            .rposition(|(n, _)| n == name)
+            .rposition(|(n, _, _)| n == name)
             .ok_or_else(|| no_savepoint(name))?;
         st.savepoints.truncate(pos);
         Ok(())

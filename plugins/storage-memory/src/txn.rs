@@ -103,7 +103,8 @@ pub(crate) struct TxnState {
     pub snapshot_fixed: bool,
     pub cid: u32,
     pub undo: Vec<Undo>,
-    pub savepoints: Vec<(String, usize)>,
+    /// Name, undo length and lock count when the savepoint was set.
+    pub savepoints: Vec<(String, usize, usize)>,
     pub locks: Vec<(TableId, RowId)>,
     pub waiting_for: Option<TxnId>,
     pub ssi: Option<Ssi>,
@@ -264,6 +265,34 @@ impl Mgr {
         if newly {
             if let Some(st) = self.active.get_mut(&me) {
                 st.locks.push(key);
+            }
+        }
+    }
+
+    /// Releases the locks `me` took after a savepoint (`taken`, the tail of
+    /// its lock list); a lock it already held before, now upgraded, goes
+    /// back to shared.
+    pub fn release_since(
+        &mut self,
+        me: TxnId,
+        before: &[(TableId, RowId)],
+        taken: &[(TableId, RowId)],
+    ) {
+        for key in taken {
+            let held_before = before.contains(key);
+            if let Some(e) = self.locks.get_mut(key) {
+                if e.exclusive == Some(me) {
+                    e.exclusive = None;
+                    if held_before && !e.shared.contains(&me) {
+                        e.shared.push(me);
+                    }
+                }
+                if !held_before {
+                    e.shared.retain(|&s| s != me);
+                }
+                if e.exclusive.is_none() && e.shared.is_empty() {
+                    self.locks.remove(key);
+                }
             }
         }
     }
