@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use abi_stable::std_types::{RArc, RSlice, RStr, RString, RVec};
 use aiondb_sdk::capability::{
-    ExecContext, FunctionsHandle, IsolationLevel, PlanContext, Services, StorageHandle,
+    ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services, StorageHandle,
     StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER, STORAGE_BACKEND,
 };
 use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
@@ -869,10 +869,18 @@ impl Session {
         }
         // An implicit transaction began together with its first statement
         // (`begin_with_statement`).
+        // As in PostgreSQL, the first statement of a transaction starts when
+        // the transaction does (and one clock read is saved).
+        let statement_start = if first { txn_start } else { now_pg_micros() };
+        let deadline_unix_us = self.deadline(statement_start);
         if !first {
+            let wait = LockWait {
+                timeout_ms: self.lock_timeout_ms,
+                deadline_unix_us,
+            };
             self.engine
                 .storage()?
-                .begin_statement(txn_id)
+                .begin_statement(txn_id, &wait)
                 .into_result()?;
         }
         let ctx = &mut self.exec_ctx;
@@ -880,15 +888,8 @@ impl Session {
         ctx.isolation = isolation;
         ctx.read_only = read_only;
         ctx.txn_start = txn_start;
-        // As in PostgreSQL, the first statement of a transaction starts when
-        // the transaction does (and one clock read is saved).
-        ctx.statement_start = if first { txn_start } else { now_pg_micros() };
-        ctx.deadline_unix_us = if self.statement_timeout_ms > 0 {
-            (ctx.statement_start + PG_EPOCH_MICROS_FROM_UNIX).max(0) as u64
-                + self.statement_timeout_ms * 1000
-        } else {
-            0
-        };
+        ctx.statement_start = statement_start;
+        ctx.deadline_unix_us = deadline_unix_us;
         ctx.lock_timeout_ms = self.lock_timeout_ms;
         let ctx = &self.exec_ctx;
         let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
@@ -939,8 +940,13 @@ impl Session {
         let isolation = isolation.unwrap_or(self.default_isolation);
         let read_only = read_only.unwrap_or(self.default_read_only);
         let storage = self.engine.storage()?;
+        let start = now_pg_micros();
         let id = if implicit {
-            storage.begin_with_statement(isolation, read_only)
+            let wait = LockWait {
+                timeout_ms: self.lock_timeout_ms,
+                deadline_unix_us: self.deadline(start),
+            };
+            storage.begin_with_statement(isolation, read_only, &wait)
         } else {
             storage.begin(isolation, read_only)
         }
@@ -951,7 +957,7 @@ impl Session {
             read_only,
             implicit,
             failed: false,
-            start: now_pg_micros(),
+            start,
             // After BEGIN, the next statement is not the transaction's first.
             first_statement: implicit,
             settings_before: None,
@@ -961,6 +967,16 @@ impl Session {
         });
         self.set_txn_settings();
         Ok(())
+    }
+
+    /// The statement_timeout deadline (Unix microseconds, 0 = none) of a
+    /// statement starting at `start` (PostgreSQL-epoch microseconds).
+    fn deadline(&self, start: i64) -> u64 {
+        if self.statement_timeout_ms > 0 {
+            (start + PG_EPOCH_MICROS_FROM_UNIX).max(0) as u64 + self.statement_timeout_ms * 1000
+        } else {
+            0
+        }
     }
 
     fn set_txn_settings(&mut self) {

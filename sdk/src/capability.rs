@@ -361,7 +361,7 @@ pub struct TableStats {
 
 /// How long a transaction may wait for a row lock.
 #[repr(C)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Default)]
 pub struct LockWait {
     /// 0 = wait forever (subject to `deadline_unix_us`). Timeout -> 55P03.
     pub timeout_ms: u64,
@@ -400,7 +400,9 @@ pub trait StorageBackend: Send + Sync {
     fn info(&self) -> AResult<BackendInfo>;
     fn open(&self, options: &StorageOptions) -> AResult<()>;
     fn begin(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId>;
-    fn begin_statement(&self, txn: TxnId) -> AResult<()>;
+    /// Starts a statement; `wait` bounds the lock waits it may make where
+    /// the call itself carries no limit (table locks, unique checks).
+    fn begin_statement(&self, txn: TxnId, wait: &LockWait) -> AResult<()>;
     fn commit(&self, txn: TxnId) -> AResult<()>;
     fn rollback(&self, txn: TxnId) -> AResult<()>;
     fn savepoint(&self, txn: TxnId, name: RStr<'_>) -> AResult<()>;
@@ -452,7 +454,12 @@ pub trait StorageBackend: Send + Sync {
     /// `begin` and the first `begin_statement` in one call: what a
     /// single-statement (autocommit) transaction needs, with one round
     /// through the transaction manager instead of two.
-    fn begin_with_statement(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId>;
+    fn begin_with_statement(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        wait: &LockWait,
+    ) -> AResult<TxnId>;
     /// Point lookup: appends to `out` the rows visible to `txn` whose key
     /// in `index` equals `key` on every index column, shaped as `request`
     /// asks (projection, trailing row id). Same rows as `index_scan` with

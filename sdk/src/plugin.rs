@@ -340,8 +340,10 @@ impl<T: StorageBackend> StorageBackend for Guarded<T> {
             self.0.alter_table(txn, old, new, fill)
         })
     }
-    fn begin_statement(&self, txn: TxnId) -> AResult<()> {
-        guard("storage begin_statement", || self.0.begin_statement(txn))
+    fn begin_statement(&self, txn: TxnId, wait: &LockWait) -> AResult<()> {
+        guard("storage begin_statement", || {
+            self.0.begin_statement(txn, wait)
+        })
     }
     fn create_index(&self, txn: TxnId, index: &IndexDef, table: &TableDef) -> AResult<()> {
         guard("storage create_index", || {
@@ -414,9 +416,14 @@ impl<T: StorageBackend> StorageBackend for Guarded<T> {
     fn close(&self) -> AResult<()> {
         guard("storage close", || self.0.close())
     }
-    fn begin_with_statement(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId> {
+    fn begin_with_statement(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        wait: &LockWait,
+    ) -> AResult<TxnId> {
         guard("storage begin", || {
-            self.0.begin_with_statement(isolation, read_only)
+            self.0.begin_with_statement(isolation, read_only, wait)
         })
     }
     fn fetch(

@@ -50,7 +50,7 @@ impl Db {
         let txn = st
             .begin(IsolationLevel::ReadCommitted, false)
             .into_result()?;
-        st.begin_statement(txn).into_result()?;
+        st.begin_statement(txn, &Default::default()).into_result()?;
         let mut ctx = engine::ctx();
         ctx.txn = txn;
         let run = || -> DbResult<Rows> {

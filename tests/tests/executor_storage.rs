@@ -153,7 +153,9 @@ impl Env {
                 .map(|i| Field::new(format!("c{i}"), DataType::INT4, true))
                 .collect(),
         );
-        self.storage().begin_statement(self.txn).into_result()?;
+        self.storage()
+            .begin_statement(self.txn, &Default::default())
+            .into_result()?;
         let mut c = ctx();
         c.txn = self.txn;
         let mut cur = self.exec.execute(&c, &self.services, &pb.plan, &[])?;

@@ -388,3 +388,47 @@ fn rollback_to_savepoint_releases_later_row_locks() {
     assert_eq!(sqlstate(&mut b, "UPDATE rl SET v = 9 WHERE id = 2"), "ok");
     assert_eq!(scalar(&mut a, "SELECT sum(v) FROM rl"), 18);
 }
+
+/// TRUNCATE and ALTER TABLE hold the table exclusively until their
+/// transaction ends (PostgreSQL's ACCESS EXCLUSIVE): they wait for open
+/// writers, readers and writers wait for them, and rolling one back loses
+/// no other transaction's writes.
+#[test]
+fn ddl_waits_for_writers_and_its_rollback_loses_nothing() {
+    let db = db();
+    let mut a = conn(&db);
+    let mut b = conn(&db);
+    exec(&mut a, "CREATE TABLE tl (id int PRIMARY KEY, v int)");
+    exec(
+        &mut a,
+        "INSERT INTO tl SELECT g, g FROM generate_series(1, 10) g",
+    );
+    exec(&mut b, "SET lock_timeout = '100ms'");
+
+    // An open writer keeps TRUNCATE and ALTER out.
+    exec(&mut a, "BEGIN");
+    exec(&mut a, "INSERT INTO tl VALUES (11, 11)");
+    assert_eq!(sqlstate(&mut b, "TRUNCATE tl"), "55P03");
+    assert_eq!(sqlstate(&mut b, "ALTER TABLE tl ADD COLUMN w int"), "55P03");
+    exec(&mut a, "COMMIT");
+
+    // An uncommitted TRUNCATE: readers and writers wait instead of seeing
+    // or writing into its replaced contents.
+    exec(&mut a, "BEGIN");
+    exec(&mut a, "TRUNCATE tl");
+    assert_eq!(sqlstate(&mut b, "SELECT count(*) FROM tl"), "55P03");
+    assert_eq!(sqlstate(&mut b, "INSERT INTO tl VALUES (12, 12)"), "55P03");
+
+    // A writer that waits goes ahead once the TRUNCATE rolls back, and its
+    // row survives.
+    let db2 = Arc::clone(&db);
+    let writer = thread::spawn(move || {
+        let mut c = conn(&db2);
+        exec(&mut c, "INSERT INTO tl VALUES (12, 12)");
+    });
+    thread::sleep(Duration::from_millis(150));
+    exec(&mut a, "ROLLBACK");
+    writer.join().expect("writer thread");
+    assert_eq!(scalar(&mut b, "SELECT count(*) FROM tl"), 12);
+    assert_eq!(scalar(&mut b, "SELECT sum(v) FROM tl"), 78);
+}

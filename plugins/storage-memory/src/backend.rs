@@ -59,11 +59,6 @@ enum UniqueCheck {
     Violation(AionError),
 }
 
-const NO_WAIT_LIMIT: LockWait = LockWait {
-    timeout_ms: 0,
-    deadline_unix_us: 0,
-};
-
 fn undefined_table(id: TableId) -> AionError {
     AionError::new(
         SqlState::UNDEFINED_TABLE,
@@ -137,7 +132,12 @@ impl MemoryBackend {
     /// With `first_statement`, the transaction's first statement starts
     /// too (what `begin_statement` would do right after, under the same
     /// lock): its snapshot is the one taken here.
-    pub(crate) fn begin_impl(&self, isolation: IsolationLevel, first_statement: bool) -> TxnId {
+    pub(crate) fn begin_impl(
+        &self,
+        isolation: IsolationLevel,
+        first_statement: bool,
+        wait: LockWait,
+    ) -> TxnId {
         let mut g = lock(&self.inner.mgr);
         // Taken before the id is handed out: the transaction knows its own
         // rows by id, and ids from xmax on are invisible anyway. Usually the
@@ -162,6 +162,8 @@ impl MemoryBackend {
                 undo: Vec::new(),
                 savepoints: Vec::new(),
                 locks: Vec::new(),
+                table_locks: Vec::new(),
+                wait,
                 waiting_for: None,
                 ssi,
                 deltas: Deltas::default(),
@@ -170,7 +172,7 @@ impl MemoryBackend {
         id
     }
 
-    pub(crate) fn begin_statement_impl(&self, txn: TxnId) -> DbResult<()> {
+    pub(crate) fn begin_statement_impl(&self, txn: TxnId, wait: LockWait) -> DbResult<()> {
         let mut g = lock(&self.inner.mgr);
         let seq = g.commit_seq;
         let fresh = {
@@ -179,6 +181,7 @@ impl MemoryBackend {
         };
         let snap = fresh.then(|| g.snapshot());
         let st = g.state_mut(txn)?;
+        st.wait = wait;
         st.cid = st.cid.checked_add(1).ok_or_else(|| {
             AionError::new(
                 SqlState::PROGRAM_LIMIT_EXCEEDED,
@@ -229,6 +232,7 @@ impl MemoryBackend {
             }
         }
         g.release_locks(txn, &st.locks);
+        g.release_table_locks(txn, &st.table_locks);
         g.prune_ssi();
         let h = g.horizon();
         self.inner.horizon.store(h, AtOrd::Relaxed);
@@ -432,6 +436,14 @@ impl MemoryBackend {
 
     fn read_ctx(&self, txn: TxnId, table: TableId, latest: bool) -> DbResult<Visibility> {
         let mut g = lock(&self.inner.mgr);
+        // Uncommitted TRUNCATE/ALTER/DROP replaced the contents in place:
+        // wait for it to end rather than read them.
+        while let Some(ddl) = g.table_writer(table, txn) {
+            let wait = g.state(txn).map(|st| st.wait).unwrap_or_default();
+            drop(g);
+            self.wait_for_txn(txn, ddl, &wait)?;
+            g = lock(&self.inner.mgr);
+        }
         let fresh = latest.then(|| g.snapshot());
         let st = g.state_mut(txn)?;
         if let Some(ssi) = st.ssi.as_mut() {
@@ -446,6 +458,12 @@ impl MemoryBackend {
 
     fn write_ctx(&self, txn: TxnId, table: TableId) -> DbResult<WriteCtx> {
         let mut g = lock(&self.inner.mgr);
+        while let Some(holder) = g.lock_table(table, txn, false) {
+            let wait = g.state(txn).map(|st| st.wait).unwrap_or_default();
+            drop(g);
+            self.wait_for_txn(txn, holder, &wait)?;
+            g = lock(&self.inner.mgr);
+        }
         let st = g.state_mut(txn)?;
         if let Some(ssi) = st.ssi.as_mut() {
             ssi.writes.insert(table);
@@ -454,6 +472,31 @@ impl MemoryBackend {
     }
 
     // ------------------------------------------------------------- lock waits
+
+    /// The running statement's wait bounds (lock_timeout, statement
+    /// deadline), for waits whose call carries none.
+    fn stmt_wait(&self, txn: TxnId) -> LockWait {
+        lock(&self.inner.mgr)
+            .state(txn)
+            .map(|st| st.wait)
+            .unwrap_or_default()
+    }
+
+    /// Takes a table lock, waiting for conflicting holders to finish
+    /// (deadlocks are detected; see `Mgr::table_locks`).
+    fn lock_table(&self, txn: TxnId, table: TableId, exclusive: bool) -> DbResult<()> {
+        loop {
+            let (holder, wait) = {
+                let mut g = lock(&self.inner.mgr);
+                let holder = g.lock_table(table, txn, exclusive);
+                (holder, g.state(txn).map(|st| st.wait).unwrap_or_default())
+            };
+            match holder {
+                None => return Ok(()),
+                Some(h) => self.wait_for_txn(txn, h, &wait)?,
+            }
+        }
+    }
 
     /// Blocks until `blocker` ends, honouring the lock timeout, the
     /// statement deadline and deadlock detection.
@@ -534,6 +577,7 @@ impl MemoryBackend {
         wait: &LockWait,
     ) -> DbResult<LockOutcome> {
         let cell = self.table(table)?;
+        self.lock_table(me, table, false)?;
         let key = (table, row);
         loop {
             let (snap, isolation) = {
@@ -605,7 +649,8 @@ impl MemoryBackend {
         };
         let mut gone = vec![false; ids.len()];
         for i in missing {
-            if self.lock_row_impl(me, table, ids[i], true, &NO_WAIT_LIMIT)? == LockOutcome::Deleted
+            if self.lock_row_impl(me, table, ids[i], true, &self.stmt_wait(me))?
+                == LockOutcome::Deleted
             {
                 gone[i] = true;
             }
@@ -735,7 +780,7 @@ impl MemoryBackend {
             }
             match wait_on {
                 Some(x) => {
-                    if let Err(e) = self.wait_for_txn(txn, x, &NO_WAIT_LIMIT) {
+                    if let Err(e) = self.wait_for_txn(txn, x, &self.stmt_wait(txn)) {
                         break Err(e);
                     }
                 }
@@ -835,7 +880,7 @@ impl MemoryBackend {
             }
             match wait_on {
                 Some(x) => {
-                    if let Err(e) = self.wait_for_txn(txn, x, &NO_WAIT_LIMIT) {
+                    if let Err(e) = self.wait_for_txn(txn, x, &self.stmt_wait(txn)) {
                         break Err(e);
                     }
                 }
@@ -1156,6 +1201,7 @@ impl MemoryBackend {
     }
 
     pub(crate) fn drop_table_impl(&self, txn: TxnId, table: TableId) -> DbResult<()> {
+        self.lock_table(txn, table, true)?;
         let cell = write(&self.inner.tables)
             .remove(&table)
             .ok_or_else(|| undefined_table(table))?;
@@ -1165,6 +1211,7 @@ impl MemoryBackend {
 
     pub(crate) fn truncate_impl(&self, txn: TxnId, table: TableId) -> DbResult<()> {
         let cell = self.table(table)?;
+        self.lock_table(txn, table, true)?;
         let old = {
             let mut data = write(&cell.data);
             let mut fresh = TableData::new(
@@ -1205,6 +1252,7 @@ impl MemoryBackend {
         fill: &Value,
     ) -> DbResult<()> {
         let cell = self.table(old_def.id)?;
+        self.lock_table(txn, old_def.id, true)?;
         let old = {
             let mut data = write(&cell.data);
             let old_cols = &data.def.columns;
@@ -1300,6 +1348,7 @@ impl MemoryBackend {
             )));
         }
         let cell = self.table(table.id)?;
+        self.lock_table(txn, table.id, true)?;
         {
             let mut data = write(&cell.data);
             if data.index_pos(def.id).is_some() {
@@ -1380,6 +1429,7 @@ impl MemoryBackend {
         index: IndexId,
     ) -> DbResult<()> {
         let cell = self.table(table)?;
+        self.lock_table(txn, table, true)?;
         let ix = {
             let mut data = write(&cell.data);
             let pos = data
@@ -1453,11 +1503,16 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn begin(&self, isolation: IsolationLevel, _read_only: bool) -> AResult<TxnId> {
-        r(Ok(self.begin_impl(isolation, false)))
+        r(Ok(self.begin_impl(isolation, false, LockWait::default())))
     }
 
-    fn begin_with_statement(&self, isolation: IsolationLevel, _read_only: bool) -> AResult<TxnId> {
-        r(Ok(self.begin_impl(isolation, true)))
+    fn begin_with_statement(
+        &self,
+        isolation: IsolationLevel,
+        _read_only: bool,
+        wait: &LockWait,
+    ) -> AResult<TxnId> {
+        r(Ok(self.begin_impl(isolation, true, *wait)))
     }
 
     fn fetch(
@@ -1472,8 +1527,8 @@ impl StorageBackend for MemoryBackend {
         r(self.fetch_impl(txn, table, index, key.as_slice(), request, out))
     }
 
-    fn begin_statement(&self, txn: TxnId) -> AResult<()> {
-        r(self.begin_statement_impl(txn))
+    fn begin_statement(&self, txn: TxnId, wait: &LockWait) -> AResult<()> {
+        r(self.begin_statement_impl(txn, *wait))
     }
 
     fn commit(&self, txn: TxnId) -> AResult<()> {

@@ -150,12 +150,12 @@ impl Db {
 
     fn begin(&self, iso: IsolationLevel) -> TxnId {
         let x = ok(self.b.begin(iso, false));
-        ok(self.b.begin_statement(x));
+        ok(self.b.begin_statement(x, &LockWait::default()));
         x
     }
 
     fn stmt(&self, x: TxnId) {
-        ok(self.b.begin_statement(x));
+        ok(self.b.begin_statement(x, &LockWait::default()));
     }
 
     fn ins(&self, x: TxnId, rows: &[Vec<Value>]) -> Vec<RowId> {
@@ -452,7 +452,7 @@ fn multi_column_unique_detail() {
     let b = MemoryBackend::new();
     let def = table_def(5, &["a", "b"]);
     let x = ok(b.begin(RC, false));
-    ok(b.begin_statement(x));
+    ok(b.begin_statement(x, &LockWait::default()));
     ok(b.create_table(x, &def));
     ok(b.create_index(x, &index_def(50, 5, "ab_key", &[0, 1], true), &def));
     ok(b.insert(x, 5, &batch(&[vec![i(1), t("x")], vec![i(1), t("y")]])));
@@ -473,7 +473,7 @@ fn concurrent_inserter_is_waited_for() {
         let (tx, rx) = mpsc::channel();
         let h = thread::spawn(move || {
             let x = ok(b2.begin(RC, false));
-            ok(b2.begin_statement(x));
+            ok(b2.begin_statement(x, &LockWait::default()));
             let r = b2.insert(x, T, &batch(&[vec![i(1), t("b")]]));
             tx.send(()).ok();
             let out = r
@@ -506,7 +506,7 @@ fn create_unique_index_over_duplicates_fails() {
     let b = MemoryBackend::new();
     let def = table_def(2, &["a", "b"]);
     let x = ok(b.begin(RC, false));
-    ok(b.begin_statement(x));
+    ok(b.begin_statement(x, &LockWait::default()));
     ok(b.create_table(x, &def));
     ok(b.insert(
         x,
@@ -530,7 +530,7 @@ fn create_unique_index_over_duplicates_fails() {
     );
     // A non-unique one builds and answers.
     ok(b.create_index(x, &index_def(21, 2, "t2_a_idx", &[0], false), &def));
-    ok(b.begin_statement(x));
+    ok(b.begin_statement(x, &LockWait::default()));
     let rows = drain(
         ok(b.index_scan(
             x,
@@ -561,7 +561,7 @@ fn lock_wait_prevents_lost_update() {
     let (tx, rx) = mpsc::channel();
     let h = thread::spawn(move || {
         let x = ok(b2.begin(RC, false));
-        ok(b2.begin_statement(x));
+        ok(b2.begin_statement(x, &LockWait::default()));
         let out = ok(b2.lock_row(x, T, row, true, &wait_forever()));
         tx.send(()).ok();
         // READ COMMITTED: re-read the newest version and apply on top.
@@ -600,7 +600,7 @@ fn update_without_lock_waits_implicitly() {
     let b2 = db.b.clone();
     let h = thread::spawn(move || {
         let x = ok(b2.begin(RC, false));
-        ok(b2.begin_statement(x));
+        ok(b2.begin_statement(x, &LockWait::default()));
         let n = ok(b2.delete(x, T, RSlice::from_slice(&[row])));
         ok(b2.commit(x));
         n
@@ -847,7 +847,7 @@ fn index_eq_range_prefix_reverse() {
     let b = MemoryBackend::new();
     let def = table_def(3, &["a", "b"]);
     let x = ok(b.begin(RC, false));
-    ok(b.begin_statement(x));
+    ok(b.begin_statement(x, &LockWait::default()));
     ok(b.create_table(x, &def));
     ok(b.create_index(x, &index_def(30, 3, "ab", &[0, 1], false), &def));
     let mut rows = Vec::new();
@@ -859,7 +859,7 @@ fn index_eq_range_prefix_reverse() {
     rows.push(vec![Value::Null, t("n")]);
     rows.push(vec![i(3), Value::Null]);
     ok(b.insert(x, 3, &batch(&rows)));
-    ok(b.begin_statement(x));
+    ok(b.begin_statement(x, &LockWait::default()));
     let q = |query: IndexQuery, reverse: bool, max: u32| -> Vec<String> {
         drain(ok(b.index_scan(x, 3, 30, &query, &all(), reverse)), max)
             .iter()
@@ -1186,10 +1186,10 @@ fn plugin_registers_in_memory_backend() {
     // Through the ABI-stable trait object.
     let def = table_def(1, &["id", "v"]);
     let x = ok(backend.begin(RC, false));
-    ok(backend.begin_statement(x));
+    ok(backend.begin_statement(x, &LockWait::default()));
     ok(backend.create_table(x, &def));
     ok(backend.insert(x, 1, &batch(&[vec![i(1), t("a")]])));
-    ok(backend.begin_statement(x));
+    ok(backend.begin_statement(x, &LockWait::default()));
     assert_eq!(
         drain(ok(backend.scan(x, 1, &all())), 0),
         vec![vec![i(1), t("a")]]
@@ -1206,7 +1206,7 @@ fn bench_point_ops() {
     let start = Instant::now();
     for k in 0..n {
         let x = ok(db.b.begin(RC, false));
-        ok(db.b.begin_statement(x));
+        ok(db.b.begin_statement(x, &LockWait::default()));
         ok(db
             .b
             .insert(x, T, &batch(&[vec![i(k), t("some text value")]])));
@@ -1217,7 +1217,7 @@ fn bench_point_ops() {
     let mut found = 0;
     for k in 0..n {
         let x = ok(db.b.begin(RC, false));
-        ok(db.b.begin_statement(x));
+        ok(db.b.begin_statement(x, &LockWait::default()));
         let key = RVec::from(vec![Value::Int4((k * 7919) % n)]);
         let mut c = ok(db
             .b
@@ -1231,7 +1231,7 @@ fn bench_point_ops() {
     let start = Instant::now();
     for k in 0..n {
         let x = ok(db.b.begin(RC, false));
-        ok(db.b.begin_statement(x));
+        ok(db.b.begin_statement(x, &LockWait::default()));
         let key = RVec::from(vec![Value::Int4(k)]);
         let req = ScanRequest {
             with_row_ids: true,
@@ -1271,12 +1271,12 @@ fn bench_txn_overhead() {
     let start = Instant::now();
     for _ in 0..n {
         let x = ok(db.b.begin(RC, false));
-        ok(db.b.begin_statement(x));
+        ok(db.b.begin_statement(x, &LockWait::default()));
         ok(db.b.commit(x));
     }
     let txn = start.elapsed() / n;
     let x = ok(db.b.begin(RC, false));
-    ok(db.b.begin_statement(x));
+    ok(db.b.begin_statement(x, &LockWait::default()));
     let start = Instant::now();
     for k in 0..n {
         let key = RVec::from(vec![Value::Int4((k % 10) as i32 + 1)]);
@@ -1374,7 +1374,7 @@ fn concurrent_transfers_conserve_total() {
 fn transfer(b: &MemoryBackend, iso: IsolationLevel, from: i32, to: i32) -> Result<(), AionError> {
     let x = b.begin(iso, false).into_result()?;
     let res = (|| -> Result<(), AionError> {
-        b.begin_statement(x).into_result()?;
+        b.begin_statement(x, &LockWait::default()).into_result()?;
         for (k, delta) in [(from, -1i64), (to, 1)] {
             let key = RVec::from(vec![i(k)]);
             let rows = drain(
@@ -1394,7 +1394,7 @@ fn transfer(b: &MemoryBackend, iso: IsolationLevel, from: i32, to: i32) -> Resul
             let new = batch(&[vec![i(k), t(&(bal + delta).to_string())]]);
             b.update(x, T, RSlice::from_slice(&[row]), &new)
                 .into_result()?;
-            b.begin_statement(x).into_result()?;
+            b.begin_statement(x, &LockWait::default()).into_result()?;
         }
         Ok(())
     })();

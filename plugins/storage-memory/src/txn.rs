@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use aiondb_sdk::capability::{IsolationLevel, RowId, TxnId};
+use aiondb_sdk::capability::{IsolationLevel, LockWait, RowId, TxnId};
 use aiondb_sdk::catalog::TableId;
 use aiondb_sdk::error::{AionError, DbResult, SqlState};
 
@@ -106,6 +106,10 @@ pub(crate) struct TxnState {
     /// Name, undo length and lock count when the savepoint was set.
     pub savepoints: Vec<(String, usize, usize)>,
     pub locks: Vec<(TableId, RowId)>,
+    /// Tables this transaction holds a lock on (see `Mgr::table_locks`).
+    pub table_locks: Vec<TableId>,
+    /// The running statement's bounds for waits whose call carries none.
+    pub wait: LockWait,
     pub waiting_for: Option<TxnId>,
     pub ssi: Option<Ssi>,
     /// Live-row count changes to publish at commit.
@@ -151,6 +155,11 @@ pub(crate) struct Mgr {
     /// statement it would otherwise be moved into and out of btree nodes.
     pub active: BTreeMap<TxnId, Box<TxnState>>,
     pub locks: HashMap<(TableId, RowId), LockEntry>,
+    /// Table locks, held to the end of the transaction: writers share,
+    /// DDL that replaces or drops contents (TRUNCATE, ALTER, DROP, index
+    /// changes) is exclusive, so rolling it back cannot lose concurrent
+    /// writes, and readers wait instead of seeing its uncommitted state.
+    pub table_locks: HashMap<TableId, LockEntry>,
     pub commit_seq: u64,
     pub ssi_committed: Vec<SsiCommitted>,
     /// Threads blocked in a lock wait (ending a transaction only signals
@@ -169,6 +178,7 @@ impl Mgr {
             next_txn: 1,
             active: BTreeMap::new(),
             locks: HashMap::new(),
+            table_locks: HashMap::new(),
             commit_seq: 0,
             ssi_committed: Vec::new(),
             waiters: 0,
@@ -297,7 +307,64 @@ impl Mgr {
         }
     }
 
+    /// Takes a table lock for `me` unless another transaction holds a
+    /// conflicting one; returns that holder to wait for. Unknown
+    /// transactions (bootstrap) lock nothing.
+    pub fn lock_table(&mut self, table: TableId, me: TxnId, exclusive: bool) -> Option<TxnId> {
+        if !self.active.contains_key(&me) {
+            return None;
+        }
+        let entry = self.table_locks.entry(table).or_default();
+        if let Some(x) = entry.exclusive {
+            if x != me {
+                return Some(x);
+            }
+            return None;
+        }
+        if exclusive {
+            if let Some(other) = entry.shared.iter().copied().find(|&s| s != me) {
+                return Some(other);
+            }
+            entry.exclusive = Some(me);
+        } else if entry.shared.contains(&me) {
+            return None;
+        } else {
+            entry.shared.push(me);
+        }
+        if let Some(st) = self.active.get_mut(&me) {
+            st.table_locks.push(table);
+        }
+        None
+    }
+
+    /// Another transaction's exclusive lock on `table`, which a reader must
+    /// wait out (readers take no lock of their own).
+    #[inline]
+    pub fn table_writer(&self, table: TableId, me: TxnId) -> Option<TxnId> {
+        if self.table_locks.is_empty() {
+            return None;
+        }
+        self.table_locks
+            .get(&table)
+            .and_then(|e| e.exclusive)
+            .filter(|&x| x != me)
+    }
+
     /// Releases every lock of a finished transaction.
+    pub fn release_table_locks(&mut self, me: TxnId, tables: &[TableId]) {
+        for t in tables {
+            if let Some(e) = self.table_locks.get_mut(t) {
+                if e.exclusive == Some(me) {
+                    e.exclusive = None;
+                }
+                e.shared.retain(|&s| s != me);
+                if e.exclusive.is_none() && e.shared.is_empty() {
+                    self.table_locks.remove(t);
+                }
+            }
+        }
+    }
+
     pub fn release_locks(&mut self, me: TxnId, locks: &[(TableId, RowId)]) {
         for key in locks {
             if let Some(e) = self.locks.get_mut(key) {
