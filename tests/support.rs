@@ -151,13 +151,6 @@ pub mod engine {
     use aiondb_sdk::plugin::{guarded_parser, ProviderObject};
     use aiondb_sdk::prelude::*;
 
-    struct NoParser;
-    impl Parser for NoParser {
-        fn parse(&self, _: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
-            RErr(AionError::internal("no parser in tests"))
-        }
-    }
-
     /// A fresh catalog and opened `in_memory` backend, without functions.
     pub fn services() -> Services {
         let catalog = aiondb_kernel::catalog::KernelCatalog::new();
@@ -176,7 +169,7 @@ pub mod engine {
             .expect("in-memory backend opens");
         Services {
             catalog: RArc::new(catalog),
-            parser: RArc::new(guarded_parser(NoParser)),
+            parser: RArc::new(guarded_parser(aiondb_sql_parser::SqlParserPlugin)),
             storages: vec![StorageHandle {
                 key: "in_memory".into(),
                 backend: RArc::new(backend),

@@ -32,7 +32,7 @@ mod objects;
 pub(crate) mod table;
 #[cfg(test)]
 #[path = "ddl_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 /// PostgreSQL's NAMEDATALEN - 1: identifiers are truncated to 63 bytes.
 pub(crate) const MAX_NAME_LEN: usize = 63;

@@ -300,7 +300,7 @@ fn fill_for_default(
         );
         return Ok(cast_to(d, call, DataType::INT8, col.data_type));
     }
-    let expr = parse_expr(text)?;
+    let expr = crate::dml::parse_stored_expr(d.services, text)?;
     let e = bind_table_expr(&mut d.b, d.services, old, &expr)?;
     let t =
         d.b.exprs
@@ -322,14 +322,6 @@ fn cast_to(d: &mut Ddl<'_>, e: ExprRef, from: DataType, to: DataType) -> ExprRef
         },
         to,
     )
-}
-
-/// Parses SQL expression text stored in the catalog.
-pub(crate) fn parse_expr(text: &str) -> DbResult<ast::Expr> {
-    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-        .try_with_sql(text)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| AionError::new(SqlState::SYNTAX_ERROR, e.to_string()))
 }
 
 fn alter_column(

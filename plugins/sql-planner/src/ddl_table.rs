@@ -1017,7 +1017,7 @@ pub(crate) fn validate_expressions(d: &Ddl<'_>, draft: &TableDraft) -> DbResult<
                         ));
                     }
                 }
-                let e = crate::dml::parse_stored_expr(text.as_str())?;
+                let e = crate::dml::parse_stored_expr(d.services, text.as_str())?;
                 bind_table_expr(&mut scratch, d.services, &draft.def, &e)?;
             }
         }

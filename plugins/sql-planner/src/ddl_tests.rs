@@ -11,18 +11,33 @@ use aiondb_sdk::prelude::*;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser as SqlParser;
 
-struct NoParser;
+/// Stands in for the parser plugin (which the planner may not depend on):
+/// sqlparser's AST shipped through the SDK's generic tree encoding, the
+/// schema the planner decodes.
+pub(crate) struct TestParser;
 
-impl aiondb_sdk::capability::Parser for NoParser {
-    fn parse(&self, _sql: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
-        RErr(AionError::internal("no parser in planner unit tests"))
+impl aiondb_sdk::capability::Parser for TestParser {
+    fn parse(&self, sql: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
+        use aiondb_sdk::syntax::generic::{encode_json, SCHEMA_SQLPARSER};
+        let stmts = match SqlParser::parse_sql(&PostgreSqlDialect {}, sql.as_str()) {
+            Ok(s) => s,
+            Err(e) => return RErr(AionError::new(SqlState::SYNTAX_ERROR, e.to_string())),
+        };
+        let mut out = RVec::new();
+        for st in stmts {
+            match serde_json::to_value(&st) {
+                Ok(v) => out.push(encode_json(&v, sql.as_str(), SCHEMA_SQLPARSER)),
+                Err(e) => return RErr(AionError::internal(e.to_string())),
+            }
+        }
+        ROk(out)
     }
 }
 
 pub(crate) fn test_services() -> Services {
     let catalog: CatalogRef = Catalog_TO::from_ptr(RArc::new(KernelCatalog::new()), TD_Opaque);
     let parser: ParserBox =
-        aiondb_sdk::capability::Parser_TO::from_ptr(RBox::new(NoParser), TD_Opaque);
+        aiondb_sdk::capability::Parser_TO::from_ptr(RBox::new(TestParser), TD_Opaque);
     Services {
         catalog: RArc::new(catalog),
         parser: RArc::new(parser),

@@ -40,11 +40,9 @@ pub fn table_scope(
 }
 
 /// Parses SQL text stored in the catalog (a default or CHECK expression).
-pub fn parse_stored_expr(text: &str) -> DbResult<ast::Expr> {
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let stmts = sqlparser::parser::Parser::parse_sql(&dialect, &format!("SELECT {text}"))
-        .map_err(|e| AionError::internal(format!("stored expression does not parse: {e}")))?;
-    if let Some(ast::Statement::Query(q)) = stmts.into_iter().next() {
+pub fn parse_stored_expr(services: &Services, text: &str) -> DbResult<ast::Expr> {
+    let stmt = crate::shared::parse_stored(services, &format!("SELECT {text}"))?;
+    if let ast::Statement::Query(q) = stmt {
         if let ast::SetExpr::Select(s) = *q.body {
             if let Some(
                 ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. },
@@ -71,7 +69,7 @@ fn column_default(b: &mut Binder<'_>, table: &TableDef, col: usize) -> DbResult<
         return Ok(LExpr::null(c.data_type));
     }
     if let Some(text) = c.default_expr.clone().into_option() {
-        let e = parse_stored_expr(text.as_str())?;
+        let e = parse_stored_expr(b.services, text.as_str())?;
         let x = b.expr(&Scope::default(), &e)?;
         return b.coerce(x, c.data_type, CoercionKind::Assignment);
     }
@@ -202,7 +200,7 @@ fn generated_exprs(
     for (i, c) in table.columns.iter().enumerate() {
         match (c.identity, c.default_expr.as_ref().into_option()) {
             (Identity::Stored, Some(text)) => {
-                let e = parse_stored_expr(text.as_str())?;
+                let e = parse_stored_expr(b.services, text.as_str())?;
                 let x = b.expr(&scope, &e)?;
                 out.push(Some(assign(b, table, i, x)?));
             }
@@ -276,7 +274,7 @@ fn checks(b: &mut Binder<'_>, table: &TableDef) -> DbResult<Checks> {
     let mut out = Vec::new();
     for c in table.constraints.iter() {
         if let ConstraintKind::Check { expr } = &c.kind {
-            let e = parse_stored_expr(expr.as_str())?;
+            let e = parse_stored_expr(b.services, expr.as_str())?;
             let x = b.expr(&scope, &e)?;
             let x = b.require_bool(x, "CHECK")?;
             out.push((c.name.to_string(), x));

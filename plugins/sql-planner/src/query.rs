@@ -1002,12 +1002,8 @@ fn renumber(b: &mut Binder<'_>, p: LPlan) -> LPlan {
 }
 
 pub fn parse_query(services: &Services, sql: &str) -> DbResult<ast::Query> {
-    let _ = services;
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let stmts = sqlparser::parser::Parser::parse_sql(&dialect, sql)
-        .map_err(|e| AionError::internal(format!("stored query text does not parse: {e}")))?;
-    match stmts.into_iter().next() {
-        Some(ast::Statement::Query(q)) => Ok(*q),
+    match crate::shared::parse_stored(services, sql)? {
+        ast::Statement::Query(q) => Ok(*q),
         _ => Err(AionError::internal("stored query text is not a query")),
     }
 }

@@ -113,6 +113,28 @@ pub(crate) fn plan_tree(
     plan_statement(ctx, services, &stmt)
 }
 
+/// Parses SQL text stored in the catalog (view queries, defaults, CHECK
+/// constraints) through the registered `sql.parser/1` provider: the
+/// planner never parses text on its own.
+pub(crate) fn parse_stored(services: &Services, sql: &str) -> DbResult<ast::Statement> {
+    let trees = services
+        .parser
+        .parse(RStr::from_str(sql))
+        .into_result()
+        .map_err(|e| {
+            AionError::internal(format!(
+                "SQL text stored in the catalog does not parse ({}): {sql}",
+                e.message
+            ))
+        })?;
+    match trees.first() {
+        Some(t) => decode_statement(t),
+        None => Err(AionError::internal(
+            "SQL text stored in the catalog is empty",
+        )),
+    }
+}
+
 pub(crate) fn decode_statement(tree: &SyntaxTree) -> DbResult<ast::Statement> {
     use aiondb_sdk::syntax::generic::{decode_json, SCHEMA_SQLPARSER};
     if tree.schema.as_str() != SCHEMA_SQLPARSER {

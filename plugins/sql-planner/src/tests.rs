@@ -8,13 +8,6 @@ use aiondb_sdk::plan::{ExprKind, IndexProbe, JoinMethod, Operator};
 use aiondb_sdk::prelude::*;
 use sqlparser::dialect::PostgreSqlDialect;
 
-struct NoParser;
-impl Parser for NoParser {
-    fn parse(&self, _sql: RStr<'_>) -> AResult<RVec<SyntaxTree>> {
-        RErr(AionError::feature_not_supported("no parser in tests"))
-    }
-}
-
 struct Funcs;
 impl FunctionSet for Funcs {
     fn functions(&self) -> AResult<RVec<FunctionSignature>> {
@@ -119,7 +112,10 @@ fn setup() -> Services {
         unique: false,
         options: RVec::new(),
     }));
-    let parser = aiondb_sdk::capability::Parser_TO::from_ptr(RBox::new(NoParser), TD_Opaque);
+    let parser = aiondb_sdk::capability::Parser_TO::from_ptr(
+        RBox::new(crate::ddl::tests::TestParser),
+        TD_Opaque,
+    );
     let funcs = aiondb_sdk::capability::FunctionSet_TO::from_ptr(RBox::new(Funcs), TD_Opaque);
     Services {
         catalog: RArc::new(cat),
