@@ -155,13 +155,17 @@ struct Writer<'a> {
     shift: usize,
     /// Data-modifying CTEs of a `WithDml` root, shown (as "CTE name") under
     /// the next node rendered, as PostgreSQL shows them under the top node.
-    pending: Vec<(NodeRef, Vec<String>)>,
+    pending: Vec<Child>,
     /// Worktable numbers of data-modifying CTEs and their names.
     cte_names: Vec<(u32, String)>,
 }
 
 /// Column labels of a node's output.
 type Labels = Vec<String>;
+
+/// A node to render under another, with its tag line ("CTE d", "SubPlan 1";
+/// none for a plain input).
+type Child = (NodeRef, Vec<String>);
 
 fn agg_name(f: AggFunc) -> &'static str {
     match f {
@@ -577,7 +581,7 @@ impl Writer<'_> {
         };
         let mut details: Vec<String> = Vec::new();
         // CTEs first (PostgreSQL's order), then inputs, then SubPlans.
-        let mut children: Vec<(NodeRef, Vec<String>)> = std::mem::take(&mut self.pending);
+        let mut children: Vec<Child> = std::mem::take(&mut self.pending);
         for c in node.inputs.iter() {
             match self.plan.node(*c).map(|x| &x.op) {
                 // A DML statement's input: its CTEs show under the DML node.
@@ -946,7 +950,7 @@ impl Writer<'_> {
     }
 
     /// A `WithDml` node's main input and its CTEs as tagged children.
-    fn with_dml_parts(&self, n: NodeRef) -> DbResult<(NodeRef, Vec<(NodeRef, Vec<String>)>)> {
+    fn with_dml_parts(&self, n: NodeRef) -> DbResult<(NodeRef, Vec<Child>)> {
         let node = node_of(self.plan, n)?;
         let Operator::WithDml { ctes } = &node.op else {
             return Err(bad_plan(format!("node {n} is not WithDml")));
@@ -963,7 +967,7 @@ impl Writer<'_> {
         Ok((main, tagged))
     }
 
-    fn subquery_children(&mut self, exprs: &[ExprRef], out: &mut Vec<(NodeRef, Vec<String>)>) {
+    fn subquery_children(&mut self, exprs: &[ExprRef], out: &mut Vec<Child>) {
         let mut stack: Vec<ExprRef> = exprs.to_vec();
         while let Some(e) = stack.pop() {
             let Some(ex) = self.plan.expr(e) else {
