@@ -17,6 +17,7 @@
 //! * `Aggregate` outputs `group_by` values then one column per aggregate.
 //!   `Window` outputs its input columns then one column per window call.
 //! * `SetOp`, `RecursiveUnion`: inputs of equal width; output has that width.
+//! * `WithDml` outputs its input 0 (`main`) unchanged.
 //! * Correlation: a subquery expression or the right side of a `lateral`
 //!   join is executed once per outer row. [`ExprKind::OuterColumn`]
 //!   `{depth: 1, column}` reads the row the enclosing expression is being
@@ -538,8 +539,25 @@ pub enum Operator {
         worktable: u32,
         all: bool,
     },
+    /// Reads the rows currently stored in worktable `worktable`: the
+    /// previous iteration of a [`Operator::RecursiveUnion`], or the RETURNING
+    /// rows of a data-modifying CTE ([`Operator::WithDml`]).
     WorkTableScan {
         worktable: u32,
+    },
+    /// Data-modifying statements of the statement's top-level WITH. Inputs
+    /// `[main, cte_1, .., cte_n]`, each `cte_i` an `Insert`, `Update` or
+    /// `Delete` node. Opening it first runs every `cte_i` to completion, in
+    /// order, and stores its RETURNING rows in worktable
+    /// `ctes[i - 1].worktable`; then it opens `main` and outputs main's
+    /// rows. So each data-modifying CTE runs exactly once per statement,
+    /// whether `main` reads it (through `WorkTableScan`, any number of
+    /// times) or not, and later CTEs may read earlier ones. All of them
+    /// share the statement's snapshot: `main` does not see their changes.
+    /// The planner puts this node at the root, or as input 0 of a root
+    /// `Insert`/`Update`/`Delete`; it is opened once per execution.
+    WithDml {
+        ctes: RVec<DmlCte>,
     },
     /// Input 0 yields full table rows in column order, already cast to the
     /// column types, with defaults filled in by the planner. The executor
@@ -592,6 +610,17 @@ pub enum Operator {
         name: RString,
         payload: RVec<u8>,
     },
+}
+
+/// One data-modifying statement of a top-level WITH (see
+/// [`Operator::WithDml`]).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct DmlCte {
+    /// The WITH query's name (EXPLAIN).
+    pub name: RString,
+    /// The worktable its RETURNING rows are stored in.
+    pub worktable: u32,
 }
 
 #[repr(u8)]

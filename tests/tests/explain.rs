@@ -175,3 +175,39 @@ fn order_by_join_key_uses_a_merge_join_with_the_hash_join_result() {
         );
     }
 }
+
+#[test]
+fn data_modifying_ctes_show_as_cte_subplans() {
+    let (_db, mut c) = setup();
+    c.execute("CREATE TABLE archive (id int, total int)")
+        .expect("create");
+    let p = plan_text(
+        &mut c,
+        "WITH d AS (DELETE FROM orders WHERE total = 1 RETURNING id, total), \
+         e AS (DELETE FROM orders WHERE total = 2) \
+         INSERT INTO archive SELECT id, total FROM d",
+    );
+    let lines: Vec<&str> = p.lines().collect();
+    assert!(lines[0].starts_with("Insert on archive"), "{p}");
+    assert_eq!(lines[1].trim(), "CTE d", "{p}");
+    assert!(
+        lines[2].trim_start().starts_with("->  Delete on orders"),
+        "{p}"
+    );
+    assert!(p.contains("\n  CTE e\n"), "{p}");
+    assert!(p.contains("CTE Scan on d"), "{p}");
+    // Plain EXPLAIN runs nothing.
+    let r = c.execute("SELECT count(*) FROM orders").expect("count");
+    assert_eq!(r.rows().next().and_then(|r| r.get_i64(0)), Some(20000));
+    let p = plan_text(
+        &mut c,
+        "ANALYZE WITH d AS (DELETE FROM orders WHERE total = 3 RETURNING id) \
+         SELECT count(*) FROM d a JOIN d b ON a.id = b.id",
+    );
+    assert!(p.starts_with("Aggregate") || p.contains("Aggregate"), "{p}");
+    assert!(p.contains("CTE d"), "{p}");
+    assert!(
+        p.contains("rows=200 loops=1"),
+        "200 rows deleted once:\n{p}"
+    );
+}

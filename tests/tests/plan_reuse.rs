@@ -135,3 +135,27 @@ fn catalog_changes_replan_cached_statements() {
     let e = c.query(&sel, &[Value::Int4(1)]).expect_err("dropped");
     assert_eq!(e.sqlstate.as_str(), "42P01");
 }
+
+#[test]
+fn reruns_of_data_modifying_ctes_modify_every_time() {
+    let (_db, mut c) = setup();
+    // Unreferenced and referenced twice: each run deletes its row once.
+    let del = c
+        .prepare(
+            "WITH d AS (DELETE FROM kv WHERE id = $1 RETURNING n) SELECT count(*) FROM d a, d b",
+        )
+        .expect("prepare");
+    let quiet = c
+        .prepare("WITH d AS (DELETE FROM kv WHERE id = $1) SELECT 1")
+        .expect("prepare");
+    let count = c.prepare("SELECT count(*) FROM kv").expect("prepare");
+    for i in 1..=5 {
+        assert_eq!(ints(&mut c, &del, &[Value::Int4(i)]), vec![vec![1]]);
+        assert_eq!(ints(&mut c, &quiet, &[Value::Int4(i + 50)]), vec![vec![1]]);
+        assert_eq!(
+            ints(&mut c, &count, &[]),
+            vec![vec![100 - 2 * i64::from(i)]]
+        );
+    }
+    assert_eq!(ints(&mut c, &del, &[Value::Int4(1)]), vec![vec![0]]);
+}

@@ -12,7 +12,8 @@
 //! changed since compiling, when the services differ, in read-only
 //! transactions (build-time checks such as FOR UPDATE depend on it), and for
 //! plans whose state lives outside the operators (subqueries, recursive
-//! CTEs, window functions, table functions, EXPLAIN, DDL).
+//! CTEs, data-modifying CTEs, window functions, table functions, EXPLAIN,
+//! DDL).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -124,6 +125,9 @@ fn cacheable(plan: &Plan) -> bool {
         Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => {
             i == plan.root as usize
         }
+        // Worktables live in the context, and the CTEs' DML operators run
+        // once per operator instance (`WithDml` is listed to say so).
+        Operator::WithDml { .. } => false,
         _ => false,
     });
     nodes_ok

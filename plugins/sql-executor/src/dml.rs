@@ -641,8 +641,9 @@ impl DmlSpec {
     }
 }
 
-/// A DML operator inside a query (`WITH x AS (DELETE ... RETURNING ...)`):
-/// the writes happen once, at open; the RETURNING rows then stream.
+/// A DML operator inside a query (`WITH x AS (DELETE ... RETURNING ...)`,
+/// an input of `WithDml`): the writes happen once, at open; the RETURNING
+/// rows then stream.
 pub(crate) struct DmlOp {
     spec: DmlSpec,
     rows: Vec<Vec<Value>>,

@@ -80,6 +80,18 @@ pub(crate) fn explain(
         subplans: 0,
         outer: Vec::new(),
         shift: 0,
+        pending: Vec::new(),
+        cte_names: plan
+            .nodes
+            .iter()
+            .flat_map(|n| match &n.op {
+                Operator::WithDml { ctes } => ctes
+                    .iter()
+                    .map(|c| (c.worktable, c.name.to_string()))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect(),
     };
     w.node(target, 0, Vec::new())?;
     if analyze {
@@ -141,10 +153,19 @@ struct Writer<'a> {
     outer: Vec<Labels>,
     /// Extra indentation of a SubPlan's tree.
     shift: usize,
+    /// Data-modifying CTEs of a `WithDml` root, shown (as "CTE name") under
+    /// the next node rendered, as PostgreSQL shows them under the top node.
+    pending: Vec<Child>,
+    /// Worktable numbers of data-modifying CTEs and their names.
+    cte_names: Vec<(u32, String)>,
 }
 
 /// Column labels of a node's output.
 type Labels = Vec<String>;
+
+/// A node to render under another, with its tag line ("CTE d", "SubPlan 1";
+/// none for a plain input).
+type Child = (NodeRef, Vec<String>);
 
 fn agg_name(f: AggFunc) -> &'static str {
     match f {
@@ -550,12 +571,29 @@ impl Writer<'_> {
     /// that PostgreSQL folds into this node (a Filter above it).
     fn node(&mut self, n: NodeRef, level: usize, extra: Vec<String>) -> DbResult<()> {
         let node = node_of(self.plan, n)?;
+        if let Operator::WithDml { .. } = &node.op {
+            // Not a node of its own: its CTEs go under the main plan's top.
+            let (main, ctes) = self.with_dml_parts(n)?;
+            self.pending.extend(ctes);
+            return self.node(main, level, extra);
+        }
         let child_labels = |w: &Writer, i: usize| -> Labels {
             node.inputs.get(i).map(|c| w.labels(*c)).unwrap_or_default()
         };
         let mut details: Vec<String> = Vec::new();
-        let mut children: Vec<(NodeRef, Vec<String>)> =
-            node.inputs.iter().map(|c| (*c, Vec::new())).collect();
+        // CTEs first (PostgreSQL's order), then inputs, then SubPlans.
+        let mut children: Vec<Child> = std::mem::take(&mut self.pending);
+        for c in node.inputs.iter() {
+            match self.plan.node(*c).map(|x| &x.op) {
+                // A DML statement's input: its CTEs show under the DML node.
+                Some(Operator::WithDml { .. }) => {
+                    let (main, ctes) = self.with_dml_parts(*c)?;
+                    children.extend(ctes);
+                    children.push((main, Vec::new()));
+                }
+                _ => children.push((*c, Vec::new())),
+            }
+        }
         let mut hash_right = false;
         let name = match &node.op {
             Operator::SeqScan { table, filter, .. } => {
@@ -801,8 +839,12 @@ impl Writer<'_> {
             },
             Operator::RecursiveUnion { .. } => "Recursive Union".into(),
             Operator::WorkTableScan { worktable } => {
-                format!("WorkTable Scan on worktable{worktable}")
+                match self.cte_names.iter().find(|c| c.0 == *worktable) {
+                    Some((_, name)) => format!("CTE Scan on {name}"),
+                    None => format!("WorkTable Scan on worktable{worktable}"),
+                }
             }
+            Operator::WithDml { .. } => "With".into(),
             Operator::Insert { table, .. } => format!("Insert on {}", self.table_name(*table)),
             Operator::Update { table, .. } => format!("Update on {}", self.table_name(*table)),
             Operator::Delete { table, .. } => format!("Delete on {}", self.table_name(*table)),
@@ -845,13 +887,15 @@ impl Writer<'_> {
         for d in details.into_iter().chain(extra) {
             self.detail(level, d);
         }
-        let nchildren = children.len();
+        let nchildren = children.iter().filter(|(_, t)| t.is_empty()).count();
+        // Position among the node's inputs (tagged CTEs/SubPlans not counted).
+        let mut pos = 0;
         // The inner side of a lateral join reads the current outer row.
         let lateral_left = match &node.op {
             Operator::Join { lateral: true, .. } => Some(child_labels(self, 0)),
             _ => None,
         };
-        for (i, (c, tag)) in children.into_iter().enumerate() {
+        for (c, tag) in children {
             if let Some(t) = tag.first() {
                 // PostgreSQL: "SubPlan N" at the detail indent, its tree
                 // two columns further in.
@@ -862,6 +906,8 @@ impl Writer<'_> {
                 r?;
                 continue;
             }
+            let i = pos;
+            pos += 1;
             if i == 1 {
                 if let Some(l) = &lateral_left {
                     self.outer.push(l.clone());
@@ -904,7 +950,25 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn subquery_children(&mut self, exprs: &[ExprRef], out: &mut Vec<(NodeRef, Vec<String>)>) {
+    /// A `WithDml` node's main input and its CTEs as tagged children.
+    fn with_dml_parts(&self, n: NodeRef) -> DbResult<(NodeRef, Vec<Child>)> {
+        let node = node_of(self.plan, n)?;
+        let Operator::WithDml { ctes } = &node.op else {
+            return Err(bad_plan(format!("node {n} is not WithDml")));
+        };
+        let main = *node
+            .inputs
+            .first()
+            .ok_or_else(|| bad_plan("WithDml without a main input"))?;
+        let tagged = ctes
+            .iter()
+            .zip(node.inputs.iter().skip(1))
+            .map(|(c, i)| (*i, vec![format!("CTE {}", c.name)]))
+            .collect();
+        Ok((main, tagged))
+    }
+
+    fn subquery_children(&mut self, exprs: &[ExprRef], out: &mut Vec<Child>) {
         let mut stack: Vec<ExprRef> = exprs.to_vec();
         while let Some(e) = stack.pop() {
             let Some(ex) = self.plan.expr(e) else {

@@ -282,6 +282,25 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
             rows: Arc::new(Vec::new()),
             pos: 0,
         }),
+        Operator::WithDml { ctes } => {
+            if node.inputs.len() != ctes.len() + 1 {
+                return Err(bad_plan(format!(
+                    "WithDml node {n} has {} inputs for {} CTEs",
+                    node.inputs.len(),
+                    ctes.len()
+                )));
+            }
+            let main = build_child(cx, plan, n, 0)?;
+            let mut built = Vec::with_capacity(ctes.len());
+            for (i, c) in ctes.iter().enumerate() {
+                built.push((c.worktable, build_child(cx, plan, n, i + 1)?));
+            }
+            Box::new(WithDmlOp {
+                main,
+                ctes: built,
+                held: 0,
+            })
+        }
         Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => Box::new(
             crate::dml::DmlOp::new(crate::dml::compile_dml(cx, plan, n)?),
         ),
@@ -1457,6 +1476,63 @@ impl Op for WorkTableOp {
             .get(self.pos.wrapping_sub(1))
             .map(|r| r.as_slice())
             .unwrap_or(&[])
+    }
+}
+
+/// Runs the data-modifying CTEs of a statement, then streams the main plan
+/// (see `Operator::WithDml`).
+struct WithDmlOp {
+    main: Box<dyn Op>,
+    /// (worktable, DML operator), in statement order.
+    ctes: Vec<(u32, Box<dyn Op>)>,
+    /// Bytes of RETURNING rows held in worktables.
+    held: u64,
+}
+
+impl Op for WithDmlOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        // Opened once per execution (the planner only puts this node at the
+        // top), so every open is one run of each CTE.
+        cx.release(self.held);
+        self.held = 0;
+        for (worktable, op) in &mut self.ctes {
+            op.open(cx)?;
+            let mut rows = Vec::new();
+            while op.advance(cx)? {
+                cx.tick()?;
+                let row = op.current();
+                let b = row_bytes(row);
+                cx.reserve(b)?;
+                self.held += b;
+                rows.push(row.to_vec());
+            }
+            op.close(cx);
+            let rows = Arc::new(rows);
+            match cx.worktables.iter_mut().find(|w| w.0 == *worktable) {
+                Some(w) => w.1 = rows,
+                None => cx.worktables.push((*worktable, rows)),
+            }
+        }
+        self.main.open(cx)
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        self.main.advance(cx)
+    }
+    fn current(&self) -> &[Value] {
+        self.main.current()
+    }
+    fn take_current(&mut self, out: &mut RowBatch) {
+        self.main.take_current(out)
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        cx.release(self.held);
+        self.held = 0;
+        let ids: Vec<u32> = self.ctes.iter().map(|c| c.0).collect();
+        cx.worktables.retain(|w| !ids.contains(&w.0));
+        self.main.close(cx);
+    }
+    fn limit_hint(&mut self, rows: Option<u64>) {
+        self.main.limit_hint(rows)
     }
 }
 

@@ -1443,3 +1443,46 @@ fn in_subquery_cached_hash_with_nulls() {
         vec![vec![b(true)], vec![Value::Null], vec![Value::Null]]
     );
 }
+
+#[test]
+fn with_dml_fills_worktables_before_main() {
+    // The CTE input runs first; main reads its rows twice (UNION ALL of two
+    // scans of the worktable). The executor does not require a DML input.
+    let mut pb = PB::default();
+    let cte = pb.ints(&[&[Some(1)], &[Some(2)]]);
+    let a = pb.node(Operator::WorkTableScan { worktable: 7 }, vec![], 1);
+    let b = pb.node(Operator::WorkTableScan { worktable: 7 }, vec![], 1);
+    let main = pb.node(
+        Operator::SetOp {
+            op: SetOpKind::Union,
+            all: true,
+        },
+        vec![a, b],
+        1,
+    );
+    let ctes = vec![DmlCte {
+        name: "d".into(),
+        worktable: 7,
+    }];
+    let w = pb.node(
+        Operator::WithDml {
+            ctes: ctes.clone().into(),
+        },
+        vec![main, cte],
+        1,
+    );
+    let rows = pb.run_root(w).unwrap();
+    let mut v = i4(&rows);
+    v.sort();
+    assert_eq!(
+        v,
+        vec![vec![Some(1)], vec![Some(1)], vec![Some(2)], vec![Some(2)]]
+    );
+
+    // An input missing for a declared CTE is a plan error, not a panic.
+    let mut pb = PB::default();
+    let main = pb.ints(&[&[Some(1)]]);
+    let w = pb.node(Operator::WithDml { ctes: ctes.into() }, vec![main], 1);
+    let e = pb.run_root(w).unwrap_err();
+    assert_eq!(e.sqlstate.as_str(), "XX000");
+}

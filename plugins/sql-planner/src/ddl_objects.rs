@@ -385,6 +385,20 @@ pub(super) fn plan_create_view(d: Ddl<'_>, cv: &ast::CreateView) -> DbResult<Pla
         }
         _ => {}
     }
+    // A view runs its query at every use; PostgreSQL refuses it outright.
+    let has_dml_with = cv.query.with.as_ref().is_some_and(|w| {
+        w.cte_tables.iter().any(|c| {
+            matches!(
+                &*c.query.body,
+                ast::SetExpr::Insert(_) | ast::SetExpr::Update(_) | ast::SetExpr::Delete(_)
+            )
+        })
+    });
+    if has_dml_with {
+        return Err(AionError::feature_not_supported(
+            "views must not contain data-modifying statements in WITH",
+        ));
+    }
     let out = crate::shared::query_output_schema(d.ctx, d.services, &cv.query)?;
     if cv.columns.len() > out.len() {
         return Err(AionError::new(

@@ -1058,6 +1058,7 @@ pub fn plan_with_dml(
         }
     };
     let ((root, items), verb) = (root, ret);
-    let pb = std::mem::take(&mut binder.pre);
+    let mut pb = std::mem::take(&mut binder.pre);
+    let root = crate::planner::wrap_dml_ctes(&binder, &mut pb, root)?;
     Ok(finish(&binder, pb, root, &items, verb))
 }

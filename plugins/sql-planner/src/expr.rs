@@ -72,6 +72,18 @@ pub struct Binder<'a> {
     /// No WITH list has been bound yet (data-modifying CTEs are only
     /// allowed in the statement's top-level WITH).
     pub top_level_with: bool,
+    /// Data-modifying CTEs of the top-level WITH, in statement order, each
+    /// already planned into `pre`: they all run before the main query
+    /// (`Operator::WithDml`), referenced or not.
+    pub dml_ctes: Vec<DmlCte>,
+}
+
+/// A planned data-modifying CTE.
+#[derive(Clone, Debug)]
+pub struct DmlCte {
+    pub name: String,
+    pub node: u32,
+    pub worktable: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -85,10 +97,14 @@ pub enum CteDef {
         names: Vec<String>,
         types: Vec<DataType>,
     },
-    /// `WITH x AS (INSERT/UPDATE/DELETE ... RETURNING ...)`, not yet referenced.
-    Dml(Box<ast::Statement>, Vec<String>),
-    /// A data-modifying CTE already referenced once (it runs exactly once).
-    DmlUsed,
+    /// `WITH x AS (INSERT/UPDATE/DELETE ...)`, already planned (see
+    /// [`Binder::dml_ctes`]): references read its RETURNING rows from
+    /// `worktable`. No `names` means no RETURNING clause.
+    Dml {
+        worktable: u32,
+        names: Vec<String>,
+        types: Vec<DataType>,
+    },
     /// A recursive CTE's name while its non-recursive term binds.
     NonRecursiveTerm,
 }
@@ -118,6 +134,7 @@ impl<'a> Binder<'a> {
             named_windows: Vec::new(),
             pre: crate::shared::PlanBuilder::new(),
             top_level_with: true,
+            dml_ctes: Vec::new(),
         }
     }
 

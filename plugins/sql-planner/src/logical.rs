@@ -401,13 +401,6 @@ pub enum LPlan {
         worktable: u32,
         cols: Vec<ColId>,
     },
-    /// A node already lowered into the statement's plan builder while
-    /// binding (the DML of a data-modifying CTE); outputs `cols`.
-    Prebuilt {
-        node: u32,
-        cols: Vec<ColId>,
-        rows: f64,
-    },
 }
 
 /// The optimizer's physical join choice.
@@ -441,8 +434,7 @@ impl LPlan {
             LPlan::Values { cols, .. }
             | LPlan::SetOp { cols, .. }
             | LPlan::RecursiveUnion { cols, .. }
-            | LPlan::WorkTableScan { cols, .. }
-            | LPlan::Prebuilt { cols, .. } => cols.clone(),
+            | LPlan::WorkTableScan { cols, .. } => cols.clone(),
             LPlan::TableFunc { cols, .. } => cols.clone(),
             LPlan::Filter { input, .. }
             | LPlan::Sort { input, .. }
@@ -485,8 +477,7 @@ impl LPlan {
             LPlan::Scan { .. }
             | LPlan::Values { .. }
             | LPlan::TableFunc { .. }
-            | LPlan::WorkTableScan { .. }
-            | LPlan::Prebuilt { .. } => vec![],
+            | LPlan::WorkTableScan { .. } => vec![],
             LPlan::Filter { input, .. }
             | LPlan::Project { input, .. }
             | LPlan::Aggregate { input, .. }
@@ -561,10 +552,7 @@ impl LPlan {
             LPlan::Sort { keys, .. } => keys.iter().for_each(|k| f(&k.expr)),
             LPlan::Limit { limit, offset, .. } => limit.iter().chain(offset.iter()).for_each(f),
             LPlan::Distinct { on, .. } => on.iter().for_each(f),
-            LPlan::SetOp { .. }
-            | LPlan::RecursiveUnion { .. }
-            | LPlan::WorkTableScan { .. }
-            | LPlan::Prebuilt { .. } => {}
+            LPlan::SetOp { .. } | LPlan::RecursiveUnion { .. } | LPlan::WorkTableScan { .. } => {}
         }
     }
 }

@@ -707,12 +707,6 @@ impl<'a, 'b> Lower<'a, 'b> {
                     cost,
                 ))
             }
-            LPlan::Prebuilt { node, cols, rows } => Ok(Lowered {
-                node: *node,
-                layout: cols.clone(),
-                rows: *rows,
-                cost: *rows,
-            }),
             LPlan::WorkTableScan { worktable, cols } => Ok(self.push(
                 Operator::WorkTableScan {
                     worktable: *worktable,

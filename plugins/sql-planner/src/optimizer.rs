@@ -297,7 +297,6 @@ impl<'a> Optimizer<'a> {
             LPlan::SetOp { left, right, .. } => self.rows(left) + self.rows(right),
             LPlan::RecursiveUnion { anchor, .. } => self.rows(anchor) * 10.0,
             LPlan::WorkTableScan { .. } => 10.0,
-            LPlan::Prebuilt { rows, .. } => *rows,
         }
     }
 

@@ -5,7 +5,7 @@ use crate::logical::LPlan;
 use crate::lower::Lower;
 use crate::optimizer::Optimizer;
 use crate::shared::{resolve_table, PlanBuilder};
-use aiondb_sdk::plan::{ExprRef, Operator};
+use aiondb_sdk::plan::{DmlCte, ExprRef, NodeRef, Operator};
 use aiondb_sdk::prelude::*;
 use sqlparser::ast;
 
@@ -86,6 +86,7 @@ pub(crate) fn plan_query(ctx: &PlanContext, services: &Services, q: &ast::Query)
         b.add_table(*t);
     }
     let (root, layout) = lower_plan(&binder, &mut b, plan)?;
+    let root = wrap_dml_ctes(&binder, &mut b, root)?;
     let fields = layout
         .iter()
         .zip(&names)
@@ -107,6 +108,69 @@ pub(crate) fn plan_query(ctx: &PlanContext, services: &Services, q: &ast::Query)
     // `writes` is already set when a data-modifying CTE was planned.
     b.writes |= has_lock;
     Ok(b.finish(services, root, Schema::new(fields), "SELECT"))
+}
+
+/// Puts the statement's data-modifying CTEs (if any) under a `WithDml`
+/// node that runs them before the main plan rooted at `root`: above a
+/// query, or between a DML root and its input (the DML node must stay the
+/// root: the executor runs DML statements and counts their rows by it).
+/// Returns the new root.
+pub(crate) fn wrap_dml_ctes(
+    binder: &Binder<'_>,
+    b: &mut PlanBuilder,
+    root: NodeRef,
+) -> DbResult<NodeRef> {
+    if binder.dml_ctes.is_empty() {
+        return Ok(root);
+    }
+    let main_node = b
+        .nodes
+        .get(root as usize)
+        .ok_or_else(|| AionError::internal("planner: main plan root out of range"))?;
+    let is_dml = matches!(
+        main_node.op,
+        Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. }
+    );
+    let main = if is_dml {
+        *main_node
+            .inputs
+            .first()
+            .ok_or_else(|| AionError::internal("planner: DML node without input"))?
+    } else {
+        root
+    };
+    let (output, rows, mut cost) = match b.nodes.get(main as usize) {
+        Some(n) => (n.output.to_vec(), n.est_rows, n.est_cost),
+        None => return Err(AionError::internal("planner: main plan out of range")),
+    };
+    let mut inputs = vec![main];
+    let mut ctes = Vec::new();
+    for c in &binder.dml_ctes {
+        inputs.push(c.node);
+        cost += b.nodes.get(c.node as usize).map_or(0.0, |n| n.est_cost);
+        ctes.push(DmlCte {
+            name: RString::from(c.name.as_str()),
+            worktable: c.worktable,
+        });
+    }
+    let with = b.node(
+        Operator::WithDml {
+            ctes: RVec::from(ctes),
+        },
+        inputs,
+        output,
+        rows,
+        cost,
+    );
+    if !is_dml {
+        return Ok(with);
+    }
+    if let Some(n) = b.nodes.get_mut(root as usize) {
+        if let Some(first) = n.inputs.first_mut() {
+            *first = with;
+        }
+    }
+    Ok(root)
 }
 
 /// Optimizes and lowers a bound plan; returns the root and its layout.

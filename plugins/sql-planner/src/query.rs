@@ -62,13 +62,53 @@ pub fn push_ctes(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<()> {
             if let ast::SetExpr::Insert(st) | ast::SetExpr::Update(st) | ast::SetExpr::Delete(st) =
                 &*cte.query.body
             {
-                b.ctes.push((name, CteDef::Dml(Box::new(st.clone()), cols)));
+                // Planned now, in statement order, so that it runs even when
+                // nothing references it (PostgreSQL runs each exactly once).
+                let def = bind_dml_cte(b, &name, st, cols)?;
+                b.ctes.push((name, def));
                 continue;
             }
             b.ctes.push((name, CteDef::Query(cte.query.clone(), cols)));
         }
     }
     Ok(())
+}
+
+/// Plans a data-modifying CTE into `b.pre` and records it in `b.dml_ctes`.
+fn bind_dml_cte(
+    b: &mut Binder<'_>,
+    name: &str,
+    st: &ast::Statement,
+    cols: Vec<String>,
+) -> DbResult<CteDef> {
+    // The statement binds on its own: no outer scope, and only the CTEs
+    // defined before it (all of `b.ctes` so far).
+    let saved_outer = std::mem::take(&mut b.outer);
+    let saved_agg = b.agg.take();
+    let saved_forbid = b.agg_forbidden.take();
+    let r = crate::dml::dml_node(b, st);
+    b.outer = saved_outer;
+    b.agg = saved_agg;
+    b.agg_forbidden = saved_forbid;
+    let (node, ret) = r?;
+    let mut names: Vec<String> = ret.iter().map(|(n, _)| n.clone()).collect();
+    for (i, c) in cols.into_iter().enumerate() {
+        if let Some(n) = names.get_mut(i) {
+            *n = c;
+        }
+    }
+    let worktable = b.next_worktable;
+    b.next_worktable += 1;
+    b.dml_ctes.push(DmlCte {
+        name: name.to_string(),
+        node,
+        worktable,
+    });
+    Ok(CteDef::Dml {
+        worktable,
+        names,
+        types: ret.into_iter().map(|(_, t)| t).collect(),
+    })
 }
 
 fn bind_query_body(b: &mut Binder<'_>, q: &ast::Query) -> DbResult<(LPlan, Vec<String>)> {
@@ -916,50 +956,24 @@ fn bind_cte_ref(
                 ),
             ))
         }
-        CteDef::DmlUsed => {
-            return Err(AionError::feature_not_supported(format!(
-                "data-modifying WITH query \"{name}\" referenced more than once"
-            )))
-        }
-        CteDef::Dml(st, cols) => {
-            b.ctes[pos].1 = CteDef::DmlUsed;
-            // The statement binds on its own: no outer scope, and only the
-            // CTEs defined before it.
-            let rest = b.ctes.split_off(pos);
-            let saved_outer = std::mem::take(&mut b.outer);
-            let saved_agg = b.agg.take();
-            let saved_forbid = b.agg_forbidden.take();
-            let r = crate::dml::dml_node(b, &st);
-            b.ctes.extend(rest);
-            b.outer = saved_outer;
-            b.agg = saved_agg;
-            b.agg_forbidden = saved_forbid;
-            let (node, ret) = r?;
-            if ret.is_empty() {
+        CteDef::Dml {
+            worktable,
+            names,
+            types,
+        } => {
+            if names.is_empty() {
                 return Err(err(
                     SqlState::FEATURE_NOT_SUPPORTED,
                     format!("WITH query \"{name}\" does not have a RETURNING clause"),
                 ));
             }
-            let mut names: Vec<String> = ret.iter().map(|(n, _)| n.clone()).collect();
-            for (i, c) in cols.into_iter().enumerate() {
-                if let Some(n) = names.get_mut(i) {
-                    *n = c;
-                }
-            }
-            let ids = ret
+            // Every reference reads the same stored RETURNING rows.
+            let cols = names
                 .iter()
-                .zip(&names)
-                .map(|((_, t), n)| b.new_col(n, *t))
+                .zip(&types)
+                .map(|(n, t)| b.new_col(n, *t))
                 .collect();
-            (
-                LPlan::Prebuilt {
-                    node,
-                    cols: ids,
-                    rows: 100.0,
-                },
-                names,
-            )
+            (LPlan::WorkTableScan { worktable, cols }, names)
         }
         CteDef::Query(q, cols) => {
             let (p, names) = {

@@ -593,3 +593,58 @@ fn left_join_order_by_left_key_drops_the_sort() {
     );
     assert!(ops(&p).iter().any(|o| matches!(o, Operator::Sort { .. })));
 }
+
+#[test]
+fn data_modifying_ctes_run_under_with_dml() {
+    // Unreferenced: still planned, under a WithDml root.
+    let p = ok("WITH d AS (DELETE FROM t WHERE v > 5) SELECT 1");
+    assert!(p.writes);
+    let Operator::WithDml { ctes } = &p.nodes[p.root as usize].op else {
+        panic!("WithDml root")
+    };
+    assert_eq!(ctes.len(), 1);
+    assert_eq!(ctes[0].name.as_str(), "d");
+    let root = &p.nodes[p.root as usize];
+    assert!(matches!(
+        p.nodes[root.inputs[1] as usize].op,
+        Operator::Delete { .. }
+    ));
+    // Referenced twice: two scans of the one worktable, one Delete.
+    let p = ok("WITH d AS (DELETE FROM t RETURNING id) SELECT * FROM d a JOIN d b ON a.id = b.id");
+    let Operator::WithDml { ctes } = &p.nodes[p.root as usize].op else {
+        panic!("WithDml root")
+    };
+    let wt = ctes[0].worktable;
+    let scans = ops(&p)
+        .into_iter()
+        .filter(|o| matches!(o, Operator::WorkTableScan { worktable } if *worktable == wt))
+        .count();
+    assert_eq!(scans, 2);
+    let deletes = ops(&p)
+        .into_iter()
+        .filter(|o| matches!(o, Operator::Delete { .. }))
+        .count();
+    assert_eq!(deletes, 1);
+    // A DML main statement keeps its root; WithDml becomes its input.
+    let p = ok("WITH d AS (DELETE FROM t RETURNING id) INSERT INTO u (id) SELECT id FROM d");
+    let root = &p.nodes[p.root as usize];
+    assert!(matches!(root.op, Operator::Insert { .. }));
+    assert!(matches!(
+        p.nodes[root.inputs[0] as usize].op,
+        Operator::WithDml { .. }
+    ));
+    // Errors as in PostgreSQL.
+    assert_eq!(
+        code("WITH d AS (DELETE FROM t WHERE v > 5) SELECT * FROM d"),
+        "0A000"
+    );
+    assert_eq!(
+        code("SELECT * FROM (WITH d AS (DELETE FROM t RETURNING id) SELECT * FROM d) s"),
+        "0A000"
+    );
+    // Plain queries get no WithDml.
+    let p = ok("WITH c AS (SELECT id FROM t) SELECT * FROM c");
+    assert!(!ops(&p)
+        .iter()
+        .any(|o| matches!(o, Operator::WithDml { .. })));
+}
