@@ -819,6 +819,12 @@ impl Session {
         if self.txn.as_ref().is_some_and(|t| t.failed) {
             return Err(aborted());
         }
+        if plan.command == "VACUUM" && self.txn.is_some() {
+            return Err(AionError::new(
+                SqlState::new(b"25001"),
+                "VACUUM cannot run inside a transaction block",
+            ));
+        }
         if params.len() != plan.param_types.len() {
             return Err(AionError::new(
                 SqlState::new(b"08P01"),

@@ -102,6 +102,7 @@ fn parse_chunk(
         terminator,
     };
     normalize_copy_booleans(&mut tokens);
+    let tokens = normalize_vacuum(tokens)?;
     let mut parser = SqlParser::new(dialect).with_tokens_with_locations(tokens);
     let statement = parser
         .parse_statement()
@@ -119,6 +120,71 @@ fn parse_chunk(
     tree.source_offset = start_byte as u32;
     tree.source_char_offset = start_char as u32;
     Ok(tree)
+}
+
+/// PostgreSQL's VACUUM (`VACUUM [FULL] [FREEZE] [VERBOSE] [ANALYZE] [t]`,
+/// `VACUUM (option [value], ...) [t]`) is not sqlparser's (Redshift's):
+/// the options are checked here and dropped, leaving `VACUUM [t]` (what a
+/// vacuum changes that a session can observe here is the table's
+/// statistics, which every VACUUM refreshes). pgbench sends
+/// `vacuum analyze pgbench_branches`.
+fn normalize_vacuum(tokens: Vec<TokenWithSpan>) -> DbResult<Vec<TokenWithSpan>> {
+    use sqlparser::keywords::Keyword;
+    let is_vacuum = matches!(tokens.first().map(|t| &t.token),
+        Some(Token::Word(w)) if w.keyword == Keyword::VACUUM);
+    if !is_vacuum {
+        return Ok(tokens);
+    }
+    let mut rest: Vec<TokenWithSpan> = tokens
+        .iter()
+        .skip(1)
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .cloned()
+        .collect();
+    let mut i = 0;
+    if matches!(rest.first().map(|t| &t.token), Some(Token::LParen)) {
+        // `( name [value], ... )`
+        match rest.iter().position(|t| t.token == Token::RParen) {
+            Some(p) => i = p + 1,
+            None => {
+                return Err(AionError::new(
+                    SqlState::SYNTAX_ERROR,
+                    "syntax error at end of input",
+                ))
+            }
+        }
+    } else {
+        while let Some(Token::Word(w)) = rest.get(i).map(|t| &t.token) {
+            let option = w.quote_style.is_none()
+                && ["full", "freeze", "verbose", "analyze", "analyse"]
+                    .iter()
+                    .any(|o| w.value.eq_ignore_ascii_case(o));
+            if !option {
+                break;
+            }
+            i += 1;
+        }
+    }
+    let mut table: Vec<TokenWithSpan> = rest.split_off(i);
+    // A column list (`VACUUM ANALYZE t (a, b)`) narrows what is analysed;
+    // statistics here cover whole tables.
+    if let Some(p) = table.iter().position(|t| t.token == Token::LParen) {
+        table.truncate(p);
+    }
+    if table.iter().any(|t| t.token == Token::Comma) {
+        return Err(AionError::feature_not_supported(
+            "VACUUM of several tables in one statement is not supported; run one per table",
+        ));
+    }
+    let mut out = vec![tokens[0].clone()];
+    for t in table {
+        out.push(TokenWithSpan::new(
+            Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+            t.span,
+        ));
+        out.push(t);
+    }
+    Ok(out)
 }
 
 /// PostgreSQL's COPY boolean options take `on`/`off` (pgbench -i sends

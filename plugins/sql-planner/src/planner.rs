@@ -54,6 +54,29 @@ pub(crate) fn plan_own(
             );
             b.finish(services, root, Schema::default(), "ANALYZE")
         }
+        ast::Statement::Vacuum(v) => {
+            // Dead versions are reclaimed as transactions end; what a
+            // VACUUM changes that sessions see is the table statistics
+            // (PostgreSQL's reltuples), so it refreshes them like ANALYZE.
+            let mut b = PlanBuilder::new();
+            let mut tables = Vec::new();
+            if let Some(n) = &v.table_name {
+                let t = resolve_table(ctx, services, n)?;
+                tables.push(t.id);
+                b.add_table(t.id);
+            }
+            b.writes = false;
+            let root = b.node(
+                Operator::Analyze {
+                    tables: RVec::from(tables),
+                },
+                vec![],
+                vec![],
+                0.0,
+                0.0,
+            );
+            b.finish(services, root, Schema::default(), "VACUUM")
+        }
         _ => return Ok(None),
     }))
 }
