@@ -456,6 +456,8 @@ pub(crate) struct ScanOp {
     /// The probe is equality on every column of a unique index: at most
     /// one row, read with `fetch` instead of opening a cursor.
     point: bool,
+    /// The point probe's key, reused across executions.
+    key: Vec<Value>,
     pos: usize,
     next: usize,
     buf: Vec<Value>,
@@ -560,6 +562,7 @@ impl ScanOp {
             reverse,
             fetch_width,
             point,
+            key: Vec::new(),
             request: ScanRequest {
                 projection: req_proj.into(),
                 row_ids: RNone,
@@ -660,6 +663,36 @@ impl Op for ScanOp {
         self.batch.reset(0);
         self.done = false;
         self.use_buf = self.out_map.is_some();
+        // A point probe evaluates its key into a buffer kept across runs
+        // and reads the row straight into the scan batch.
+        if self.point {
+            if let Some((index, Probe::Eq(list))) = &self.index {
+                self.key.clear();
+                for e in list {
+                    let v = e.eval(cx, &[])?;
+                    if v.is_null() {
+                        self.done = true;
+                        self.cursor = None;
+                        return Ok(());
+                    }
+                    self.key.push(v);
+                }
+                let storage = storage_of(&cx.services, &self.table)?;
+                self.batch.reset(self.fetch_width);
+                storage
+                    .fetch(
+                        cx.ctx.txn,
+                        self.table.id,
+                        *index,
+                        RSlice::from_slice(&self.key),
+                        &self.request,
+                        &mut self.batch,
+                    )
+                    .into_result()?;
+                self.cursor = None;
+                return Ok(());
+            }
+        }
         let query = match &self.index {
             None => None,
             Some((_, probe)) => Some(match probe {
@@ -699,23 +732,6 @@ impl Op for ScanOp {
             }),
         };
         let storage = storage_of(&cx.services, &self.table)?;
-        if let (true, Some((index, _)), Some(IndexQuery::Eq(key))) =
-            (self.point, &self.index, &query)
-        {
-            self.batch.reset(self.fetch_width);
-            storage
-                .fetch(
-                    cx.ctx.txn,
-                    self.table.id,
-                    *index,
-                    key.as_rslice(),
-                    &self.request,
-                    &mut self.batch,
-                )
-                .into_result()?;
-            self.cursor = None;
-            return Ok(());
-        }
         let cursor = match (&self.index, query) {
             (Some((index, _)), Some(query)) => storage
                 .index_scan(

@@ -162,7 +162,7 @@ impl MemoryBackend {
                 undo: Vec::new(),
                 savepoints: Vec::new(),
                 locks: Vec::new(),
-                table_locks: Vec::new(),
+                table_locks: Default::default(),
                 wait,
                 waiting_for: None,
                 ssi,
@@ -262,6 +262,20 @@ impl MemoryBackend {
                     if let Some(cell) = tables.get(t) {
                         read(&cell.data).live.fetch_add(*d, AtOrd::Relaxed);
                     }
+                }
+            }
+            let dropped: Vec<TableId> = st
+                .undo
+                .iter()
+                .filter_map(|u| match u {
+                    Undo::DroppedTable { cell } => Some(cell.id),
+                    _ => None,
+                })
+                .collect();
+            if !dropped.is_empty() {
+                let mut g = lock(&self.inner.mgr);
+                for t in dropped {
+                    g.forget_table(t);
                 }
             }
             // Dropped tables and replaced contents are freed here, outside

@@ -178,8 +178,11 @@ pub(crate) struct Index {
     ints: Option<HashMap<i64, Posting, BuildHasherDefault<IntHasher>>>,
 }
 
-/// Fibonacci hashing for integer keys (sequential ids spread over the
-/// whole table; SipHash would cost more than the probe).
+/// Hashing for integer keys: the low bits (the bucket) are the key
+/// itself, so ascending ids, the usual primary keys, fill neighbouring
+/// buckets (inserts stay in cache); the top 7 bits (hashbrown's tag) come
+/// from a multiplication so tags still tell keys apart. SipHash would cost
+/// more than the probe.
 #[derive(Default)]
 pub(crate) struct IntHasher(u64);
 
@@ -193,7 +196,8 @@ impl Hasher for IntHasher {
         }
     }
     fn write_i64(&mut self, i: i64) {
-        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let x = i as u64;
+        self.0 = x ^ (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57));
     }
 }
 

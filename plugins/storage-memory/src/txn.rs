@@ -3,6 +3,7 @@
 //! one mutex that is only ever taken after (never before) a table lock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use aiondb_sdk::capability::{IsolationLevel, LockWait, RowId, TxnId};
@@ -78,6 +79,51 @@ impl Undo {
     }
 }
 
+/// A transaction's locked tables: the first inline, so a one-table
+/// transaction (the common autocommit write) allocates nothing for it.
+#[derive(Default)]
+pub(crate) struct TableSet {
+    first: Option<TableId>,
+    more: Vec<TableId>,
+}
+
+impl TableSet {
+    pub fn contains(&self, t: TableId) -> bool {
+        self.first == Some(t) || self.more.contains(&t)
+    }
+
+    pub fn push(&mut self, t: TableId) {
+        if self.first.is_none() {
+            self.first = Some(t);
+        } else {
+            self.more.push(t);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = TableId> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
+}
+
+/// Table ids hashed with one multiplication (SipHash would be most of a
+/// lock-table lookup).
+#[derive(Default)]
+pub(crate) struct TableIdHasher(u64);
+
+impl std::hash::Hasher for TableIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 pub(crate) struct Ssi {
     pub start_seq: u64,
     pub reads: HashSet<TableId>,
@@ -107,7 +153,7 @@ pub(crate) struct TxnState {
     pub savepoints: Vec<(String, usize, usize)>,
     pub locks: Vec<(TableId, RowId)>,
     /// Tables this transaction holds a lock on (see `Mgr::table_locks`).
-    pub table_locks: Vec<TableId>,
+    pub table_locks: TableSet,
     /// The running statement's bounds for waits whose call carries none.
     pub wait: LockWait,
     pub waiting_for: Option<TxnId>,
@@ -159,7 +205,9 @@ pub(crate) struct Mgr {
     /// DDL that replaces or drops contents (TRUNCATE, ALTER, DROP, index
     /// changes) is exclusive, so rolling it back cannot lose concurrent
     /// writes, and readers wait instead of seeing its uncommitted state.
-    pub table_locks: HashMap<TableId, LockEntry>,
+    /// Entries stay when released (one per table ever written): no
+    /// allocation per autocommit write.
+    pub table_locks: HashMap<TableId, LockEntry, BuildHasherDefault<TableIdHasher>>,
     pub commit_seq: u64,
     pub ssi_committed: Vec<SsiCommitted>,
     /// Threads blocked in a lock wait (ending a transaction only signals
@@ -178,7 +226,7 @@ impl Mgr {
             next_txn: 1,
             active: BTreeMap::new(),
             locks: HashMap::new(),
-            table_locks: HashMap::new(),
+            table_locks: HashMap::default(),
             commit_seq: 0,
             ssi_committed: Vec::new(),
             waiters: 0,
@@ -332,7 +380,9 @@ impl Mgr {
             entry.shared.push(me);
         }
         if let Some(st) = self.active.get_mut(&me) {
-            st.table_locks.push(table);
+            if !st.table_locks.contains(table) {
+                st.table_locks.push(table);
+            }
         }
         None
     }
@@ -341,9 +391,6 @@ impl Mgr {
     /// wait out (readers take no lock of their own).
     #[inline]
     pub fn table_writer(&self, table: TableId, me: TxnId) -> Option<TxnId> {
-        if self.table_locks.is_empty() {
-            return None;
-        }
         self.table_locks
             .get(&table)
             .and_then(|e| e.exclusive)
@@ -351,16 +398,24 @@ impl Mgr {
     }
 
     /// Releases every lock of a finished transaction.
-    pub fn release_table_locks(&mut self, me: TxnId, tables: &[TableId]) {
-        for t in tables {
-            if let Some(e) = self.table_locks.get_mut(t) {
+    pub fn release_table_locks(&mut self, me: TxnId, tables: &TableSet) {
+        for t in tables.iter() {
+            if let Some(e) = self.table_locks.get_mut(&t) {
                 if e.exclusive == Some(me) {
                     e.exclusive = None;
                 }
-                e.shared.retain(|&s| s != me);
-                if e.exclusive.is_none() && e.shared.is_empty() {
-                    self.table_locks.remove(t);
+                if let Some(p) = e.shared.iter().position(|&s| s == me) {
+                    e.shared.swap_remove(p);
                 }
+            }
+        }
+    }
+
+    /// Forgets a dropped table's lock entry.
+    pub fn forget_table(&mut self, table: TableId) {
+        if let Some(e) = self.table_locks.get(&table) {
+            if e.exclusive.is_none() && e.shared.is_empty() {
+                self.table_locks.remove(&table);
             }
         }
     }
