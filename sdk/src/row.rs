@@ -102,6 +102,8 @@ impl RowBatch {
     /// caller, not bad input.
     pub fn push_row<I: IntoIterator<Item = Value>>(&mut self, row: I) {
         let before = self.values.len();
+        // Reserved up front: RVec's `extend` grows one value at a time.
+        self.values.reserve(self.width());
         self.values.extend(row);
         assert_eq!(
             self.values.len() - before,

@@ -1,6 +1,7 @@
 //! Profiling aid: prepared point selects and inserts in a loop, nothing
 //! else (`perf record -g target/release/point_profile [N] [select|insert]`;
-//! the second argument limits the run to one of the two loops).
+//! the second argument limits the run to one of the two loops; `range`
+//! runs N/100 scans of 100 rows by primary key instead).
 
 use aiondb_embedded::{Database, Value};
 
@@ -24,6 +25,25 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(300_000);
     let mode = std::env::args().nth(2).unwrap_or_default();
+    if mode == "range" {
+        let range = c
+            .prepare("SELECT id, n FROM kv WHERE id >= $1 AND id < $2")
+            .expect("prepare");
+        let runs = (n / 100).max(1);
+        let t = std::time::Instant::now();
+        for i in 0..runs {
+            let lo = ((i as u32).wrapping_mul(2_654_435_761) % 99_900) as i32;
+            let r = c
+                .query(&range, &[Value::Int4(lo), Value::Int4(lo + 100)])
+                .expect("range");
+            assert_eq!(r.len(), 100);
+        }
+        println!(
+            "range scan of 100 rows {:.2} us",
+            t.elapsed().as_secs_f64() * 1e6 / runs as f64
+        );
+        return;
+    }
     let (n_sel, n_ins) = match mode.as_str() {
         "select" => (n, 0),
         "insert" => (0, n),

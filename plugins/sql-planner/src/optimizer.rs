@@ -930,13 +930,19 @@ impl<'a> Optimizer<'a> {
             let first = idx.columns[0];
             let mut lower = None;
             let mut upper = None;
+            // The bounds the probe enforces: storage compares keys of the
+            // same type in SQL order (NULLs never match a bound), so those
+            // conjuncts need no re-check per row.
+            let mut used = Vec::new();
             for s in sargs.iter().filter(|s| s.0 == first) {
                 match s.1 {
                     BinaryOp::Gt | BinaryOp::GtEq if lower.is_none() => {
-                        lower = Some((s.2.clone(), s.1 == BinaryOp::GtEq))
+                        lower = Some((s.2.clone(), s.1 == BinaryOp::GtEq));
+                        used.push(s.3);
                     }
                     BinaryOp::Lt | BinaryOp::LtEq if upper.is_none() => {
-                        upper = Some((s.2.clone(), s.1 == BinaryOp::LtEq))
+                        upper = Some((s.2.clone(), s.1 == BinaryOp::LtEq));
+                        used.push(s.3);
                     }
                     _ => {}
                 }
@@ -948,7 +954,7 @@ impl<'a> Optimizer<'a> {
                     2.0
                 };
                 if best.as_ref().map(|b| score > b.0).unwrap_or(true) {
-                    best = Some((score, idx.clone(), LProbe::Range { lower, upper }, vec![]));
+                    best = Some((score, idx.clone(), LProbe::Range { lower, upper }, used));
                 }
             }
         }
