@@ -873,12 +873,12 @@ impl Session {
                 format!("cannot execute {} in a read-only transaction", plan.command),
             ));
         }
-        // An implicit transaction began together with its first statement
-        // (`begin_with_statement`).
         // As in PostgreSQL, the first statement of a transaction starts when
         // the transaction does (and one clock read is saved).
         let statement_start = if first { txn_start } else { now_pg_micros() };
         let deadline_unix_us = self.deadline(statement_start);
+        // An implicit transaction began together with its first statement
+        // (`begin_with_statement`).
         if !first {
             let wait = LockWait {
                 timeout_ms: self.lock_timeout_ms,

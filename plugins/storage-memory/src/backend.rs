@@ -590,8 +590,8 @@ impl MemoryBackend {
         exclusive: bool,
         wait: &LockWait,
     ) -> DbResult<LockOutcome> {
-        let cell = self.table(table)?;
         self.lock_table(me, table, false)?;
+        let cell = self.table(table)?;
         let key = (table, row);
         loop {
             let (snap, isolation) = {
@@ -751,8 +751,9 @@ impl MemoryBackend {
         table: TableId,
         rows: &RowBatch,
     ) -> DbResult<RVec<RowId>> {
-        let cell = self.table(table)?;
+        // The table lock first: the table may be dropped while we wait.
         let ctx = self.write_ctx(txn, table)?;
+        let cell = self.table(table)?;
         let n = rows.len();
         let mut ids: RVec<RowId> = RVec::with_capacity(n);
         let mut i = 0;
@@ -819,8 +820,9 @@ impl MemoryBackend {
         row_ids: &[RowId],
         rows: &RowBatch,
     ) -> DbResult<u64> {
-        let cell = self.table(table)?;
+        // The table lock first: the table may be dropped while we wait.
         let ctx = self.write_ctx(txn, table)?;
+        let cell = self.table(table)?;
         if rows.len() != row_ids.len() {
             return Err(AionError::internal(format!(
                 "update got {} row ids but {} rows",
@@ -916,8 +918,9 @@ impl MemoryBackend {
         table: TableId,
         row_ids: &[RowId],
     ) -> DbResult<u64> {
-        let cell = self.table(table)?;
+        // The table lock first: the table may be dropped while we wait.
         let ctx = self.write_ctx(txn, table)?;
+        let cell = self.table(table)?;
         let gone = self.lock_for_write(txn, table, row_ids)?;
         let mut done: Vec<RowId> = Vec::new();
         {
@@ -1224,8 +1227,9 @@ impl MemoryBackend {
     }
 
     pub(crate) fn truncate_impl(&self, txn: TxnId, table: TableId) -> DbResult<()> {
-        let cell = self.table(table)?;
+        // Locked first: the table may be dropped while we wait.
         self.lock_table(txn, table, true)?;
+        let cell = self.table(table)?;
         let old = {
             let mut data = write(&cell.data);
             let mut fresh = TableData::new(
@@ -1265,8 +1269,8 @@ impl MemoryBackend {
         new: &TableDef,
         fill: &Value,
     ) -> DbResult<()> {
-        let cell = self.table(old_def.id)?;
         self.lock_table(txn, old_def.id, true)?;
+        let cell = self.table(old_def.id)?;
         let old = {
             let mut data = write(&cell.data);
             let old_cols = &data.def.columns;
@@ -1361,8 +1365,8 @@ impl MemoryBackend {
                 def.method
             )));
         }
-        let cell = self.table(table.id)?;
         self.lock_table(txn, table.id, true)?;
+        let cell = self.table(table.id)?;
         {
             let mut data = write(&cell.data);
             if data.index_pos(def.id).is_some() {
@@ -1442,8 +1446,8 @@ impl MemoryBackend {
         table: TableId,
         index: IndexId,
     ) -> DbResult<()> {
-        let cell = self.table(table)?;
         self.lock_table(txn, table, true)?;
+        let cell = self.table(table)?;
         let ix = {
             let mut data = write(&cell.data);
             let pos = data
