@@ -34,7 +34,16 @@ struct Inner {
     mem: Arc<MemAccount>,
     /// Versions deleted by a transaction below this are dead to everyone.
     horizon: AtomicU64,
+    /// States of finished transactions, emptied, for the next ones: an
+    /// autocommit statement then allocates no state, undo log or count
+    /// list. A leaf lock (never held while taking another). Boxed: states
+    /// move between this list and the active map without copying.
+    #[allow(clippy::vec_box)]
+    spare: Mutex<Vec<Box<TxnState>>>,
 }
+
+/// Spare transaction states kept at most.
+const SPARE_STATES: usize = 64;
 
 /// The `in_memory` backend. Cloning shares the same database.
 #[derive(Clone)]
@@ -103,6 +112,7 @@ impl MemoryBackend {
                     limit: AtomicU64::new(0),
                 }),
                 horizon: AtomicU64::new(1),
+                spare: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -138,6 +148,7 @@ impl MemoryBackend {
         first_statement: bool,
         wait: LockWait,
     ) -> TxnId {
+        let spare = lock(&self.inner.spare).pop();
         let mut g = lock(&self.inner.mgr);
         // Taken before the id is handed out: the transaction knows its own
         // rows by id, and ids from xmax on are invisible anyway. Usually the
@@ -152,9 +163,19 @@ impl MemoryBackend {
             in_conflict: false,
             out_conflict: false,
         });
-        g.active.insert(
-            id,
-            Box::new(TxnState {
+        let st = match spare {
+            // Recycled: emptied by `recycle`, allocations kept.
+            Some(mut st) => {
+                st.isolation = isolation;
+                st.snapshot = snap;
+                st.snapshot_fixed = first_statement;
+                st.cid = u32::from(first_statement);
+                st.wait = wait;
+                st.waiting_for = None;
+                st.ssi = ssi;
+                st
+            }
+            None => Box::new(TxnState {
                 isolation,
                 snapshot: snap,
                 snapshot_fixed: first_statement,
@@ -168,8 +189,35 @@ impl MemoryBackend {
                 ssi,
                 deltas: Deltas::default(),
             }),
-        );
+        };
+        g.active.insert(id, st);
         id
+    }
+
+    /// Empties a finished transaction's state (dropping what its undo log
+    /// held, outside every lock but the spare list's) and keeps it for a
+    /// later transaction.
+    fn recycle(&self, mut st: Box<TxnState>) {
+        // Big logs are not worth keeping.
+        if st.undo.capacity() > 1024 {
+            st.undo = Vec::new();
+        } else {
+            st.undo.clear();
+        }
+        if st.locks.capacity() > 1024 {
+            st.locks = Vec::new();
+        } else {
+            st.locks.clear();
+        }
+        st.savepoints.clear();
+        st.table_locks.clear();
+        st.deltas.clear();
+        st.ssi = None;
+        st.waiting_for = None;
+        let mut spare = lock(&self.inner.spare);
+        if spare.len() < SPARE_STATES {
+            spare.push(st);
+        }
     }
 
     pub(crate) fn begin_statement_impl(&self, txn: TxnId, wait: LockWait) -> DbResult<()> {
@@ -280,7 +328,7 @@ impl MemoryBackend {
             }
             // Dropped tables and replaced contents are freed here, outside
             // every lock.
-            drop(st);
+            self.recycle(st);
         }
         Ok(())
     }
@@ -298,7 +346,9 @@ impl MemoryBackend {
         // Undo while still in progress, so nobody takes our versions for
         // committed ones.
         self.apply_undo(undo);
-        self.finish(txn, false);
+        if let Some(st) = self.finish(txn, false) {
+            self.recycle(st);
+        }
     }
 
     fn apply_undo(&self, entries: Vec<Undo>) {

@@ -103,6 +103,11 @@ impl TableSet {
     pub fn iter(&self) -> impl Iterator<Item = TableId> + '_ {
         self.first.into_iter().chain(self.more.iter().copied())
     }
+
+    pub fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+    }
 }
 
 /// Table ids hashed with one multiplication (SipHash would be most of a
@@ -169,6 +174,10 @@ pub(crate) struct TxnState {
 pub(crate) struct Deltas(Vec<(TableId, i64)>);
 
 impl Deltas {
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
     pub fn add(&mut self, table: TableId, d: i64) {
         match self.0.iter_mut().find(|(t, _)| *t == table) {
             Some((_, x)) => *x += d,
