@@ -774,9 +774,28 @@ pub struct Plan {
     /// may keep per-plan state (compiled operators) under it. Planners
     /// leave it 0 (nothing is cached).
     pub cache_id: u64,
+    /// Names the query gave scanned relations (`FROM orders o`), by scan
+    /// node; EXPLAIN prints them as PostgreSQL does.
+    pub aliases: RVec<RelationAlias>,
+}
+
+/// The alias of the relation a scan node reads.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct RelationAlias {
+    pub node: NodeRef,
+    pub alias: RString,
 }
 
 impl Plan {
+    /// The alias the query gave the relation scan node `n` reads, if any.
+    pub fn alias(&self, n: NodeRef) -> Option<&str> {
+        self.aliases
+            .iter()
+            .find(|a| a.node == n)
+            .map(|a| a.alias.as_str())
+    }
+
     pub fn node(&self, n: NodeRef) -> Option<&PlanNode> {
         self.nodes.get(n as usize)
     }

@@ -211,3 +211,26 @@ fn data_modifying_ctes_show_as_cte_subplans() {
         "200 rows deleted once:\n{p}"
     );
 }
+
+/// Relations keep the names the query gave them, as PostgreSQL prints
+/// them: `Seq Scan on orders o`, conditions qualified with the alias.
+#[test]
+fn aliases_name_scans_and_qualify_conditions() {
+    let (_db, mut c) = setup();
+    let p = plan_text(
+        &mut c,
+        "SELECT c.name, o.total FROM customers c JOIN orders o ON o.customer = c.id WHERE c.region = 3",
+    );
+    assert!(p.contains("on customers c"), "{p}");
+    assert!(p.contains("on orders o"), "{p}");
+    assert!(p.contains("c.id") && p.contains("o.customer"), "{p}");
+    assert!(!p.contains("customers.id"), "{p}");
+    let p = plan_text(&mut c, "SELECT x.name FROM customers AS x WHERE x.id = 7");
+    assert!(
+        p.contains("Index Scan using customers_pkey on customers x"),
+        "{p}"
+    );
+    // Without an alias the table name stands alone.
+    let p = plan_text(&mut c, "SELECT name FROM customers WHERE id = 7");
+    assert!(p.contains("on customers  (cost="), "{p}");
+}

@@ -213,10 +213,23 @@ impl Writer<'_> {
         }
     }
 
-    fn table_cols(&self, id: TableId) -> Vec<String> {
+    /// `table name [alias]` of scan node `n`, as PostgreSQL prints it.
+    fn scanned(&self, n: NodeRef, id: TableId) -> String {
+        match self.plan.alias(n) {
+            Some(a) => format!("{} {a}", self.table_name(id)),
+            None => self.table_name(id),
+        }
+    }
+
+    /// Column labels of scan node `n`, qualified with the relation's alias
+    /// when the query gave one.
+    fn table_cols(&self, n: NodeRef, id: TableId) -> Vec<String> {
         match self.services.catalog.table_by_id(id).into_option() {
             Some(t) => {
-                let name = t.name.to_string();
+                let name = match self.plan.alias(n) {
+                    Some(a) => a.to_string(),
+                    None => t.name.to_string(),
+                };
                 t.columns
                     .iter()
                     .map(|c| {
@@ -266,7 +279,7 @@ impl Writer<'_> {
                 with_row_id,
                 ..
             } => {
-                let cols = self.table_cols(*table);
+                let cols = self.table_cols(n, *table);
                 let mut l: Labels = projection
                     .iter()
                     .map(|c| cols.get(*c as usize).cloned().unwrap_or_default())
@@ -598,10 +611,10 @@ impl Writer<'_> {
         let name = match &node.op {
             Operator::SeqScan { table, filter, .. } => {
                 if let RSome(f) = filter {
-                    let l = self.table_cols(*table);
+                    let l = self.table_cols(n, *table);
                     details.push(format!("Filter: {}", self.expr(*f, &[&l])));
                 }
-                format!("Seq Scan on {}", self.table_name(*table))
+                format!("Seq Scan on {}", self.scanned(n, *table))
             }
             Operator::IndexScan {
                 table,
@@ -612,7 +625,7 @@ impl Writer<'_> {
                 ..
             } => {
                 let (iname, icols) = self.index_name(*table, *index);
-                let l = self.table_cols(*table);
+                let l = self.table_cols(n, *table);
                 let colname = |i: usize| {
                     icols
                         .get(i)
@@ -665,7 +678,7 @@ impl Writer<'_> {
                 format!(
                     "Index Scan{} using {iname} on {}",
                     if *reverse { " Backward" } else { "" },
-                    self.table_name(*table)
+                    self.scanned(n, *table)
                 )
             }
             Operator::VectorSearch { table, .. } => {

@@ -173,6 +173,7 @@ fn plan_create_table_as(
     let mut d = d;
     let root = query_plan.root;
     d.b.nodes = query_plan.nodes.into_vec();
+    d.b.aliases = query_plan.aliases.into_vec();
     d.b.exprs = query_plan.exprs.into_vec();
     d.b.param_types = query_plan.param_types.into_vec();
     for t in query_plan.tables.iter() {

@@ -338,7 +338,21 @@ impl<'a, 'b> Lower<'a, 'b> {
                     } => index_scan_cost(table_rows),
                     Access::Index { .. } => index_scan_cost(rows),
                 };
-                Ok(self.push(op, vec![], layout, rows, cost))
+                // The scan's columns carry the name the query gave the
+                // relation (its alias, else the table name).
+                let alias = cols
+                    .first()
+                    .and_then(|c| self.cols.get(*c as usize))
+                    .and_then(|c| c.qual.clone())
+                    .filter(|q| q.as_str() != table.name.as_str());
+                let lowered = self.push(op, vec![], layout, rows, cost);
+                if let Some(alias) = alias {
+                    self.b.aliases.push(aiondb_sdk::plan::RelationAlias {
+                        node: lowered.node,
+                        alias: RString::from(alias),
+                    });
+                }
+                Ok(lowered)
             }
             LPlan::Values { rows: vals, cols } => {
                 let mut out = Vec::new();

@@ -89,6 +89,7 @@ fn explain(services: &Services, inner: Plan, analyze: bool, verbose: bool) -> Pl
     b.exprs = inner.exprs.into_iter().collect();
     b.param_types = inner.param_types.into_iter().collect();
     b.tables = inner.tables.into_iter().collect();
+    b.aliases = inner.aliases.into_iter().collect();
     b.writes = analyze && inner.writes;
     let root = b.node(
         Operator::Explain { analyze, verbose },

@@ -23,6 +23,8 @@ pub struct PlanBuilder {
     pub param_types: Vec<DataType>,
     pub tables: Vec<TableId>,
     pub writes: bool,
+    /// Scan nodes' relation aliases (EXPLAIN).
+    pub aliases: Vec<aiondb_sdk::plan::RelationAlias>,
 }
 
 impl PlanBuilder {
@@ -91,6 +93,7 @@ impl PlanBuilder {
             tables: RVec::from(self.tables),
             writes: self.writes,
             cache_id: 0,
+            aliases: RVec::from(self.aliases),
         }
     }
 }
