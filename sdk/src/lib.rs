@@ -73,6 +73,7 @@
 pub mod capability;
 pub mod catalog;
 pub mod error;
+pub mod hash;
 pub mod host;
 pub mod metrics;
 pub mod plan;

@@ -16,7 +16,6 @@
 //! DDL).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use aiondb_sdk::plan::{ExprKind, Operator};
@@ -40,26 +39,9 @@ struct Kept {
     entry: Entry,
 }
 
-/// Hashes the kernel's sequential plan ids with one multiplication (the
-/// default SipHash costs more than the rest of a cache lookup).
-#[derive(Default)]
-struct PlanIdHasher(u64);
-
-impl Hasher for PlanIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type PlanMap = HashMap<u64, Kept, BuildHasherDefault<PlanIdHasher>>;
+/// Plan ids hashed with one multiplication (SipHash would cost more than
+/// the rest of a lookup).
+type PlanMap = HashMap<u64, Kept, aiondb_sdk::hash::BuildIdHasher>;
 
 #[derive(Default)]
 pub(crate) struct PlanCache {

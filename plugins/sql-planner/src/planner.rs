@@ -35,50 +35,43 @@ pub(crate) fn plan_own(
             explain(services, inner, *analyze, *verbose)
         }
         ast::Statement::Analyze(a) => {
-            let mut b = PlanBuilder::new();
-            let mut tables = Vec::new();
-            if let Some(n) = &a.table_name {
-                let t = resolve_table(ctx, services, n)?;
-                tables.push(t.id);
-                b.add_table(t.id);
-            }
-            b.writes = false;
-            let root = b.node(
-                Operator::Analyze {
-                    tables: RVec::from(tables),
-                },
-                vec![],
-                vec![],
-                0.0,
-                0.0,
-            );
-            b.finish(services, root, Schema::default(), "ANALYZE")
+            refresh_statistics(ctx, services, a.table_name.as_ref(), "ANALYZE")?
         }
+        // Dead versions are reclaimed as transactions end; what a VACUUM
+        // changes that sessions see is the table statistics (PostgreSQL's
+        // reltuples), so it refreshes them like ANALYZE.
         ast::Statement::Vacuum(v) => {
-            // Dead versions are reclaimed as transactions end; what a
-            // VACUUM changes that sessions see is the table statistics
-            // (PostgreSQL's reltuples), so it refreshes them like ANALYZE.
-            let mut b = PlanBuilder::new();
-            let mut tables = Vec::new();
-            if let Some(n) = &v.table_name {
-                let t = resolve_table(ctx, services, n)?;
-                tables.push(t.id);
-                b.add_table(t.id);
-            }
-            b.writes = false;
-            let root = b.node(
-                Operator::Analyze {
-                    tables: RVec::from(tables),
-                },
-                vec![],
-                vec![],
-                0.0,
-                0.0,
-            );
-            b.finish(services, root, Schema::default(), "VACUUM")
+            refresh_statistics(ctx, services, v.table_name.as_ref(), "VACUUM")?
         }
         _ => return Ok(None),
     }))
+}
+
+/// ANALYZE / VACUUM of one table (or of all tables).
+fn refresh_statistics(
+    ctx: &PlanContext,
+    services: &Services,
+    table: Option<&ast::ObjectName>,
+    command: &str,
+) -> DbResult<Plan> {
+    let mut b = PlanBuilder::new();
+    let mut tables = Vec::new();
+    if let Some(n) = table {
+        let t = resolve_table(ctx, services, n)?;
+        tables.push(t.id);
+        b.add_table(t.id);
+    }
+    b.writes = false;
+    let root = b.node(
+        Operator::Analyze {
+            tables: RVec::from(tables),
+        },
+        vec![],
+        vec![],
+        0.0,
+        0.0,
+    );
+    Ok(b.finish(services, root, Schema::default(), command))
 }
 
 /// Wraps a planned statement in `Explain`: the inner plan's nodes and

@@ -93,6 +93,25 @@ fn width_mismatch(got: usize, want: usize) -> AionError {
     AionError::internal(format!("row has {got} columns but the table has {want}"))
 }
 
+/// Width of the rows a scan request returns (its projection, or every
+/// column, plus the row id); 42703 for a column the table does not have.
+fn request_width(data: &TableData, request: &ScanRequest) -> DbResult<usize> {
+    let w = data.width();
+    let proj = request.projection.as_slice();
+    if let Some(&bad) = proj.iter().find(|&&c| c as usize >= w) {
+        return Err(AionError::new(
+            SqlState::UNDEFINED_COLUMN,
+            format!(
+                "column number {} of relation \"{}\" does not exist",
+                bad + 1,
+                data.def.name
+            ),
+        ));
+    }
+    let cols = if proj.is_empty() { w } else { proj.len() };
+    Ok(cols + usize::from(request.with_row_ids))
+}
+
 fn unix_now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1010,24 +1029,9 @@ impl MemoryBackend {
     ) -> DbResult<RowCursorBox> {
         let (proj, width) = {
             let data = read(&cell.data);
-            let w = data.width();
-            let proj: Option<Vec<usize>> = if request.projection.is_empty() {
-                None
-            } else {
-                let p: Vec<usize> = request.projection.iter().map(|&c| c as usize).collect();
-                if let Some(&bad) = p.iter().find(|&&c| c >= w) {
-                    return Err(AionError::new(
-                        SqlState::UNDEFINED_COLUMN,
-                        format!(
-                            "column number {} of relation \"{}\" does not exist",
-                            bad + 1,
-                            data.def.name
-                        ),
-                    ));
-                }
-                Some(p)
-            };
-            let width = proj.as_ref().map_or(w, Vec::len) + usize::from(request.with_row_ids);
+            let width = request_width(&data, request)?;
+            let proj: Option<Vec<usize>> = (!request.projection.is_empty())
+                .then(|| request.projection.iter().map(|&c| c as usize).collect());
             (proj, width)
         };
         Ok(guarded_cursor(TableCursor {
@@ -1082,20 +1086,8 @@ impl MemoryBackend {
                 ix.cols.len()
             )));
         }
-        let w = data.width();
         let proj = request.projection.as_slice();
-        if let Some(&bad) = proj.iter().find(|&&c| c as usize >= w) {
-            return Err(AionError::new(
-                SqlState::UNDEFINED_COLUMN,
-                format!(
-                    "column number {} of relation \"{}\" does not exist",
-                    bad + 1,
-                    data.def.name
-                ),
-            ));
-        }
-        let width =
-            if proj.is_empty() { w } else { proj.len() } + usize::from(request.with_row_ids);
+        let width = request_width(&data, request)?;
         if out.width() != width {
             return Err(AionError::internal(format!(
                 "fetch output has {} columns but the request returns {width}",

@@ -3,7 +3,6 @@
 //! one mutex that is only ever taken after (never before) a table lock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use aiondb_sdk::capability::{IsolationLevel, LockWait, RowId, TxnId};
@@ -110,25 +109,6 @@ impl TableSet {
     }
 }
 
-/// Table ids hashed with one multiplication (SipHash would be most of a
-/// lock-table lookup).
-#[derive(Default)]
-pub(crate) struct TableIdHasher(u64);
-
-impl std::hash::Hasher for TableIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 pub(crate) struct Ssi {
     pub start_seq: u64,
     pub reads: HashSet<TableId>,
@@ -216,7 +196,7 @@ pub(crate) struct Mgr {
     /// writes, and readers wait instead of seeing its uncommitted state.
     /// Entries stay when released (one per table ever written): no
     /// allocation per autocommit write.
-    pub table_locks: HashMap<TableId, LockEntry, BuildHasherDefault<TableIdHasher>>,
+    pub table_locks: HashMap<TableId, LockEntry, aiondb_sdk::hash::BuildIdHasher>,
     pub commit_seq: u64,
     pub ssi_committed: Vec<SsiCommitted>,
     /// Threads blocked in a lock wait (ending a transaction only signals
