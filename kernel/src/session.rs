@@ -876,14 +876,10 @@ impl Session {
         // As in PostgreSQL, the first statement of a transaction starts when
         // the transaction does (and one clock read is saved).
         let statement_start = if first { txn_start } else { now_pg_micros() };
-        let deadline_unix_us = self.deadline(statement_start);
+        let wait = self.lock_wait(statement_start);
         // An implicit transaction began together with its first statement
         // (`begin_with_statement`).
         if !first {
-            let wait = LockWait {
-                timeout_ms: self.lock_timeout_ms,
-                deadline_unix_us,
-            };
             self.engine
                 .storage()?
                 .begin_statement(txn_id, &wait)
@@ -895,7 +891,7 @@ impl Session {
         ctx.read_only = read_only;
         ctx.txn_start = txn_start;
         ctx.statement_start = statement_start;
-        ctx.deadline_unix_us = deadline_unix_us;
+        ctx.deadline_unix_us = wait.deadline_unix_us;
         ctx.lock_timeout_ms = self.lock_timeout_ms;
         let ctx = &self.exec_ctx;
         let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
@@ -948,11 +944,7 @@ impl Session {
         let storage = self.engine.storage()?;
         let start = now_pg_micros();
         let id = if implicit {
-            let wait = LockWait {
-                timeout_ms: self.lock_timeout_ms,
-                deadline_unix_us: self.deadline(start),
-            };
-            storage.begin_with_statement(isolation, read_only, &wait)
+            storage.begin_with_statement(isolation, read_only, &self.lock_wait(start))
         } else {
             storage.begin(isolation, read_only)
         }
@@ -975,13 +967,18 @@ impl Session {
         Ok(())
     }
 
-    /// The statement_timeout deadline (Unix microseconds, 0 = none) of a
-    /// statement starting at `start` (PostgreSQL-epoch microseconds).
-    fn deadline(&self, start: i64) -> u64 {
-        if self.statement_timeout_ms > 0 {
+    /// The lock_timeout and the statement_timeout deadline (Unix
+    /// microseconds, 0 = none) of a statement starting at `start`
+    /// (PostgreSQL-epoch microseconds).
+    fn lock_wait(&self, start: i64) -> LockWait {
+        let deadline_unix_us = if self.statement_timeout_ms > 0 {
             (start + PG_EPOCH_MICROS_FROM_UNIX).max(0) as u64 + self.statement_timeout_ms * 1000
         } else {
             0
+        };
+        LockWait {
+            timeout_ms: self.lock_timeout_ms,
+            deadline_unix_us,
         }
     }
 

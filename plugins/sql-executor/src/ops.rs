@@ -585,14 +585,21 @@ impl ScanOp {
 
     fn probe_values(cx: &mut EvalCx, list: &[CExpr]) -> DbResult<Option<Vec<Value>>> {
         let mut v = Vec::with_capacity(list.len());
+        Ok(Self::probe_into(cx, list, &mut v)?.then_some(v))
+    }
+
+    /// Evaluates a probe's key into `out`; false when a part is NULL (the
+    /// comparison can match nothing).
+    fn probe_into(cx: &mut EvalCx, list: &[CExpr], out: &mut Vec<Value>) -> DbResult<bool> {
+        out.clear();
         for e in list {
             let x = e.eval(cx, &[])?;
             if x.is_null() {
-                return Ok(None);
+                return Ok(false);
             }
-            v.push(x);
+            out.push(x);
         }
-        Ok(Some(v))
+        Ok(true)
     }
 
     /// Locks the current row for FOR UPDATE/SHARE; false when it must be
@@ -667,15 +674,10 @@ impl Op for ScanOp {
         // and reads the row straight into the scan batch.
         if self.point {
             if let Some((index, Probe::Eq(list))) = &self.index {
-                self.key.clear();
-                for e in list {
-                    let v = e.eval(cx, &[])?;
-                    if v.is_null() {
-                        self.done = true;
-                        self.cursor = None;
-                        return Ok(());
-                    }
-                    self.key.push(v);
+                if !Self::probe_into(cx, list, &mut self.key)? {
+                    self.done = true;
+                    self.cursor = None;
+                    return Ok(());
                 }
                 let storage = storage_of(&cx.services, &self.table)?;
                 self.batch.reset(self.fetch_width);

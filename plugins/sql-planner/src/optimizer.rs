@@ -1469,6 +1469,27 @@ fn wrap_filter(p: LPlan, preds: Vec<LExpr>) -> LPlan {
     }
 }
 
+/// Splits predicates at a node that defines columns by expressions
+/// (projection, grouping): those `can_pass` lets through are rewritten in
+/// terms of the node's input, the rest stay above it.
+fn split_through(
+    preds: Vec<LExpr>,
+    defs: &[(ColId, LExpr)],
+    can_pass: impl Fn(&LExpr) -> bool,
+) -> (Vec<LExpr>, Vec<LExpr>) {
+    let mut down = Vec::new();
+    let mut above = Vec::new();
+    for mut e in preds {
+        if can_pass(&e) {
+            e.replace_cols(&|c| defs.iter().find(|(id, _)| *id == c).map(|(_, x)| x.clone()));
+            down.push(e);
+        } else {
+            above.push(e);
+        }
+    }
+    (down, above)
+}
+
 /// Pushes `preds` (conjuncts over `p`'s outputs) as far down as is safe.
 pub fn push_down(p: LPlan, mut preds: Vec<LExpr>) -> LPlan {
     match p {
@@ -1593,29 +1614,14 @@ pub fn push_down(p: LPlan, mut preds: Vec<LExpr>) -> LPlan {
             )
         }
         LPlan::Project { input, exprs } => {
-            let mut down = Vec::new();
-            let mut above = Vec::new();
-            for e in preds {
-                let ok = e
-                    .col_set()
+            let (down, above) = split_through(preds, &exprs, |e| {
+                e.col_set()
                     .iter()
                     .all(|c| match exprs.iter().find(|(id, _)| id == c) {
                         Some((_, x)) => !x.is_volatile() && !x.has_subquery(),
                         None => true,
-                    });
-                if ok {
-                    let mut e2 = e;
-                    e2.replace_cols(&|c| {
-                        exprs
-                            .iter()
-                            .find(|(id, _)| *id == c)
-                            .map(|(_, x)| x.clone())
-                    });
-                    down.push(e2);
-                } else {
-                    above.push(e);
-                }
-            }
+                    })
+            });
             let input = push_down(*input, down);
             wrap_filter(
                 LPlan::Project {
@@ -1626,26 +1632,10 @@ pub fn push_down(p: LPlan, mut preds: Vec<LExpr>) -> LPlan {
             )
         }
         LPlan::Aggregate { input, group, aggs } => {
-            let mut down = Vec::new();
-            let mut above = Vec::new();
-            for e in preds {
+            let (down, above) = split_through(preds, &group, |e| {
                 let cs = e.col_set();
-                let ok = !e.is_volatile()
-                    && aggs.iter().all(|(id, _)| !cs.contains(id))
-                    && !group.is_empty();
-                if ok {
-                    let mut e2 = e;
-                    e2.replace_cols(&|c| {
-                        group
-                            .iter()
-                            .find(|(id, _)| *id == c)
-                            .map(|(_, x)| x.clone())
-                    });
-                    down.push(e2);
-                } else {
-                    above.push(e);
-                }
-            }
+                !e.is_volatile() && aggs.iter().all(|(id, _)| !cs.contains(id)) && !group.is_empty()
+            });
             let input = push_down(*input, down);
             wrap_filter(
                 LPlan::Aggregate {

@@ -17,7 +17,7 @@ use aiondb_sdk::plugin::guarded_cursor;
 use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
-use crate::cursor::{Source, TableCursor, Visibility};
+use crate::cursor::{emit_version, visible_with_key, Source, TableCursor, Visibility};
 use crate::keys::{sentinel, KeyRef};
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
 use crate::txn::{Deltas, Mgr, Ssi, TxnState, Undo};
@@ -518,15 +518,9 @@ impl MemoryBackend {
     }
 
     fn read_ctx(&self, txn: TxnId, table: TableId, latest: bool) -> DbResult<Visibility> {
-        let mut g = lock(&self.inner.mgr);
         // Uncommitted TRUNCATE/ALTER/DROP replaced the contents in place:
         // wait for it to end rather than read them.
-        while let Some(ddl) = g.table_writer(table, txn) {
-            let wait = g.state(txn).map(|st| st.wait).unwrap_or_default();
-            drop(g);
-            self.wait_for_txn(txn, ddl, &wait)?;
-            g = lock(&self.inner.mgr);
-        }
+        let mut g = self.mgr_when_free(txn, |g| g.table_writer(table, txn))?;
         let fresh = latest.then(|| g.snapshot());
         let st = g.state_mut(txn)?;
         if let Some(ssi) = st.ssi.as_mut() {
@@ -540,13 +534,7 @@ impl MemoryBackend {
     }
 
     fn write_ctx(&self, txn: TxnId, table: TableId) -> DbResult<WriteCtx> {
-        let mut g = lock(&self.inner.mgr);
-        while let Some(holder) = g.lock_table(table, txn, false) {
-            let wait = g.state(txn).map(|st| st.wait).unwrap_or_default();
-            drop(g);
-            self.wait_for_txn(txn, holder, &wait)?;
-            g = lock(&self.inner.mgr);
-        }
+        let mut g = self.mgr_when_free(txn, |g| g.lock_table(table, txn, false))?;
         let st = g.state_mut(txn)?;
         if let Some(ssi) = st.ssi.as_mut() {
             ssi.writes.insert(table);
@@ -568,17 +556,26 @@ impl MemoryBackend {
     /// Takes a table lock, waiting for conflicting holders to finish
     /// (deadlocks are detected; see `Mgr::table_locks`).
     fn lock_table(&self, txn: TxnId, table: TableId, exclusive: bool) -> DbResult<()> {
-        loop {
-            let (holder, wait) = {
-                let mut g = lock(&self.inner.mgr);
-                let holder = g.lock_table(table, txn, exclusive);
-                (holder, g.state(txn).map(|st| st.wait).unwrap_or_default())
-            };
-            match holder {
-                None => return Ok(()),
-                Some(h) => self.wait_for_txn(txn, h, &wait)?,
-            }
+        self.mgr_when_free(txn, |g| g.lock_table(table, txn, exclusive))
+            .map(drop)
+    }
+
+    /// The transaction manager, locked once `conflict` names no
+    /// transaction to wait for; each one it names is waited out under the
+    /// statement's bounds.
+    fn mgr_when_free(
+        &self,
+        txn: TxnId,
+        conflict: impl Fn(&mut Mgr) -> Option<TxnId>,
+    ) -> DbResult<std::sync::MutexGuard<'_, Mgr>> {
+        let mut g = lock(&self.inner.mgr);
+        while let Some(holder) = conflict(&mut g) {
+            let wait = g.state(txn).map(|st| st.wait).unwrap_or_default();
+            drop(g);
+            self.wait_for_txn(txn, holder, &wait)?;
+            g = lock(&self.inner.mgr);
         }
+        Ok(g)
     }
 
     /// Blocks until `blocker` ends, honouring the lock timeout, the
@@ -1103,27 +1100,9 @@ impl MemoryBackend {
             return Ok(());
         };
         for &id in posting.as_slice() {
-            let Some(v) = data
-                .row(id)
-                .and_then(|r| r.visible(vis.me, vis.cid, &vis.snap))
-            else {
-                continue;
-            };
-            // An entry whose visible version no longer has the key.
-            if !ix.has_key(&v.values, key) {
-                continue;
-            }
-            let rid = request
-                .with_row_ids
-                .then(|| Value::Int8(i64::try_from(id).unwrap_or(i64::MAX)));
-            if proj.is_empty() {
-                out.push_row(v.values.iter().cloned().chain(rid));
-            } else {
-                out.push_row(
-                    proj.iter()
-                        .map(|&c| v.values[c as usize].clone())
-                        .chain(rid),
-                );
+            if let Some(v) = visible_with_key(&data, ix, id, key, &vis) {
+                let cols = (!proj.is_empty()).then(|| proj.iter().map(|&c| c as usize));
+                emit_version(out, id, v, cols, request.with_row_ids);
             }
         }
         Ok(())

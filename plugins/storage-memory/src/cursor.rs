@@ -92,16 +92,43 @@ pub(crate) fn schema_for(
     Schema::new(fields)
 }
 
+/// Appends version `v` of row `id`: the columns `proj` names (all when
+/// `None`), then the row id when asked for.
+#[inline]
+pub(crate) fn emit_version(
+    out: &mut RowBatch,
+    id: RowId,
+    v: &Version,
+    proj: Option<impl Iterator<Item = usize>>,
+    with_row_ids: bool,
+) {
+    let rid = with_row_ids.then(|| Value::Int8(i64::try_from(id).unwrap_or(i64::MAX)));
+    match proj {
+        None => out.push_row(v.values.iter().cloned().chain(rid)),
+        Some(p) => out.push_row(p.map(|c| v.values[c].clone()).chain(rid)),
+    }
+}
+
+/// The version of row `id` visible to `vis`, if it still carries `key` in
+/// `ix` (index entries outlive key changes until vacuum).
+#[inline]
+pub(crate) fn visible_with_key<'a>(
+    data: &'a TableData,
+    ix: &Index,
+    id: RowId,
+    key: KeyRef<'_>,
+    vis: &Visibility,
+) -> Option<&'a Version> {
+    data.row(id)
+        .and_then(|r| r.visible(vis.me, vis.cid, &vis.snap))
+        .filter(|v| ix.has_key(&v.values, key))
+}
+
 impl TableCursor {
     #[inline]
     fn emit(&self, out: &mut RowBatch, id: RowId, v: &Version) {
-        let rid = self
-            .with_row_ids
-            .then(|| Value::Int8(i64::try_from(id).unwrap_or(i64::MAX)));
-        match &self.proj {
-            None => out.push_row(v.values.iter().cloned().chain(rid)),
-            Some(p) => out.push_row(p.iter().map(|&c| v.values[c].clone()).chain(rid)),
-        }
+        let proj = self.proj.as_ref().map(|p| p.iter().copied());
+        emit_version(out, id, v, proj, self.with_row_ids);
     }
 
     fn fill(&mut self, out: &mut RowBatch, want: usize) {
@@ -284,13 +311,8 @@ impl TableCursor {
         id: RowId,
         key: KeyRef<'_>,
     ) {
-        if let Some(v) = data
-            .row(id)
-            .and_then(|r| r.visible(self.vis.me, self.vis.cid, &self.vis.snap))
-        {
-            if ix.has_key(&v.values, key) {
-                self.emit(out, id, v);
-            }
+        if let Some(v) = visible_with_key(data, ix, id, key, &self.vis) {
+            self.emit(out, id, v);
         }
     }
 }
