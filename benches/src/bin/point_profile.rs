@@ -12,8 +12,17 @@ fn main() {
         .expect("connect");
     c.execute("CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)")
         .expect("create");
-    c.execute("INSERT INTO kv SELECT g, 'value-' || g, g % 1000 FROM generate_series(0, 99999) g")
-        .expect("load");
+    // AIONDB_PROFILE_ROWS shrinks the table so that it fits in cache: the
+    // difference to the default shows what memory misses cost.
+    let rows: u32 = std::env::var("AIONDB_PROFILE_ROWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    c.execute(&format!(
+        "INSERT INTO kv SELECT g, 'value-' || g, g % 1000 FROM generate_series(0, {}) g",
+        rows - 1
+    ))
+    .expect("load");
     let sel = c
         .prepare("SELECT v, n FROM kv WHERE id = $1")
         .expect("prepare");
@@ -32,7 +41,8 @@ fn main() {
         let runs = (n / 100).max(1);
         let t = std::time::Instant::now();
         for i in 0..runs {
-            let lo = ((i as u32).wrapping_mul(2_654_435_761) % 99_900) as i32;
+            let lo =
+                ((i as u32).wrapping_mul(2_654_435_761) % rows.saturating_sub(100).max(1)) as i32;
             let r = c
                 .query(&range, &[Value::Int4(lo), Value::Int4(lo + 100)])
                 .expect("range");
@@ -51,7 +61,7 @@ fn main() {
     };
     let t = std::time::Instant::now();
     for i in 0..n_sel {
-        let key = (i as u32).wrapping_mul(2_654_435_761) % 100_000;
+        let key = (i as u32).wrapping_mul(2_654_435_761) % rows;
         let r = c.query(&sel, &[Value::Int4(key as i32)]).expect("select");
         assert_eq!(r.len(), 1);
     }
@@ -60,7 +70,11 @@ fn main() {
     for i in 0..n_ins {
         c.query(
             &ins,
-            &[Value::Int4(100_000 + i), Value::text("x"), Value::Int4(i)],
+            &[
+                Value::Int4(rows as i32 + i),
+                Value::text("x"),
+                Value::Int4(i),
+            ],
         )
         .expect("insert");
     }

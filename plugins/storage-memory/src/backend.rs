@@ -19,6 +19,7 @@ use aiondb_sdk::value::Value;
 
 use crate::cursor::{emit_version, visible_with_key, Source, TableCursor, Visibility};
 use crate::keys::{sentinel, KeyRef};
+use crate::row::PackedRow;
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
 use crate::txn::{Deltas, Mgr, Ssi, TxnState, Undo};
 use crate::{lock, read, write};
@@ -87,6 +88,19 @@ fn concurrent(what: &str) -> AionError {
         SqlState::SERIALIZATION_FAILURE,
         format!("could not serialize access due to concurrent {what}"),
     )
+}
+
+/// PostgreSQL's column limit, which packed rows rely on (a `u16` count).
+const MAX_COLUMNS: usize = 1600;
+
+fn check_width(def: &TableDef) -> DbResult<()> {
+    if def.columns.len() > MAX_COLUMNS {
+        return Err(AionError::new(
+            SqlState::new(b"54011"),
+            format!("tables can have at most {MAX_COLUMNS} columns"),
+        ));
+    }
+    Ok(())
 }
 
 fn width_mismatch(got: usize, want: usize) -> AionError {
@@ -748,14 +762,14 @@ impl MemoryBackend {
         me: TxnId,
         values: &[Value],
         self_row: Option<RowId>,
-        old: Option<&[Value]>,
+        old: Option<&PackedRow>,
     ) -> UniqueCheck {
         for ix in data.indexes.iter().filter(|ix| ix.def.unique) {
             if ix.key_has_null(values) {
                 continue;
             }
             if let Some(old) = old {
-                if ix.same_key(old, values) {
+                if ix.same_key_packed(old, values) {
                     continue;
                 }
             }
@@ -771,7 +785,7 @@ impl MemoryBackend {
                 }
                 let Some(row) = data.row(rid) else { continue };
                 for v in row.versions() {
-                    if !ix.has_key(&v.values, key) {
+                    if !ix.has_key(&v.row, key) {
                         continue;
                     }
                     if v.xmin != me && self.is_active(v.xmin) {
@@ -843,14 +857,18 @@ impl MemoryBackend {
                             UniqueCheck::Violation(e) => return Err(e),
                         }
                     }
-                    data.try_charge(version_bytes(values))?;
-                    let id = data.push_row(Version {
-                        xmin: txn,
-                        xmax: 0,
-                        cmin: ctx.cid,
-                        cmax: 0,
-                        values: values.to_vec().into_boxed_slice(),
-                    });
+                    let row = PackedRow::new(values);
+                    data.try_charge(version_bytes(&row))?;
+                    let id = data.push_row(
+                        values,
+                        Version {
+                            xmin: txn,
+                            xmax: 0,
+                            cmin: ctx.cid,
+                            cmax: 0,
+                            row,
+                        },
+                    );
                     ids.push(id);
                     i += 1;
                 }
@@ -924,7 +942,7 @@ impl MemoryBackend {
                         i += 1;
                         continue;
                     }
-                    match self.unique_check(&data, txn, values, Some(rid), Some(&r.head.values)) {
+                    match self.unique_check(&data, txn, values, Some(rid), Some(&r.head.row)) {
                         UniqueCheck::Ok => {}
                         UniqueCheck::Wait(x) => {
                             wait_on = Some(x);
@@ -932,13 +950,14 @@ impl MemoryBackend {
                         }
                         UniqueCheck::Violation(e) => return Err(e),
                     }
-                    data.try_charge(version_bytes(values))?;
+                    let row = PackedRow::new(values);
+                    data.try_charge(version_bytes(&row))?;
                     let new = Version {
                         xmin: txn,
                         xmax: 0,
                         cmin: ctx.cid,
                         cmax: 0,
-                        values: values.to_vec().into_boxed_slice(),
+                        row,
                     };
                     let Some(r) = data.row_mut(rid) else { break };
                     let mut old = std::mem::replace(&mut r.head, new);
@@ -1218,6 +1237,7 @@ impl MemoryBackend {
     // ------------------------------------------------------------------- DDL
 
     pub(crate) fn create_table_impl(&self, txn: TxnId, def: &TableDef) -> DbResult<()> {
+        check_width(def)?;
         {
             let mut tables = write(&self.inner.tables);
             if tables.contains_key(&def.id) {
@@ -1290,6 +1310,7 @@ impl MemoryBackend {
         new: &TableDef,
         fill: &Value,
     ) -> DbResult<()> {
+        check_width(new)?;
         self.lock_table(txn, old_def.id, true)?;
         let cell = self.table(old_def.id)?;
         let old = {
@@ -1318,14 +1339,14 @@ impl MemoryBackend {
             for slot in &data.slots {
                 fresh.slots.push(slot.as_ref().map(|r| {
                     let mut conv = |v: &Version| {
-                        let values = convert(&v.values);
-                        bytes += version_bytes(&values);
+                        let row = PackedRow::new(&convert(&v.row.values()));
+                        bytes += version_bytes(&row);
                         Version {
                             xmin: v.xmin,
                             xmax: v.xmax,
                             cmin: v.cmin,
                             cmax: v.cmax,
-                            values,
+                            row,
                         }
                     };
                     let head = conv(&r.head);
@@ -1350,7 +1371,7 @@ impl MemoryBackend {
                     for (i, slot) in fresh.slots.iter().enumerate() {
                         if let Some(r) = slot {
                             for v in r.versions() {
-                                added += nix.add(&v.values, fresh.base + i as u64);
+                                added += nix.add(&v.row.values(), fresh.base + i as u64);
                             }
                         }
                     }
@@ -1401,7 +1422,7 @@ impl MemoryBackend {
             for (i, slot) in data.slots.iter().enumerate() {
                 if let Some(r) = slot {
                     for v in r.versions() {
-                        added += ix.add(&v.values, data.base + i as u64);
+                        added += ix.add(&v.row.values(), data.base + i as u64);
                     }
                 }
             }
@@ -1437,7 +1458,7 @@ impl MemoryBackend {
                 .iter()
                 .filter(|&&rid| {
                     data.row(rid).is_some_and(|r| {
-                        ix.has_key(&r.head.values, key) && (alive(r.head.xmax) && r.head.xmax != me)
+                        ix.has_key(&r.head.row, key) && (alive(r.head.xmax) && r.head.xmax != me)
                     })
                 })
                 .count();

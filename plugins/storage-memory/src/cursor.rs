@@ -104,8 +104,8 @@ pub(crate) fn emit_version(
 ) {
     let rid = with_row_ids.then(|| Value::Int8(i64::try_from(id).unwrap_or(i64::MAX)));
     match proj {
-        None => out.push_row(v.values.iter().cloned().chain(rid)),
-        Some(p) => out.push_row(p.map(|c| v.values[c].clone()).chain(rid)),
+        None => out.push_row(v.row.iter().chain(rid)),
+        Some(p) => out.push_row(p.map(|c| v.row.get(c)).chain(rid)),
     }
 }
 
@@ -121,7 +121,7 @@ pub(crate) fn visible_with_key<'a>(
 ) -> Option<&'a Version> {
     data.row(id)
         .and_then(|r| r.visible(vis.me, vis.cid, &vis.snap))
-        .filter(|v| ix.has_key(&v.values, key))
+        .filter(|v| ix.has_key(&v.row, key))
 }
 
 impl TableCursor {

@@ -9,6 +9,7 @@
 mod backend;
 mod cursor;
 mod keys;
+mod row;
 mod table;
 mod txn;
 

@@ -15,6 +15,7 @@ use aiondb_sdk::error::{AionError, DbResult, SqlState};
 use aiondb_sdk::value::{ExtPayload, Value};
 
 use crate::keys::{key_cmp, probe, IndexKey, KeyRef};
+use crate::row::PackedRow;
 use crate::txn::Snapshot;
 
 /// One version of a logical row.
@@ -24,7 +25,7 @@ pub(crate) struct Version {
     pub xmax: TxnId,
     pub cmin: u32,
     pub cmax: u32,
-    pub values: Box<[Value]>,
+    pub row: PackedRow,
 }
 
 impl Version {
@@ -235,17 +236,34 @@ impl Index {
         KeyRef::of(buf)
     }
 
-    /// Whether two rows agree on this index's columns.
-    pub fn same_key(&self, a: &[Value], b: &[Value]) -> bool {
+    /// Whether the packed `row` agrees with `values` on this index's
+    /// columns.
+    pub fn same_key_packed(&self, row: &PackedRow, values: &[Value]) -> bool {
         self.cols
             .iter()
-            .all(|&c| key_cmp(&a[c], &b[c]) == Ordering::Equal)
+            .all(|&c| key_cmp(&row.get(c), &values[c]) == Ordering::Equal)
     }
 
-    /// Whether `values` has exactly `key` (a full key or a prefix).
+    /// Whether the packed `row` has exactly `key` (a full key or a
+    /// prefix). Integer and text columns compare in place.
     #[inline]
-    pub fn has_key(&self, values: &[Value], key: KeyRef<'_>) -> bool {
-        (0..key.len().min(self.cols.len())).all(|i| key.component_eq(i, &values[self.cols[i]]))
+    pub fn has_key(&self, row: &PackedRow, key: KeyRef<'_>) -> bool {
+        (0..key.len().min(self.cols.len())).all(|i| {
+            let c = self.cols[i];
+            match key {
+                KeyRef::Int(k) => {
+                    if let Some(x) = row.int(c) {
+                        return x == k;
+                    }
+                }
+                KeyRef::Vals(vals) => {
+                    if let (Some(Value::Text(k)), Some(x)) = (vals.get(i), row.text(c)) {
+                        return k.as_str() == x;
+                    }
+                }
+            }
+            key.component_eq(i, &row.get(c))
+        })
     }
 
     pub fn key_has_null(&self, values: &[Value]) -> bool {
@@ -380,8 +398,8 @@ pub(crate) fn value_bytes(v: &Value) -> u64 {
     }
 }
 
-pub(crate) fn version_bytes(values: &[Value]) -> u64 {
-    std::mem::size_of::<Version>() as u64 + values.iter().map(value_bytes).sum::<u64>()
+pub(crate) fn version_bytes(row: &PackedRow) -> u64 {
+    (std::mem::size_of::<Version>() + row.size()) as u64
 }
 
 /// Memory shared by every table, checked against `memory_limit_bytes`.
@@ -487,10 +505,11 @@ impl TableData {
         self.charge(added);
     }
 
-    /// Appends a new logical row; the caller charged its bytes.
-    pub fn push_row(&mut self, head: Version) -> RowId {
+    /// Appends a new logical row holding `values`; the caller charged its
+    /// bytes.
+    pub fn push_row(&mut self, values: &[Value], head: Version) -> RowId {
         let id = self.next_row_id();
-        self.index_version(&head.values, id);
+        self.index_version(values, id);
         self.slots.push(Some(LogicalRow {
             head,
             older: Older::default(),
@@ -511,9 +530,10 @@ impl TableData {
         };
         let mut freed = 0;
         for v in row.versions() {
-            freed += version_bytes(&v.values);
+            freed += version_bytes(&v.row);
+            let values = v.row.values();
             for ix in &mut self.indexes {
-                freed += ix.remove(&v.values, id);
+                freed += ix.remove(&values, id);
             }
         }
         self.release(freed);
@@ -539,7 +559,7 @@ impl TableData {
             .and_then(Option::as_ref);
         for ix in indexes.iter_mut() {
             let still_used = row
-                .map(|r| r.versions().any(|v| ix.same_key(&v.values, gone)))
+                .map(|r| r.versions().any(|v| ix.same_key_packed(&v.row, gone)))
                 .unwrap_or(false);
             if !still_used {
                 freed += ix.remove(gone, id);
@@ -558,8 +578,8 @@ impl TableData {
         prev.xmax = 0;
         prev.cmax = 0;
         let gone = std::mem::replace(&mut row.head, prev);
-        let mut freed = version_bytes(&gone.values);
-        freed += self.unindex_version(id, &gone.values);
+        let mut freed = version_bytes(&gone.row);
+        freed += self.unindex_version(id, &gone.row.values());
         self.release(freed);
     }
 
@@ -582,8 +602,8 @@ impl TableData {
         row.older = keep.into();
         let mut freed = 0;
         for v in &dead {
-            freed += version_bytes(&v.values);
-            freed += self.unindex_version(id, &v.values);
+            freed += version_bytes(&v.row);
+            freed += self.unindex_version(id, &v.row.values());
         }
         self.release(freed);
     }

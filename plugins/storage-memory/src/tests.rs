@@ -9,6 +9,7 @@ use aiondb_sdk::capability::{
     StorageBackend, StorageOptions, TxnId,
 };
 use aiondb_sdk::prelude::*;
+use aiondb_sdk::value::{ArrayValue, Interval, Numeric};
 
 use crate::MemoryBackend;
 
@@ -1464,4 +1465,75 @@ fn hot_structures_stay_small() {
     assert_eq!(size_of::<crate::keys::IndexKey>(), 16);
     assert_eq!(size_of::<crate::table::Posting>(), 16);
     assert_eq!(size_of::<Option<crate::table::LogicalRow>>(), 48);
+}
+
+// ------------------------------------------------------------ packed rows
+
+#[test]
+fn every_value_kind_survives_packing_and_text_keys_probe_in_place() {
+    let b = MemoryBackend::new();
+    let mut def = table_def(5, &["id", "v", "x"]);
+    def.columns[2].data_type = DataType::TEXT;
+    let x = ok(b.begin(RC, false));
+    ok(b.begin_statement(x, &LockWait::default()));
+    ok(b.create_table(x, &def));
+    ok(b.create_index(x, &index_def(50, 5, "t5_v", &[1], true), &def));
+    let odd = [
+        Value::Null,
+        Value::Bool(true),
+        Value::Float8(-0.125),
+        Value::Numeric(Numeric::parse("123.4500").unwrap_or_else(Numeric::nan)),
+        Value::Bytea(RVec::from(vec![0u8, 1, 255])),
+        Value::TimestampTz(-5),
+        Value::Interval(Interval {
+            months: 1,
+            days: -2,
+            micros: 3,
+        }),
+        Value::Uuid([7; 16]),
+        Value::Jsonb("{\"k\": 1}".into()),
+        Value::Array(ArrayValue::one_dim(
+            TypeId::Int4,
+            vec![Value::Int4(1), Value::Null],
+        )),
+    ];
+    let rows: Vec<Vec<Value>> = odd
+        .iter()
+        .enumerate()
+        .map(|(n, v)| vec![i(n as i32), t(&format!("key{n}")), v.clone()])
+        .collect();
+    ok(b.insert(x, 5, &batch(&rows)));
+    ok(b.begin_statement(x, &LockWait::default()));
+    let mut back = drain(ok(b.scan(x, 5, &all())), 0);
+    back.sort_by_key(|r| r[0].as_i64());
+    assert_eq!(back, rows);
+    let hit = drain(
+        ok(b.index_scan(
+            x,
+            5,
+            50,
+            &IndexQuery::Eq(RVec::from(vec![t("key3")])),
+            &all(),
+            false,
+        )),
+        0,
+    );
+    assert_eq!(hit, vec![rows[3].clone()]);
+    let e = err(b.insert(x, 5, &batch(&[vec![i(99), t("key3"), Value::Null]])));
+    assert_eq!(e.sqlstate, SqlState::UNIQUE_VIOLATION);
+    let detail = e.detail.clone().into_option().map(|d| d.to_string());
+    assert!(detail.is_some_and(|d| d.contains("(v)=(key3)")), "{e}");
+    ok(b.commit(x));
+}
+
+#[test]
+fn more_than_1600_columns_is_refused() {
+    let b = MemoryBackend::new();
+    let names: Vec<String> = (0..1601).map(|n| format!("c{n}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let x = ok(b.begin(RC, false));
+    let e = err(b.create_table(x, &table_def(6, &refs)));
+    assert_eq!(e.sqlstate, SqlState::new(b"54011"));
+    ok(b.create_table(x, &table_def(6, &refs[..1600])));
+    ok(b.rollback(x));
 }

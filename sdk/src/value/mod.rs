@@ -3,6 +3,7 @@
 
 mod arith;
 mod cast;
+pub mod codec;
 mod compare;
 mod datetime;
 mod float;
