@@ -1,6 +1,6 @@
 //! The kernel's implementation of the host API handed to every plugin.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, ROption, RSlice, RStr, RString, RVec};
@@ -11,10 +11,16 @@ use aiondb_sdk::host::{
     Readiness, SettingValue,
 };
 
+use aiondb_sdk::error::{AionError, SqlState};
+use aiondb_sdk::surface::{EngineJobBox, SessionRequest, SurfaceSessionBox, SurfaceSession_TO};
+
 use crate::catalog::KernelCatalog;
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
+use crate::pool::EnginePool;
+use crate::session::{Engine, Session, SessionOptions};
 use crate::sql_metrics::SqlMetrics;
+use crate::surface::KernelSurfaceSession;
 
 /// State shared by every host handle.
 pub(crate) struct Shared {
@@ -23,6 +29,12 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub sql_metrics: Arc<SqlMetrics>,
     pub status: RwLock<KernelStatus>,
+    /// The SQL pipeline, set once the engine plugins are resolved.
+    pub engine: Arc<OnceLock<Arc<Engine>>>,
+    /// Runs surface work; started with the first surface.
+    pub pool: OnceLock<EnginePool>,
+    /// The bootstrap user and its SCRAM-SHA-256 verifier.
+    pub login: OnceLock<(String, String)>,
 }
 
 /// One plugin's host handle; `plugin` names it in log targets.
@@ -91,6 +103,54 @@ impl Host for KernelHost {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn open_session(&self, request: &SessionRequest) -> AResult<SurfaceSessionBox> {
+        let Some(engine) = self.shared.engine.get().cloned() else {
+            return Err(AionError::new(
+                SqlState::CANNOT_CONNECT_NOW,
+                "the database system is starting up",
+            ))
+            .into();
+        };
+        let mut session = Session::new(
+            engine,
+            SessionOptions {
+                user: request.user.to_string(),
+                database: request.database.to_string(),
+                application: request.application.to_string(),
+            },
+        );
+        for s in request.settings.iter() {
+            if let Err(e) = session.set_startup_setting(s.0.as_str(), s.1.as_str()) {
+                return Err(e).into();
+            }
+        }
+        Ok(SurfaceSession_TO::from_value(
+            KernelSurfaceSession::new(session),
+            TD_Opaque,
+        ))
+        .into()
+    }
+
+    fn submit(&self, job: EngineJobBox) -> AResult<()> {
+        match self.shared.pool.get() {
+            Some(pool) => pool.submit(job).into(),
+            None => Err(AionError::new(
+                SqlState::CANNOT_CONNECT_NOW,
+                "the engine pool is not running",
+            ))
+            .into(),
+        }
+    }
+
+    fn login_verifier(&self, user: RStr<'_>) -> ROption<RString> {
+        match self.shared.login.get() {
+            Some((u, v)) if u.as_str() == user.as_str() => {
+                ROption::RSome(RString::from(v.as_str()))
+            }
+            _ => ROption::RNone,
+        }
     }
 }
 

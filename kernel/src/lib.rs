@@ -20,10 +20,12 @@ pub mod config;
 mod host;
 pub mod loader;
 pub mod metrics;
+mod pool;
 pub mod registry;
 pub mod runtime;
 pub mod session;
 pub mod sql_metrics;
+mod surface;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -194,6 +196,9 @@ impl KernelBuilder {
             metrics: Metrics::new(),
             sql_metrics: SqlMetrics::new(),
             status: RwLock::new(host::initial_status()),
+            engine: Arc::new(OnceLock::new()),
+            pool: OnceLock::new(),
+            login: OnceLock::new(),
         });
         // Registered before any plugin, so a plugin registering a standard
         // family again gets the kernel's id.
@@ -220,9 +225,9 @@ impl KernelBuilder {
             log::error!("kernel metrics: {e}");
         }
         let kernel = Kernel {
+            engine: shared.engine.clone(),
             shared,
             registry,
-            engine: Arc::new(OnceLock::new()),
         };
         kernel.publish_status(Readiness::Starting);
         Ok(kernel)
@@ -348,6 +353,15 @@ impl Kernel {
             });
         }
         let surfaces = self.surfaces();
+        if !surfaces.is_empty() {
+            if let Err(e) = self.start_surface_services() {
+                self.stop_from(plugins.len(), false);
+                return Err(KernelError::Start {
+                    plugin: "kernel".to_string(),
+                    message: e.to_string(),
+                });
+            }
+        }
         for (n, (plugin, key, surface)) in surfaces.iter().enumerate() {
             log::info!("starting surface {key}");
             if let ProviderObject::Surface(s) = surface.object() {
@@ -407,6 +421,41 @@ impl Kernel {
         )?;
         log::info!("SQL engine ready on storage backend {storage}");
         let _ = self.engine.set(Arc::new(engine));
+        Ok(())
+    }
+
+    /// What network surfaces need besides the engine: the engine pool and
+    /// the bootstrap user's SCRAM verifier (hashed once here; the password
+    /// itself is never handed to a plugin).
+    fn start_surface_services(&self) -> std::io::Result<()> {
+        let cfg = &self.shared.config;
+        if self.shared.pool.get().is_none() {
+            let threads = cfg
+                .u64(config::keys::ENGINE_POOL_WORKER_THREADS)
+                .unwrap_or(0);
+            let depth = cfg
+                .u64(config::keys::ENGINE_POOL_QUEUE_DEPTH)
+                .unwrap_or(1024);
+            let weak = Arc::downgrade(&self.shared);
+            let gauge = aiondb_sdk::metrics::standard(aiondb_sdk::metrics::ENGINE_POOL_QUEUE_DEPTH)
+                .and_then(|d| self.shared.metrics.register(d).ok());
+            let observe: pool::DepthObserver = Arc::new(move |n| {
+                if let (Some(shared), Some(id)) = (weak.upgrade(), gauge) {
+                    shared
+                        .metrics
+                        .record(id, &[], aiondb_sdk::host::MetricOp::Set(n as f64));
+                }
+            });
+            let pool = pool::EnginePool::start(threads as usize, depth as usize, observe)?;
+            let _ = self.shared.pool.set(pool);
+        }
+        if let (Some(user), Some(password)) = (
+            cfg.text(config::keys::BOOTSTRAP_USER),
+            cfg.text(config::keys::BOOTSTRAP_PASSWORD),
+        ) {
+            let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+            let _ = self.shared.login.set((user.to_string(), verifier));
+        }
         Ok(())
     }
 
@@ -483,6 +532,9 @@ impl Kernel {
         }
         for (_, key, surface) in self.surfaces().iter().rev() {
             stop_surface(key, surface);
+        }
+        if let Some(pool) = self.shared.pool.get() {
+            pool.stop();
         }
         self.stop_from(self.registry.plugins().len(), true);
         self.publish_status(Readiness::Stopped);

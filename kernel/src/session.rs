@@ -1037,6 +1037,13 @@ impl Session {
         result
     }
 
+    /// Applies a setting a client asked for at connection start
+    /// (PostgreSQL's startup packet), as SET would.
+    pub fn set_startup_setting(&mut self, name: &str, value: &str) -> DbResult<()> {
+        let mut ignored = Self::simple("SET");
+        self.set(name, Some(value), false, &mut ignored)
+    }
+
     fn simple(tag: &str) -> StatementResult {
         StatementResult {
             tag: tag.to_string(),

@@ -10,6 +10,7 @@ use abi_stable::{
 
 use crate::catalog::CatalogRef;
 use crate::error::AResult;
+use crate::surface::{EngineJobBox, SessionRequest, SurfaceSessionBox};
 
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -179,6 +180,14 @@ pub trait Host: Send + Sync + Clone {
     fn metrics(&self) -> RVec<MetricFamily>;
     #[sabi(last_prefix_field)]
     fn status(&self) -> KernelStatus;
+    /// Opens a kernel session for a client the surface authenticated.
+    fn open_session(&self, request: &SessionRequest) -> AResult<SurfaceSessionBox>;
+    /// Runs `job` on the engine pool. Fails with 53000 when the pool's
+    /// queue is full (`AIONDB_ENGINE_POOL_QUEUE_DEPTH`) or it has stopped.
+    fn submit(&self, job: EngineJobBox) -> AResult<()>;
+    /// The SCRAM-SHA-256 verifier of a role that may log in, `RNone` for
+    /// an unknown role or one without LOGIN or a password.
+    fn login_verifier(&self, user: RStr<'_>) -> ROption<RString>;
 }
 
 /// The host handle plugins keep (cheap to clone).

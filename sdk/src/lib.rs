@@ -79,6 +79,7 @@ pub mod metrics;
 pub mod plan;
 pub mod plugin;
 pub mod row;
+pub mod surface;
 pub mod syntax;
 pub mod types;
 pub mod value;

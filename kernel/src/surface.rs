@@ -1,0 +1,147 @@
+//! Kernel sessions behind the SDK's `SurfaceSession`, for surface plugins.
+
+use std::collections::HashMap;
+
+use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
+use aiondb_sdk::error::{AResult, AionError, DbResult, SqlState};
+use aiondb_sdk::surface::{PreparedInfo, QueryOutcome, StatementOutcome, SurfaceSession};
+use aiondb_sdk::types::DataType;
+use aiondb_sdk::value::Value;
+
+use crate::session::{PreparedStatement, Session, StatementResult, TransactionStatus};
+
+/// Settings PostgreSQL reports with ParameterStatus at startup and
+/// whenever they change.
+pub const REPORTED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "integer_datetimes",
+    "IntervalStyle",
+    "server_encoding",
+    "server_version",
+    "standard_conforming_strings",
+    "TimeZone",
+];
+
+/// Prepared statements a client may keep open at once (named and
+/// unnamed); beyond it, Parse fails with 54000 until some are closed.
+const MAX_PREPARED: usize = 10_000;
+
+pub(crate) struct KernelSurfaceSession {
+    pub session: Session,
+    prepared: HashMap<u64, PreparedStatement>,
+    next_id: u64,
+}
+
+impl KernelSurfaceSession {
+    pub fn new(session: Session) -> Self {
+        KernelSurfaceSession {
+            session,
+            prepared: HashMap::new(),
+            next_id: 1,
+        }
+    }
+}
+
+pub(crate) fn outcome(r: StatementResult) -> StatementOutcome {
+    StatementOutcome {
+        tag: RString::from(r.tag),
+        returns_rows: !r.schema.fields.is_empty(),
+        columns: (*r.schema).clone(),
+        rows: r.rows,
+        rows_affected: r.rows_affected,
+        notices: RVec::from(r.notices),
+    }
+}
+
+fn r<T>(x: DbResult<T>) -> AResult<T> {
+    x.into()
+}
+
+impl SurfaceSession for KernelSurfaceSession {
+    fn simple_query(&mut self, sql: RStr<'_>) -> QueryOutcome {
+        match self.session.execute(sql.as_str()) {
+            Ok(results) => QueryOutcome {
+                results: results.into_iter().map(outcome).collect(),
+                error: ROption::RNone,
+            },
+            Err((results, e)) => QueryOutcome {
+                results: results.into_iter().map(outcome).collect(),
+                error: ROption::RSome(e),
+            },
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        sql: RStr<'_>,
+        param_types: RSlice<'_, DataType>,
+    ) -> AResult<PreparedInfo> {
+        if self.prepared.len() >= MAX_PREPARED {
+            return r(Err(AionError::new(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!("too many prepared statements (at most {MAX_PREPARED} per connection)"),
+            )
+            .with_hint("Close prepared statements that are no longer needed.")));
+        }
+        let p = match self.session.prepare(sql.as_str(), param_types.as_slice()) {
+            Ok(p) => p,
+            Err(e) => return r(Err(e)),
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let info = PreparedInfo {
+            id,
+            param_types: p.param_types().iter().cloned().collect(),
+            columns: p.columns().clone(),
+            returns_rows: !p.columns().fields.is_empty(),
+        };
+        self.prepared.insert(id, p);
+        r(Ok(info))
+    }
+
+    fn execute(&mut self, id: u64, params: RSlice<'_, Value>) -> AResult<StatementOutcome> {
+        let Some(p) = self.prepared.get(&id) else {
+            return r(Err(AionError::new(
+                SqlState::new(b"26000"),
+                format!("prepared statement {id} does not exist"),
+            )));
+        };
+        r(self
+            .session
+            .execute_prepared(p, params.as_slice())
+            .map(outcome))
+    }
+
+    fn close(&mut self, id: u64) {
+        self.prepared.remove(&id);
+    }
+
+    fn transaction_status(&self) -> u8 {
+        match self.session.transaction_status() {
+            TransactionStatus::Idle => b'I',
+            TransactionStatus::InBlock => b'T',
+            TransactionStatus::Failed => b'E',
+        }
+    }
+
+    fn setting(&self, name: RStr<'_>) -> ROption<RString> {
+        self.session
+            .setting(name.as_str())
+            .map(RString::from)
+            .into()
+    }
+
+    fn reported_settings(&self) -> RVec<Tuple2<RString, RString>> {
+        REPORTED
+            .iter()
+            .map(|n| {
+                Tuple2(
+                    RString::from(*n),
+                    RString::from(self.session.setting(n).unwrap_or_default()),
+                )
+            })
+            .collect()
+    }
+}
