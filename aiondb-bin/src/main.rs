@@ -18,6 +18,7 @@ use crate::cli::{Command, Overrides};
 fn bundled_plugins() -> Vec<PluginModuleRef> {
     let mut plugins = aiondb_embedded::bundled_plugins();
     plugins.push(aiondb_plugin_http::plugin_module());
+    plugins.push(aiondb_plugin_pgwire::plugin_module());
     plugins
 }
 

@@ -188,6 +188,9 @@ fn graceful_shutdown_on(signal: &str) {
             "--bootstrap-password",
             PASSWORD,
             "--no-observability",
+            // Any free port: PostgreSQL may hold 5432 on the same machine.
+            "--listen-addr",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

@@ -161,6 +161,9 @@ impl Server {
             PASSWORD,
             "--observability-port",
             &port,
+            // Any free port: PostgreSQL may hold 5432 on the same machine.
+            "--listen-addr",
+            "127.0.0.1:0",
         ];
         args.extend_from_slice(extra);
         Server::start(&args, env)

@@ -1,0 +1,236 @@
+//! # aiondb-plugin-pgwire
+//!
+//! The PostgreSQL wire protocol surface (`surface/1`, key `pgwire`):
+//! protocol 3.0 startup, SCRAM-SHA-256 authentication, the simple and
+//! extended query protocols, over kernel sessions run on the kernel's
+//! engine pool. See README.md for settings.
+
+pub mod proto;
+pub mod scram;
+mod server;
+pub mod values;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aiondb_sdk::capability::Surface;
+use aiondb_sdk::error::{AResult, AionError, DbResult, SqlState};
+use aiondb_sdk::host::{HostRef, SettingValue};
+use aiondb_sdk::plugin::Registration;
+use aiondb_sdk::prelude::{RErr, ROk, RStr};
+
+const LISTEN_ADDR: &str = "AIONDB_LISTEN_ADDR";
+const MAX_CONNECTIONS: &str = "AIONDB_PGWIRE_MAX_CONNECTIONS";
+const MAX_CONNECTIONS_PER_IP: &str = "AIONDB_PGWIRE_MAX_CONNECTIONS_PER_IP";
+const STARTUP_TIMEOUT_MS: &str = "AIONDB_PGWIRE_STARTUP_TIMEOUT_MS";
+const AUTH_FAILURE_BACKOFF_MS: &str = "AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS";
+const BENCH_MODE: &str = "AIONDB_BENCH_MODE";
+
+fn text(host: &HostRef, key: &str) -> Option<String> {
+    match host.setting(RStr::from_str(key)).into_option() {
+        Some(SettingValue::Text(t)) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
+fn number(host: &HostRef, key: &str, default: u64) -> u64 {
+    match host.setting(RStr::from_str(key)).into_option() {
+        Some(SettingValue::U64(n)) => n,
+        _ => default,
+    }
+}
+
+fn flag(host: &HostRef, key: &str) -> bool {
+    matches!(
+        host.setting(RStr::from_str(key)).into_option(),
+        Some(SettingValue::Bool(true))
+    )
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: async_std::channel::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The `surface/1` provider.
+#[derive(Default)]
+pub struct PgWireSurface {
+    running: Mutex<Option<Running>>,
+}
+
+/// Open connections, in total and per client address.
+#[derive(Default)]
+struct Counts {
+    total: AtomicUsize,
+    per_ip: Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+impl PgWireSurface {
+    /// The address the listener is bound to, once started.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|r| r.addr)
+    }
+
+    fn start_inner(&self, host: HostRef) -> DbResult<()> {
+        let want = text(&host, LISTEN_ADDR).unwrap_or_else(|| "127.0.0.1:5432".into());
+        let listener = TcpListener::bind(want.as_str()).map_err(|e| {
+            AionError::new(
+                SqlState::new(b"58000"),
+                format!("could not listen for PostgreSQL connections on {want}: {e}"),
+            )
+            .with_hint("free the port or choose another with --listen-addr")
+        })?;
+        let addr = listener.local_addr().map_err(|e| {
+            AionError::new(SqlState::new(b"58000"), format!("listener address: {e}"))
+        })?;
+        let bench_mode = flag(&host, BENCH_MODE);
+        if bench_mode {
+            log::warn!(
+                "AIONDB_BENCH_MODE is on: pgwire accepts every connection WITHOUT a password; \
+                 never use this outside a benchmark"
+            );
+        }
+        let mut secret = [0u8; 32];
+        for (i, b) in secret.iter_mut().enumerate() {
+            // Per-process randomness from the std hasher's keys: unknown
+            // users get stable fake salts within a run only.
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            *b = h.finish() as u8;
+        }
+        let cfg = server::Config {
+            auth_backoff: Duration::from_millis(number(&host, AUTH_FAILURE_BACKOFF_MS, 500)),
+            startup_timeout: Duration::from_millis(number(&host, STARTUP_TIMEOUT_MS, 10_000)),
+            bench_mode,
+            mock_secret: Arc::from(&secret[..]),
+        };
+        let max_total = number(&host, MAX_CONNECTIONS, 100) as usize;
+        let max_per_ip = number(&host, MAX_CONNECTIONS_PER_IP, 64) as usize;
+        let (stop, stopped) = async_std::channel::bounded::<()>(1);
+        let listener = async_std::net::TcpListener::from(listener);
+        let thread = std::thread::Builder::new()
+            .name("aiondb-pgwire".into())
+            .spawn(move || {
+                async_std::task::block_on(async move {
+                    let counts = Arc::new(Counts::default());
+                    let accept = async {
+                        loop {
+                            let (stream, peer) = match listener.accept().await {
+                                Ok(x) => x,
+                                Err(e) => {
+                                    log::warn!("pgwire accept failed: {e}");
+                                    async_std::task::sleep(Duration::from_millis(50)).await;
+                                    continue;
+                                }
+                            };
+                            let _ = stream.set_nodelay(true);
+                            let ip = peer.ip();
+                            let admitted = {
+                                let mut per =
+                                    counts.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+                                let n = per.entry(ip).or_insert(0);
+                                let total = counts.total.load(Ordering::Relaxed);
+                                if total >= max_total || *n >= max_per_ip {
+                                    false
+                                } else {
+                                    *n += 1;
+                                    counts.total.fetch_add(1, Ordering::Relaxed);
+                                    true
+                                }
+                            };
+                            if !admitted {
+                                async_std::task::spawn(server::refuse(stream));
+                                continue;
+                            }
+                            let host = host.clone();
+                            let cfg = cfg.clone();
+                            let counts = Arc::clone(&counts);
+                            async_std::task::spawn(async move {
+                                server::Conn::new(stream, host, cfg).run().await;
+                                counts.total.fetch_sub(1, Ordering::Relaxed);
+                                let mut per =
+                                    counts.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+                                if let Some(n) = per.get_mut(&ip) {
+                                    *n -= 1;
+                                    if *n == 0 {
+                                        per.remove(&ip);
+                                    }
+                                }
+                            });
+                        }
+                    };
+                    let stop = async move {
+                        let _ = stopped.recv().await;
+                    };
+                    async_std::prelude::FutureExt::race(accept, stop).await;
+                })
+            })
+            .map_err(|e| {
+                AionError::new(
+                    SqlState::new(b"58000"),
+                    format!("cannot start the pgwire thread: {e}"),
+                )
+            })?;
+        log::info!("listening for PostgreSQL connections on {addr}");
+        let previous = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(Running { addr, stop, thread });
+        if let Some(old) = previous {
+            old.shut();
+        }
+        Ok(())
+    }
+}
+
+impl Running {
+    fn shut(self) {
+        let _ = self.stop.try_send(());
+        if self.thread.join().is_err() {
+            log::warn!("pgwire listener thread panicked");
+        }
+        log::info!("pgwire listener on {} stopped", self.addr);
+    }
+}
+
+impl Surface for PgWireSurface {
+    fn start(&self, host: HostRef) -> AResult<()> {
+        match self.start_inner(host) {
+            Ok(()) => ROk(()),
+            Err(e) => RErr(e),
+        }
+    }
+
+    fn stop(&self) -> AResult<()> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(r) = running {
+            r.shut();
+        }
+        ROk(())
+    }
+}
+
+fn register(_host: HostRef) -> DbResult<Registration> {
+    Ok(Registration::new().surface("pgwire", PgWireSurface::default()))
+}
+
+aiondb_sdk::declare_plugin! {
+    name: "pgwire",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "PostgreSQL wire protocol v3: psql, pgbench and drivers",
+    register: register,
+}

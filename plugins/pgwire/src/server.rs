@@ -1,0 +1,891 @@
+//! Connections: startup, authentication, then the simple and extended
+//! query protocols over one kernel session. Engine work runs on the
+//! kernel's engine pool; this side only reads, parses and writes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::TcpStream;
+
+use aiondb_sdk::abi_stable::std_types::Tuple2;
+use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
+use aiondb_sdk::host::HostRef;
+use aiondb_sdk::prelude::{RStr, RString, RVec};
+use aiondb_sdk::row::Schema;
+use aiondb_sdk::surface::{job, SessionRequest, StatementOutcome, SurfaceSessionBox};
+use aiondb_sdk::types::{DataType, TypeId};
+use aiondb_sdk::value::{FormatOptions, Value};
+
+use crate::proto::{self, ErrorFields, FieldDescription, Frontend, Startup};
+use crate::scram::{ScramError, ScramServer, Verifier};
+use crate::values;
+
+/// Largest message accepted from a client (PostgreSQL allows 1 GB for a
+/// few message types; we keep a lower bound against memory exhaustion).
+const MAX_MESSAGE: usize = 256 << 20;
+/// Largest startup packet (PostgreSQL: 10 000 bytes).
+const MAX_STARTUP: usize = 10_000;
+/// Write buffer size that triggers a flush mid-result.
+const FLUSH_AT: usize = 64 << 10;
+
+/// Settings the connection loop needs, read once at start.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub auth_backoff: Duration,
+    pub startup_timeout: Duration,
+    pub bench_mode: bool,
+    /// Secret for the fake SCRAM salts of unknown users.
+    pub mock_secret: Arc<[u8]>,
+}
+
+/// A client-visible failure that ends the connection after it is sent.
+struct Fatal(AionError);
+
+impl From<std::io::Error> for Fatal {
+    fn from(e: std::io::Error) -> Self {
+        Fatal(AionError::new(
+            SqlState::new(b"08006"),
+            format!("connection failure: {e}"),
+        ))
+    }
+}
+
+fn protocol_violation(msg: impl Into<String>) -> AionError {
+    AionError::new(SqlState::new(b"08P01"), msg.into())
+}
+
+pub(crate) struct Conn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    host: HostRef,
+    cfg: Config,
+    /// Scratch for message bodies.
+    body: Vec<u8>,
+}
+
+/// A prepared statement as the client named it.
+struct Stmt {
+    id: u64,
+    param_types: Vec<DataType>,
+    columns: Schema,
+    returns_rows: bool,
+}
+
+/// A bound portal; rows of a suspended execution wait in `pending`.
+struct Portal {
+    stmt: String,
+    params: Vec<Value>,
+    /// One format per result column (expanded from the client's list).
+    formats: Vec<i16>,
+    pending: Option<(StatementOutcome, usize)>,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, host: HostRef, cfg: Config) -> Conn {
+        Conn {
+            stream,
+            out: Vec::with_capacity(8 << 10),
+            host,
+            cfg,
+            body: Vec::new(),
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        self.stream.flush().await
+    }
+
+    async fn send_error(&mut self, e: &AionError, fatal: bool) -> std::io::Result<()> {
+        let severity = if fatal {
+            "FATAL"
+        } else {
+            match e.severity {
+                Severity::Warning => "WARNING",
+                Severity::Notice => "NOTICE",
+                _ => "ERROR",
+            }
+        };
+        let code = e.sqlstate.to_string();
+        let detail = e.detail.as_ref().map(|d| d.as_str()).into_option();
+        let hint = e.hint.as_ref().map(|d| d.as_str()).into_option();
+        let fields = ErrorFields {
+            severity,
+            code: &code,
+            message: e.message.as_str(),
+            detail,
+            hint,
+            position: e.position.into_option(),
+        };
+        if fatal || severity == "ERROR" {
+            proto::error_response(&mut self.out, &fields);
+        } else {
+            proto::notice_response(&mut self.out, &fields);
+        }
+        self.flush().await
+    }
+
+    /// Reads the next startup-phase packet body (no tag byte).
+    async fn read_startup(&mut self) -> Result<Startup, Fatal> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).await?;
+        let len = i32::from_be_bytes(len);
+        if !(8..=MAX_STARTUP as i32).contains(&len) {
+            return Err(Fatal(protocol_violation(format!(
+                "invalid length of startup packet: {len}"
+            ))));
+        }
+        self.body.resize(len as usize - 4, 0);
+        self.stream.read_exact(&mut self.body).await?;
+        proto::parse_startup(&self.body).map_err(|e| Fatal(protocol_violation(e.to_string())))
+    }
+
+    /// Reads one regular message: its tag, with the body in `self.body`.
+    async fn read_message(&mut self) -> Result<u8, Fatal> {
+        let mut head = [0u8; 5];
+        self.stream.read_exact(&mut head).await?;
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+        if len < 4 || len as usize - 4 > MAX_MESSAGE {
+            return Err(Fatal(protocol_violation(format!(
+                "invalid message length {len}"
+            ))));
+        }
+        self.body.resize(len as usize - 4, 0);
+        self.stream.read_exact(&mut self.body).await?;
+        Ok(head[0])
+    }
+
+    /// Runs a whole connection; errors are reported to the client when it
+    /// can still hear them.
+    pub async fn run(mut self) {
+        match self.serve().await {
+            Ok(()) => {}
+            Err(Fatal(e)) => {
+                let _ = self.send_error(&e, true).await;
+            }
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    async fn serve(&mut self) -> Result<(), Fatal> {
+        let startup = async_std::future::timeout(self.cfg.startup_timeout, self.startup()).await;
+        let (session, user) = match startup {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Fatal(AionError::new(
+                    SqlState::new(b"08006"),
+                    "canceling authentication due to timeout",
+                )))
+            }
+        };
+        let Some(session) = session else {
+            return Ok(());
+        };
+        log::debug!("session for user \"{user}\" started");
+        self.session_loop(session).await
+    }
+
+    /// Startup and authentication; `None` when the client only asked to
+    /// cancel.
+    async fn startup(&mut self) -> Result<(Option<Arc<Mutex<SurfaceSessionBox>>>, String), Fatal> {
+        let params = loop {
+            match self.read_startup().await? {
+                Startup::Ssl | Startup::Gss => {
+                    // Encryption is not offered: the client may go on in
+                    // plaintext (or give up, with sslmode=require).
+                    self.stream.write_all(b"N").await?;
+                }
+                Startup::Cancel { .. } => return Ok((None, String::new())),
+                Startup::Start {
+                    major,
+                    minor,
+                    params,
+                } => {
+                    if major != 3 {
+                        return Err(Fatal(AionError::new(
+                            SqlState::new(b"0A000"),
+                            format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"),
+                        )));
+                    }
+                    break params;
+                }
+            }
+        };
+        let mut user = String::new();
+        let mut database = String::new();
+        let mut application = String::new();
+        let mut settings = Vec::new();
+        for (k, v) in params {
+            match k.as_str() {
+                "user" => user = v,
+                "database" => database = v,
+                "application_name" => application = v,
+                "replication" => {
+                    return Err(Fatal(AionError::new(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        "replication connections are not supported",
+                    )))
+                }
+                // `-c name=value` pairs psql and libpq pass through.
+                "options" => {
+                    for opt in v.split_whitespace() {
+                        let opt = opt.trim_start_matches("-c").trim_start_matches("--");
+                        if let Some((n, val)) = opt.split_once('=') {
+                            settings.push((n.to_string(), val.to_string()));
+                        }
+                    }
+                }
+                _ => settings.push((k, v)),
+            }
+        }
+        if user.is_empty() {
+            return Err(Fatal(AionError::new(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                "no PostgreSQL user name specified in startup packet",
+            )));
+        }
+        if database.is_empty() {
+            database = user.clone();
+        }
+        self.authenticate(&user).await?;
+        let request = SessionRequest {
+            user: RString::from(user.as_str()),
+            database: RString::from(database.as_str()),
+            application: RString::from(application.as_str()),
+            settings: settings
+                .into_iter()
+                .map(|(k, v)| Tuple2(RString::from(k), RString::from(v)))
+                .collect::<RVec<_>>(),
+        };
+        let session = self
+            .host
+            .open_session(&request)
+            .into_result()
+            .map_err(Fatal)?;
+        let session = Arc::new(Mutex::new(session));
+        proto::auth_ok(&mut self.out);
+        let reported = {
+            let s = session.lock().unwrap_or_else(|e| e.into_inner());
+            s.reported_settings()
+        };
+        for Tuple2(k, v) in reported.iter() {
+            proto::parameter_status(&mut self.out, k.as_str(), v.as_str());
+        }
+        let key = u32::from_ne_bytes(*b"aion") as i32 ^ (std::process::id() as i32);
+        proto::backend_key_data(&mut self.out, std::process::id() as i32, key);
+        proto::ready_for_query(&mut self.out, b'I');
+        self.flush().await?;
+        Ok((Some(session), user))
+    }
+
+    async fn authenticate(&mut self, user: &str) -> Result<(), Fatal> {
+        if self.cfg.bench_mode {
+            return Ok(());
+        }
+        let verifier = self
+            .host
+            .login_verifier(RStr::from_str(user))
+            .into_option()
+            .and_then(|v| Verifier::parse(v.as_str()));
+        let mut scram = ScramServer::new(verifier, &self.cfg.mock_secret, user);
+        proto::auth_sasl(&mut self.out, &["SCRAM-SHA-256"]);
+        self.flush().await?;
+        let failed = |e: ScramError| match e {
+            ScramError::Protocol(m) => protocol_violation(m),
+            ScramError::AuthFailed => AionError::new(
+                SqlState::INVALID_PASSWORD,
+                format!("password authentication failed for user \"{user}\""),
+            ),
+        };
+        let outcome: Result<Vec<u8>, AionError> = async {
+            let first = self.expect_password().await?;
+            let (mechanism, data) =
+                proto::parse_sasl_initial(&first).map_err(|e| protocol_violation(e.to_string()))?;
+            if mechanism != "SCRAM-SHA-256" {
+                return Err(protocol_violation(format!(
+                    "client selected an invalid SASL authentication mechanism: {mechanism}"
+                )));
+            }
+            let server_first = scram.client_first(&data).map_err(failed)?;
+            proto::auth_sasl_continue(&mut self.out, &server_first);
+            self.flush().await.map_err(|e| Fatal::from(e).0)?;
+            let fin = self.expect_password().await?;
+            scram.client_final(&fin).map_err(failed)
+        }
+        .await;
+        match outcome {
+            Ok(server_final) => {
+                proto::auth_sasl_final(&mut self.out, &server_final);
+                Ok(())
+            }
+            Err(e) => {
+                if e.sqlstate == SqlState::INVALID_PASSWORD {
+                    log::warn!("authentication failed for user \"{user}\"");
+                    // Slows down guessing; the same for unknown users.
+                    async_std::task::sleep(self.cfg.auth_backoff).await;
+                }
+                Err(Fatal(e))
+            }
+        }
+    }
+
+    async fn expect_password(&mut self) -> Result<Vec<u8>, AionError> {
+        let tag = self.read_message().await.map_err(|f| f.0)?;
+        if tag != b'p' {
+            return Err(protocol_violation(format!(
+                "expected SASL response, got message type {}",
+                tag as char
+            )));
+        }
+        Ok(std::mem::take(&mut self.body))
+    }
+
+    async fn session_loop(&mut self, session: Arc<Mutex<SurfaceSessionBox>>) -> Result<(), Fatal> {
+        let mut stmts: HashMap<String, Stmt> = HashMap::new();
+        let mut portals: HashMap<String, Portal> = HashMap::new();
+        // After an error in an extended-query batch, messages are skipped
+        // until Sync (as PostgreSQL does).
+        let mut skipping = false;
+        loop {
+            let tag = self.read_message().await?;
+            let msg = match proto::parse_frontend(tag, &self.body) {
+                Ok(m) => m,
+                Err(e) => return Err(Fatal(protocol_violation(e.to_string()))),
+            };
+            if skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
+                continue;
+            }
+            let result: DbResult<()> = match msg {
+                Frontend::Terminate => return Ok(()),
+                Frontend::Query(sql) => {
+                    portals.remove("");
+                    self.simple_query(&session, sql).await?;
+                    Ok(())
+                }
+                Frontend::Sync => {
+                    skipping = false;
+                    let status = self.status(&session).await?;
+                    proto::ready_for_query(&mut self.out, status);
+                    self.flush().await?;
+                    Ok(())
+                }
+                Frontend::Flush => {
+                    self.flush().await?;
+                    Ok(())
+                }
+                Frontend::Parse {
+                    name,
+                    sql,
+                    param_types,
+                } => {
+                    self.parse(&session, &mut stmts, name, sql, param_types)
+                        .await
+                }
+                Frontend::Bind {
+                    portal,
+                    statement,
+                    param_formats,
+                    params,
+                    result_formats,
+                } => self.bind(
+                    &session,
+                    &stmts,
+                    &mut portals,
+                    portal,
+                    statement,
+                    param_formats,
+                    params,
+                    result_formats,
+                ),
+                Frontend::Describe { portal, name } => {
+                    self.describe(&stmts, &portals, portal, &name)
+                }
+                Frontend::Execute { portal, max_rows } => {
+                    self.execute(&session, &stmts, &mut portals, &portal, max_rows)
+                        .await
+                }
+                Frontend::Close { portal, name } => {
+                    if portal {
+                        portals.remove(&name);
+                    } else if let Some(s) = stmts.remove(&name) {
+                        let sess = Arc::clone(&session);
+                        let _ = self
+                            .on_pool(move || {
+                                sess.lock().unwrap_or_else(|e| e.into_inner()).close(s.id)
+                            })
+                            .await;
+                    }
+                    proto::close_complete(&mut self.out);
+                    Ok(())
+                }
+                Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {
+                    // Outside COPY these are ignored, as PostgreSQL does.
+                    Ok(())
+                }
+                Frontend::Password(_) => Err(protocol_violation(
+                    "unexpected password message after authentication",
+                )),
+            };
+            if let Err(e) = result {
+                if e.sqlstate == SqlState::new(b"08P01") {
+                    return Err(Fatal(e));
+                }
+                self.send_error(&e, false).await?;
+                skipping = true;
+            }
+            if self.out.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// Runs `f` on the engine pool and waits for it without blocking this
+    /// thread.
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> DbResult<T> {
+        let (tx, rx) = async_std::channel::bounded(1);
+        self.host
+            .submit(job(move || {
+                let _ = tx.try_send(f());
+            }))
+            .into_result()?;
+        rx.recv()
+            .await
+            .map_err(|_| AionError::internal("the statement's engine job failed"))
+    }
+
+    async fn status(&self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Result<u8, Fatal> {
+        Ok(session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .transaction_status())
+    }
+
+    fn format_options(session: &Arc<Mutex<SurfaceSessionBox>>) -> FormatOptions {
+        let s = session.lock().unwrap_or_else(|e| e.into_inner());
+        let tz = s.setting(RStr::from_str("TimeZone")).into_option();
+        let ds = s.setting(RStr::from_str("DateStyle")).into_option();
+        FormatOptions::from_settings(
+            tz.as_ref().map_or("UTC", |t| t.as_str()),
+            ds.as_ref().map_or("ISO, MDY", |d| d.as_str()),
+        )
+        .unwrap_or_default()
+    }
+
+    async fn simple_query(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        sql: String,
+    ) -> Result<(), Fatal> {
+        let reported_before = reported(session);
+        let sess = Arc::clone(session);
+        let outcome = self
+            .on_pool(move || {
+                sess.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .simple_query(RStr::from_str(&sql))
+            })
+            .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.send_error(&e, false).await?;
+                let status = self.status(session).await?;
+                proto::ready_for_query(&mut self.out, status);
+                self.flush().await?;
+                return Ok(());
+            }
+        };
+        let fmt = Self::format_options(session);
+        if outcome.results.is_empty() && outcome.error.is_none() {
+            proto::empty_query_response(&mut self.out);
+        }
+        for r in outcome.results.iter() {
+            for n in r.notices.iter() {
+                self.send_error(n, false).await?;
+            }
+            if r.returns_rows {
+                let fields = describe_fields(&r.columns, &[]);
+                proto::row_description(&mut self.out, &fields);
+                self.write_rows(r, 0, r.rows.len(), &[], &fmt, &r.columns)
+                    .await?;
+            }
+            proto::command_complete(&mut self.out, r.tag.as_str());
+        }
+        if let Some(e) = outcome.error.as_ref().into_option() {
+            self.send_error(e, false).await?;
+        }
+        self.report_changes(session, &reported_before);
+        let status = self.status(session).await?;
+        proto::ready_for_query(&mut self.out, status);
+        self.flush().await?;
+        Ok(())
+    }
+
+    /// ParameterStatus for reported settings a statement changed.
+    fn report_changes(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        before: &[(String, String)],
+    ) {
+        for (k, v) in reported(session) {
+            if !before.iter().any(|(bk, bv)| *bk == k && *bv == v) {
+                proto::parameter_status(&mut self.out, &k, &v);
+            }
+        }
+    }
+
+    /// Writes rows `from..to` of `r` as DataRow messages.
+    async fn write_rows(
+        &mut self,
+        r: &StatementOutcome,
+        from: usize,
+        to: usize,
+        formats: &[i16],
+        fmt: &FormatOptions,
+        columns: &Schema,
+    ) -> Result<(), Fatal> {
+        for i in from..to {
+            let Some(row) = r.rows.row(i) else { break };
+            let mut w = proto::DataRowWriter::begin(&mut self.out);
+            for (c, v) in row.iter().enumerate() {
+                if v.is_null() {
+                    w.null();
+                } else if formats.get(c).copied().unwrap_or(0) == 1 {
+                    let ty = columns
+                        .fields
+                        .get(c)
+                        .map(|f| f.data_type)
+                        .unwrap_or(DataType::scalar(TypeId::Text));
+                    w.value(|out| values::encode_binary(v, &ty, out))
+                        .map_err(Fatal)?;
+                } else {
+                    let _ = w.value(|out| {
+                        values::encode_text(v, fmt, out);
+                        Ok::<(), ()>(())
+                    });
+                }
+            }
+            w.finish();
+            if self.out.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn parse(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        stmts: &mut HashMap<String, Stmt>,
+        name: String,
+        sql: String,
+        param_oids: Vec<u32>,
+    ) -> DbResult<()> {
+        if !name.is_empty() && stmts.contains_key(&name) {
+            return Err(AionError::new(
+                SqlState::new(b"42P05"),
+                format!("prepared statement \"{name}\" already exists"),
+            ));
+        }
+        let types: Vec<DataType> = param_oids.iter().map(|&o| type_of_oid(o)).collect();
+        let sess = Arc::clone(session);
+        let info = self
+            .on_pool(move || {
+                let t: &[DataType] = &types;
+                sess.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .prepare(RStr::from_str(&sql), t.into())
+                    .into_result()
+            })
+            .await??;
+        if let Some(old) = stmts.insert(
+            name,
+            Stmt {
+                id: info.id,
+                param_types: info.param_types.to_vec(),
+                columns: info.columns,
+                returns_rows: info.returns_rows,
+            },
+        ) {
+            let sess = Arc::clone(session);
+            let _ = self
+                .on_pool(move || sess.lock().unwrap_or_else(|e| e.into_inner()).close(old.id))
+                .await;
+        }
+        proto::parse_complete(&mut self.out);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bind(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        stmts: &HashMap<String, Stmt>,
+        portals: &mut HashMap<String, Portal>,
+        portal: String,
+        statement: String,
+        param_formats: Vec<i16>,
+        params: Vec<Option<Vec<u8>>>,
+        result_formats: Vec<i16>,
+    ) -> DbResult<()> {
+        let Some(st) = stmts.get(&statement) else {
+            return Err(AionError::new(
+                SqlState::new(b"26000"),
+                format!("prepared statement \"{statement}\" does not exist"),
+            ));
+        };
+        if params.len() != st.param_types.len() {
+            return Err(protocol_violation(format!(
+                "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
+                params.len(),
+                statement,
+                st.param_types.len()
+            )));
+        }
+        let pf = expand_formats(&param_formats, params.len(), "parameter")?;
+        let fmt = Self::format_options(session);
+        let mut values = Vec::with_capacity(params.len());
+        for (i, p) in params.iter().enumerate() {
+            let ty = &st.param_types[i];
+            let v = match p {
+                None => Value::Null,
+                Some(bytes) if pf[i] == 1 => values::decode_binary(bytes, ty)?,
+                Some(bytes) => values::decode_text(bytes, ty, &fmt)?,
+            };
+            values.push(v);
+        }
+        let formats = expand_formats(&result_formats, st.columns.fields.len(), "result")?;
+        if !portal.is_empty() && portals.contains_key(&portal) {
+            return Err(AionError::new(
+                SqlState::new(b"42P03"),
+                format!("portal \"{portal}\" already exists"),
+            ));
+        }
+        portals.insert(
+            portal,
+            Portal {
+                stmt: statement,
+                params: values,
+                formats,
+                pending: None,
+            },
+        );
+        proto::bind_complete(&mut self.out);
+        Ok(())
+    }
+
+    fn describe(
+        &mut self,
+        stmts: &HashMap<String, Stmt>,
+        portals: &HashMap<String, Portal>,
+        portal: bool,
+        name: &str,
+    ) -> DbResult<()> {
+        if portal {
+            let Some(p) = portals.get(name) else {
+                return Err(AionError::new(
+                    SqlState::new(b"34000"),
+                    format!("portal \"{name}\" does not exist"),
+                ));
+            };
+            let Some(st) = stmts.get(&p.stmt) else {
+                return Err(AionError::new(
+                    SqlState::new(b"26000"),
+                    format!("prepared statement \"{}\" does not exist", p.stmt),
+                ));
+            };
+            if st.returns_rows {
+                proto::row_description(&mut self.out, &describe_fields(&st.columns, &p.formats));
+            } else {
+                proto::no_data(&mut self.out);
+            }
+            return Ok(());
+        }
+        let Some(st) = stmts.get(name) else {
+            return Err(AionError::new(
+                SqlState::new(b"26000"),
+                format!("prepared statement \"{name}\" does not exist"),
+            ));
+        };
+        let oids: Vec<u32> = st.param_types.iter().map(DataType::oid).collect();
+        proto::parameter_description(&mut self.out, &oids);
+        if st.returns_rows {
+            proto::row_description(&mut self.out, &describe_fields(&st.columns, &[]));
+        } else {
+            proto::no_data(&mut self.out);
+        }
+        Ok(())
+    }
+
+    async fn execute(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        stmts: &HashMap<String, Stmt>,
+        portals: &mut HashMap<String, Portal>,
+        name: &str,
+        max_rows: i32,
+    ) -> DbResult<()> {
+        let Some(p) = portals.get_mut(name) else {
+            return Err(AionError::new(
+                SqlState::new(b"34000"),
+                format!("portal \"{name}\" does not exist"),
+            ));
+        };
+        let Some(st) = stmts.get(&p.stmt) else {
+            return Err(AionError::new(
+                SqlState::new(b"26000"),
+                format!("prepared statement \"{}\" does not exist", p.stmt),
+            ));
+        };
+        let (outcome, from) = match p.pending.take() {
+            Some(x) => x,
+            None => {
+                let sess = Arc::clone(session);
+                let id = st.id;
+                let params = std::mem::take(&mut p.params);
+                let before = reported(session);
+                let r = self
+                    .on_pool(move || {
+                        let out = sess
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .execute(id, params.as_slice().into())
+                            .into_result();
+                        (out, params)
+                    })
+                    .await?;
+                let (out, params) = r;
+                if let Some(p) = portals.get_mut(name) {
+                    p.params = params;
+                }
+                self.report_changes(session, &before);
+                (out?, 0)
+            }
+        };
+        let fmt = Self::format_options(session);
+        for n in outcome.notices.iter() {
+            self.send_error(n, false)
+                .await
+                .map_err(|e| Fatal::from(e).0)?;
+        }
+        let total = outcome.rows.len();
+        let to = if max_rows > 0 {
+            (from + max_rows as usize).min(total)
+        } else {
+            total
+        };
+        let formats = portals
+            .get(name)
+            .map(|p| p.formats.clone())
+            .unwrap_or_default();
+        if outcome.returns_rows {
+            let columns = outcome.columns.clone();
+            self.write_rows(&outcome, from, to, &formats, &fmt, &columns)
+                .await
+                .map_err(|f| f.0)?;
+        }
+        if to < total {
+            proto::portal_suspended(&mut self.out);
+            if let Some(p) = portals.get_mut(name) {
+                p.pending = Some((outcome, to));
+            }
+        } else {
+            proto::command_complete(&mut self.out, outcome.tag.as_str());
+        }
+        Ok(())
+    }
+}
+
+fn reported(session: &Arc<Mutex<SurfaceSessionBox>>) -> Vec<(String, String)> {
+    session
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .reported_settings()
+        .iter()
+        .map(|Tuple2(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A client's format codes for `n` values: none means all text, one
+/// applies to all, otherwise one each.
+fn expand_formats(codes: &[i16], n: usize, what: &str) -> DbResult<Vec<i16>> {
+    let all = |c: i16| vec![c; n];
+    let v = match codes.len() {
+        0 => all(0),
+        1 => all(codes[0]),
+        len if len == n => codes.to_vec(),
+        len => {
+            return Err(protocol_violation(format!(
+                "bind message has {len} {what} formats but {n} {what}s"
+            )))
+        }
+    };
+    if let Some(bad) = v.iter().find(|&&c| c != 0 && c != 1) {
+        return Err(protocol_violation(format!(
+            "unsupported format code: {bad}"
+        )));
+    }
+    Ok(v)
+}
+
+fn describe_fields(columns: &Schema, formats: &[i16]) -> Vec<FieldDescription> {
+    columns
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let oid = f.data_type.oid();
+            FieldDescription {
+                name: f.name.to_string(),
+                table_oid: 0,
+                column: 0,
+                type_oid: oid,
+                type_len: proto::type_len(oid),
+                type_modifier: f.data_type.typmod,
+                format: formats.get(i).copied().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// The type a client declared for a parameter (0 or an unknown OID leaves
+/// it to inference).
+fn type_of_oid(oid: u32) -> DataType {
+    if oid == 0 {
+        return DataType::scalar(TypeId::Unknown);
+    }
+    if let Some(t) = TypeId::from_oid(oid) {
+        return DataType::scalar(t);
+    }
+    TypeId::BUILTINS
+        .iter()
+        .find(|t| t.array_oid() == Some(oid))
+        .map(|t| DataType::array_of(*t))
+        .unwrap_or(DataType::scalar(TypeId::Unknown))
+}
+
+/// Tells a client over the connection limits so and closes.
+pub(crate) async fn refuse(mut stream: TcpStream) {
+    let mut out = Vec::new();
+    proto::error_response(
+        &mut out,
+        &ErrorFields {
+            severity: "FATAL",
+            code: "53300",
+            message: "sorry, too many clients already",
+            detail: None,
+            hint: None,
+            position: None,
+        },
+    );
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}

@@ -1,0 +1,289 @@
+//! The PostgreSQL wire surface against real clients: `psql` (simple
+//! query protocol) and Python's psycopg 3 (extended protocol, text and
+//! binary parameters and results), both talking to the `aiondb` binary.
+//!
+//! The clients come with PostgreSQL (`.ci/run` installs them). Without
+//! them a local run skips these tests with a message; under CI it fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use aiondb_integration_tests::*;
+
+const USER: &str = "admin";
+const PASSWORD: &str = "Wire-Passw0rd!";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Whether `tool` runs; in CI a missing tool is a failure.
+fn have(tool: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(tool)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipping: {tool} is not installed");
+    }
+    ok
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    _lines: Receiver<String>,
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = Command::new(aiondb_bin())
+            .args([
+                "--ephemeral",
+                "--bootstrap-user",
+                USER,
+                "--bootstrap-password",
+                PASSWORD,
+                "--no-observability",
+                "--listen-addr",
+                &listen,
+            ])
+            .env("RUST_LOG", "info")
+            .envs(
+                std::env::vars()
+                    .filter(|(k, _)| k.starts_with("AIONDB_"))
+                    .map(|(k, _)| (k, String::new())),
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start aiondb");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) if l.contains("aiondb kernel ready") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!("aiondb exited during start: {status}");
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "aiondb did not become ready");
+        }
+        Server {
+            child,
+            port,
+            _lines: lines,
+        }
+    }
+
+    fn conninfo(&self, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={USER} password={password} dbname=aiondb",
+            self.port
+        )
+    }
+
+    fn psql(&self, password: &str, script: &str) -> Output {
+        let mut child = Command::new("psql")
+            .args([
+                &self.conninfo(password),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=0",
+            ])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run psql");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write script");
+        child.wait_with_output().expect("psql output")
+    }
+
+    fn python(&self, script: &str) -> Output {
+        Command::new("python3")
+            .args(["-c", script, &self.conninfo(PASSWORD)])
+            .output()
+            .expect("run python3")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn psql_runs_a_session_script() {
+    if !have("psql", &["--version"]) {
+        return;
+    }
+    let server = Server::start(&[]);
+    let out = server.psql(
+        PASSWORD,
+        "CREATE TABLE t (id int PRIMARY KEY, name text, amount numeric(10,2));
+INSERT INTO t VALUES (1, 'one', 1.5), (2, 'two', NULL), (3, 'three', -2.25);
+SELECT id, name, amount FROM t ORDER BY id;
+SELECT count(*), sum(amount) FROM t;
+BEGIN;
+UPDATE t SET name = 'uno' WHERE id = 1;
+ROLLBACK;
+SELECT name FROM t WHERE id = 1;
+BEGIN; DELETE FROM t WHERE id = 3; COMMIT;
+SELECT count(*) FROM t;
+\\set VERBOSITY verbose
+INSERT INTO t VALUES (1, 'dup', 0);
+SELECT 1/0;
+SELEC oops;
+SELECT 'still' || ' here';
+SHOW TimeZone;
+SET TimeZone = 'Europe/Paris';
+SELECT TIMESTAMPTZ '2024-01-01 12:00:00+00';
+",
+    );
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let expected = "1|one|1.50\n2|two|\n3|three|-2.25\n3|-0.75\none\n2\nstill here\nUTC\n2024-01-01 13:00:00+01\n";
+    assert_eq!(stdout, expected, "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("ERROR:  23505: duplicate key value violates unique constraint \"t_pkey\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("DETAIL:  Key (id)=(1) already exists."),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ERROR:  22012: division by zero"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ERROR:  42601: syntax error"), "{stderr}");
+}
+
+#[test]
+fn wrong_password_and_unknown_user_get_the_same_error() {
+    if !have("psql", &["--version"]) {
+        return;
+    }
+    let server = Server::start(&[("AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS", "50")]);
+    let wrong = server.psql("not-the-password", "SELECT 1;\n");
+    assert!(!wrong.status.success());
+    let wrong_err = text(&wrong.stderr);
+    assert!(
+        wrong_err.contains("password authentication failed for user \"admin\""),
+        "{wrong_err}"
+    );
+    let unknown = Command::new("psql")
+        .args([
+            &format!(
+                "host=127.0.0.1 port={} user=nobody password=x dbname=aiondb",
+                server.port
+            ),
+            "-X",
+            "-c",
+            "SELECT 1",
+        ])
+        .output()
+        .expect("psql");
+    assert!(!unknown.status.success());
+    let unknown_err = text(&unknown.stderr);
+    assert!(
+        unknown_err.contains("password authentication failed for user \"nobody\""),
+        "{unknown_err}"
+    );
+    // The right password still works afterwards.
+    let ok = server.psql(PASSWORD, "SELECT 40 + 2;\n");
+    assert_eq!(text(&ok.stdout), "42\n", "{}", text(&ok.stderr));
+}
+
+#[test]
+fn psycopg_extended_protocol_round_trips_types_in_text_and_binary() {
+    if !have("python3", &["-c", "import psycopg"]) {
+        return;
+    }
+    let server = Server::start(&[]);
+    let script = r#"
+import sys, datetime, decimal, uuid
+import psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True)
+cur = conn.cursor()
+cur.execute("CREATE TABLE kv (id int PRIMARY KEY, v text, f float8, d date, ts timestamp, n numeric, b bytea, u uuid, ok boolean)")
+row = (1, "héllo", 1.25, datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 2, 3, 4, 5, 123456),
+       decimal.Decimal("-12345.6789"), b"\x00\x01\xff", uuid.UUID("12345678-1234-5678-1234-567812345678"), True)
+cur.execute("INSERT INTO kv VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
+cur.execute("INSERT INTO kv VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", (2, None, None, None, None, None, None, None, None))
+for binary in (False, True):
+    c = conn.cursor(binary=binary)
+    c.execute("SELECT * FROM kv WHERE id = %s", (1,))
+    got = c.fetchone()
+    assert got == row, (binary, got)
+    c.execute("SELECT * FROM kv WHERE id = %s", (2,))
+    assert c.fetchone() == (2,) + (None,) * 8
+    c.execute("SELECT id FROM kv WHERE id > %s ORDER BY id", (0,))
+    assert c.fetchall() == [(1,), (2,)]
+try:
+    cur.execute("INSERT INTO kv (id) VALUES (%s)", (1,))
+    raise SystemExit("duplicate accepted")
+except psycopg.errors.UniqueViolation as e:
+    assert e.sqlstate == "23505", e.sqlstate
+with conn.transaction():
+    cur.execute("UPDATE kv SET v = %s WHERE id = %s", ("changed", 2))
+cur.execute("SELECT v FROM kv WHERE id = 2")
+assert cur.fetchone() == ("changed",)
+try:
+    with conn.transaction():
+        cur.execute("UPDATE kv SET v = 'lost' WHERE id = 2")
+        raise RuntimeError("roll back")
+except RuntimeError:
+    pass
+cur.execute("SELECT v FROM kv WHERE id = 2")
+assert cur.fetchone() == ("changed",)
+print("ok")
+"#;
+    let out = server.python(script);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "ok",
+        "stderr:\n{}",
+        text(&out.stderr)
+    );
+}
