@@ -21,6 +21,7 @@ use aiondb_sdk::error::{AResult, AionError, DbResult, SqlState};
 use aiondb_sdk::host::{HostRef, SettingValue};
 use aiondb_sdk::plugin::Registration;
 use aiondb_sdk::prelude::{RErr, ROk, RStr};
+use rand::Rng;
 
 const LISTEN_ADDR: &str = "AIONDB_LISTEN_ADDR";
 const MAX_CONNECTIONS: &str = "AIONDB_PGWIRE_MAX_CONNECTIONS";
@@ -98,15 +99,9 @@ impl PgWireSurface {
                  never use this outside a benchmark"
             );
         }
+        // Per-process: unknown users get stable fake salts within a run.
         let mut secret = [0u8; 32];
-        for (i, b) in secret.iter_mut().enumerate() {
-            // Per-process randomness from the std hasher's keys: unknown
-            // users get stable fake salts within a run only.
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(i);
-            *b = h.finish() as u8;
-        }
+        rand::rng().fill_bytes(&mut secret);
         let cfg = server::Config {
             auth_backoff: Duration::from_millis(number(&host, AUTH_FAILURE_BACKOFF_MS, 500)),
             startup_timeout: Duration::from_millis(number(&host, STARTUP_TIMEOUT_MS, 10_000)),

@@ -63,6 +63,11 @@ pub(crate) struct Conn {
     cfg: Config,
     /// Scratch for message bodies.
     body: Vec<u8>,
+    /// The reported settings as the client last heard them, and the
+    /// output format they imply: refreshed once per statement, so
+    /// TimeZone is not re-parsed for every execution.
+    reported: Vec<(String, String)>,
+    fmt: FormatOptions,
 }
 
 /// A prepared statement as the client named it.
@@ -90,6 +95,8 @@ impl Conn {
             host,
             cfg,
             body: Vec::new(),
+            reported: Vec::new(),
+            fmt: FormatOptions::default(),
         }
     }
 
@@ -269,12 +276,8 @@ impl Conn {
             .map_err(Fatal)?;
         let session = Arc::new(Mutex::new(session));
         proto::auth_ok(&mut self.out);
-        let reported = {
-            let s = session.lock().unwrap_or_else(|e| e.into_inner());
-            s.reported_settings()
-        };
-        for Tuple2(k, v) in reported.iter() {
-            proto::parameter_status(&mut self.out, k.as_str(), v.as_str());
+        for (k, v) in self.refresh_reported(&session) {
+            proto::parameter_status(&mut self.out, &k, &v);
         }
         let key = u32::from_ne_bytes(*b"aion") as i32 ^ (std::process::id() as i32);
         proto::backend_key_data(&mut self.out, std::process::id() as i32, key);
@@ -369,7 +372,7 @@ impl Conn {
                 }
                 Frontend::Sync => {
                     skipping = false;
-                    let status = self.status(&session).await?;
+                    let status = Self::status(&session);
                     proto::ready_for_query(&mut self.out, status);
                     self.flush().await?;
                     Ok(())
@@ -393,7 +396,6 @@ impl Conn {
                     params,
                     result_formats,
                 } => self.bind(
-                    &session,
                     &stmts,
                     &mut portals,
                     portal,
@@ -461,22 +463,48 @@ impl Conn {
             .map_err(|_| AionError::internal("the statement's engine job failed"))
     }
 
-    async fn status(&self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Result<u8, Fatal> {
-        Ok(session
+    fn status(session: &Arc<Mutex<SurfaceSessionBox>>) -> u8 {
+        session
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .transaction_status())
+            .transaction_status()
     }
 
-    fn format_options(session: &Arc<Mutex<SurfaceSessionBox>>) -> FormatOptions {
-        let s = session.lock().unwrap_or_else(|e| e.into_inner());
-        let tz = s.setting(RStr::from_str("TimeZone")).into_option();
-        let ds = s.setting(RStr::from_str("DateStyle")).into_option();
-        FormatOptions::from_settings(
-            tz.as_ref().map_or("UTC", |t| t.as_str()),
-            ds.as_ref().map_or("ISO, MDY", |d| d.as_str()),
-        )
-        .unwrap_or_default()
+    /// Re-reads the reported settings; returns those that changed since
+    /// the client last heard them (all of them the first time) and
+    /// re-derives the output format when TimeZone or DateStyle moved.
+    fn refresh_reported(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+    ) -> Vec<(String, String)> {
+        let now = reported(session);
+        let changed: Vec<(String, String)> = now
+            .iter()
+            .filter(|kv| !self.reported.contains(kv))
+            .cloned()
+            .collect();
+        if changed
+            .iter()
+            .any(|(k, _)| k == "TimeZone" || k == "DateStyle")
+        {
+            let get = |name: &str, default: &'static str| {
+                now.iter()
+                    .find(|(k, _)| k == name)
+                    .map_or(default, |(_, v)| v.as_str())
+            };
+            self.fmt =
+                FormatOptions::from_settings(get("TimeZone", "UTC"), get("DateStyle", "ISO, MDY"))
+                    .unwrap_or_default();
+        }
+        self.reported = now;
+        changed
+    }
+
+    /// ParameterStatus for reported settings a statement changed.
+    fn report_changes(&mut self, session: &Arc<Mutex<SurfaceSessionBox>>) {
+        for (k, v) in self.refresh_reported(session) {
+            proto::parameter_status(&mut self.out, &k, &v);
+        }
     }
 
     async fn simple_query(
@@ -484,7 +512,6 @@ impl Conn {
         session: &Arc<Mutex<SurfaceSessionBox>>,
         sql: String,
     ) -> Result<(), Fatal> {
-        let reported_before = reported(session);
         let sess = Arc::clone(session);
         let outcome = self
             .on_pool(move || {
@@ -497,13 +524,14 @@ impl Conn {
             Ok(o) => o,
             Err(e) => {
                 self.send_error(&e, false).await?;
-                let status = self.status(session).await?;
+                let status = Self::status(session);
                 proto::ready_for_query(&mut self.out, status);
                 self.flush().await?;
                 return Ok(());
             }
         };
-        let fmt = Self::format_options(session);
+        // Rows print with the settings in force when the statements ended.
+        let changed = self.refresh_reported(session);
         if outcome.results.is_empty() && outcome.error.is_none() {
             proto::empty_query_response(&mut self.out);
         }
@@ -514,32 +542,20 @@ impl Conn {
             if r.returns_rows {
                 let fields = describe_fields(&r.columns, &[]);
                 proto::row_description(&mut self.out, &fields);
-                self.write_rows(r, 0, r.rows.len(), &[], &fmt, &r.columns)
-                    .await?;
+                self.write_rows(r, 0, r.rows.len(), &[]).await?;
             }
             proto::command_complete(&mut self.out, r.tag.as_str());
         }
         if let Some(e) = outcome.error.as_ref().into_option() {
             self.send_error(e, false).await?;
         }
-        self.report_changes(session, &reported_before);
-        let status = self.status(session).await?;
+        for (k, v) in changed {
+            proto::parameter_status(&mut self.out, &k, &v);
+        }
+        let status = Self::status(session);
         proto::ready_for_query(&mut self.out, status);
         self.flush().await?;
         Ok(())
-    }
-
-    /// ParameterStatus for reported settings a statement changed.
-    fn report_changes(
-        &mut self,
-        session: &Arc<Mutex<SurfaceSessionBox>>,
-        before: &[(String, String)],
-    ) {
-        for (k, v) in reported(session) {
-            if !before.iter().any(|(bk, bv)| *bk == k && *bv == v) {
-                proto::parameter_status(&mut self.out, &k, &v);
-            }
-        }
     }
 
     /// Writes rows `from..to` of `r` as DataRow messages.
@@ -549,9 +565,8 @@ impl Conn {
         from: usize,
         to: usize,
         formats: &[i16],
-        fmt: &FormatOptions,
-        columns: &Schema,
     ) -> Result<(), Fatal> {
+        let columns = &r.columns;
         for i in from..to {
             let Some(row) = r.rows.row(i) else { break };
             let mut w = proto::DataRowWriter::begin(&mut self.out);
@@ -567,6 +582,7 @@ impl Conn {
                     w.value(|out| values::encode_binary(v, &ty, out))
                         .map_err(Fatal)?;
                 } else {
+                    let fmt = &self.fmt;
                     let _ = w.value(|out| {
                         values::encode_text(v, fmt, out);
                         Ok::<(), ()>(())
@@ -627,7 +643,6 @@ impl Conn {
     #[allow(clippy::too_many_arguments)]
     fn bind(
         &mut self,
-        session: &Arc<Mutex<SurfaceSessionBox>>,
         stmts: &HashMap<String, Stmt>,
         portals: &mut HashMap<String, Portal>,
         portal: String,
@@ -651,14 +666,14 @@ impl Conn {
             )));
         }
         let pf = expand_formats(&param_formats, params.len(), "parameter")?;
-        let fmt = Self::format_options(session);
+        let fmt = &self.fmt;
         let mut values = Vec::with_capacity(params.len());
         for (i, p) in params.iter().enumerate() {
             let ty = &st.param_types[i];
             let v = match p {
                 None => Value::Null,
                 Some(bytes) if pf[i] == 1 => values::decode_binary(bytes, ty)?,
-                Some(bytes) => values::decode_text(bytes, ty, &fmt)?,
+                Some(bytes) => values::decode_text(bytes, ty, fmt)?,
             };
             values.push(v);
         }
@@ -751,7 +766,6 @@ impl Conn {
                 let sess = Arc::clone(session);
                 let id = st.id;
                 let params = std::mem::take(&mut p.params);
-                let before = reported(session);
                 let r = self
                     .on_pool(move || {
                         let out = sess
@@ -766,11 +780,10 @@ impl Conn {
                 if let Some(p) = portals.get_mut(name) {
                     p.params = params;
                 }
-                self.report_changes(session, &before);
+                self.report_changes(session);
                 (out?, 0)
             }
         };
-        let fmt = Self::format_options(session);
         for n in outcome.notices.iter() {
             self.send_error(n, false)
                 .await
@@ -782,13 +795,9 @@ impl Conn {
         } else {
             total
         };
-        let formats = portals
-            .get(name)
-            .map(|p| p.formats.clone())
-            .unwrap_or_default();
+        let formats = portals.get(name).map_or(&[][..], |p| &p.formats[..]);
         if outcome.returns_rows {
-            let columns = outcome.columns.clone();
-            self.write_rows(&outcome, from, to, &formats, &fmt, &columns)
+            self.write_rows(&outcome, from, to, formats)
                 .await
                 .map_err(|f| f.0)?;
         }
