@@ -14,6 +14,8 @@ use aiondb_sdk::error::{AResult, AionError, SqlState};
 pub const PG_CATALOG_SCHEMA: SchemaId = 11;
 /// OID of `public`, as in PostgreSQL.
 pub const PUBLIC_SCHEMA: SchemaId = 2200;
+/// OID of the bootstrap superuser, as in PostgreSQL.
+pub const BOOTSTRAP_ROLE_ID: RoleId = 10;
 /// First id handed to user objects (PostgreSQL's FirstNormalObjectId).
 const FIRST_USER_ID: u64 = 16384;
 
@@ -25,6 +27,7 @@ struct State {
     indexes: BTreeMap<IndexId, IndexDef>,
     sequences: BTreeMap<TableId, SequenceDef>,
     labels: BTreeMap<String, GraphLabelDef>,
+    roles: BTreeMap<RoleId, RoleDef>,
     stats: BTreeMap<TableId, TableStatistics>,
     /// Sequence state: (last value, is_called), outside transactions as in
     /// PostgreSQL.
@@ -56,6 +59,7 @@ pub enum UndoEntry {
     Index(IndexId, Option<IndexDef>),
     Sequence(TableId, Option<SequenceDef>),
     Label(String, Option<GraphLabelDef>),
+    Role(RoleId, Option<RoleDef>),
     Stats(TableId, Option<TableStatistics>),
 }
 
@@ -143,6 +147,7 @@ impl KernelCatalog {
                 indexes: BTreeMap::new(),
                 sequences: BTreeMap::new(),
                 labels: BTreeMap::new(),
+                roles: BTreeMap::new(),
                 stats: BTreeMap::new(),
                 seq_state: BTreeMap::new(),
                 session_seq: HashMap::new(),
@@ -175,9 +180,20 @@ impl KernelCatalog {
                 UndoEntry::Index(k, v) => put(&mut s.indexes, k, v),
                 UndoEntry::Sequence(k, v) => put(&mut s.sequences, k, v),
                 UndoEntry::Label(k, v) => put(&mut s.labels, k, v),
+                UndoEntry::Role(k, v) => put(&mut s.roles, k, v),
                 UndoEntry::Stats(k, v) => put(&mut s.stats, k, v),
             }
         }
+        s.version += 1;
+        self.version.store(s.version, Ordering::Release);
+    }
+
+    /// Creates or replaces the bootstrap superuser. It takes OID 10, as
+    /// PostgreSQL's bootstrap superuser does.
+    pub fn set_bootstrap_role(&self, mut role: RoleDef) {
+        let mut s = self.write();
+        role.id = BOOTSTRAP_ROLE_ID;
+        s.roles.insert(BOOTSTRAP_ROLE_ID, role);
         s.version += 1;
         self.version.store(s.version, Ordering::Release);
     }
@@ -204,6 +220,7 @@ type Maps = (
     BTreeMap<IndexId, IndexDef>,
     BTreeMap<TableId, SequenceDef>,
     BTreeMap<String, GraphLabelDef>,
+    BTreeMap<RoleId, RoleDef>,
 );
 
 impl State {
@@ -214,6 +231,7 @@ impl State {
             self.indexes.clone(),
             self.sequences.clone(),
             self.labels.clone(),
+            self.roles.clone(),
         )
     }
 
@@ -242,6 +260,31 @@ impl State {
 
     fn apply(&mut self, change: CatalogChange) -> Result<u64, AionError> {
         match change {
+            CatalogChange::CreateRole(mut r) => {
+                if self.roles.values().any(|x| x.name == r.name) {
+                    return Err(role_exists(&r.name));
+                }
+                let id = self.take_id();
+                r.id = id;
+                self.roles.insert(id, r);
+                Ok(id)
+            }
+            CatalogChange::AlterRole(r) => {
+                let Some(old) = self.roles.get(&r.id) else {
+                    return Err(no_role_id(r.id));
+                };
+                if old.name != r.name && self.roles.values().any(|x| x.name == r.name) {
+                    return Err(role_exists(&r.name));
+                }
+                self.roles.insert(r.id, r);
+                Ok(0)
+            }
+            CatalogChange::DropRole { id } => {
+                if self.roles.remove(&id).is_none() {
+                    return Err(no_role_id(id));
+                }
+                Ok(0)
+            }
             CatalogChange::CreateSchema(mut s) => {
                 if self.schemas.values().any(|x| x.name == s.name) {
                     return Err(AionError::new(
@@ -559,6 +602,7 @@ impl Catalog for KernelCatalog {
             diff(&before.2, &s.indexes, UndoEntry::Index, &mut out);
             diff(&before.3, &s.sequences, UndoEntry::Sequence, &mut out);
             diff(&before.4, &s.labels, UndoEntry::Label, &mut out);
+            diff(&before.5, &s.roles, UndoEntry::Role, &mut out);
             journal_record(|| out);
         }
         match outcome {
@@ -701,6 +745,33 @@ impl Catalog for KernelCatalog {
             .cloned()
             .into()
     }
+
+    fn roles(&self) -> RVec<RoleDef> {
+        self.read().roles.values().cloned().collect()
+    }
+
+    fn role_by_name(&self, name: RStr<'_>) -> ROption<RoleDef> {
+        self.read()
+            .roles
+            .values()
+            .find(|r| r.name.as_str() == name.as_str())
+            .cloned()
+            .into()
+    }
+}
+
+fn role_exists(name: &str) -> AionError {
+    AionError::new(
+        SqlState::DUPLICATE_OBJECT,
+        format!("role \"{name}\" already exists"),
+    )
+}
+
+fn no_role_id(id: RoleId) -> AionError {
+    AionError::new(
+        SqlState::UNDEFINED_OBJECT,
+        format!("role with OID {id} does not exist"),
+    )
 }
 
 fn no_sequence(id: TableId) -> AionError {

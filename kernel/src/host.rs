@@ -1,10 +1,11 @@
 //! The kernel's implementation of the host API handed to every plugin.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, ROption, RSlice, RStr, RString, RVec};
-use aiondb_sdk::catalog::{CatalogRef, Catalog_TO};
+use aiondb_sdk::catalog::{Catalog, CatalogRef, Catalog_TO};
 use aiondb_sdk::error::AResult;
 use aiondb_sdk::host::{
     Host, HostRef, Host_TO, KernelStatus, LogLevel, MetricDesc, MetricFamily, MetricId, MetricOp,
@@ -18,7 +19,7 @@ use crate::catalog::KernelCatalog;
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
 use crate::pool::EnginePool;
-use crate::session::{Engine, Session, SessionOptions};
+use crate::session::{now_pg_micros, Engine, Session, SessionOptions};
 use crate::sql_metrics::SqlMetrics;
 use crate::surface::KernelSurfaceSession;
 
@@ -33,8 +34,8 @@ pub(crate) struct Shared {
     pub engine: Arc<OnceLock<Arc<Engine>>>,
     /// Runs surface work; started with the first surface.
     pub pool: OnceLock<EnginePool>,
-    /// The bootstrap user and its SCRAM-SHA-256 verifier.
-    pub login: OnceLock<(String, String)>,
+    /// Open surface sessions per user, for roles' CONNECTION LIMIT.
+    pub role_sessions: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 /// One plugin's host handle; `plugin` names it in log targets.
@@ -113,6 +114,20 @@ impl Host for KernelHost {
             ))
             .into();
         };
+        let user = request.user.as_str();
+        if let ROption::RSome(role) = self.shared.catalog.role_by_name(request.user.as_rstr()) {
+            if !role.can_login {
+                return Err(AionError::new(
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("role \"{user}\" is not permitted to log in"),
+                ))
+                .into();
+            }
+        }
+        let guard = match SessionGuard::enter(&self.shared, user) {
+            Ok(g) => g,
+            Err(e) => return Err(e).into(),
+        };
         let mut session = Session::new(
             engine,
             SessionOptions {
@@ -127,7 +142,7 @@ impl Host for KernelHost {
             }
         }
         Ok(SurfaceSession_TO::from_value(
-            KernelSurfaceSession::new(session),
+            KernelSurfaceSession::new(session, guard),
             TD_Opaque,
         ))
         .into()
@@ -145,12 +160,18 @@ impl Host for KernelHost {
     }
 
     fn login_verifier(&self, user: RStr<'_>) -> ROption<RString> {
-        match self.shared.login.get() {
-            Some((u, v)) if u.as_str() == user.as_str() => {
-                ROption::RSome(RString::from(v.as_str()))
+        let ROption::RSome(role) = self.shared.catalog.role_by_name(user) else {
+            return ROption::RNone;
+        };
+        // NOLOGIN is checked when the session opens (28000 after a correct
+        // password, as PostgreSQL does).
+        // An expired password fails like a wrong one, as in PostgreSQL.
+        if let ROption::RSome(until) = role.valid_until {
+            if until <= now_pg_micros() {
+                return ROption::RNone;
             }
-            _ => ROption::RNone,
         }
+        role.password
     }
 }
 
@@ -159,5 +180,52 @@ pub(crate) fn initial_status() -> KernelStatus {
         version: RString::from(env!("CARGO_PKG_VERSION")),
         readiness: Readiness::Starting,
         plugins: RVec::new(),
+    }
+}
+
+/// Counts a surface session against its role's CONNECTION LIMIT while it
+/// lives.
+pub(crate) struct SessionGuard {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    user: String,
+}
+
+impl SessionGuard {
+    fn enter(shared: &Shared, user: &str) -> Result<SessionGuard, AionError> {
+        let limit = match shared.catalog.role_by_name(RStr::from_str(user)) {
+            // Superusers are not held to the limit, as in PostgreSQL.
+            ROption::RSome(r) if !r.superuser && r.connection_limit >= 0 => {
+                Some(r.connection_limit as usize)
+            }
+            _ => None,
+        };
+        let mut counts = shared
+            .role_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(user.to_string()).or_insert(0);
+        if limit.is_some_and(|l| *n >= l) {
+            return Err(AionError::new(
+                SqlState::TOO_MANY_CONNECTIONS,
+                format!("too many connections for role \"{user}\""),
+            ));
+        }
+        *n += 1;
+        Ok(SessionGuard {
+            counts: Arc::clone(&shared.role_sessions),
+            user: user.to_string(),
+        })
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
     }
 }

@@ -31,8 +31,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use abi_stable::std_types::{RResult, RString, RVec};
-use aiondb_sdk::catalog::CatalogRef;
+use abi_stable::std_types::{ROption, RResult, RString, RVec};
+use aiondb_sdk::catalog::{CatalogRef, RoleDef};
 use aiondb_sdk::error::AionError;
 use aiondb_sdk::host::{HostRef, KernelStatus, PluginStatus, Readiness};
 use aiondb_sdk::plugin::{PluginModuleRef, ProviderObject};
@@ -198,7 +198,7 @@ impl KernelBuilder {
             status: RwLock::new(host::initial_status()),
             engine: Arc::new(OnceLock::new()),
             pool: OnceLock::new(),
-            login: OnceLock::new(),
+            role_sessions: Default::default(),
         });
         // Registered before any plugin, so a plugin registering a standard
         // family again gets the kernel's id.
@@ -453,8 +453,26 @@ impl Kernel {
             cfg.text(config::keys::BOOTSTRAP_USER),
             cfg.text(config::keys::BOOTSTRAP_PASSWORD),
         ) {
-            let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-            let _ = self.shared.login.set((user.to_string(), verifier));
+            // Hashed once here: the password itself never reaches a plugin.
+            let verifier = if session::is_scram_verifier(password) {
+                password.to_string()
+            } else {
+                postgres_protocol::password::scram_sha_256(password.as_bytes())
+            };
+            self.shared.catalog.set_bootstrap_role(RoleDef {
+                id: 0,
+                name: RString::from(user),
+                superuser: true,
+                inherit: true,
+                create_role: true,
+                create_db: true,
+                can_login: true,
+                replication: true,
+                bypass_rls: true,
+                connection_limit: -1,
+                password: ROption::RSome(RString::from(verifier)),
+                valid_until: ROption::RNone,
+            });
         }
         Ok(())
     }

@@ -28,6 +28,10 @@ use crate::config::{keys, Config};
 use crate::registry::{Provider, Registry};
 use crate::sql_metrics::{CommandKind, SqlMetrics};
 
+#[path = "session_roles.rs"]
+mod roles;
+pub(crate) use roles::is_scram_verifier;
+
 /// Limits from `AIONDB_LIMITS_*`, applied to every statement.
 #[derive(Clone, Debug, Default)]
 pub struct Limits {
@@ -340,6 +344,9 @@ struct Txn {
 /// Who is connected and how.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
+    /// The session user. A user without a role in the catalog is the
+    /// embedded API's caller or a client of a bench-mode server, both
+    /// trusted with every privilege.
     pub user: String,
     pub database: String,
     pub application: String,
@@ -349,6 +356,9 @@ pub struct SessionOptions {
 pub struct Session {
     engine: Arc<Engine>,
     user: String,
+    /// The user had no catalog role when the session opened (see
+    /// [`SessionOptions::user`]): role commands are not restricted.
+    trusted: bool,
     database: String,
     settings: HashMap<&'static str, String>,
     /// Reused for every statement: only the per-statement fields change,
@@ -383,7 +393,7 @@ static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
 /// Session ids: keys of per-session state kept by the catalog.
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
-fn now_pg_micros() -> i64 {
+pub(crate) fn now_pg_micros() -> i64 {
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -465,9 +475,15 @@ impl Session {
         }
         let limits = engine.limits.clone();
         let metrics_shard = engine.metrics.shard();
+        let trusted = engine
+            .services
+            .catalog
+            .role_by_name(RStr::from_str(&options.user))
+            .is_none();
         let mut s = Session {
             engine,
             user: options.user.clone(),
+            trusted,
             database: options.database.clone(),
             settings,
             exec_ctx: ExecContext {
@@ -1066,6 +1082,10 @@ impl Session {
         }
         let mut result = Self::simple(&plan.command);
         match u {
+            Utility::CreateRole { .. }
+            | Utility::AlterRole { .. }
+            | Utility::RenameRole { .. }
+            | Utility::DropRole { .. } => self.run_role_utility(u, &mut result)?,
             Utility::Begin {
                 isolation,
                 read_only,

@@ -8,6 +8,7 @@ use aiondb_sdk::surface::{PreparedInfo, QueryOutcome, StatementOutcome, SurfaceS
 use aiondb_sdk::types::DataType;
 use aiondb_sdk::value::Value;
 
+use crate::host::SessionGuard;
 use crate::session::{PreparedStatement, Session, StatementResult, TransactionStatus};
 
 /// Settings PostgreSQL reports with ParameterStatus at startup and
@@ -30,14 +31,17 @@ const MAX_PREPARED: usize = 10_000;
 
 pub(crate) struct KernelSurfaceSession {
     pub session: Session,
+    /// Held for the role's CONNECTION LIMIT count.
+    _guard: SessionGuard,
     prepared: HashMap<u64, PreparedStatement>,
     next_id: u64,
 }
 
 impl KernelSurfaceSession {
-    pub fn new(session: Session) -> Self {
+    pub fn new(session: Session, guard: SessionGuard) -> Self {
         KernelSurfaceSession {
             session,
+            _guard: guard,
             prepared: HashMap::new(),
             next_id: 1,
         }

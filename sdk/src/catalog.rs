@@ -15,6 +15,7 @@ use crate::value::Value;
 pub type SchemaId = u32;
 pub type TableId = u64;
 pub type IndexId = u64;
+pub type RoleId = u64;
 
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
@@ -181,6 +182,30 @@ pub struct EdgeEnd {
     pub columns: RVec<u32>,
 }
 
+/// A role (user or group), as `pg_authid` holds it.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct RoleDef {
+    pub id: RoleId,
+    pub name: RString,
+    pub superuser: bool,
+    pub inherit: bool,
+    pub create_role: bool,
+    pub create_db: bool,
+    pub can_login: bool,
+    pub replication: bool,
+    pub bypass_rls: bool,
+    /// Concurrent connections allowed, -1 for no limit.
+    pub connection_limit: i32,
+    /// SCRAM-SHA-256 verifier (`SCRAM-SHA-256$<iterations>:<salt>$<stored
+    /// key>:<server key>`), never a plaintext password; `None` means the
+    /// role cannot log in with a password.
+    pub password: ROption<RString>,
+    /// Password expiry, microseconds since 2000-01-01 UTC (`i64::MAX` for
+    /// `infinity`); `None` means it never expires.
+    pub valid_until: ROption<i64>,
+}
+
 /// A change to the catalog. Ids in `Create*` definitions are ignored and
 /// assigned by the catalog.
 #[repr(u8)]
@@ -207,6 +232,12 @@ pub enum CatalogChange {
     CreateGraphLabel(GraphLabelDef),
     DropGraphLabel {
         name: RString,
+    },
+    CreateRole(RoleDef),
+    /// Replaces a role definition, found by id (ALTER ROLE, RENAME).
+    AlterRole(RoleDef),
+    DropRole {
+        id: RoleId,
     },
 }
 
@@ -272,6 +303,16 @@ pub trait Catalog: Send + Sync {
     /// still exists (55000 when none).
     fn sequence_last(&self, session: u64) -> AResult<i64>;
     fn sequence_by_name(&self, schema: SchemaId, name: RStr<'_>) -> ROption<SequenceDef>;
+    /// Every role, by id.
+    fn roles(&self) -> RVec<RoleDef> {
+        RVec::new()
+    }
+    fn role_by_name(&self, name: RStr<'_>) -> ROption<RoleDef> {
+        self.roles()
+            .into_iter()
+            .find(|r| r.name.as_str() == name.as_str())
+            .into()
+    }
 }
 
 /// Catalog handle as plugins hold it.

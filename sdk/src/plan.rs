@@ -734,6 +734,45 @@ pub enum Utility {
     ResetAll,
     Show(RString),
     ShowAll,
+    /// CREATE ROLE / CREATE USER (which implies LOGIN). The session runs
+    /// role commands: it owns the login state and hashes passwords.
+    CreateRole {
+        name: RString,
+        options: RoleOptions,
+    },
+    AlterRole {
+        name: RString,
+        options: RoleOptions,
+    },
+    RenameRole {
+        name: RString,
+        new_name: RString,
+    },
+    DropRole {
+        names: RVec<RString>,
+        if_exists: bool,
+    },
+}
+
+/// Role attributes a CREATE/ALTER ROLE statement names; `None` leaves one
+/// as it is (ALTER) or at PostgreSQL's default (CREATE).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Default)]
+pub struct RoleOptions {
+    pub superuser: ROption<bool>,
+    pub inherit: ROption<bool>,
+    pub create_role: ROption<bool>,
+    pub create_db: ROption<bool>,
+    pub login: ROption<bool>,
+    pub replication: ROption<bool>,
+    pub bypass_rls: ROption<bool>,
+    pub connection_limit: ROption<i32>,
+    /// `PASSWORD 'x'` is `Some(Some(x))` (plaintext, or an existing SCRAM
+    /// verifier, which is stored as is); `PASSWORD NULL` is `Some(None)`.
+    pub password: ROption<ROption<RString>>,
+    /// `VALID UNTIL 'timestamp'` as written (the session reads it in its
+    /// TimeZone).
+    pub valid_until: ROption<RString>,
 }
 
 /// A planned statement.

@@ -287,3 +287,82 @@ print("ok")
         text(&out.stderr)
     );
 }
+
+#[test]
+fn roles_in_the_catalog_log_in_with_scram() {
+    if !have("python3", &["-c", "import psycopg"]) {
+        return;
+    }
+    let server = Server::start(&[("AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS", "10")]);
+    let script = r#"
+import sys, threading
+import psycopg
+admin = sys.argv[1]
+base = admin.rsplit(" user=", 1)[0]
+def conn(user, password):
+    return psycopg.connect(f"{base} user={user} password={password} dbname=aiondb", autocommit=True)
+def state(fn):
+    try:
+        fn()
+        return "ok"
+    except psycopg.Error as e:
+        if e.sqlstate:
+            return e.sqlstate
+        # Failed connections carry only libpq's message.
+        for text, code in [("password authentication failed", "28P01"),
+                           ("not permitted to log in", "28000"),
+                           ("too many connections for role", "53300")]:
+            if text in str(e):
+                return code
+        return str(e)
+with psycopg.connect(admin, autocommit=True) as a:
+    a.execute("CREATE ROLE alice LOGIN PASSWORD 'Alice-pw1'")
+    a.execute("CREATE ROLE ghost PASSWORD 'Ghost-pw1'")
+    a.execute("CREATE ROLE old LOGIN PASSWORD 'Old-pw1' VALID UNTIL '2001-01-01 00:00:00+00'")
+    a.execute("CREATE USER capped PASSWORD 'Capped-pw1' CONNECTION LIMIT 1")
+    with conn("alice", "Alice-pw1") as c:
+        print("user", c.execute("SELECT current_user").fetchone()[0])
+        print("create", state(lambda: c.execute("CREATE ROLE mallory")))
+        print("alter other", state(lambda: c.execute("ALTER ROLE capped CONNECTION LIMIT 5")))
+        print("self superuser", state(lambda: c.execute("ALTER ROLE alice SUPERUSER")))
+        print("drop", state(lambda: c.execute("DROP ROLE capped")))
+        print("own password", state(lambda: c.execute("ALTER ROLE alice PASSWORD 'Alice-pw2'")))
+    print("old password", state(lambda: conn("alice", "Alice-pw1").close()))
+    print("new password", state(lambda: conn("alice", "Alice-pw2").close()))
+    print("nologin", state(lambda: conn("ghost", "Ghost-pw1").close()))
+    print("expired", state(lambda: conn("old", "Old-pw1").close()))
+    first = conn("capped", "Capped-pw1")
+    print("second", state(lambda: conn("capped", "Capped-pw1").close()))
+    first.close()
+    print("after close", state(lambda: conn("capped", "Capped-pw1").close()))
+    print("admin uncapped", state(lambda: [conn("capped", "Capped-pw1")] and None))
+    a.execute("ALTER ROLE alice RENAME TO alicia")
+    print("renamed old name", state(lambda: conn("alice", "Alice-pw2").close()))
+    print("renamed new name", state(lambda: conn("alicia", "Alice-pw2").close()))
+    a.execute("DROP ROLE alicia")
+    print("dropped", state(lambda: conn("alicia", "Alice-pw2").close()))
+    print("drop self", state(lambda: a.execute("DROP ROLE admin")))
+"#;
+    let out = server.python(script);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let expected = "user alice
+create 42501
+alter other 42501
+self superuser 42501
+drop 42501
+own password ok
+old password 28P01
+new password ok
+nologin 28000
+expired 28P01
+second 53300
+after close ok
+admin uncapped ok
+renamed old name 28P01
+renamed new name ok
+dropped 28P01
+drop self 55006
+";
+    assert_eq!(stdout, expected, "{}", text(&out.stderr));
+}

@@ -102,6 +102,8 @@ fn parse_chunk(
         terminator,
     };
     normalize_copy_booleans(&mut tokens);
+    let tokens = normalize_create_user(tokens);
+    let tokens = normalize_connection_limit(tokens);
     let tokens = normalize_vacuum(tokens)?;
     let mut parser = SqlParser::new(dialect).with_tokens_with_locations(tokens);
     let statement = parser
@@ -185,6 +187,84 @@ fn normalize_vacuum(tokens: Vec<TokenWithSpan>) -> DbResult<Vec<TokenWithSpan>> 
         out.push(t);
     }
     Ok(out)
+}
+
+/// `CREATE USER name ...` is PostgreSQL's `CREATE ROLE name LOGIN ...`;
+/// sqlparser reads CREATE USER as Snowflake's statement, so spell it as the
+/// role statement (adding LOGIN unless LOGIN or NOLOGIN is given).
+fn normalize_create_user(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    use sqlparser::keywords::Keyword;
+    if !matches!(tokens.first().map(|t| &t.token),
+        Some(Token::Word(w)) if w.keyword == Keyword::CREATE)
+    {
+        return tokens;
+    }
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let is = |i: Option<&usize>, k: Keyword| matches!(i.map(|&i| &tokens[i].token), Some(Token::Word(w)) if w.keyword == k);
+    if !(is(words.first(), Keyword::CREATE) && is(words.get(1), Keyword::USER)) {
+        return tokens;
+    }
+    let has_login = words[2..].iter().any(|&i| {
+        matches!(&tokens[i].token, Token::Word(w)
+            if w.quote_style.is_none() && matches!(w.keyword, Keyword::LOGIN | Keyword::NOLOGIN))
+    });
+    tokens[words[1]].token = Token::make_keyword("ROLE");
+    if !has_login {
+        // Options come in any order: append it.
+        if let Some(span) = tokens.last().map(|t| t.span) {
+            tokens.push(TokenWithSpan::new(
+                Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+                span,
+            ));
+            tokens.push(TokenWithSpan::new(Token::make_keyword("LOGIN"), span));
+        }
+    }
+    tokens
+}
+
+/// `CONNECTION LIMIT -1` (no limit, the default) in role statements:
+/// sqlparser takes an unsigned number there, so fold the sign into it.
+fn normalize_connection_limit(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    use sqlparser::keywords::Keyword;
+    let word = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.keyword == k);
+    // Only role statements (CREATE/ALTER ROLE or USER) have the clause.
+    if !tokens
+        .first()
+        .is_some_and(|t| word(t, Keyword::CREATE) || word(t, Keyword::ALTER))
+        || !tokens.iter().any(|t| t.token == Token::Minus)
+    {
+        return tokens;
+    }
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut it = tokens.into_iter().peekable();
+    while let Some(t) = it.next() {
+        let after_limit = t.token == Token::Minus && {
+            let mut prev = out
+                .iter()
+                .rev()
+                .filter(|p| !matches!(p.token, Token::Whitespace(_)));
+            matches!((prev.next(), prev.next()), (Some(l), Some(c))
+                if word(l, Keyword::LIMIT) && word(c, Keyword::CONNECTION))
+        };
+        if after_limit {
+            if let Some(TokenWithSpan {
+                token: Token::Number(n, long),
+                span,
+            }) = it.peek().cloned()
+            {
+                it.next();
+                out.push(TokenWithSpan::new(
+                    Token::Number(format!("-{n}"), long),
+                    span,
+                ));
+                continue;
+            }
+        }
+        out.push(t);
+    }
+    out
 }
 
 /// PostgreSQL's COPY boolean options take `on`/`off` (pgbench -i sends

@@ -22,6 +22,7 @@ mod lower;
 mod optimizer;
 mod planner;
 mod query;
+mod roles;
 pub mod shared;
 mod types;
 mod utility;

@@ -102,6 +102,15 @@ pub fn plan_utility(
                 }
             }
         }
+        S::CreateRole(cr) => crate::roles::plan_create_role(cr)?,
+        S::AlterRole { name, operation } => crate::roles::plan_alter_role(name, operation)?,
+        S::Drop {
+            object_type: ast::ObjectType::Role | ast::ObjectType::User,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => crate::roles::plan_drop_role(names, *if_exists, *cascade)?,
         _ => return Ok(None),
     };
     Ok(Some(finish(services, u, command, Schema::default())))
