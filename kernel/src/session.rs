@@ -11,8 +11,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use abi_stable::std_types::{RArc, RSlice, RStr, RString, RVec};
 use aiondb_sdk::capability::{
-    ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services, StorageHandle,
-    StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER, STORAGE_BACKEND,
+    CancelFlag, ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services,
+    StorageHandle, StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER,
+    STORAGE_BACKEND,
 };
 use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
 use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
@@ -374,6 +375,8 @@ pub struct Session {
     format: Arc<FormatOptions>,
     /// This session's shard of the engine's statement counters.
     metrics_shard: usize,
+    /// Cancels the running statement (see [`Session::cancel_flag`]).
+    cancel: CancelFlag,
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
@@ -465,6 +468,7 @@ impl Session {
         }
         let limits = engine.limits.clone();
         let metrics_shard = engine.metrics.shard();
+        let cancel = CancelFlag::new();
         let mut s = Session {
             engine,
             user: options.user.clone(),
@@ -488,6 +492,7 @@ impl Session {
                 search_path: RVec::new(),
                 settings: RArc::new(RVec::new()),
                 session: NEXT_SESSION_ID.fetch_add(1, AtomicOrdering::Relaxed),
+                cancel: cancel.clone(),
             },
             statement_timeout_ms: 0,
             lock_timeout_ms: 0,
@@ -501,6 +506,7 @@ impl Session {
             replanned: HashMap::new(),
             format: Arc::default(),
             metrics_shard,
+            cancel,
         };
         s.settings_changed();
         s
@@ -517,6 +523,12 @@ impl Session {
 
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The flag that cancels this session's running statement (57014);
+    /// whoever sets it resets it before the next command.
+    pub fn cancel_flag(&self) -> CancelFlag {
+        self.cancel.clone()
     }
 
     pub fn database(&self) -> &str {
@@ -659,7 +671,9 @@ impl Session {
         for tree in trees.into_iter() {
             let single = !multi;
             let outcome = self
-                .prepare_tree(sql, Arc::new(tree), &[], single)
+                .cancel
+                .check()
+                .and_then(|()| self.prepare_tree(sql, Arc::new(tree), &[], single))
                 .and_then(|p| self.run_statement(&p, &[], multi));
             match outcome {
                 Ok(r) => results.push(r),
@@ -867,6 +881,8 @@ impl Session {
             ),
             None => return Err(AionError::internal("statement outside a transaction")),
         };
+        // A cancel that arrived while the statement waited for a worker.
+        self.cancel.check()?;
         if read_only && plan.writes {
             return Err(AionError::new(
                 SqlState::new(b"25006"),
@@ -979,6 +995,7 @@ impl Session {
         LockWait {
             timeout_ms: self.lock_timeout_ms,
             deadline_unix_us,
+            cancel: self.cancel.clone(),
         }
     }
 
