@@ -713,7 +713,10 @@ fn cancel_ends_a_row_lock_wait() {
     let start = Instant::now();
     let e = err(db.b.lock_row(b, T, row, true, &wait));
     assert_eq!(e.sqlstate.as_str(), "57014");
-    assert_eq!(e.message.as_str(), "canceling statement due to user request");
+    assert_eq!(
+        e.message.as_str(),
+        "canceling statement due to user request"
+    );
     // Noticed within the wait's polling period, not at some timeout.
     assert!(start.elapsed() < Duration::from_secs(5));
     let _ = setter.join();
