@@ -270,13 +270,37 @@ fn make_certs() -> Certs {
     )
     .expect("write ext.cnf");
     for ca in ["ca", "evil-ca"] {
-        openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &format!("{ca}.key")]);
         openssl(
             d,
             &[
-                "req", "-new", "-x509", "-key", &format!("{ca}.key"), "-out", &format!("{ca}.pem"),
-                "-days", "2", "-subj", &format!("/CN=aiondb test {ca}"), "-extensions", "ca",
-                "-config", "ext.cnf", "-sha256",
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &format!("{ca}.key"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=aiondb test {ca}"),
+                "-extensions",
+                "ca",
+                "-config",
+                "ext.cnf",
+                "-sha256",
             ],
         );
     }
@@ -289,17 +313,54 @@ fn make_certs() -> Certs {
         ("client", "ca", USER, "client"),
         ("evil-client", "evil-ca", USER, "client"),
     ] {
-        openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &format!("{name}.key")]);
         openssl(
             d,
-            &["req", "-new", "-key", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={cn}"), "-config", "ext.cnf"],
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &format!("{name}.key"),
+            ],
         );
         openssl(
             d,
             &[
-                "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"),
-                "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-out", &format!("{name}.pem"),
-                "-days", "2", "-sha256", "-extfile", "ext.cnf", "-extensions", ext,
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
+                "-config",
+                "ext.cnf",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-sha256",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                ext,
             ],
         );
     }
@@ -320,7 +381,7 @@ fn tls_env(c: &Certs) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn env_refs(v: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn env_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
@@ -343,7 +404,16 @@ fn is_tls(out: &Output) -> bool {
 
 fn psql_conninfo(server: &Server, extra: &str) -> Output {
     Command::new("psql")
-        .args([&server.conninfo(extra), "-X", "-A", "-t", "-c", CONNINFO_SSL, "-c", "\\conninfo"])
+        .args([
+            &server.conninfo(extra),
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            CONNINFO_SSL,
+            "-c",
+            "\\conninfo",
+        ])
         .env("PGCONNECT_TIMEOUT", "10")
         .stdin(Stdio::null())
         .output()
@@ -424,7 +494,11 @@ fn tls_require_refuses_plaintext() {
     let out = psql_conninfo(&server, "sslmode=require");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(is_tls(&out), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).starts_with("1\n"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("1\n"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -696,9 +770,12 @@ fn connection_caps_answer_53300() {
     // Admission is counted at accept: wait until both are.
     std::thread::sleep(Duration::from_millis(300));
     let mut s = connect(server.port);
+    s.write_all(&startup_packet(&[("user", USER), ("database", "aiondb")]))
+        .expect("send startup");
     let (tag, body) = read_msg(&mut s).expect("an answer");
     assert_eq!(tag, b'E');
     assert_eq!(sqlstate(&body), "53300");
+    assert!(read_msg(&mut s).is_none(), "the connection must close");
     let out = server.psql(&server.conninfo(""), "SELECT 1");
     assert!(!out.status.success());
     assert!(
@@ -722,6 +799,8 @@ fn connection_caps_answer_53300() {
     let _held = connect(total.port);
     std::thread::sleep(Duration::from_millis(300));
     let mut s = connect(total.port);
+    s.write_all(&startup_packet(&[("user", USER), ("database", "aiondb")]))
+        .expect("send startup");
     let (tag, body) = read_msg(&mut s).expect("an answer");
     assert_eq!((tag, sqlstate(&body).as_str()), (b'E', "53300"));
 }

@@ -195,7 +195,10 @@ impl PgWireSurface {
                                 }
                             };
                             if !admitted {
-                                async_std::task::spawn(server::refuse(stream));
+                                let (host, cfg) = (host.clone(), cfg.clone());
+                                async_std::task::spawn(server::serve_client(
+                                    stream, ip, host, cfg, true,
+                                ));
                                 continue;
                             }
                             record(&host, accepted, 1.0);
@@ -204,7 +207,7 @@ impl PgWireSurface {
                             let cfg = cfg.clone();
                             let counts = Arc::clone(&counts);
                             async_std::task::spawn(async move {
-                                server::serve_client(stream, ip, host.clone(), cfg).await;
+                                server::serve_client(stream, ip, host.clone(), cfg, false).await;
                                 record(&host, active, -1.0);
                                 counts.total.fetch_sub(1, Ordering::Relaxed);
                                 let mut per =

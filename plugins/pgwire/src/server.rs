@@ -92,6 +92,8 @@ pub(crate) struct Conn<S> {
     /// Back-off to wait before reporting a failed authentication; waited
     /// outside the startup timeout so the client still gets 28P01.
     fail_delay: Duration,
+    /// Admitted beyond the connection limits: refused at startup.
+    over_limit: bool,
 }
 
 /// How startup ended.
@@ -122,10 +124,20 @@ struct Portal {
 }
 
 /// Serves one accepted client: startup on the plain stream, then, when
-/// the client asks for TLS, the handshake and the rest over TLS.
-pub(crate) async fn serve_client(stream: TcpStream, peer: IpAddr, host: HostRef, cfg: Config) {
+/// the client asks for TLS, the handshake and the rest over TLS. A client
+/// over the connection limits (`over_limit`) gets 53300 in answer to its
+/// StartupMessage, after SSL negotiation as with PostgreSQL, so libpq
+/// shows the error; its CancelRequest is still honoured.
+pub(crate) async fn serve_client(
+    stream: TcpStream,
+    peer: IpAddr,
+    host: HostRef,
+    cfg: Config,
+    over_limit: bool,
+) {
     let deadline = (!cfg.startup_timeout.is_zero()).then(|| Instant::now() + cfg.startup_timeout);
-    let plain = Conn::new(stream, host.clone(), cfg.clone(), peer, deadline, false);
+    let mut plain = Conn::new(stream, host.clone(), cfg.clone(), peer, deadline, false);
+    plain.over_limit = over_limit;
     let Some(stream) = plain.run().await else {
         return;
     };
@@ -148,9 +160,9 @@ pub(crate) async fn serve_client(stream: TcpStream, peer: IpAddr, host: HostRef,
     };
     match accepted {
         Ok(stream) => {
-            let _ = Conn::new(stream, host, cfg, peer, deadline, true)
-                .run()
-                .await;
+            let mut conn = Conn::new(stream, host, cfg, peer, deadline, true);
+            conn.over_limit = over_limit;
+            let _ = conn.run().await;
         }
         // Untrusted or missing client certificate, wrong protocol...: the
         // client learns it from the TLS alert.
@@ -181,6 +193,7 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             backend_pid: None,
             cancel: CancelFlag::default(),
             fail_delay: Duration::ZERO,
+            over_limit: false,
         }
     }
 
@@ -336,6 +349,12 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
                     minor,
                     params,
                 } => {
+                    if self.over_limit {
+                        return Err(Fatal(AionError::new(
+                            SqlState::new(b"53300"),
+                            "sorry, too many clients already",
+                        )));
+                    }
                     if !self.tls_active && self.cfg.tls.as_ref().is_some_and(|t| t.required) {
                         return Err(Fatal(
                             AionError::new(
@@ -1058,22 +1077,4 @@ fn type_of_oid(oid: u32) -> DataType {
         .find(|t| t.array_oid() == Some(oid))
         .map(|t| DataType::array_of(*t))
         .unwrap_or(DataType::scalar(TypeId::Unknown))
-}
-
-/// Tells a client over the connection limits so and closes.
-pub(crate) async fn refuse(mut stream: TcpStream) {
-    let mut out = Vec::new();
-    proto::error_response(
-        &mut out,
-        &ErrorFields {
-            severity: "FATAL",
-            code: "53300",
-            message: "sorry, too many clients already",
-            detail: None,
-            hint: None,
-            position: None,
-        },
-    );
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
