@@ -156,6 +156,7 @@ mod tests {
         assert_eq!(b.failure(ip, "b"), Duration::from_millis(200));
         // Another address, same user name: the user's count applies.
         let other: IpAddr = "127.0.0.2".parse().unwrap();
+        assert_eq!(b.failure(other, "b"), Duration::from_millis(200));
         assert_eq!(b.failure(other, "b"), Duration::from_millis(400));
         assert_eq!(b.delay(40), MAX_DELAY);
         b.success(ip, "b");
