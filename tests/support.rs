@@ -200,6 +200,7 @@ pub mod engine {
             search_path: vec![RString::from("public")].into(),
             settings: RArc::new(RVec::new()),
             session: 1,
+            cancel: Default::default(),
         }
     }
 

@@ -162,8 +162,9 @@ pub static SETTINGS: &[SettingSpec] = &[
     setting(STORAGE_MEMORY_LIMIT_BYTES, SettingKind::U64 { min: 16 * MIB, max: u64::MAX }, None,
         "Memory the storage layer may use before the memory guard pushes back (unset: sized from system memory)."),
     // pgwire
-    setting(PGWIRE_TLS_MODE, SettingKind::Enum(TLS_MODES), Some("disable"),
-        "TLS for client connections; prefer and require need a certificate and key."),
+    setting(PGWIRE_TLS_MODE, SettingKind::Enum(TLS_MODES), None,
+        "TLS for client connections; prefer and require need a certificate and key \
+         (unset: prefer when a certificate is set, else disable)."),
     setting(PGWIRE_TLS_CERT_PATH, SettingKind::Path, None,
         "PEM certificate chain for pgwire TLS (set together with the key)."),
     setting(PGWIRE_TLS_KEY_PATH, SettingKind::Path, None,
@@ -647,6 +648,19 @@ impl Config {
                 format!("must be set together with {other}"),
             ));
         }
+        // As with PostgreSQL's ssl=on, configuring a certificate offers TLS
+        // unless the mode says otherwise; the effective mode is what
+        // plugins read.
+        if self.text(PGWIRE_TLS_MODE).is_none() {
+            let mode = if cert { "prefer" } else { "disable" };
+            self.values.insert(
+                PGWIRE_TLS_MODE,
+                Entry {
+                    value: SettingValue::Text(mode.to_string()),
+                    source: Source::Default,
+                },
+            );
+        }
         let tls_mode = self.text(PGWIRE_TLS_MODE).unwrap_or("disable");
         if tls_mode != "disable" && !cert {
             return Err(ConfigError::new(
@@ -1084,6 +1098,30 @@ mod tests {
             (PGWIRE_TLS_KEY_PATH, "/k.pem"),
         ])
         .unwrap();
+    }
+
+    #[test]
+    fn tls_mode_defaults_to_prefer_with_a_certificate() {
+        let (c, _) = load_env(&[]).unwrap();
+        assert_eq!(c.text(PGWIRE_TLS_MODE), Some("disable"));
+        let (c, w) = load_env(&[
+            (PGWIRE_TLS_CERT_PATH, "/c.pem"),
+            (PGWIRE_TLS_KEY_PATH, "/k.pem"),
+        ])
+        .unwrap();
+        assert_eq!(c.text(PGWIRE_TLS_MODE), Some("prefer"));
+        assert!(w.is_empty(), "{w:?}");
+        let (c, w) = load_env(&[
+            (PGWIRE_TLS_MODE, "disable"),
+            (PGWIRE_TLS_CERT_PATH, "/c.pem"),
+            (PGWIRE_TLS_KEY_PATH, "/k.pem"),
+        ])
+        .unwrap();
+        assert_eq!(c.text(PGWIRE_TLS_MODE), Some("disable"));
+        assert!(
+            w.iter().any(|w| w.contains("TLS will not be offered")),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use abi_stable::std_types::{RArc, RSlice, RStr, RString, RVec};
 use aiondb_sdk::capability::{
-    ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services, StorageHandle,
-    StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER, STORAGE_BACKEND,
+    CancelFlag, ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services,
+    StorageHandle, StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER,
+    STORAGE_BACKEND,
 };
 use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
 use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
@@ -384,6 +385,8 @@ pub struct Session {
     format: Arc<FormatOptions>,
     /// This session's shard of the engine's statement counters.
     metrics_shard: usize,
+    /// Cancels the running statement (see [`Session::cancel_flag`]).
+    cancel: CancelFlag,
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
@@ -480,6 +483,7 @@ impl Session {
             .catalog
             .role_by_name(RStr::from_str(&options.user))
             .is_none();
+        let cancel = CancelFlag::new();
         let mut s = Session {
             engine,
             user: options.user.clone(),
@@ -504,6 +508,7 @@ impl Session {
                 search_path: RVec::new(),
                 settings: RArc::new(RVec::new()),
                 session: NEXT_SESSION_ID.fetch_add(1, AtomicOrdering::Relaxed),
+                cancel: cancel.clone(),
             },
             statement_timeout_ms: 0,
             lock_timeout_ms: 0,
@@ -517,6 +522,7 @@ impl Session {
             replanned: HashMap::new(),
             format: Arc::default(),
             metrics_shard,
+            cancel,
         };
         s.settings_changed();
         s
@@ -533,6 +539,12 @@ impl Session {
 
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The flag that cancels this session's running statement (57014);
+    /// whoever sets it resets it before the next command.
+    pub fn cancel_flag(&self) -> CancelFlag {
+        self.cancel.clone()
     }
 
     pub fn database(&self) -> &str {
@@ -675,7 +687,9 @@ impl Session {
         for tree in trees.into_iter() {
             let single = !multi;
             let outcome = self
-                .prepare_tree(sql, Arc::new(tree), &[], single)
+                .cancel
+                .check()
+                .and_then(|()| self.prepare_tree(sql, Arc::new(tree), &[], single))
                 .and_then(|p| self.run_statement(&p, &[], multi));
             match outcome {
                 Ok(r) => results.push(r),
@@ -883,6 +897,8 @@ impl Session {
             ),
             None => return Err(AionError::internal("statement outside a transaction")),
         };
+        // A cancel that arrived while the statement waited for a worker.
+        self.cancel.check()?;
         if read_only && plan.writes {
             return Err(AionError::new(
                 SqlState::new(b"25006"),
@@ -995,6 +1011,7 @@ impl Session {
         LockWait {
             timeout_ms: self.lock_timeout_ms,
             deadline_unix_us,
+            cancel: self.cancel.clone(),
         }
     }
 

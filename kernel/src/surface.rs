@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
+use aiondb_sdk::capability::CancelFlag;
 use aiondb_sdk::error::{AResult, AionError, DbResult, SqlState};
 use aiondb_sdk::surface::{PreparedInfo, QueryOutcome, StatementOutcome, SurfaceSession};
 use aiondb_sdk::types::DataType;
@@ -135,6 +136,10 @@ impl SurfaceSession for KernelSurfaceSession {
             .setting(name.as_str())
             .map(RString::from)
             .into()
+    }
+
+    fn cancel_flag(&self) -> CancelFlag {
+        self.session.cancel_flag()
     }
 
     fn reported_settings(&self) -> RVec<Tuple2<RString, RString>> {

@@ -271,6 +271,82 @@ pub struct ExecContext {
     /// The kernel session running the statement: the key of per-session
     /// state kept elsewhere (`currval`, `lastval`).
     pub session: u64,
+    /// Set when the client asks to cancel the running statement; checked
+    /// where the deadline is (57014 "canceling statement due to user
+    /// request").
+    pub cancel: CancelFlag,
+}
+
+/// A statement's cancel request, shared between the session running it
+/// and whoever may cancel it (a pgwire CancelRequest arrives on another
+/// connection while the session is busy, so it cannot go through the
+/// session itself). Cloning shares the flag; the default is a flag nobody
+/// can set, which costs no allocation.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, Default)]
+pub struct CancelFlag {
+    flag: ROption<RArc<std::sync::atomic::AtomicBool>>,
+}
+
+impl CancelFlag {
+    /// A flag that can be set.
+    pub fn new() -> Self {
+        CancelFlag {
+            flag: ROption::RSome(RArc::new(std::sync::atomic::AtomicBool::new(false))),
+        }
+    }
+
+    /// Whether a cancel was asked for since the last [`Self::reset`].
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        match &self.flag {
+            ROption::RSome(f) => f.load(std::sync::atomic::Ordering::Relaxed),
+            ROption::RNone => false,
+        }
+    }
+
+    pub fn set(&self) {
+        if let ROption::RSome(f) = &self.flag {
+            f.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets a cancel that arrived while nothing was running, so it
+    /// cannot hit the next statement.
+    pub fn reset(&self) {
+        if let ROption::RSome(f) = &self.flag {
+            f.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The error a canceled statement fails with.
+    pub fn error() -> crate::error::AionError {
+        crate::error::AionError::new(
+            crate::error::SqlState::QUERY_CANCELED,
+            "canceling statement due to user request",
+        )
+    }
+
+    /// `Err(57014)` once a cancel was asked for.
+    #[inline]
+    pub fn check(&self) -> crate::error::DbResult<()> {
+        if self.is_set() {
+            Err(Self::error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Two flags are equal when they are the same flag.
+impl PartialEq for CancelFlag {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.flag, &other.flag) {
+            (ROption::RSome(a), ROption::RSome(b)) => std::ptr::eq(&**a, &**b),
+            (ROption::RNone, ROption::RNone) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Rows of a running statement, pulled in batches so portals can stop after
@@ -361,12 +437,14 @@ pub struct TableStats {
 
 /// How long a transaction may wait for a row lock.
 #[repr(C)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Default)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Default)]
 pub struct LockWait {
     /// 0 = wait forever (subject to `deadline_unix_us`). Timeout -> 55P03.
     pub timeout_ms: u64,
     /// Statement deadline, Unix epoch microseconds (0 = none). -> 57014.
     pub deadline_unix_us: u64,
+    /// The statement's cancel request: a wait ends with 57014 once set.
+    pub cancel: CancelFlag,
 }
 
 /// Result of locking a row.

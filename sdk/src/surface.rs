@@ -13,6 +13,7 @@ use abi_stable::{
     StableAbi,
 };
 
+use crate::capability::CancelFlag;
 use crate::error::{AResult, AionError};
 use crate::row::{RowBatch, Schema};
 use crate::types::DataType;
@@ -91,6 +92,11 @@ pub trait SurfaceSession: Send {
     /// with their current values.
     #[sabi(last_prefix_field)]
     fn reported_settings(&self) -> RVec<Tuple2<RString, RString>>;
+    /// The flag that cancels this session's running statement. Taken once
+    /// when the session opens: setting it needs no lock on the session,
+    /// which is busy running the statement. The surface resets it when a
+    /// new command starts, so a late cancel cannot hit the next one.
+    fn cancel_flag(&self) -> CancelFlag;
 }
 
 pub type SurfaceSessionBox = SurfaceSession_TO<'static, RBox<()>>;

@@ -5,9 +5,11 @@
 //! extended query protocols, over kernel sessions run on the kernel's
 //! engine pool. See README.md for settings.
 
+mod guard;
 pub mod proto;
 pub mod scram;
 mod server;
+mod tls;
 pub mod values;
 
 use std::collections::HashMap;
@@ -16,9 +18,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aiondb_sdk::abi_stable::std_types::RSlice;
 use aiondb_sdk::capability::Surface;
 use aiondb_sdk::error::{AResult, AionError, DbResult, SqlState};
-use aiondb_sdk::host::{HostRef, SettingValue};
+use aiondb_sdk::host::{HostRef, MetricId, MetricOp, SettingValue};
+use aiondb_sdk::metrics::{
+    standard, AUTH_FAILURES_TOTAL, PGWIRE_CONNECTIONS_ACTIVE, PGWIRE_CONNECTIONS_TOTAL,
+};
 use aiondb_sdk::plugin::Registration;
 use aiondb_sdk::prelude::{RErr, ROk, RStr};
 use rand::Rng;
@@ -28,6 +34,7 @@ const MAX_CONNECTIONS: &str = "AIONDB_PGWIRE_MAX_CONNECTIONS";
 const MAX_CONNECTIONS_PER_IP: &str = "AIONDB_PGWIRE_MAX_CONNECTIONS_PER_IP";
 const STARTUP_TIMEOUT_MS: &str = "AIONDB_PGWIRE_STARTUP_TIMEOUT_MS";
 const AUTH_FAILURE_BACKOFF_MS: &str = "AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS";
+const IDLE_TIMEOUT_MS: &str = "AIONDB_PGWIRE_IDLE_TIMEOUT_MS";
 const BENCH_MODE: &str = "AIONDB_BENCH_MODE";
 
 fn text(host: &HostRef, key: &str) -> Option<String> {
@@ -49,6 +56,25 @@ fn flag(host: &HostRef, key: &str) -> bool {
         host.setting(RStr::from_str(key)).into_option(),
         Some(SettingValue::Bool(true))
     )
+}
+
+/// A standard metric family's id; `None` (nothing recorded) when the host
+/// refuses it.
+fn metric(host: &HostRef, name: &str) -> Option<MetricId> {
+    let desc = standard(name)?;
+    match host.register_metric(desc).into_result() {
+        Ok(id) => Some(id),
+        Err(e) => {
+            log::warn!("metric {name} unavailable: {}", e.message);
+            None
+        }
+    }
+}
+
+fn record(host: &HostRef, id: Option<MetricId>, delta: f64) {
+    if let Some(id) = id {
+        host.record_metric(id, RSlice::from_slice(&[]), MetricOp::Add(delta));
+    }
 }
 
 struct Running {
@@ -81,6 +107,21 @@ impl PgWireSurface {
     }
 
     fn start_inner(&self, host: HostRef) -> DbResult<()> {
+        // TLS files are checked before the port is taken: a bad file is a
+        // start failure naming its key.
+        let mode = tls::Mode::parse(text(&host, tls::TLS_MODE).as_deref().unwrap_or(
+            if text(&host, tls::TLS_CERT_PATH).is_some() {
+                "prefer"
+            } else {
+                "disable"
+            },
+        ))?;
+        let tls = tls::load(
+            mode,
+            text(&host, tls::TLS_CERT_PATH).as_deref(),
+            text(&host, tls::TLS_KEY_PATH).as_deref(),
+            text(&host, tls::TLS_CLIENT_CA_PATH).as_deref(),
+        )?;
         let want = text(&host, LISTEN_ADDR).unwrap_or_else(|| "127.0.0.1:5432".into());
         let listener = TcpListener::bind(want.as_str()).map_err(|e| {
             AionError::new(
@@ -102,11 +143,22 @@ impl PgWireSurface {
         // Per-process: unknown users get stable fake salts within a run.
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
+        let idle_ms = number(&host, IDLE_TIMEOUT_MS, 0);
+        let active = metric(&host, PGWIRE_CONNECTIONS_ACTIVE);
+        let accepted = metric(&host, PGWIRE_CONNECTIONS_TOTAL);
         let cfg = server::Config {
-            auth_backoff: Duration::from_millis(number(&host, AUTH_FAILURE_BACKOFF_MS, 500)),
             startup_timeout: Duration::from_millis(number(&host, STARTUP_TIMEOUT_MS, 10_000)),
+            idle_timeout: (idle_ms > 0).then(|| Duration::from_millis(idle_ms)),
             bench_mode,
             mock_secret: Arc::from(&secret[..]),
+            tls,
+            cancels: Arc::default(),
+            backoff: Arc::new(guard::Backoff::new(Duration::from_millis(number(
+                &host,
+                AUTH_FAILURE_BACKOFF_MS,
+                500,
+            )))),
+            auth_failures: metric(&host, AUTH_FAILURES_TOTAL),
         };
         let max_total = number(&host, MAX_CONNECTIONS, 100) as usize;
         let max_per_ip = number(&host, MAX_CONNECTIONS_PER_IP, 64) as usize;
@@ -143,14 +195,20 @@ impl PgWireSurface {
                                 }
                             };
                             if !admitted {
-                                async_std::task::spawn(server::refuse(stream));
+                                let (host, cfg) = (host.clone(), cfg.clone());
+                                async_std::task::spawn(server::serve_client(
+                                    stream, ip, host, cfg, true,
+                                ));
                                 continue;
                             }
+                            record(&host, accepted, 1.0);
+                            record(&host, active, 1.0);
                             let host = host.clone();
                             let cfg = cfg.clone();
                             let counts = Arc::clone(&counts);
                             async_std::task::spawn(async move {
-                                server::Conn::new(stream, host, cfg).run().await;
+                                server::serve_client(stream, ip, host.clone(), cfg, false).await;
+                                record(&host, active, -1.0);
                                 counts.total.fetch_sub(1, Ordering::Relaxed);
                                 let mut per =
                                     counts.per_ip.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,7 +233,14 @@ impl PgWireSurface {
                     format!("cannot start the pgwire thread: {e}"),
                 )
             })?;
-        log::info!("listening for PostgreSQL connections on {addr}");
+        log::info!(
+            "listening for PostgreSQL connections on {addr} (TLS {})",
+            match mode {
+                tls::Mode::Disable => "disabled",
+                tls::Mode::Prefer => "offered",
+                tls::Mode::Require => "required",
+            }
+        );
         let previous = self
             .running
             .lock()

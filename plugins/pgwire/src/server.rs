@@ -3,23 +3,27 @@
 //! kernel's engine pool; this side only reads, parses and writes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_std::io::{ReadExt, WriteExt};
+use async_std::io::{Read, ReadExt, Write, WriteExt};
 use async_std::net::TcpStream;
 
-use aiondb_sdk::abi_stable::std_types::Tuple2;
+use aiondb_sdk::abi_stable::std_types::{RSlice, Tuple2};
+use aiondb_sdk::capability::CancelFlag;
 use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
-use aiondb_sdk::host::HostRef;
+use aiondb_sdk::host::{HostRef, MetricId, MetricOp};
 use aiondb_sdk::prelude::{RStr, RString, RVec};
 use aiondb_sdk::row::Schema;
 use aiondb_sdk::surface::{job, SessionRequest, StatementOutcome, SurfaceSessionBox};
 use aiondb_sdk::types::{DataType, TypeId};
 use aiondb_sdk::value::{FormatOptions, Value};
 
+use crate::guard::{Backoff, CancelRegistry};
 use crate::proto::{self, ErrorFields, FieldDescription, Frontend, Startup};
 use crate::scram::{ScramError, ScramServer, Verifier};
+use crate::tls::Tls;
 use crate::values;
 
 /// Largest message accepted from a client (PostgreSQL allows 1 GB for a
@@ -33,11 +37,19 @@ const FLUSH_AT: usize = 64 << 10;
 /// Settings the connection loop needs, read once at start.
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub auth_backoff: Duration,
+    /// 0 = unlimited.
     pub startup_timeout: Duration,
+    /// Sessions idle outside a transaction longer than this are closed.
+    pub idle_timeout: Option<Duration>,
     pub bench_mode: bool,
     /// Secret for the fake SCRAM salts of unknown users.
     pub mock_secret: Arc<[u8]>,
+    /// `None` when TLS is off (SSLRequest answered `N`).
+    pub tls: Option<Arc<Tls>>,
+    pub cancels: Arc<CancelRegistry>,
+    pub backoff: Arc<Backoff>,
+    /// `aiondb_auth_failures_total`, when the host has it.
+    pub auth_failures: Option<MetricId>,
 }
 
 /// A client-visible failure that ends the connection after it is sent.
@@ -56,8 +68,9 @@ fn protocol_violation(msg: impl Into<String>) -> AionError {
     AionError::new(SqlState::new(b"08P01"), msg.into())
 }
 
-pub(crate) struct Conn {
-    stream: TcpStream,
+/// One client connection, over a plain TCP stream or a TLS one.
+pub(crate) struct Conn<S> {
+    stream: S,
     out: Vec<u8>,
     host: HostRef,
     cfg: Config,
@@ -68,6 +81,29 @@ pub(crate) struct Conn {
     /// TimeZone is not re-parsed for every execution.
     reported: Vec<(String, String)>,
     fmt: FormatOptions,
+    peer: IpAddr,
+    /// The stream is the TLS one (a second SSLRequest is refused).
+    tls_active: bool,
+    /// When startup and authentication must be over (`None`: no limit).
+    startup_deadline: Option<Instant>,
+    /// Key of this session in the cancel registry, once it has one.
+    backend_pid: Option<i32>,
+    cancel: CancelFlag,
+    /// Back-off to wait before reporting a failed authentication; waited
+    /// outside the startup timeout so the client still gets 28P01.
+    fail_delay: Duration,
+    /// Admitted beyond the connection limits: refused at startup.
+    over_limit: bool,
+}
+
+/// How startup ended.
+enum Started {
+    Session(Arc<Mutex<SurfaceSessionBox>>, String),
+    /// A CancelRequest, handled; the connection closes.
+    Cancel,
+    /// The client asked for TLS and was answered `S`: the handshake comes
+    /// next, on the raw stream.
+    Upgrade,
 }
 
 /// A prepared statement as the client named it.
@@ -87,8 +123,62 @@ struct Portal {
     pending: Option<(StatementOutcome, usize)>,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, host: HostRef, cfg: Config) -> Conn {
+/// Serves one accepted client: startup on the plain stream, then, when
+/// the client asks for TLS, the handshake and the rest over TLS. A client
+/// over the connection limits (`over_limit`) gets 53300 in answer to its
+/// StartupMessage, after SSL negotiation as with PostgreSQL, so libpq
+/// shows the error; its CancelRequest is still honoured.
+pub(crate) async fn serve_client(
+    stream: TcpStream,
+    peer: IpAddr,
+    host: HostRef,
+    cfg: Config,
+    over_limit: bool,
+) {
+    let deadline = (!cfg.startup_timeout.is_zero()).then(|| Instant::now() + cfg.startup_timeout);
+    let mut plain = Conn::new(stream, host.clone(), cfg.clone(), peer, deadline, false);
+    plain.over_limit = over_limit;
+    let Some(stream) = plain.run().await else {
+        return;
+    };
+    let Some(tls) = cfg.tls.clone() else {
+        return;
+    };
+    let handshake = tls.acceptor.accept(stream);
+    let accepted = match deadline {
+        Some(d) => {
+            async_std::future::timeout(d.saturating_duration_since(Instant::now()), handshake)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "startup timeout",
+                    ))
+                })
+        }
+        None => handshake.await,
+    };
+    match accepted {
+        Ok(stream) => {
+            let mut conn = Conn::new(stream, host, cfg, peer, deadline, true);
+            conn.over_limit = over_limit;
+            let _ = conn.run().await;
+        }
+        // Untrusted or missing client certificate, wrong protocol...: the
+        // client learns it from the TLS alert.
+        Err(e) => log::info!("TLS handshake with {peer} failed: {e}"),
+    }
+}
+
+impl<S: Read + Write + Unpin + Send> Conn<S> {
+    pub fn new(
+        stream: S,
+        host: HostRef,
+        cfg: Config,
+        peer: IpAddr,
+        startup_deadline: Option<Instant>,
+        tls_active: bool,
+    ) -> Conn<S> {
         Conn {
             stream,
             out: Vec::with_capacity(8 << 10),
@@ -97,6 +187,13 @@ impl Conn {
             body: Vec::new(),
             reported: Vec::new(),
             fmt: FormatOptions::default(),
+            peer,
+            tls_active,
+            startup_deadline,
+            backend_pid: None,
+            cancel: CancelFlag::default(),
+            fail_delay: Duration::ZERO,
+            over_limit: false,
         }
     }
 
@@ -168,51 +265,105 @@ impl Conn {
     }
 
     /// Runs a whole connection; errors are reported to the client when it
-    /// can still hear them.
-    pub async fn run(mut self) {
-        match self.serve().await {
-            Ok(()) => {}
+    /// can still hear them. Returns the stream when the client asked for
+    /// TLS and was answered `S`.
+    pub async fn run(mut self) -> Option<S> {
+        let upgrade = match self.serve().await {
+            Ok(upgrade) => upgrade,
             Err(Fatal(e)) => {
+                if !self.fail_delay.is_zero() {
+                    async_std::task::sleep(self.fail_delay).await;
+                }
                 let _ = self.send_error(&e, true).await;
-            }
-        }
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
-
-    async fn serve(&mut self) -> Result<(), Fatal> {
-        let startup = async_std::future::timeout(self.cfg.startup_timeout, self.startup()).await;
-        let (session, user) = match startup {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(Fatal(AionError::new(
-                    SqlState::new(b"08006"),
-                    "canceling authentication due to timeout",
-                )))
+                false
             }
         };
-        let Some(session) = session else {
-            return Ok(());
+        if let Some(pid) = self.backend_pid.take() {
+            self.cfg.cancels.unregister(pid);
+        }
+        if upgrade {
+            return Some(self.stream);
+        }
+        // Sends TLS close_notify, or a TCP FIN.
+        let stream = &mut self.stream;
+        let _ = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_close(cx)).await;
+        None
+    }
+
+    /// Whether the stream is to be upgraded to TLS.
+    async fn serve(&mut self) -> Result<bool, Fatal> {
+        let started = match self.startup_deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                match async_std::future::timeout(left, self.startup()).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(Fatal(AionError::new(
+                            SqlState::new(b"08006"),
+                            "canceling authentication due to timeout",
+                        )))
+                    }
+                }
+            }
+            None => self.startup().await?,
+        };
+        let (session, user) = match started {
+            Started::Session(session, user) => (session, user),
+            Started::Cancel => return Ok(false),
+            Started::Upgrade => return Ok(true),
         };
         log::debug!("session for user \"{user}\" started");
-        self.session_loop(session).await
+        self.session_loop(session).await?;
+        Ok(false)
     }
 
-    /// Startup and authentication; `None` when the client only asked to
-    /// cancel.
-    async fn startup(&mut self) -> Result<(Option<Arc<Mutex<SurfaceSessionBox>>>, String), Fatal> {
+    /// Startup and authentication.
+    async fn startup(&mut self) -> Result<Started, Fatal> {
         let params = loop {
             match self.read_startup().await? {
-                Startup::Ssl | Startup::Gss => {
-                    // Encryption is not offered: the client may go on in
-                    // plaintext (or give up, with sslmode=require).
-                    self.stream.write_all(b"N").await?;
+                Startup::Ssl if !self.tls_active && self.cfg.tls.is_some() => {
+                    self.stream.write_all(b"S").await?;
+                    self.stream.flush().await?;
+                    return Ok(Started::Upgrade);
                 }
-                Startup::Cancel { .. } => return Ok((None, String::new())),
+                Startup::Ssl if self.tls_active => {
+                    return Err(Fatal(protocol_violation(
+                        "SSLRequest received on an encrypted connection",
+                    )))
+                }
+                Startup::Ssl | Startup::Gss => {
+                    // Not offered: the client may go on in plaintext (or
+                    // give up, with sslmode=require).
+                    self.stream.write_all(b"N").await?;
+                    self.stream.flush().await?;
+                }
+                Startup::Cancel { pid, key } => {
+                    // As PostgreSQL: the canceller hears nothing either way.
+                    if !self.cfg.cancels.cancel(pid, key) {
+                        log::debug!("CancelRequest from {} matched no session", self.peer);
+                    }
+                    return Ok(Started::Cancel);
+                }
                 Startup::Start {
                     major,
                     minor,
                     params,
                 } => {
+                    if self.over_limit {
+                        return Err(Fatal(AionError::new(
+                            SqlState::new(b"53300"),
+                            "sorry, too many clients already",
+                        )));
+                    }
+                    if !self.tls_active && self.cfg.tls.as_ref().is_some_and(|t| t.required) {
+                        return Err(Fatal(
+                            AionError::new(
+                                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                                "TLS is required: connect with sslmode=require",
+                            )
+                            .with_hint("This server refuses unencrypted connections."),
+                        ));
+                    }
                     if major != 3 {
                         return Err(Fatal(AionError::new(
                             SqlState::new(b"0A000"),
@@ -274,16 +425,18 @@ impl Conn {
             .open_session(&request)
             .into_result()
             .map_err(Fatal)?;
+        self.cancel = session.cancel_flag();
+        let (pid, secret) = self.cfg.cancels.register(self.cancel.clone());
+        self.backend_pid = Some(pid);
         let session = Arc::new(Mutex::new(session));
         proto::auth_ok(&mut self.out);
         for (k, v) in self.refresh_reported(&session) {
             proto::parameter_status(&mut self.out, &k, &v);
         }
-        let key = u32::from_ne_bytes(*b"aion") as i32 ^ (std::process::id() as i32);
-        proto::backend_key_data(&mut self.out, std::process::id() as i32, key);
+        proto::backend_key_data(&mut self.out, pid, secret);
         proto::ready_for_query(&mut self.out, b'I');
         self.flush().await?;
-        Ok((Some(session), user))
+        Ok(Started::Session(session, user))
     }
 
     async fn authenticate(&mut self, user: &str) -> Result<(), Fatal> {
@@ -323,14 +476,24 @@ impl Conn {
         .await;
         match outcome {
             Ok(server_final) => {
+                self.cfg.backoff.success(self.peer, user);
                 proto::auth_sasl_final(&mut self.out, &server_final);
                 Ok(())
             }
             Err(e) => {
                 if e.sqlstate == SqlState::INVALID_PASSWORD {
-                    log::warn!("authentication failed for user \"{user}\"");
-                    // Slows down guessing; the same for unknown users.
-                    async_std::task::sleep(self.cfg.auth_backoff).await;
+                    log::warn!(
+                        "authentication failed for user \"{user}\" from {}",
+                        self.peer
+                    );
+                    if let Some(id) = self.cfg.auth_failures {
+                        self.host
+                            .record_metric(id, RSlice::from_slice(&[]), MetricOp::Add(1.0));
+                    }
+                    // Slows down guessing, more with each failure from
+                    // this address or for this user; the same for unknown
+                    // users. `run` waits it out before answering.
+                    self.fail_delay = self.cfg.backoff.failure(self.peer, user);
                 }
                 Err(Fatal(e))
             }
@@ -354,8 +517,20 @@ impl Conn {
         // After an error in an extended-query batch, messages are skipped
         // until Sync (as PostgreSQL does).
         let mut skipping = false;
+        // The next message starts a command cycle: the client heard
+        // ReadyForQuery and may have been idle.
+        let mut cycle_start = true;
         loop {
-            let tag = self.read_message().await?;
+            let tag = if cycle_start {
+                let tag = self.read_when_idle(&session).await?;
+                // A cancel that arrived while nothing ran must not hit
+                // this command.
+                self.cancel.reset();
+                cycle_start = false;
+                tag
+            } else {
+                self.read_message().await?
+            };
             let msg = match proto::parse_frontend(tag, &self.body) {
                 Ok(m) => m,
                 Err(e) => return Err(Fatal(protocol_violation(e.to_string()))),
@@ -363,6 +538,7 @@ impl Conn {
             if skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
                 continue;
             }
+            cycle_start = matches!(msg, Frontend::Query(_) | Frontend::Sync);
             let result: DbResult<()> = match msg {
                 Frontend::Terminate => return Ok(()),
                 Frontend::Query(sql) => {
@@ -443,6 +619,28 @@ impl Conn {
             if self.out.len() >= FLUSH_AT {
                 self.flush().await?;
             }
+        }
+    }
+
+    /// Reads the first message of a command cycle, ending the session
+    /// when it is idle (outside a transaction) longer than the idle
+    /// timeout.
+    async fn read_when_idle(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+    ) -> Result<u8, Fatal> {
+        let Some(limit) = self.cfg.idle_timeout else {
+            return self.read_message().await;
+        };
+        if Self::status(session) != b'I' {
+            return self.read_message().await;
+        }
+        match async_std::future::timeout(limit, self.read_message()).await {
+            Ok(r) => r,
+            Err(_) => Err(Fatal(AionError::new(
+                SqlState::new(b"57P05"),
+                "terminating connection due to idle-session timeout",
+            ))),
         }
     }
 
@@ -879,22 +1077,4 @@ fn type_of_oid(oid: u32) -> DataType {
         .find(|t| t.array_oid() == Some(oid))
         .map(|t| DataType::array_of(*t))
         .unwrap_or(DataType::scalar(TypeId::Unknown))
-}
-
-/// Tells a client over the connection limits so and closes.
-pub(crate) async fn refuse(mut stream: TcpStream) {
-    let mut out = Vec::new();
-    proto::error_response(
-        &mut out,
-        &ErrorFields {
-            severity: "FATAL",
-            code: "53300",
-            message: "sorry, too many clients already",
-            detail: None,
-            hint: None,
-            position: None,
-        },
-    );
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown(std::net::Shutdown::Both);
 }

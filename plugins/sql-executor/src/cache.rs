@@ -160,6 +160,7 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
         search_path,
         settings,
         session,
+        cancel,
     } = ctx;
     let c = &mut cx.ctx;
     c.txn = *txn;
@@ -175,6 +176,9 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
     c.max_recursive_rows = *max_recursive_rows;
     c.max_recursive_iterations = *max_recursive_iterations;
     c.session = *session;
+    if c.cancel != *cancel {
+        c.cancel = cancel.clone();
+    }
     if c.user != *user {
         c.user = user.clone();
     }

@@ -292,6 +292,7 @@ fn rewrite_rows(
     let wait = LockWait {
         timeout_ms: x.ctx.lock_timeout_ms,
         deadline_unix_us: x.ctx.deadline_unix_us,
+        cancel: x.ctx.cancel.clone(),
     };
     for &rid in row_ids {
         storage

@@ -117,6 +117,7 @@ impl EvalCx {
     }
 
     pub(crate) fn check_deadline(&self) -> DbResult<()> {
+        self.ctx.cancel.check()?;
         if self.ctx.deadline_unix_us != 0 && unix_now_us() > self.ctx.deadline_unix_us {
             return Err(AionError::new(
                 SqlState::QUERY_CANCELED,
@@ -161,6 +162,7 @@ impl EvalCx {
         LockWait {
             timeout_ms: self.ctx.lock_timeout_ms,
             deadline_unix_us: self.ctx.deadline_unix_us,
+            cancel: self.ctx.cancel.clone(),
         }
     }
 }

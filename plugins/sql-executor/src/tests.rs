@@ -108,6 +108,7 @@ pub(crate) fn ctx() -> ExecContext {
         search_path: vec![RString::from("public")].into(),
         settings: RArc::new(RVec::new()),
         session: 1,
+        cancel: Default::default(),
     }
 }
 

@@ -563,7 +563,7 @@ impl MemoryBackend {
     fn stmt_wait(&self, txn: TxnId) -> LockWait {
         lock(&self.inner.mgr)
             .state(txn)
-            .map(|st| st.wait)
+            .map(|st| st.wait.clone())
             .unwrap_or_default()
     }
 
@@ -584,7 +584,7 @@ impl MemoryBackend {
     ) -> DbResult<std::sync::MutexGuard<'_, Mgr>> {
         let mut g = lock(&self.inner.mgr);
         while let Some(holder) = conflict(&mut g) {
-            let wait = g.state(txn).map(|st| st.wait).unwrap_or_default();
+            let wait = g.state(txn).map(|st| st.wait.clone()).unwrap_or_default();
             drop(g);
             self.wait_for_txn(txn, holder, &wait)?;
             g = lock(&self.inner.mgr);
@@ -627,7 +627,11 @@ impl MemoryBackend {
             if !g.active.contains_key(&blocker) {
                 break Ok(());
             }
+            if wait.cancel.is_set() {
+                break Err(aiondb_sdk::capability::CancelFlag::error());
+            }
             let now = Instant::now();
+            // Also the period at which a cancel is noticed.
             let mut next = now + Duration::from_millis(100);
             if let Some(d) = stmt_deadline {
                 if now >= d {
@@ -1572,7 +1576,7 @@ impl StorageBackend for MemoryBackend {
         _read_only: bool,
         wait: &LockWait,
     ) -> AResult<TxnId> {
-        r(Ok(self.begin_impl(isolation, true, *wait)))
+        r(Ok(self.begin_impl(isolation, true, wait.clone())))
     }
 
     fn fetch(
@@ -1588,7 +1592,7 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn begin_statement(&self, txn: TxnId, wait: &LockWait) -> AResult<()> {
-        r(self.begin_statement_impl(txn, *wait))
+        r(self.begin_statement_impl(txn, wait.clone()))
     }
 
     fn commit(&self, txn: TxnId) -> AResult<()> {

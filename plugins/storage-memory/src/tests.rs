@@ -226,6 +226,7 @@ fn wait_forever() -> LockWait {
     LockWait {
         timeout_ms: 0,
         deadline_unix_us: 0,
+        cancel: Default::default(),
     }
 }
 
@@ -630,6 +631,7 @@ fn shared_locks_coexist_exclusive_waits() {
     let quick = LockWait {
         timeout_ms: 50,
         deadline_unix_us: 0,
+        cancel: Default::default(),
     };
     let e = err(db.b.lock_row(a, T, row, true, &quick));
     assert_eq!(e.sqlstate.as_str(), "55P03");
@@ -658,6 +660,7 @@ fn lock_timeout_and_statement_timeout() {
         &LockWait {
             timeout_ms: 100,
             deadline_unix_us: 0,
+            cancel: Default::default(),
         },
     ));
     assert!(start.elapsed() >= Duration::from_millis(100));
@@ -678,6 +681,7 @@ fn lock_timeout_and_statement_timeout() {
         &LockWait {
             timeout_ms: 0,
             deadline_unix_us: now_us + 80_000,
+            cancel: Default::default(),
         },
     ));
     assert_eq!(e.sqlstate.as_str(), "57014");
@@ -685,6 +689,37 @@ fn lock_timeout_and_statement_timeout() {
         e.message.as_str(),
         "canceling statement due to statement timeout"
     );
+    ok(db.b.rollback(a));
+    ok(db.b.rollback(b));
+}
+
+#[test]
+fn cancel_ends_a_row_lock_wait() {
+    let db = Db::new();
+    db.seed(1);
+    let a = db.begin(RC);
+    let b = db.begin(RC);
+    let row = db.row_id_of(a, 1);
+    ok(db.b.lock_row(a, T, row, true, &wait_forever()));
+    let cancel = aiondb_sdk::capability::CancelFlag::new();
+    let wait = LockWait {
+        cancel: cancel.clone(),
+        ..wait_forever()
+    };
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        cancel.set();
+    });
+    let start = Instant::now();
+    let e = err(db.b.lock_row(b, T, row, true, &wait));
+    assert_eq!(e.sqlstate.as_str(), "57014");
+    assert_eq!(
+        e.message.as_str(),
+        "canceling statement due to user request"
+    );
+    // Noticed within the wait's polling period, not at some timeout.
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let _ = setter.join();
     ok(db.b.rollback(a));
     ok(db.b.rollback(b));
 }
