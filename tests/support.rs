@@ -7,6 +7,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+#[path = "support/wire.rs"]
+pub mod wire;
+
 use aiondb_kernel::config::Config;
 use aiondb_kernel::Kernel;
 use aiondb_sdk::error::{AionError, SqlState};

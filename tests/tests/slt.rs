@@ -1,6 +1,7 @@
 //! Runs the sqllogictest files under `tests/slt/` against the embedded API
-//! (the same kernel session pgwire uses). Each file gets a fresh in-memory
-//! database. Conventions (also followed by `tests/slt/tools/verify_pg.py`,
+//! (the same kernel session pgwire uses), and all of them again over
+//! pgwire with a Rust client: the results must be identical. Each file
+//! gets a fresh in-memory database (over pgwire, a fresh server). Conventions (also followed by `tests/slt/tools/verify_pg.py`,
 //! which checks the same files against PostgreSQL): values in PostgreSQL's
 //! text format, NULL as `NULL`, the empty string as `(empty)`, errors as
 //! `<SQLSTATE>: <message>`.
@@ -63,6 +64,93 @@ impl DB for Aion {
     fn engine_name(&self) -> &str {
         "aiondb"
     }
+}
+
+/// The same files over the wire: simple query protocol, text results.
+struct Wire {
+    client: postgres::Client,
+}
+
+impl DB for Wire {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        use postgres::SimpleQueryMessage as M;
+        let messages = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => SltError(format!("{}: {}", db.code().code(), db.message())),
+                None => SltError(e.to_string()),
+            })?;
+        // The last statement's result, as the embedded runner reports it.
+        let mut columns: Option<usize> = None;
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut last = DBOutput::StatementComplete(0);
+        for m in messages {
+            match m {
+                M::RowDescription(cols) => {
+                    columns = Some(cols.len());
+                    rows.clear();
+                }
+                M::Row(r) => rows.push(
+                    (0..r.len())
+                        .map(|i| match r.get(i) {
+                            None => "NULL".to_string(),
+                            Some("") => "(empty)".to_string(),
+                            Some(s) => s.to_string(),
+                        })
+                        .collect(),
+                ),
+                M::CommandComplete(n) => {
+                    last = match columns.take() {
+                        Some(width) => DBOutput::Rows {
+                            types: vec![DefaultColumnType::Any; width],
+                            rows: std::mem::take(&mut rows),
+                        },
+                        None => DBOutput::StatementComplete(n),
+                    };
+                }
+                _ => {}
+            }
+        }
+        Ok(last)
+    }
+
+    fn engine_name(&self) -> &str {
+        "aiondb-pgwire"
+    }
+}
+
+/// Every file over pgwire, each against a fresh server.
+#[test]
+fn every_slt_file_over_pgwire() {
+    use aiondb_integration_tests::wire::{Server, PASSWORD};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(slt_dir())
+        .expect("tests/slt exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    for path in files {
+        let server = Server::start(&[]);
+        let conninfo = server.conninfo(PASSWORD);
+        let mut runner = Runner::new(move || {
+            let conninfo = conninfo.clone();
+            async move {
+                let client = postgres::Client::connect(&conninfo, postgres::NoTls)
+                    .map_err(|e| SltError(e.to_string()))?;
+                Ok::<_, SltError>(Wire { client })
+            }
+        });
+        if let Err(e) = runner.run_file(&path) {
+            failures.push(format!("{}: {}", path.display(), e.display(true)));
+        }
+        drop(server);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 fn slt_dir() -> PathBuf {

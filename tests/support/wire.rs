@@ -1,0 +1,211 @@
+//! Running the `aiondb` binary for wire-protocol tests, and reaching the
+//! reference PostgreSQL 15 those tests compare against.
+//!
+//! The clients (psql, pgbench, psycopg) and the reference server come with
+//! Debian's PostgreSQL, which `.ci/run` installs and starts before the
+//! tests. Without them a local run skips the test with a message; under CI
+//! (`CI` set) it fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use crate::aiondb_bin;
+
+/// The bootstrap user of servers started by [`Server::start`].
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "Wire-Passw0rd!";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Whether `tool` runs; in CI a missing tool is a failure.
+pub fn have(tool: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(tool)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipping: {tool} is not installed");
+    }
+    ok
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An `aiondb --ephemeral` server on a free loopback port, killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    _lines: Receiver<String>,
+}
+
+impl Server {
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = Command::new(aiondb_bin())
+            .args([
+                "--ephemeral",
+                "--bootstrap-user",
+                USER,
+                "--bootstrap-password",
+                PASSWORD,
+                "--no-observability",
+                "--listen-addr",
+                &listen,
+            ])
+            .env("RUST_LOG", "info")
+            .envs(
+                std::env::vars()
+                    .filter(|(k, _)| k.starts_with("AIONDB_"))
+                    .map(|(k, _)| (k, String::new())),
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start aiondb");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) if l.contains("aiondb kernel ready") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!("aiondb exited during start: {status}");
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "aiondb did not become ready");
+        }
+        Server {
+            child,
+            port,
+            _lines: lines,
+        }
+    }
+
+    pub fn conninfo(&self, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={USER} password={password} dbname=aiondb",
+            self.port
+        )
+    }
+
+    /// Runs a psql script (unaligned, tuples only, errors do not stop it).
+    pub fn psql(&self, password: &str, script: &str) -> Output {
+        psql_script(&self.conninfo(password), script)
+    }
+
+    /// Runs a Python script with the bootstrap user's conninfo as argv[1].
+    pub fn python(&self, script: &str) -> Output {
+        Command::new("python3")
+            .args(["-c", script, &self.conninfo(PASSWORD)])
+            .output()
+            .expect("run python3")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `script` through psql against `conninfo`.
+pub fn psql_script(conninfo: &str, script: &str) -> Output {
+    let mut child = Command::new("psql")
+        .args([conninfo, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=0"])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run psql");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write script");
+    child.wait_with_output().expect("psql output")
+}
+
+/// The reference PostgreSQL's role for tests (created on first use).
+pub const REFERENCE_USER: &str = "aiondb_reference";
+pub const REFERENCE_PASSWORD: &str = "Reference-Passw0rd!";
+
+/// Conninfo (without dbname) of the reference PostgreSQL on
+/// 127.0.0.1:`AIONDB_REFERENCE_PG_PORT` (default 5432), creating the test
+/// role as the `postgres` OS user when it is missing. `None` (a skip) when
+/// no reference server answers; under CI that is a failure.
+pub fn reference_pg() -> Option<String> {
+    let port = std::env::var("AIONDB_REFERENCE_PG_PORT").unwrap_or_else(|_| "5432".into());
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user={REFERENCE_USER} password={REFERENCE_PASSWORD}");
+    let works = || {
+        Command::new("psql")
+            .args([
+                &format!("{conninfo} dbname=postgres"),
+                "-X",
+                "-c",
+                "SELECT 1",
+            ])
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !have("psql", &["--version"]) {
+        return None;
+    }
+    if !works() {
+        // As root, create the role through the postgres OS user (peer
+        // authentication on the local socket).
+        let sql = format!(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REFERENCE_USER}') \
+             THEN CREATE ROLE {REFERENCE_USER} LOGIN SUPERUSER PASSWORD '{REFERENCE_PASSWORD}'; \
+             END IF; END$$;"
+        );
+        let _ = Command::new("runuser")
+            .args([
+                "-u", "postgres", "--", "psql", "-X", "-p", &port, "-c", &sql,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    if works() {
+        return Some(conninfo);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the reference PostgreSQL must run on port {port} in CI (.ci/run starts it)"
+    );
+    eprintln!("skipping: no reference PostgreSQL on port {port}");
+    None
+}
