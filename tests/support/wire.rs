@@ -47,34 +47,53 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The `aiondb --ephemeral` command line with the bootstrap user,
+/// listening on `port`, with the environment's `AIONDB_*` keys cleared.
+pub fn command(extra: &[&str], port: u16) -> Command {
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(aiondb_bin());
+    cmd.args([
+        "--ephemeral",
+        "--bootstrap-user",
+        USER,
+        "--bootstrap-password",
+        PASSWORD,
+        "--listen-addr",
+        &listen,
+    ])
+    .args(extra)
+    .env("RUST_LOG", "info")
+    .envs(
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("AIONDB_"))
+            .map(|(k, _)| (k, String::new())),
+    );
+    cmd
+}
+
 /// An `aiondb --ephemeral` server on a free loopback port, killed on drop.
 pub struct Server {
     child: Child,
     pub port: u16,
+    /// The HTTP observability port, when started with it.
+    pub metrics_port: Option<u16>,
     _lines: Receiver<String>,
 }
 
 impl Server {
     pub fn start(env: &[(&str, &str)]) -> Server {
+        Server::start_with(env, false)
+    }
+
+    pub fn start_with(env: &[(&str, &str)], observability: bool) -> Server {
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new(aiondb_bin())
-            .args([
-                "--ephemeral",
-                "--bootstrap-user",
-                USER,
-                "--bootstrap-password",
-                PASSWORD,
-                "--no-observability",
-                "--listen-addr",
-                &listen,
-            ])
-            .env("RUST_LOG", "info")
-            .envs(
-                std::env::vars()
-                    .filter(|(k, _)| k.starts_with("AIONDB_"))
-                    .map(|(k, _)| (k, String::new())),
-            )
+        let metrics_port = observability.then(free_port);
+        let extra: Vec<String> = match metrics_port {
+            Some(p) => vec!["--observability-port".into(), p.to_string()],
+            None => vec!["--no-observability".into()],
+        };
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let mut child = command(&extra, port)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -87,7 +106,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match lines.recv_timeout(Duration::from_millis(100)) {
                 Ok(l) if l.contains("aiondb kernel ready") => break,
@@ -103,8 +122,24 @@ impl Server {
         Server {
             child,
             port,
+            metrics_port,
             _lines: lines,
         }
+    }
+
+    /// The bootstrap user's conninfo plus `extra` (`sslmode=require`...).
+    pub fn conninfo_with(&self, extra: &str) -> String {
+        format!("{} {extra}", self.conninfo(PASSWORD))
+    }
+
+    /// psql with a connection string and one command; never prompts.
+    pub fn psql_command(&self, conninfo: &str, command: &str) -> Output {
+        Command::new("psql")
+            .args([conninfo, "-X", "-A", "-t", "-c", command])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql")
     }
 
     pub fn conninfo(&self, password: &str) -> String {
@@ -123,6 +158,7 @@ impl Server {
     pub fn python(&self, script: &str) -> Output {
         Command::new("python3")
             .args(["-c", script, &self.conninfo(PASSWORD)])
+            .stdin(Stdio::null())
             .output()
             .expect("run python3")
     }

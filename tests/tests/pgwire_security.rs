@@ -8,155 +8,14 @@
 //! psycopg and openssl come from `.ci/run`; without them a local run skips
 //! the affected tests with a message, under CI it fails.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use aiondb_integration_tests::*;
-
-const USER: &str = "admin";
-const PASSWORD: &str = "Wire-Passw0rd!";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Whether `tool` runs; in CI a missing tool is a failure.
-fn have(tool: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: {tool} is not installed");
-    }
-    ok
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn command(extra: &[&str], port: u16) -> Command {
-    let listen = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(aiondb_bin());
-    cmd.args([
-        "--ephemeral",
-        "--bootstrap-user",
-        USER,
-        "--bootstrap-password",
-        PASSWORD,
-        "--listen-addr",
-        &listen,
-    ])
-    .args(extra)
-    .env("RUST_LOG", "info")
-    .envs(
-        std::env::vars()
-            .filter(|(k, _)| k.starts_with("AIONDB_"))
-            .map(|(k, _)| (k, String::new())),
-    );
-    cmd
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    metrics_port: Option<u16>,
-    _lines: Receiver<String>,
-}
-
-impl Server {
-    fn start(env: &[(&str, &str)]) -> Server {
-        Server::start_with(env, false)
-    }
-
-    fn start_with(env: &[(&str, &str)], observability: bool) -> Server {
-        let port = free_port();
-        let metrics_port = observability.then(free_port);
-        let extra: Vec<String> = match metrics_port {
-            Some(p) => vec!["--observability-port".into(), p.to_string()],
-            None => vec!["--no-observability".into()],
-        };
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let mut child = command(&extra, port)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aiondb");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(l) if l.contains("aiondb kernel ready") => break,
-                Ok(_) => {}
-                Err(_) => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!("aiondb exited during start: {status}");
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "aiondb did not become ready");
-        }
-        Server {
-            child,
-            port,
-            metrics_port,
-            _lines: lines,
-        }
-    }
-
-    fn conninfo(&self, extra: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname=aiondb {extra}",
-            self.port
-        )
-    }
-
-    /// psql with a connection string and one command; never prompts.
-    fn psql(&self, conninfo: &str, command: &str) -> Output {
-        Command::new("psql")
-            .args([conninfo, "-X", "-A", "-t", "-c", command])
-            .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run psql")
-    }
-
-    fn python(&self, script: &str) -> Output {
-        Command::new("python3")
-            .args(["-c", script, &self.conninfo("")])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run python3")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use aiondb_integration_tests::wire::*;
+use aiondb_integration_tests::TempDir;
 
 /// Runs `aiondb` expecting it to refuse to start; returns its stderr.
 fn failed_start(env: &[(&str, &str)]) -> String {
@@ -405,7 +264,7 @@ fn is_tls(out: &Output) -> bool {
 fn psql_conninfo(server: &Server, extra: &str) -> Output {
     Command::new("psql")
         .args([
-            &server.conninfo(extra),
+            &server.conninfo_with(extra),
             "-X",
             "-A",
             "-t",
@@ -430,7 +289,7 @@ fn tls_disable_answers_n_and_prefer_upgrades() {
     let out = psql_conninfo(&plain, "sslmode=prefer");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!is_tls(&out), "{}", text(&out.stdout));
-    let out = plain.psql(&plain.conninfo("sslmode=require"), "SELECT 1");
+    let out = plain.psql_command(&plain.conninfo_with("sslmode=require"), "SELECT 1");
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("server does not support SSL"),
@@ -462,7 +321,7 @@ fn tls_disable_answers_n_and_prefer_upgrades() {
         "sslmode=verify-full sslrootcert={} host=localhost hostaddr=127.0.0.1",
         certs.path("evil-ca.pem")
     );
-    let out = server.psql(&server.conninfo(&wrong_ca), "SELECT 1");
+    let out = server.psql_command(&server.conninfo_with(&wrong_ca), "SELECT 1");
     assert!(!out.status.success());
 }
 
@@ -475,7 +334,7 @@ fn tls_require_refuses_plaintext() {
     let mut env = tls_env(&certs);
     env.push(("AIONDB_PGWIRE_TLS_MODE", "require".into()));
     let server = Server::start(&env_refs(&env));
-    let out = server.psql(&server.conninfo("sslmode=disable"), "SELECT 1");
+    let out = server.psql_command(&server.conninfo_with("sslmode=disable"), "SELECT 1");
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -531,7 +390,7 @@ fn mutual_tls_accepts_only_clients_signed_by_the_ca() {
         certs.path("evil-client.key")
     );
     for conn in [none.as_str(), bad.as_str(), "sslmode=disable"] {
-        let out = server.psql(&server.conninfo(conn), "SELECT 1");
+        let out = server.psql_command(&server.conninfo_with(conn), "SELECT 1");
         assert!(
             !out.status.success(),
             "{conn} connected: {}",
@@ -750,7 +609,7 @@ fn auth_back_off_grows_and_does_not_block_others() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
-    let out = server.psql(&server.conninfo(""), "SELECT 42");
+    let out = server.psql_command(&server.conninfo_with(""), "SELECT 42");
     let good = start.elapsed() + Duration::from_millis(300);
     assert_eq!(text(&out.stdout), "42\n", "{}", text(&out.stderr));
     let bad = slow.join().expect("thread");
@@ -776,7 +635,7 @@ fn connection_caps_answer_53300() {
     assert_eq!(tag, b'E');
     assert_eq!(sqlstate(&body), "53300");
     assert!(read_msg(&mut s).is_none(), "the connection must close");
-    let out = server.psql(&server.conninfo(""), "SELECT 1");
+    let out = server.psql_command(&server.conninfo_with(""), "SELECT 1");
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("sorry, too many clients already"),
@@ -787,7 +646,7 @@ fn connection_caps_answer_53300() {
     // Slots free again once those close.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = server.psql(&server.conninfo(""), "SELECT 7");
+        let out = server.psql_command(&server.conninfo_with(""), "SELECT 7");
         if text(&out.stdout) == "7\n" {
             break;
         }
@@ -824,7 +683,7 @@ fn slow_and_malformed_clients_do_not_block_others() {
         }
     }
     half.write_all(b"Q\0\0\0\x20SELE").expect("write");
-    let out = server.psql(&server.conninfo(""), "SELECT 'served'");
+    let out = server.psql_command(&server.conninfo_with(""), "SELECT 'served'");
     assert_eq!(text(&out.stdout), "served\n", "{}", text(&out.stderr));
 
     // A malformed message ends only its own connection, with 08P01.
@@ -845,7 +704,7 @@ fn slow_and_malformed_clients_do_not_block_others() {
     bad.write_all(&[0, 0, 0, 2]).expect("write");
     let (tag, body) = read_msg(&mut bad).expect("an error");
     assert_eq!((tag, sqlstate(&body).as_str()), (b'E', "08P01"));
-    let out = server.psql(&server.conninfo(""), "SELECT 'still served'");
+    let out = server.psql_command(&server.conninfo_with(""), "SELECT 'still served'");
     assert_eq!(text(&out.stdout), "still served\n", "{}", text(&out.stderr));
     drop((stalled, half));
 }
@@ -891,7 +750,7 @@ fn connection_and_auth_failure_metrics() {
     let port = server.metrics_port.expect("metrics port");
     assert_eq!(metric(port, "aiondb_pgwire_connections_active"), 0.0);
     assert_eq!(metric(port, "aiondb_auth_failures_total"), 0.0);
-    let out = server.psql(&server.conninfo(""), "SELECT 1");
+    let out = server.psql_command(&server.conninfo_with(""), "SELECT 1");
     assert!(out.status.success(), "{}", text(&out.stderr));
     failed_login(&server, USER);
     failed_login(&server, "nobody");
