@@ -791,11 +791,46 @@ impl Session {
         Ok(p)
     }
 
-    /// Runs a prepared statement with parameters.
+    /// Runs a prepared statement with parameters (autocommit outside a
+    /// transaction block).
     pub fn execute_prepared(
         &mut self,
         stmt: &PreparedStatement,
         params: &[Value],
+    ) -> DbResult<StatementResult> {
+        self.execute_prepared_in(stmt, params, false)
+    }
+
+    /// Runs a prepared statement as the extended query protocol does:
+    /// outside a transaction block, the statements up to the next
+    /// [`Session::sync`] share one implicit transaction, and an error rolls
+    /// all of them back.
+    pub fn execute_pipelined(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: &[Value],
+    ) -> DbResult<StatementResult> {
+        self.execute_prepared_in(stmt, params, true)
+    }
+
+    /// The extended protocol's Sync: commits the implicit transaction
+    /// [`Session::execute_pipelined`] opened, if one is open.
+    pub fn sync(&mut self) -> DbResult<()> {
+        if self.txn.as_ref().is_some_and(|t| t.implicit) {
+            let r = self.end_txn(true);
+            if r.is_err() {
+                self.fail_current();
+            }
+            return r;
+        }
+        Ok(())
+    }
+
+    fn execute_prepared_in(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: &[Value],
+        pipelined: bool,
     ) -> DbResult<StatementResult> {
         let fresh;
         let version = self.engine.services.catalog.version();
@@ -825,7 +860,13 @@ impl Session {
             }
             &*fresh
         };
-        let r = self.run_statement(stmt, params, false);
+        // VACUUM refuses transaction blocks; alone before a Sync it is not
+        // in one (PostgreSQL runs it the same way).
+        let pipelined = pipelined && stmt.plan.command != "VACUUM";
+        if pipelined && self.txn.is_none() && stmt.plan.utility().is_none() {
+            self.begin_txn(true, None, None)?;
+        }
+        let r = self.run_statement(stmt, params, pipelined);
         if r.is_err() {
             self.fail_current();
         }

@@ -115,8 +115,12 @@ impl SurfaceSession for KernelSurfaceSession {
         };
         r(self
             .session
-            .execute_prepared(p, params.as_slice())
+            .execute_pipelined(p, params.as_slice())
             .map(outcome))
+    }
+
+    fn sync(&mut self) -> AResult<()> {
+        r(self.session.sync())
     }
 
     fn close(&mut self, id: u64) {

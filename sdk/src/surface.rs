@@ -82,6 +82,10 @@ pub trait SurfaceSession: Send {
         sql: RStr<'_>,
         param_types: RSlice<'_, DataType>,
     ) -> AResult<PreparedInfo>;
+    /// Runs a prepared statement as the extended query protocol does:
+    /// outside a transaction block, the statements executed up to the next
+    /// [`SurfaceSession::sync`] share one implicit transaction, and an
+    /// error rolls all of them back.
     fn execute(&mut self, id: u64, params: RSlice<'_, Value>) -> AResult<StatementOutcome>;
     fn close(&mut self, id: u64);
     /// `b'I'` idle, `b'T'` in a transaction block, `b'E'` in a failed one.
@@ -97,6 +101,10 @@ pub trait SurfaceSession: Send {
     /// which is busy running the statement. The surface resets it when a
     /// new command starts, so a late cancel cannot hit the next one.
     fn cancel_flag(&self) -> CancelFlag;
+    /// The extended protocol's Sync: commits the implicit transaction of
+    /// the statements executed since the last one (nothing when none is
+    /// open).
+    fn sync(&mut self) -> AResult<()>;
 }
 
 pub type SurfaceSessionBox = SurfaceSession_TO<'static, RBox<()>>;

@@ -223,3 +223,55 @@ drop self 55006
 ";
     assert_eq!(stdout, expected, "{}", text(&out.stderr));
 }
+
+/// Extended-protocol statements up to a Sync share one implicit
+/// transaction: psycopg's pipeline mode shows it (a failed batch leaves
+/// nothing behind; what an earlier Sync committed stays).
+#[test]
+fn pipelined_statements_share_an_implicit_transaction_until_sync() {
+    if !have("python3", &["-c", "import psycopg"]) {
+        return;
+    }
+    let script = r#"
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as c:
+    c.execute("DROP TABLE IF EXISTS pipe_t")
+    c.execute("CREATE TABLE pipe_t (id int PRIMARY KEY)")
+    try:
+        with c.pipeline() as p:
+            c.execute("INSERT INTO pipe_t VALUES (1)")
+            c.execute("INSERT INTO pipe_t VALUES (2)")
+            c.execute("INSERT INTO pipe_t VALUES (1)")
+            c.execute("INSERT INTO pipe_t VALUES (3)")
+    except psycopg.Error as e:
+        print("error", e.sqlstate)
+    print("after failed batch", c.execute("SELECT count(*) FROM pipe_t").fetchone()[0])
+    with c.pipeline() as p:
+        c.execute("INSERT INTO pipe_t VALUES (10)")
+        p.sync()
+        c.execute("INSERT INTO pipe_t VALUES (11)")
+    print("after good batch", c.execute("SELECT count(*) FROM pipe_t").fetchone()[0])
+    try:
+        with c.pipeline() as p:
+            c.execute("INSERT INTO pipe_t VALUES (20)")
+            p.sync()
+            c.execute("INSERT INTO pipe_t VALUES (10)")
+    except psycopg.Error as e:
+        print("error", e.sqlstate)
+    print("synced part kept", c.execute("SELECT count(*) FROM pipe_t").fetchone()[0])
+    c.execute("DROP TABLE pipe_t")
+"#;
+    let expected =
+        "error 23505\nafter failed batch 0\nafter good batch 2\nerror 23505\nsynced part kept 3\n";
+    let server = Server::start(&[]);
+    let out = server.python(script);
+    assert_eq!(text(&out.stdout), expected, "{}", text(&out.stderr));
+    // The same script gives the same output on PostgreSQL.
+    if let Some(reference) = reference_pg() {
+        let out = Command::new("python3")
+            .args(["-c", script, &format!("{reference} dbname=postgres")])
+            .output()
+            .expect("python3");
+        assert_eq!(text(&out.stdout), expected, "{}", text(&out.stderr));
+    }
+}

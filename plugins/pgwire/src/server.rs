@@ -94,7 +94,19 @@ pub(crate) struct Conn<S> {
     fail_delay: Duration,
     /// Admitted beyond the connection limits: refused at startup.
     over_limit: bool,
+    /// Bytes read ahead of the current message (after startup only, so
+    /// nothing plaintext is buffered across a TLS upgrade): one read
+    /// serves a client's whole Bind/Execute/Sync batch, and shows whether
+    /// a Sync follows an Execute.
+    inbuf: Vec<u8>,
+    inpos: usize,
+    /// A statement ran since the last Sync in an implicit transaction
+    /// that the Sync is to commit.
+    sync_pending: bool,
 }
+
+/// How much a read asks for at once.
+const READ_CHUNK: usize = 16 << 10;
 
 /// How startup ended.
 enum Started {
@@ -194,6 +206,9 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             cancel: CancelFlag::default(),
             fail_delay: Duration::ZERO,
             over_limit: false,
+            inbuf: Vec::new(),
+            inpos: 0,
+            sync_pending: false,
         }
     }
 
@@ -251,17 +266,54 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
 
     /// Reads one regular message: its tag, with the body in `self.body`.
     async fn read_message(&mut self) -> Result<u8, Fatal> {
-        let mut head = [0u8; 5];
-        self.stream.read_exact(&mut head).await?;
+        self.fill(5).await?;
+        let head = &self.inbuf[self.inpos..self.inpos + 5];
+        let tag = head[0];
         let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
         if len < 4 || len as usize - 4 > MAX_MESSAGE {
             return Err(Fatal(protocol_violation(format!(
                 "invalid message length {len}"
             ))));
         }
-        self.body.resize(len as usize - 4, 0);
-        self.stream.read_exact(&mut self.body).await?;
-        Ok(head[0])
+        self.inpos += 5;
+        let n = len as usize - 4;
+        let buffered = (self.inbuf.len() - self.inpos).min(n);
+        self.body.clear();
+        self.body
+            .extend_from_slice(&self.inbuf[self.inpos..self.inpos + buffered]);
+        self.inpos += buffered;
+        if buffered < n {
+            // A big message (COPY data): the rest goes straight to the body.
+            self.body.resize(n, 0);
+            self.stream.read_exact(&mut self.body[buffered..]).await?;
+        }
+        Ok(tag)
+    }
+
+    /// Reads until at least `n` unread bytes are buffered.
+    async fn fill(&mut self, n: usize) -> Result<(), Fatal> {
+        if self.inbuf.len() - self.inpos >= n {
+            return Ok(());
+        }
+        self.inbuf.drain(..self.inpos);
+        self.inpos = 0;
+        while self.inbuf.len() < n {
+            let have = self.inbuf.len();
+            self.inbuf.resize(have + READ_CHUNK.max(n - have), 0);
+            let got = self.stream.read(&mut self.inbuf[have..]).await;
+            self.inbuf.truncate(have + *got.as_ref().unwrap_or(&0));
+            match got {
+                Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+                Ok(_) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the client's next message, already read, is a Sync.
+    fn next_is_sync(&self) -> bool {
+        self.inbuf.get(self.inpos..self.inpos + 5) == Some(&[b'S', 0, 0, 0, 4][..])
     }
 
     /// Runs a whole connection; errors are reported to the client when it
@@ -548,6 +600,21 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
                 }
                 Frontend::Sync => {
                     skipping = false;
+                    if std::mem::take(&mut self.sync_pending) {
+                        let sess = Arc::clone(&session);
+                        let synced = self
+                            .on_pool(move || {
+                                sess.lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .sync()
+                                    .into_result()
+                            })
+                            .await
+                            .and_then(|r| r);
+                        if let Err(e) = synced {
+                            self.send_error(&e, false).await?;
+                        }
+                    }
                     let status = Self::status(&session);
                     proto::ready_for_query(&mut self.out, status);
                     self.flush().await?;
@@ -958,23 +1025,33 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
                 format!("prepared statement \"{}\" does not exist", p.stmt),
             ));
         };
+        let mut sync_error = None;
         let (outcome, from) = match p.pending.take() {
             Some(x) => x,
             None => {
                 let sess = Arc::clone(session);
                 let id = st.id;
                 let params = std::mem::take(&mut p.params);
+                // With the Sync already here, commit in the same engine
+                // job: one trip to the pool per statement, not two.
+                let sync_now = self.next_is_sync();
                 let r = self
                     .on_pool(move || {
-                        let out = sess
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .execute(id, params.as_slice().into())
-                            .into_result();
-                        (out, params)
+                        let mut s = sess.lock().unwrap_or_else(|e| e.into_inner());
+                        let out = s.execute(id, params.as_slice().into()).into_result();
+                        let synced = if sync_now && out.is_ok() {
+                            s.sync().into_result()
+                        } else {
+                            Ok(())
+                        };
+                        (out, synced, params)
                     })
                     .await?;
-                let (out, params) = r;
+                let (out, synced, params) = r;
+                self.sync_pending = !sync_now;
+                if let Err(e) = synced {
+                    sync_error = Some(e);
+                }
                 if let Some(p) = portals.get_mut(name) {
                     p.params = params;
                 }
@@ -1007,7 +1084,12 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         } else {
             proto::command_complete(&mut self.out, outcome.tag.as_str());
         }
-        Ok(())
+        // A failed implicit commit is reported after the statement's own
+        // result, as PostgreSQL reports it at Sync.
+        match sync_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
