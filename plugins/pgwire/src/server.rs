@@ -22,6 +22,8 @@ use crate::proto::{self, ErrorFields, FieldDescription, Frontend, Startup};
 use crate::scram::{ScramError, ScramServer, Verifier};
 use crate::values;
 
+mod copy;
+
 /// Largest message accepted from a client (PostgreSQL allows 1 GB for a
 /// few message types; we keep a lower bound against memory exhaustion).
 const MAX_MESSAGE: usize = 256 << 20;
@@ -128,6 +130,7 @@ impl Conn {
             detail,
             hint,
             position: e.position.into_option(),
+            context: e.context.as_ref().map(|c| c.as_str()).into_option(),
         };
         if fatal || severity == "ERROR" {
             proto::error_response(&mut self.out, &fields);
@@ -531,20 +534,16 @@ impl Conn {
             }
         };
         // Rows print with the settings in force when the statements ended.
-        let changed = self.refresh_reported(session);
+        let mut changed = self.refresh_reported(session);
         if outcome.results.is_empty() && outcome.error.is_none() {
             proto::empty_query_response(&mut self.out);
         }
-        for r in outcome.results.iter() {
-            for n in r.notices.iter() {
-                self.send_error(n, false).await?;
-            }
-            if r.returns_rows {
-                let fields = describe_fields(&r.columns, &[]);
-                proto::row_description(&mut self.out, &fields);
-                self.write_rows(r, 0, r.rows.len(), &[]).await?;
-            }
-            proto::command_complete(&mut self.out, r.tag.as_str());
+        let mut outcome = outcome;
+        // A COPY FROM STDIN stops the query string until its data is in;
+        // the outcome of the rest follows.
+        while let Some(waiting) = self.send_results(&outcome).await? {
+            outcome = self.copy_in(session, &waiting).await?;
+            changed.extend(self.refresh_reported(session));
         }
         if let Some(e) = outcome.error.as_ref().into_option() {
             self.send_error(e, false).await?;
@@ -556,6 +555,33 @@ impl Conn {
         proto::ready_for_query(&mut self.out, status);
         self.flush().await?;
         Ok(())
+    }
+
+    /// Sends the results of a simple query; returns the COPY FROM STDIN
+    /// the last of them waits on, if any.
+    async fn send_results(
+        &mut self,
+        outcome: &aiondb_sdk::surface::QueryOutcome,
+    ) -> Result<Option<aiondb_sdk::surface::CopyState>, Fatal> {
+        for r in outcome.results.iter() {
+            for n in r.notices.iter() {
+                self.send_error(n, false).await?;
+            }
+            if let Some(c) = r.copy.as_ref().into_option() {
+                if c.copy_in {
+                    return Ok(Some(c.clone()));
+                }
+                self.write_copy_out(r, c).await?;
+                continue;
+            }
+            if r.returns_rows {
+                let fields = describe_fields(&r.columns, &[]);
+                proto::row_description(&mut self.out, &fields);
+                self.write_rows(r, 0, r.rows.len(), &[]).await?;
+            }
+            proto::command_complete(&mut self.out, r.tag.as_str());
+        }
+        Ok(None)
     }
 
     /// Writes rows `from..to` of `r` as DataRow messages.
@@ -795,6 +821,20 @@ impl Conn {
         } else {
             total
         };
+        if let Some(c) = outcome.copy.as_ref().into_option() {
+            if !c.copy_in {
+                return self.write_copy_out(&outcome, c).await.map_err(|f| f.0);
+            }
+            let done = self.copy_in(session, c).await.map_err(|f| f.0)?;
+            self.report_changes(session);
+            if let Some(e) = done.error.into_option() {
+                return Err(e);
+            }
+            for r in done.results.iter() {
+                proto::command_complete(&mut self.out, r.tag.as_str());
+            }
+            return Ok(());
+        }
         let formats = portals.get(name).map_or(&[][..], |p| &p.formats[..]);
         if outcome.returns_rows {
             self.write_rows(&outcome, from, to, formats)
@@ -893,6 +933,7 @@ pub(crate) async fn refuse(mut stream: TcpStream) {
             detail: None,
             hint: None,
             position: None,
+            context: None,
         },
     );
     let _ = stream.write_all(&out).await;
