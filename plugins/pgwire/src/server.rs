@@ -29,6 +29,8 @@ mod copy;
 const MAX_MESSAGE: usize = 256 << 20;
 /// Largest startup packet (PostgreSQL: 10 000 bytes).
 const MAX_STARTUP: usize = 10_000;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 << 10;
 /// Write buffer size that triggers a flush mid-result.
 const FLUSH_AT: usize = 64 << 10;
 
@@ -70,6 +72,11 @@ pub(crate) struct Conn {
     /// TimeZone is not re-parsed for every execution.
     reported: Vec<(String, String)>,
     fmt: FormatOptions,
+    /// Bytes read from the client but not yet consumed (`rbuf[rpos..]`):
+    /// one read takes a whole pipelined batch (Bind/Execute/Sync) instead
+    /// of two system calls per message.
+    rbuf: Vec<u8>,
+    rpos: usize,
 }
 
 /// A prepared statement as the client named it.
@@ -99,6 +106,8 @@ impl Conn {
             body: Vec::new(),
             reported: Vec::new(),
             fmt: FormatOptions::default(),
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            rpos: 0,
         }
     }
 
@@ -155,19 +164,70 @@ impl Conn {
         proto::parse_startup(&self.body).map_err(|e| Fatal(protocol_violation(e.to_string())))
     }
 
-    /// Reads one regular message: its tag, with the body in `self.body`.
-    async fn read_message(&mut self) -> Result<u8, Fatal> {
-        let mut head = [0u8; 5];
-        self.stream.read_exact(&mut head).await?;
-        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+    /// Makes at least `n` unread bytes available in `rbuf[rpos..]`.
+    async fn fill(&mut self, n: usize) -> std::io::Result<()> {
+        if self.rbuf.len() - self.rpos >= n {
+            return Ok(());
+        }
+        self.rbuf.drain(..self.rpos);
+        self.rpos = 0;
+        while self.rbuf.len() < n {
+            let at = self.rbuf.len();
+            self.rbuf.resize(at + (n - at).max(READ_CHUNK), 0);
+            let got = self.stream.read(&mut self.rbuf[at..]).await;
+            let got = match got {
+                Ok(g) => g,
+                Err(e) => {
+                    self.rbuf.truncate(at);
+                    return Err(e);
+                }
+            };
+            self.rbuf.truncate(at + got);
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a message head: its tag and body length.
+    async fn read_head(&mut self) -> Result<(u8, usize), Fatal> {
+        self.fill(5).await?;
+        let h = &self.rbuf[self.rpos..self.rpos + 5];
+        let tag = h[0];
+        let len = i32::from_be_bytes([h[1], h[2], h[3], h[4]]);
+        self.rpos += 5;
         if len < 4 || len as usize - 4 > MAX_MESSAGE {
             return Err(Fatal(protocol_violation(format!(
                 "invalid message length {len}"
             ))));
         }
-        self.body.resize(len as usize - 4, 0);
-        self.stream.read_exact(&mut self.body).await?;
-        Ok(head[0])
+        Ok((tag, len as usize - 4))
+    }
+
+    /// Appends the next `n` bytes from the client to `out`.
+    async fn read_into(&mut self, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let buffered = (self.rbuf.len() - self.rpos).min(n);
+        out.extend_from_slice(&self.rbuf[self.rpos..self.rpos + buffered]);
+        self.rpos += buffered;
+        if buffered < n {
+            // A long message: straight from the socket.
+            let at = out.len();
+            out.resize(at + n - buffered, 0);
+            self.stream.read_exact(&mut out[at..]).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one regular message: its tag, with the body in `self.body`.
+    async fn read_message(&mut self) -> Result<u8, Fatal> {
+        let (tag, n) = self.read_head().await?;
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let r = self.read_into(n, &mut body).await;
+        self.body = body;
+        r?;
+        Ok(tag)
     }
 
     /// Runs a whole connection; errors are reported to the client when it

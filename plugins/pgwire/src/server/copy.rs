@@ -5,15 +5,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_std::io::ReadExt;
-
 use aiondb_sdk::copy::write_field;
 use aiondb_sdk::error::{AionError, SqlState};
 use aiondb_sdk::plan::CopyFormat;
 use aiondb_sdk::prelude::{RStr, RVec};
 use aiondb_sdk::surface::{CopyState, QueryOutcome, StatementOutcome, SurfaceSessionBox};
 
-use super::{protocol_violation, Conn, Fatal, FLUSH_AT, MAX_MESSAGE};
+use super::{protocol_violation, Conn, Fatal, FLUSH_AT};
 use crate::proto;
 use crate::values;
 
@@ -94,29 +92,18 @@ impl Conn {
         let mut failed: Option<AionError> = None;
         let mut client_fail: Option<String> = None;
         loop {
-            let mut head = [0u8; 5];
-            self.stream.read_exact(&mut head).await?;
-            let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
-            if len < 4 || len as usize - 4 > MAX_MESSAGE {
-                return Err(Fatal(protocol_violation(format!(
-                    "invalid message length {len}"
-                ))));
+            let (tag, n) = self.read_head().await?;
+            if tag == b'd' && failed.is_none() && data.len() + n <= MAX_COPY {
+                // Straight into the data: no copy per message.
+                self.read_into(n, &mut data).await?;
+                continue;
             }
-            let n = len as usize - 4;
-            match head[0] {
-                b'd' if failed.is_none() && data.len() + n <= MAX_COPY => {
-                    // Read straight into the data: no copy per message.
-                    let at = data.len();
-                    data.resize(at + n, 0);
-                    self.stream.read_exact(&mut data[at..]).await?;
-                    continue;
-                }
-                _ => {
-                    self.body.resize(n, 0);
-                    self.stream.read_exact(&mut self.body).await?;
-                }
-            }
-            match head[0] {
+            let mut body = std::mem::take(&mut self.body);
+            body.clear();
+            let r = self.read_into(n, &mut body).await;
+            self.body = body;
+            r?;
+            match tag {
                 b'd' => {
                     if failed.is_none() {
                         failed = Some(AionError::new(
