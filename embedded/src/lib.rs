@@ -153,6 +153,32 @@ impl Connection {
         }
     }
 
+    /// Runs one `COPY table [(columns)] FROM STDIN [WITH (...)]` with
+    /// `data` as its input (PostgreSQL's text or CSV format), as one
+    /// statement: a bad row loads nothing. Returns the `COPY n` result.
+    pub fn copy_from_stdin(&mut self, sql: &str, data: &[u8]) -> DbResult<QueryResult> {
+        let waiting = match self.session.execute(sql) {
+            Ok(r) => r
+                .last()
+                .is_some_and(|r| r.copy.as_ref().is_some_and(|c| c.copy_in)),
+            Err((_, e)) => return Err(e),
+        };
+        if !waiting {
+            return Err(AionError::new(
+                SqlState::new(b"42601"),
+                "copy_from_stdin takes one COPY ... FROM STDIN statement",
+            ));
+        }
+        match self.session.copy_in(data.to_vec()) {
+            Ok(mut r) if r.len() == 1 => Ok(QueryResult::from(r.remove(0))),
+            Ok(_) => Err(AionError::new(
+                SqlState::new(b"42601"),
+                "copy_from_stdin takes one COPY ... FROM STDIN statement",
+            )),
+            Err((_, e)) => Err(e),
+        }
+    }
+
     /// Parses and plans a statement once; `$1`, `$2`... are parameters.
     pub fn prepare(&mut self, sql: &str) -> DbResult<Statement> {
         Ok(Statement {

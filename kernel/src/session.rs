@@ -17,9 +17,10 @@ use aiondb_sdk::capability::{
 };
 use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
 use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
-use aiondb_sdk::plan::{Plan, Utility};
+use aiondb_sdk::plan::{Operator, Plan, Utility};
 use aiondb_sdk::plugin::{ProviderObject, StorageBackendBox};
 use aiondb_sdk::row::{Field, RowBatch, Schema};
+use aiondb_sdk::surface::CopyState;
 use aiondb_sdk::syntax::SyntaxTree;
 use aiondb_sdk::types::DataType;
 use aiondb_sdk::value::{DateStyle, FormatOptions, TimeZone, Value, PG_EPOCH_MICROS_FROM_UNIX};
@@ -249,7 +250,21 @@ pub struct StatementResult {
     /// TimeZone and DateStyle in force when the statement finished: how
     /// its date/time values are to be printed.
     pub format: Arc<FormatOptions>,
+    /// COPY: the data `rows` hold (TO STDOUT), or that the statement waits
+    /// for its data (FROM STDIN, see [`Session::copy_in`]).
+    pub copy: Option<CopyState>,
 }
+
+/// A COPY FROM STDIN waiting for its data, and what the query string
+/// holds after it.
+struct PendingCopy {
+    stmt: Arc<PreparedStatement>,
+    rest: Vec<SyntaxTree>,
+    sql: Arc<str>,
+    multi: bool,
+}
+
+type Outcomes = Result<Vec<StatementResult>, (Vec<StatementResult>, AionError)>;
 
 /// A prepared statement: a plan reused across executions, re-planned when
 /// the catalog changes.
@@ -273,6 +288,12 @@ impl PreparedStatement {
 
     pub fn columns(&self) -> &Schema {
         &self.plan.output
+    }
+
+    /// Whether executing it returns rows (COPY TO STDOUT returns its data
+    /// as COPY data, not as rows).
+    pub fn returns_rows(&self) -> bool {
+        self.plan.copy().is_none() && !self.plan.output.fields.is_empty()
     }
 
     pub fn sql(&self) -> &str {
@@ -387,6 +408,7 @@ pub struct Session {
     metrics_shard: usize,
     /// Cancels the running statement (see [`Session::cancel_flag`]).
     cancel: CancelFlag,
+    pending_copy: Option<PendingCopy>,
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
@@ -523,6 +545,7 @@ impl Session {
             format: Arc::default(),
             metrics_shard,
             cancel,
+            pending_copy: None,
         };
         s.settings_changed();
         s
@@ -649,16 +672,21 @@ impl Session {
     /// query protocol does: the statements share one implicit transaction
     /// unless they manage their own, and processing stops at the first error.
     /// Results of the statements that ran are returned with the error.
-    pub fn execute(
-        &mut self,
-        sql: &str,
-    ) -> Result<Vec<StatementResult>, (Vec<StatementResult>, AionError)> {
-        let mut results = Vec::new();
+    pub fn execute(&mut self, sql: &str) -> Outcomes {
+        self.abandon_copy();
+        let results = Vec::new();
         // Single statements hit the plan cache without parsing.
         if let Some(p) = self.cache.get(sql).cloned() {
             if p.plan.catalog_version == self.engine.services.catalog.version()
                 && p.search_path == self.search_path_key
             {
+                if is_copy_in(&p.plan) {
+                    let sql = Arc::clone(&p.sql);
+                    return match self.await_copy(p, Vec::new(), sql, false) {
+                        Ok(r) => Ok(vec![r]),
+                        Err(e) => Err((results, e)),
+                    };
+                }
                 return match self.run_statement(&p, &[], false) {
                     Ok(r) => Ok(vec![r]),
                     Err(e) => {
@@ -684,15 +712,41 @@ impl Session {
                 return Err((results, e));
             }
         }
-        for tree in trees.into_iter() {
+        self.run_trees(sql, trees.into_iter().collect(), multi, results)
+    }
+
+    /// Runs the statements of a query string (after the first ones, when a
+    /// COPY FROM STDIN stopped it); a COPY FROM STDIN stops it again.
+    fn run_trees(
+        &mut self,
+        sql: &str,
+        trees: Vec<SyntaxTree>,
+        multi: bool,
+        mut results: Vec<StatementResult>,
+    ) -> Outcomes {
+        let mut trees = trees.into_iter();
+        while let Some(tree) = trees.next() {
             let single = !multi;
             let outcome = self
                 .cancel
                 .check()
                 .and_then(|()| self.prepare_tree(sql, Arc::new(tree), &[], single))
-                .and_then(|p| self.run_statement(&p, &[], multi));
+                .and_then(|p| {
+                    if is_copy_in(&p.plan) {
+                        let rest: Vec<SyntaxTree> = trees.by_ref().collect();
+                        self.await_copy(p, rest, Arc::from(sql), multi)
+                    } else {
+                        self.run_statement(&p, &[], multi)
+                    }
+                });
             match outcome {
-                Ok(r) => results.push(r),
+                Ok(r) => {
+                    let waiting = r.copy.as_ref().is_some_and(|c| c.copy_in);
+                    results.push(r);
+                    if waiting {
+                        return Ok(results);
+                    }
+                }
                 Err(e) => {
                     self.fail_current();
                     return Err((results, e));
@@ -709,6 +763,84 @@ impl Session {
             }
         }
         Ok(results)
+    }
+
+    /// Leaves a COPY FROM STDIN waiting for data (the outcome says so) with
+    /// the statements that follow it.
+    fn await_copy(
+        &mut self,
+        stmt: Arc<PreparedStatement>,
+        rest: Vec<SyntaxTree>,
+        sql: Arc<str>,
+        multi: bool,
+    ) -> DbResult<StatementResult> {
+        if self.txn.as_ref().is_some_and(|t| t.failed) {
+            return Err(aborted());
+        }
+        let (options, columns) = stmt
+            .plan
+            .nodes
+            .iter()
+            .find_map(|n| match &n.op {
+                Operator::CopyFrom { options, .. } => Some((options.clone(), n.output.len())),
+                _ => None,
+            })
+            .ok_or_else(|| AionError::internal("COPY FROM plan without its source"))?;
+        let mut r = Self::simple("");
+        r.copy = Some(CopyState {
+            copy_in: true,
+            options,
+            columns: columns as u32,
+        });
+        r.format = self.format.clone();
+        self.pending_copy = Some(PendingCopy {
+            stmt,
+            rest,
+            sql,
+            multi,
+        });
+        Ok(r)
+    }
+
+    /// Whether a COPY FROM STDIN waits for its data.
+    pub fn copy_pending(&self) -> bool {
+        self.pending_copy.is_some()
+    }
+
+    /// Runs the waiting COPY FROM STDIN with all of its `data`, as one
+    /// statement, then the rest of its query string.
+    pub fn copy_in(&mut self, data: Vec<u8>) -> Outcomes {
+        let Some(pc) = self.pending_copy.take() else {
+            return Err((
+                Vec::new(),
+                AionError::new(SqlState::new(b"08P01"), "no COPY is in progress"),
+            ));
+        };
+        let params = [Value::Bytea(RVec::from(data))];
+        match self.run_statement(&pc.stmt, &params, pc.multi) {
+            Ok(r) => self.run_trees(&pc.sql, pc.rest, pc.multi, vec![r]),
+            Err(e) => {
+                self.fail_current();
+                Err((Vec::new(), e))
+            }
+        }
+    }
+
+    /// Fails the waiting COPY FROM STDIN (the client sent CopyFail).
+    pub fn copy_fail(&mut self, message: &str) -> AionError {
+        self.pending_copy = None;
+        self.fail_current();
+        AionError::new(
+            SqlState::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        )
+    }
+
+    /// A COPY left waiting by a client that moved on fails.
+    fn abandon_copy(&mut self) {
+        if self.pending_copy.take().is_some() {
+            self.fail_current();
+        }
     }
 
     /// Marks the current transaction failed after an error: an implicit one
@@ -832,6 +964,7 @@ impl Session {
         params: &[Value],
         pipelined: bool,
     ) -> DbResult<StatementResult> {
+        self.abandon_copy();
         let fresh;
         let version = self.engine.services.catalog.version();
         let is_current = |p: &PreparedStatement, key: &Arc<str>| {
@@ -860,6 +993,13 @@ impl Session {
             }
             &*fresh
         };
+        if is_copy_in(&stmt.plan) {
+            let r = self.await_copy(Arc::new(stmt.clone()), Vec::new(), Arc::from(""), false);
+            if r.is_err() {
+                self.fail_current();
+            }
+            return r;
+        }
         // VACUUM refuses transaction blocks; alone before a Sync it is not
         // in one (PostgreSQL runs it the same way).
         let pipelined = pipelined && stmt.plan.command != "VACUUM";
@@ -896,7 +1036,9 @@ impl Session {
                 "VACUUM cannot run inside a transaction block",
             ));
         }
-        if params.len() != plan.param_types.len() {
+        // COPY FROM's data comes as the one parameter no client binds.
+        let copy_data = params.len() == 1 && plan.param_types.is_empty() && is_copy_in(plan);
+        if params.len() != plan.param_types.len() && !copy_data {
             return Err(AionError::new(
                 SqlState::new(b"08P01"),
                 format!(
@@ -995,7 +1137,16 @@ impl Session {
                 executed.rows.len()
             );
         }
-        let tag = command_tag(&plan.command, &executed, !plan.output.fields.is_empty());
+        let mut tag = command_tag(&plan.command, &executed, !plan.output.fields.is_empty());
+        let mut copy = None;
+        if let Some((options, false)) = plan.copy() {
+            tag = format!("COPY {}", executed.rows.len());
+            copy = Some(CopyState {
+                copy_in: false,
+                options: options.clone(),
+                columns: plan.output.fields.len() as u32,
+            });
+        }
         Ok(StatementResult {
             tag,
             schema: Arc::clone(&stmt.schema),
@@ -1003,6 +1154,7 @@ impl Session {
             rows: executed.rows,
             notices: Vec::new(),
             format: self.format.clone(),
+            copy,
         })
     }
 
@@ -1126,6 +1278,7 @@ impl Session {
             rows_affected: 0,
             notices: Vec::new(),
             format: Arc::default(),
+            copy: None,
         }
     }
 
@@ -1477,6 +1630,11 @@ fn validate_setting(name: &'static str, value: &str, current: &str) -> DbResult<
         }
         _ => value.to_string(),
     })
+}
+
+/// A COPY FROM STDIN plan (it waits for data before it runs).
+fn is_copy_in(plan: &Plan) -> bool {
+    matches!(plan.copy(), Some((_, true)))
 }
 
 fn command_tag(command: &str, e: &Executed, returns_rows: bool) -> String {

@@ -52,11 +52,27 @@ impl KernelSurfaceSession {
 pub(crate) fn outcome(r: StatementResult) -> StatementOutcome {
     StatementOutcome {
         tag: RString::from(r.tag),
-        returns_rows: !r.schema.fields.is_empty(),
+        returns_rows: r.copy.is_none() && !r.schema.fields.is_empty(),
         columns: (*r.schema).clone(),
         rows: r.rows,
         rows_affected: r.rows_affected,
         notices: RVec::from(r.notices),
+        copy: r.copy.into(),
+    }
+}
+
+fn query_outcome(
+    r: Result<Vec<StatementResult>, (Vec<StatementResult>, AionError)>,
+) -> QueryOutcome {
+    match r {
+        Ok(results) => QueryOutcome {
+            results: results.into_iter().map(outcome).collect(),
+            error: ROption::RNone,
+        },
+        Err((results, e)) => QueryOutcome {
+            results: results.into_iter().map(outcome).collect(),
+            error: ROption::RSome(e),
+        },
     }
 }
 
@@ -66,15 +82,17 @@ fn r<T>(x: DbResult<T>) -> AResult<T> {
 
 impl SurfaceSession for KernelSurfaceSession {
     fn simple_query(&mut self, sql: RStr<'_>) -> QueryOutcome {
-        match self.session.execute(sql.as_str()) {
-            Ok(results) => QueryOutcome {
-                results: results.into_iter().map(outcome).collect(),
-                error: ROption::RNone,
-            },
-            Err((results, e)) => QueryOutcome {
-                results: results.into_iter().map(outcome).collect(),
-                error: ROption::RSome(e),
-            },
+        query_outcome(self.session.execute(sql.as_str()))
+    }
+
+    fn copy_in(&mut self, data: RVec<u8>) -> QueryOutcome {
+        query_outcome(self.session.copy_in(data.into_vec()))
+    }
+
+    fn copy_fail(&mut self, message: RStr<'_>) -> QueryOutcome {
+        QueryOutcome {
+            results: RVec::new(),
+            error: ROption::RSome(self.session.copy_fail(message.as_str())),
         }
     }
 
@@ -100,7 +118,7 @@ impl SurfaceSession for KernelSurfaceSession {
             id,
             param_types: p.param_types().iter().cloned().collect(),
             columns: p.columns().clone(),
-            returns_rows: !p.columns().fields.is_empty(),
+            returns_rows: p.returns_rows(),
         };
         self.prepared.insert(id, p);
         r(Ok(info))

@@ -130,6 +130,9 @@ pub struct AionError {
     pub hint: ROption<RString>,
     /// 1-based character position in the statement text, when known.
     pub position: ROption<u32>,
+    /// Where it happened (PostgreSQL's CONTEXT line, e.g.
+    /// `COPY t, line 2, column a: "x"`).
+    pub context: ROption<RString>,
 }
 
 impl AionError {
@@ -141,6 +144,7 @@ impl AionError {
             detail: ROption::RNone,
             hint: ROption::RNone,
             position: ROption::RNone,
+            context: ROption::RNone,
         }
     }
 
@@ -165,6 +169,11 @@ impl AionError {
 
     pub fn with_position(mut self, position: u32) -> Self {
         self.position = ROption::RSome(position);
+        self
+    }
+
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = ROption::RSome(RString::from(context.into()));
         self
     }
 

@@ -72,6 +72,7 @@
 
 pub mod capability;
 pub mod catalog;
+pub mod copy;
 pub mod error;
 pub mod hash;
 pub mod host;

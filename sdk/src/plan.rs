@@ -604,6 +604,27 @@ pub enum Operator {
     /// Statements the kernel session runs itself (transaction control and
     /// settings); the executor never sees them.
     Utility(Utility),
+    /// `COPY table [(columns)] FROM STDIN`: a source that parses the COPY
+    /// data handed to the executor as parameter `$1` (a `bytea` the kernel
+    /// session collected from the client, not one of `Plan::param_types`)
+    /// and outputs one row per data line, each field read with its
+    /// column's text input function into the node's `output` types. A bad
+    /// line fails the statement with PostgreSQL's error and a CONTEXT
+    /// naming `table`, the line and the column. The planner puts it under
+    /// an `Insert` (through a `Project` that fills defaults), so the rows
+    /// go in as one statement.
+    CopyFrom {
+        /// The table as the statement named it (CONTEXT lines).
+        table_name: RString,
+        /// The column names, one per output column (CONTEXT lines).
+        columns: RVec<RString>,
+        options: CopyOptions,
+    },
+    /// `COPY table|(query) TO STDOUT`, at the plan root: outputs input 0's
+    /// rows unchanged; the surface writes them in `options`' format.
+    CopyTo {
+        options: CopyOptions,
+    },
     /// An operator a plugin added; `payload` is that plugin's to interpret.
     Extension {
         provider: RString,
@@ -697,6 +718,52 @@ pub enum DdlAction {
         tables: RVec<TableId>,
         restart_identity: bool,
     },
+}
+
+/// The data format of a COPY.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyFormat {
+    Text,
+    Csv,
+    Binary,
+}
+
+/// COPY options, with PostgreSQL's defaults filled in for the format.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct CopyOptions {
+    pub format: CopyFormat,
+    /// One ASCII byte: tab for text, `,` for CSV.
+    pub delimiter: u8,
+    /// The string that stands for NULL: `\N` for text, empty for CSV.
+    pub null: RString,
+    /// The first line is a header (skipped on input, written on output).
+    pub header: bool,
+    /// CSV quote and escape bytes (both `"` by default).
+    pub quote: u8,
+    pub escape: u8,
+    /// CSV output: columns quoted even when not needed (FORCE_QUOTE), by
+    /// output position; `force_quote_all` for `FORCE_QUOTE *`.
+    pub force_quote: RVec<u32>,
+    pub force_quote_all: bool,
+}
+
+impl CopyOptions {
+    /// PostgreSQL's defaults for `format`.
+    pub fn new(format: CopyFormat) -> Self {
+        let csv = format == CopyFormat::Csv;
+        CopyOptions {
+            format,
+            delimiter: if csv { b',' } else { b'\t' },
+            null: RString::from(if csv { "" } else { "\\N" }),
+            header: false,
+            quote: b'"',
+            escape: b'"',
+            force_quote: RVec::new(),
+            force_quote_all: false,
+        }
+    }
 }
 
 /// Session-level statements, run by the kernel session.
@@ -841,6 +908,19 @@ impl Plan {
 
     pub fn expr(&self, e: ExprRef) -> Option<&Expr> {
         self.exprs.get(e as usize)
+    }
+
+    /// The COPY options and direction (`true`: FROM STDIN) of a COPY plan.
+    pub fn copy(&self) -> Option<(&CopyOptions, bool)> {
+        match self.node(self.root).map(|n| &n.op) {
+            Some(Operator::CopyTo { options }) => return Some((options, false)),
+            Some(Operator::Insert { .. }) if self.command.as_str() == "COPY" => {}
+            _ => return None,
+        }
+        self.nodes.iter().find_map(|n| match &n.op {
+            Operator::CopyFrom { options, .. } => Some((options, true)),
+            _ => None,
+        })
     }
 
     /// The utility statement this plan is, if any.

@@ -15,6 +15,7 @@ use abi_stable::{
 
 use crate::capability::CancelFlag;
 use crate::error::{AResult, AionError};
+use crate::plan::CopyOptions;
 use crate::row::{RowBatch, Schema};
 use crate::types::DataType;
 use crate::value::Value;
@@ -44,6 +45,25 @@ pub struct StatementOutcome {
     pub rows_affected: u64,
     /// Warnings and notices raised while running.
     pub notices: RVec<AionError>,
+    /// Set for COPY: see [`CopyState`].
+    pub copy: ROption<CopyState>,
+}
+
+/// What a COPY statement needs from the surface.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct CopyState {
+    /// `FROM STDIN`: the statement waits for its data. The surface
+    /// collects what the client sends and hands it to
+    /// [`SurfaceSession::copy_in`] (or gives up with
+    /// [`SurfaceSession::copy_fail`]); nothing else may run in between.
+    /// The outcome carrying this is the last of its query string so far.
+    /// Otherwise `TO STDOUT`: `rows` holds the data to write in `options`'
+    /// format, and `tag` is complete (`COPY n`).
+    pub copy_in: bool,
+    pub options: CopyOptions,
+    /// Columns per data row.
+    pub columns: u32,
 }
 
 /// The results of a simple-query string: one per statement that ran, then
@@ -94,8 +114,15 @@ pub trait SurfaceSession: Send {
     fn setting(&self, name: RStr<'_>) -> ROption<RString>;
     /// The settings PostgreSQL reports to clients with ParameterStatus,
     /// with their current values.
-    #[sabi(last_prefix_field)]
     fn reported_settings(&self) -> RVec<Tuple2<RString, RString>>;
+    /// Runs the COPY FROM STDIN that the last outcome left waiting (see
+    /// [`CopyState`]) with all of its data, in one statement: a bad row
+    /// loads nothing. With the simple query protocol the rest of the query
+    /// string runs after it, so the outcome may again wait for COPY data.
+    fn copy_in(&mut self, data: RVec<u8>) -> QueryOutcome;
+    /// The client gave up the waiting COPY (CopyFail, or the surface could
+    /// not take its data): it fails with 57014 and `message`.
+    fn copy_fail(&mut self, message: RStr<'_>) -> QueryOutcome;
     /// The flag that cancels this session's running statement. Taken once
     /// when the session opens: setting it needs no lock on the session,
     /// which is busy running the statement. The surface resets it when a
@@ -104,6 +131,7 @@ pub trait SurfaceSession: Send {
     /// The extended protocol's Sync: commits the implicit transaction of
     /// the statements executed since the last one (nothing when none is
     /// open).
+    #[sabi(last_prefix_field)]
     fn sync(&mut self) -> AResult<()>;
 }
 

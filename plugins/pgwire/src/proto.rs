@@ -579,6 +579,8 @@ pub struct ErrorFields<'a> {
     pub hint: Option<&'a str>,
     /// 1-based character position in the query text.
     pub position: Option<u32>,
+    /// Where it happened (CONTEXT, field 'W').
+    pub context: Option<&'a str>,
 }
 
 impl<'a> ErrorFields<'a> {
@@ -591,6 +593,7 @@ impl<'a> ErrorFields<'a> {
             detail: e.detail.as_ref().map(|s| s.as_str()).into_option(),
             hint: e.hint.as_ref().map(|s| s.as_str()).into_option(),
             position: e.position.into_option(),
+            context: e.context.as_ref().map(|s| s.as_str()).into_option(),
         }
     }
 
@@ -603,6 +606,7 @@ impl<'a> ErrorFields<'a> {
             detail: None,
             hint: None,
             position: None,
+            context: None,
         }
     }
 }
@@ -618,6 +622,7 @@ fn error_like(out: &mut Vec<u8>, tag: u8, f: &ErrorFields<'_>) {
         (b'M', Some(f.message)),
         (b'D', f.detail),
         (b'H', f.hint),
+        (b'W', f.context),
     ] {
         if let Some(v) = value {
             out.push(field);
@@ -1085,6 +1090,7 @@ mod tests {
                 detail: None,
                 hint: Some("check it"),
                 position: Some(8),
+                context: None,
             },
         );
         let msgs = split(&out);

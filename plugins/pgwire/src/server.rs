@@ -26,11 +26,15 @@ use crate::scram::{ScramError, ScramServer, Verifier};
 use crate::tls::Tls;
 use crate::values;
 
+mod copy;
+
 /// Largest message accepted from a client (PostgreSQL allows 1 GB for a
 /// few message types; we keep a lower bound against memory exhaustion).
 const MAX_MESSAGE: usize = 256 << 20;
 /// Largest startup packet (PostgreSQL: 10 000 bytes).
 const MAX_STARTUP: usize = 10_000;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 << 10;
 /// Write buffer size that triggers a flush mid-result.
 const FLUSH_AT: usize = 64 << 10;
 
@@ -94,19 +98,16 @@ pub(crate) struct Conn<S> {
     fail_delay: Duration,
     /// Admitted beyond the connection limits: refused at startup.
     over_limit: bool,
-    /// Bytes read ahead of the current message (after startup only, so
-    /// nothing plaintext is buffered across a TLS upgrade): one read
-    /// serves a client's whole Bind/Execute/Sync batch, and shows whether
-    /// a Sync follows an Execute.
-    inbuf: Vec<u8>,
-    inpos: usize,
     /// A statement ran since the last Sync in an implicit transaction
     /// that the Sync is to commit.
     sync_pending: bool,
+    /// Bytes read from the client but not yet consumed (`rbuf[rpos..]`):
+    /// one read takes a whole pipelined batch (Bind/Execute/Sync) instead
+    /// of two system calls per message, and shows whether a Sync follows
+    /// an Execute.
+    rbuf: Vec<u8>,
+    rpos: usize,
 }
-
-/// How much a read asks for at once.
-const READ_CHUNK: usize = 16 << 10;
 
 /// How startup ended.
 enum Started {
@@ -206,9 +207,9 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             cancel: CancelFlag::default(),
             fail_delay: Duration::ZERO,
             over_limit: false,
-            inbuf: Vec::new(),
-            inpos: 0,
             sync_pending: false,
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            rpos: 0,
         }
     }
 
@@ -240,6 +241,7 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             detail,
             hint,
             position: e.position.into_option(),
+            context: e.context.as_ref().map(|c| c.as_str()).into_option(),
         };
         if fatal || severity == "ERROR" {
             proto::error_response(&mut self.out, &fields);
@@ -264,56 +266,75 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         proto::parse_startup(&self.body).map_err(|e| Fatal(protocol_violation(e.to_string())))
     }
 
-    /// Reads one regular message: its tag, with the body in `self.body`.
-    async fn read_message(&mut self) -> Result<u8, Fatal> {
+    /// Makes at least `n` unread bytes available in `rbuf[rpos..]`.
+    async fn fill(&mut self, n: usize) -> std::io::Result<()> {
+        if self.rbuf.len() - self.rpos >= n {
+            return Ok(());
+        }
+        self.rbuf.drain(..self.rpos);
+        self.rpos = 0;
+        while self.rbuf.len() < n {
+            let at = self.rbuf.len();
+            self.rbuf.resize(at + (n - at).max(READ_CHUNK), 0);
+            let got = self.stream.read(&mut self.rbuf[at..]).await;
+            let got = match got {
+                Ok(g) => g,
+                Err(e) => {
+                    self.rbuf.truncate(at);
+                    return Err(e);
+                }
+            };
+            self.rbuf.truncate(at + got);
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a message head: its tag and body length.
+    async fn read_head(&mut self) -> Result<(u8, usize), Fatal> {
         self.fill(5).await?;
-        let head = &self.inbuf[self.inpos..self.inpos + 5];
-        let tag = head[0];
-        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+        let h = &self.rbuf[self.rpos..self.rpos + 5];
+        let tag = h[0];
+        let len = i32::from_be_bytes([h[1], h[2], h[3], h[4]]);
+        self.rpos += 5;
         if len < 4 || len as usize - 4 > MAX_MESSAGE {
             return Err(Fatal(protocol_violation(format!(
                 "invalid message length {len}"
             ))));
         }
-        self.inpos += 5;
-        let n = len as usize - 4;
-        let buffered = (self.inbuf.len() - self.inpos).min(n);
-        self.body.clear();
-        self.body
-            .extend_from_slice(&self.inbuf[self.inpos..self.inpos + buffered]);
-        self.inpos += buffered;
-        if buffered < n {
-            // A big message (COPY data): the rest goes straight to the body.
-            self.body.resize(n, 0);
-            self.stream.read_exact(&mut self.body[buffered..]).await?;
-        }
-        Ok(tag)
+        Ok((tag, len as usize - 4))
     }
 
-    /// Reads until at least `n` unread bytes are buffered.
-    async fn fill(&mut self, n: usize) -> Result<(), Fatal> {
-        if self.inbuf.len() - self.inpos >= n {
-            return Ok(());
-        }
-        self.inbuf.drain(..self.inpos);
-        self.inpos = 0;
-        while self.inbuf.len() < n {
-            let have = self.inbuf.len();
-            self.inbuf.resize(have + READ_CHUNK.max(n - have), 0);
-            let got = self.stream.read(&mut self.inbuf[have..]).await;
-            self.inbuf.truncate(have + *got.as_ref().unwrap_or(&0));
-            match got {
-                Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
-                Ok(_) => {}
-                Err(e) => return Err(e.into()),
-            }
+    /// Appends the next `n` bytes from the client to `out`.
+    async fn read_into(&mut self, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let buffered = (self.rbuf.len() - self.rpos).min(n);
+        out.extend_from_slice(&self.rbuf[self.rpos..self.rpos + buffered]);
+        self.rpos += buffered;
+        if buffered < n {
+            // A long message: straight from the socket.
+            let at = out.len();
+            out.resize(at + n - buffered, 0);
+            self.stream.read_exact(&mut out[at..]).await?;
         }
         Ok(())
     }
 
     /// Whether the client's next message, already read, is a Sync.
     fn next_is_sync(&self) -> bool {
-        self.inbuf.get(self.inpos..self.inpos + 5) == Some(&[b'S', 0, 0, 0, 4][..])
+        self.rbuf.get(self.rpos..self.rpos + 5) == Some(&[b'S', 0, 0, 0, 4][..])
+    }
+
+    /// Reads one regular message: its tag, with the body in `self.body`.
+    async fn read_message(&mut self) -> Result<u8, Fatal> {
+        let (tag, n) = self.read_head().await?;
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let r = self.read_into(n, &mut body).await;
+        self.body = body;
+        r?;
+        Ok(tag)
     }
 
     /// Runs a whole connection; errors are reported to the client when it
@@ -796,20 +817,16 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             }
         };
         // Rows print with the settings in force when the statements ended.
-        let changed = self.refresh_reported(session);
+        let mut changed = self.refresh_reported(session);
         if outcome.results.is_empty() && outcome.error.is_none() {
             proto::empty_query_response(&mut self.out);
         }
-        for r in outcome.results.iter() {
-            for n in r.notices.iter() {
-                self.send_error(n, false).await?;
-            }
-            if r.returns_rows {
-                let fields = describe_fields(&r.columns, &[]);
-                proto::row_description(&mut self.out, &fields);
-                self.write_rows(r, 0, r.rows.len(), &[]).await?;
-            }
-            proto::command_complete(&mut self.out, r.tag.as_str());
+        let mut outcome = outcome;
+        // A COPY FROM STDIN stops the query string until its data is in;
+        // the outcome of the rest follows.
+        while let Some(waiting) = self.send_results(&outcome).await? {
+            outcome = self.copy_in(session, &waiting).await?;
+            changed.extend(self.refresh_reported(session));
         }
         if let Some(e) = outcome.error.as_ref().into_option() {
             self.send_error(e, false).await?;
@@ -821,6 +838,33 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         proto::ready_for_query(&mut self.out, status);
         self.flush().await?;
         Ok(())
+    }
+
+    /// Sends the results of a simple query; returns the COPY FROM STDIN
+    /// the last of them waits on, if any.
+    async fn send_results(
+        &mut self,
+        outcome: &aiondb_sdk::surface::QueryOutcome,
+    ) -> Result<Option<aiondb_sdk::surface::CopyState>, Fatal> {
+        for r in outcome.results.iter() {
+            for n in r.notices.iter() {
+                self.send_error(n, false).await?;
+            }
+            if let Some(c) = r.copy.as_ref().into_option() {
+                if c.copy_in {
+                    return Ok(Some(c.clone()));
+                }
+                self.write_copy_out(r, c).await?;
+                continue;
+            }
+            if r.returns_rows {
+                let fields = describe_fields(&r.columns, &[]);
+                proto::row_description(&mut self.out, &fields);
+                self.write_rows(r, 0, r.rows.len(), &[]).await?;
+            }
+            proto::command_complete(&mut self.out, r.tag.as_str());
+        }
+        Ok(None)
     }
 
     /// Writes rows `from..to` of `r` as DataRow messages.
@@ -1070,6 +1114,20 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         } else {
             total
         };
+        if let Some(c) = outcome.copy.as_ref().into_option() {
+            if !c.copy_in {
+                return self.write_copy_out(&outcome, c).await.map_err(|f| f.0);
+            }
+            let done = self.copy_in(session, c).await.map_err(|f| f.0)?;
+            self.report_changes(session);
+            if let Some(e) = done.error.into_option() {
+                return Err(e);
+            }
+            for r in done.results.iter() {
+                proto::command_complete(&mut self.out, r.tag.as_str());
+            }
+            return Ok(());
+        }
         let formats = portals.get(name).map_or(&[][..], |p| &p.formats[..]);
         if outcome.returns_rows {
             self.write_rows(&outcome, from, to, formats)

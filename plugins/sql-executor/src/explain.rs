@@ -866,6 +866,8 @@ impl Writer<'_> {
             Operator::Analyze { .. } => "Analyze".into(),
             Operator::Utility(_) => "Utility Statement".into(),
             Operator::Extension { name, .. } => format!("Custom Scan ({name})"),
+            Operator::CopyFrom { table_name, .. } => format!("Copy From on {table_name}"),
+            Operator::CopyTo { .. } => "Copy To".into(),
         };
         // Subqueries in filters and projections show as SubPlans.
         if let Operator::Filter { .. } = &node.op {

@@ -13,6 +13,7 @@ use aiondb_sdk::prelude::*;
 
 mod agg;
 mod cache;
+mod copy;
 mod ddl;
 mod dml;
 mod explain;

@@ -301,6 +301,18 @@ fn build_inner(cx: &mut EvalCx, plan: &Plan, n: NodeRef) -> DbResult<Box<dyn Op>
                 held: 0,
             })
         }
+        Operator::CopyFrom {
+            table_name,
+            columns,
+            options,
+        } => Box::new(crate::copy::CopyFromOp::new(
+            table_name.as_str(),
+            columns,
+            &node.output,
+            options,
+        )),
+        // The surface writes the rows; they pass through unchanged.
+        Operator::CopyTo { .. } => build_child(cx, plan, n, 0)?,
         Operator::Insert { .. } | Operator::Update { .. } | Operator::Delete { .. } => Box::new(
             crate::dml::DmlOp::new(crate::dml::compile_dml(cx, plan, n)?),
         ),

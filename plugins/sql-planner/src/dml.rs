@@ -62,7 +62,7 @@ fn is_default_kw(e: &ast::Expr) -> bool {
 }
 
 /// The value a column gets when none is given.
-fn column_default(b: &mut Binder<'_>, table: &TableDef, col: usize) -> DbResult<LExpr> {
+pub(crate) fn column_default(b: &mut Binder<'_>, table: &TableDef, col: usize) -> DbResult<LExpr> {
     let c = &table.columns[col];
     if c.identity == Identity::Stored {
         // Computed over the new row by `with_generated`.
@@ -131,7 +131,7 @@ fn writable(table: &TableDef, verb: &str) -> DbResult<()> {
     }
 }
 
-fn column_index(table: &TableDef, name: &str) -> DbResult<usize> {
+pub(crate) fn column_index(table: &TableDef, name: &str) -> DbResult<usize> {
     table
         .columns
         .iter()
@@ -177,7 +177,7 @@ fn non_default_error(c: &ColumnDef, verb_update: bool) -> Option<AionError> {
 
 /// Binds the stored generation expressions of `table` over a row laid out as
 /// `ids` (one id per table column); `None` for ordinary columns.
-fn generated_exprs(
+pub(crate) fn generated_exprs(
     b: &mut Binder<'_>,
     table: &TableDef,
     ids: &[ColId],
@@ -266,10 +266,10 @@ fn with_generated(b: &mut Binder<'_>, table: &TableDef, plan: LPlan) -> DbResult
 }
 
 /// Compiles the table's CHECK constraints over a new-row layout.
-type Checks = (Vec<(String, LExpr)>, Vec<ColId>);
+pub(crate) type Checks = (Vec<(String, LExpr)>, Vec<ColId>);
 type ConflictParts = (Vec<(usize, LExpr)>, Option<LExpr>, Vec<ColId>);
 
-fn checks(b: &mut Binder<'_>, table: &TableDef) -> DbResult<Checks> {
+pub(crate) fn checks(b: &mut Binder<'_>, table: &TableDef) -> DbResult<Checks> {
     let (scope, ids) = table_scope(b, table, None);
     let mut out = Vec::new();
     for c in table.constraints.iter() {
@@ -335,7 +335,7 @@ fn returning_items(
     Ok(out)
 }
 
-fn lower_expr(
+pub(crate) fn lower_expr(
     binder: &Binder<'_>,
     pb: &mut PlanBuilder,
     e: &LExpr,
@@ -351,7 +351,7 @@ fn lower_expr(
     l.expr(e, layouts)
 }
 
-fn finish(
+pub(crate) fn finish(
     binder: &Binder<'_>,
     mut pb: PlanBuilder,
     root: u32,

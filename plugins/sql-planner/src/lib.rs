@@ -14,6 +14,7 @@
 
 use aiondb_sdk::prelude::*;
 
+mod copy;
 mod ddl;
 mod dml;
 mod expr;

@@ -159,6 +159,9 @@ pub fn plan_statement(
     if let Some(plan) = crate::utility::plan_set_config(services, stmt)? {
         return Ok(plan);
     }
+    if let Some(plan) = crate::copy::plan_copy(ctx, services, stmt)? {
+        return Ok(plan);
+    }
     if let Some(plan) = crate::planner::plan_own(ctx, services, stmt)? {
         return Ok(plan);
     }

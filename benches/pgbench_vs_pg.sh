@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# pgbench against PostgreSQL 15 and AionDB side by side, on this machine.
+#
+#   benches/pgbench_vs_pg.sh            # scale 2, 10 s per run, 4 clients
+#   SCALE=2 SECONDS_PER_RUN=10 CLIENTS=4 THREADS=2 benches/pgbench_vs_pg.sh
+#
+# PostgreSQL runs as the postgres user in a throwaway cluster (initdb in a
+# temporary directory, synchronous_commit=off, port $PG_PORT); AionDB runs
+# the release binary with --ephemeral on $AION_PORT. Both are initialised
+# with `pgbench -i -s $SCALE`, then get the same workloads: TPC-B, -S
+# (simple protocol) and -S -M prepared. Prints the TPS of each and the
+# ratio aiondb/PostgreSQL; everything it started is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCALE=${SCALE:-2}
+SECS=${SECONDS_PER_RUN:-10}
+CLIENTS=${CLIENTS:-4}
+THREADS=${THREADS:-2}
+PG_PORT=${PG_PORT:-5499}
+AION_PORT=${AION_PORT:-5498}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+AION_USER=bench
+AION_PASSWORD='Bench-Passw0rd!'
+
+for tool in pgbench "$PG_BIN/initdb" "$PG_BIN/pg_ctl" runuser python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+
+if [ -z "${AIONDB_BIN:-}" ]; then
+    cargo build --release -p aiondb >&2
+    target=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    AIONDB_BIN="$target/release/aiondb"
+fi
+
+work=$(mktemp -d /tmp/pgbench-vs-pg.XXXXXX)
+chown postgres "$work"
+aion_pid=""
+cleanup() {
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+    if [ -n "$aion_pid" ]; then kill "$aion_pid" 2>/dev/null || true; wait "$aion_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (synchronous_commit=off)" >&2
+runuser -u postgres -- "$PG_BIN/initdb" -D "$work/pg" -A trust -U postgres >/dev/null
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+    -o "-p $PG_PORT -k $work -c listen_addresses=127.0.0.1 -c synchronous_commit=off" start >/dev/null
+
+echo "starting aiondb ($AIONDB_BIN) on 127.0.0.1:$AION_PORT" >&2
+RUST_LOG=warn "$AIONDB_BIN" --ephemeral --no-observability --listen-addr "127.0.0.1:$AION_PORT" \
+    --bootstrap-user "$AION_USER" --bootstrap-password "$AION_PASSWORD" >"$work/aiondb.log" 2>&1 &
+aion_pid=$!
+for _ in $(seq 1 100); do
+    PGPASSWORD=$AION_PASSWORD psql -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" -d aiondb -X -q -c 'select 1' >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+pg() { pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@" postgres; }
+aion() { PGPASSWORD=$AION_PASSWORD pgbench -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" "$@" aiondb; }
+tps() { sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'; }
+
+echo "pgbench -i -s $SCALE on both" >&2
+pg -i -s "$SCALE" -q 2>&1 | tail -1 | sed 's/^/  postgresql: /' >&2
+aion -i -s "$SCALE" -q 2>&1 | tail -1 | sed 's/^/  aiondb:     /' >&2
+
+printf '%-22s %12s %12s %8s\n' workload postgresql aiondb ratio
+for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
+    name=${w%%|*}
+    args=${w#*|}
+    # shellcheck disable=SC2086
+    p=$(pg -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
+    # shellcheck disable=SC2086
+    a=$(aion -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
+    ratio=$(python3 -c "import sys; p, a = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / p:.2f}' if p else '-')" "$p" "$a")
+    printf '%-22s %12s %12s %8s\n' "$name" "${p:--}" "${a:--}" "$ratio"
+done
