@@ -80,6 +80,7 @@ pub mod plan;
 pub mod plugin;
 pub mod row;
 pub mod surface;
+pub mod syscat;
 pub mod syntax;
 pub mod types;
 pub mod value;

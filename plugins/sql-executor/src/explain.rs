@@ -457,6 +457,7 @@ impl Writer<'_> {
                     SpecialFunc::CurrentSchema => "CURRENT_SCHEMA",
                     SpecialFunc::Version => "version",
                     SpecialFunc::LastVal => "lastval",
+                    SpecialFunc::Catalog(f) => f.name(),
                 };
                 format!("{name}({})", a.join(", "))
             }

@@ -18,6 +18,13 @@ pub(crate) fn build(
     columns: &Schema,
     ordinality: bool,
 ) -> DbResult<Box<dyn Op>> {
+    if let Some(rel) = aiondb_sdk::syscat::relation_by_qualified_name(call.name.as_str()) {
+        return Ok(Box::new(SysRowsOp {
+            rel,
+            rows: Vec::new(),
+            pos: 0,
+        }));
+    }
     let name = call.name.to_ascii_lowercase();
     let known = [
         "generate_series",
@@ -359,5 +366,40 @@ impl Op for TableFuncOp {
     }
     fn current(&self) -> &[Value] {
         &self.buf
+    }
+}
+
+/// A system relation (`pg_catalog.pg_class`, ...): its rows are computed
+/// from the live catalog each time the scan opens.
+struct SysRowsOp {
+    rel: &'static aiondb_sdk::syscat::SysRelation,
+    rows: Vec<Vec<Value>>,
+    /// 1-based position of the current row (0 before the first).
+    pos: usize,
+}
+
+impl Op for SysRowsOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        let scx = aiondb_sdk::syscat::SysCx::new(&cx.ctx, &cx.services);
+        self.rows = aiondb_sdk::syscat::rows(self.rel, &scx);
+        self.pos = 0;
+        Ok(())
+    }
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        if self.pos < self.rows.len() {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn current(&self) -> &[Value] {
+        match self.pos.checked_sub(1).and_then(|p| self.rows.get(p)) {
+            Some(r) => r,
+            None => &[],
+        }
+    }
+    fn close(&mut self, _cx: &mut EvalCx) {
+        self.rows = Vec::new();
     }
 }

@@ -791,6 +791,25 @@ fn bind_factor(
                     return bind_cte_ref(b, pos, &parts[0], alias.as_ref());
                 }
             }
+            if let Some(rel) = system_relation(b, &parts) {
+                let fields = rel.schema();
+                let names: Vec<String> = fields.fields.iter().map(|f| f.name.to_string()).collect();
+                let ids: Vec<ColId> = fields
+                    .fields
+                    .iter()
+                    .map(|f| b.new_col(f.name.as_str(), f.data_type))
+                    .collect();
+                let scope = alias_scope(b, rel.name, &names, &ids, alias.as_ref())?;
+                return Ok((
+                    LPlan::TableFunc {
+                        name: rel.qualified(),
+                        args: vec![],
+                        cols: ids,
+                        ordinality: false,
+                    },
+                    scope,
+                ));
+            }
             let table = resolve_table(b.ctx, b.services, name)?;
             let qual = table.name.to_string();
             match table.kind {
@@ -918,6 +937,32 @@ fn bind_factor(
         _ => Err(AionError::feature_not_supported(
             "this FROM item is not supported",
         )),
+    }
+}
+
+/// The system relation (`pg_catalog.pg_class`, `information_schema.tables`)
+/// a FROM name means: qualified by its schema, or unqualified when the
+/// search path reaches `pg_catalog` before a user relation of that name.
+fn system_relation(
+    b: &Binder<'_>,
+    parts: &[String],
+) -> Option<&'static aiondb_sdk::syscat::SysRelation> {
+    use aiondb_sdk::syscat::lookup_relation;
+    match parts {
+        [name] => {
+            for schema in crate::shared::search_schemas(b.ctx) {
+                if schema == "pg_catalog" {
+                    if let Some(r) = lookup_relation(None, name) {
+                        return Some(r);
+                    }
+                } else if crate::shared::schema_has_relation(b.services, &schema, name) {
+                    return None;
+                }
+            }
+            None
+        }
+        [.., schema, name] if parts.len() <= 3 => lookup_relation(Some(schema), name),
+        _ => None,
     }
 }
 

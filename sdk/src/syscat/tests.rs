@@ -1,0 +1,62 @@
+use super::funcs::size_pretty;
+use super::*;
+
+#[test]
+fn every_relation_has_typed_columns() {
+    for r in RELATIONS {
+        let s = r.schema();
+        assert!(!s.fields.is_empty(), "{}", r.name);
+        assert!(lookup_relation(Some(r.schema), r.name).is_some());
+    }
+    let class = lookup_relation(None, "pg_class").unwrap().schema();
+    assert_eq!(class.fields[0].data_type, DataType::scalar(TypeId::Oid));
+    assert_eq!(class.fields[1].data_type, DataType::scalar(TypeId::Name));
+    let kind = class.fields.iter().find(|f| f.name == "relkind").unwrap();
+    assert_eq!(kind.data_type, DataType::scalar(TypeId::InternalChar));
+    assert!(lookup_relation(None, "tables").is_none());
+    assert!(lookup_relation(Some("information_schema"), "tables").is_some());
+}
+
+#[test]
+fn size_pretty_matches_postgres() {
+    assert_eq!(size_pretty(0), "0 bytes");
+    assert_eq!(size_pretty(10239), "10239 bytes");
+    assert_eq!(size_pretty(10240), "10 kB");
+    assert_eq!(size_pretty(8192 * 1024), "8192 kB");
+    assert_eq!(size_pretty(20 * 1024 * 1024), "20 MB");
+    assert_eq!(size_pretty(-20480), "-20 kB");
+}
+
+#[test]
+fn format_type_and_defaults() {
+    assert_eq!(format_type(23, -1).as_deref(), Some("integer"));
+    assert_eq!(format_type(1043, 14).as_deref(), Some("character varying(10)"));
+    assert_eq!(format_type(1007, -1).as_deref(), Some("integer[]"));
+    assert_eq!(format_type(26, -1).as_deref(), Some("oid"));
+    assert_eq!(format_type(18, -1).as_deref(), Some("\"char\""));
+    assert_eq!(format_type(999_999, -1), None);
+    assert_eq!(
+        funcs::display_default("nextval('s_id_seq')"),
+        "nextval('s_id_seq'::regclass)"
+    );
+    assert_eq!(funcs::display_default("100"), "100");
+    assert_eq!(quote_ident("books"), "books");
+    assert_eq!(quote_ident("Books"), "\"Books\"");
+    assert_eq!(quote_ident("user"), "\"user\"");
+}
+
+#[test]
+fn derived_oids_round_trip() {
+    let o = constraint_oid(16390, 3);
+    assert_eq!(constraint_of(o), Some((16390, 3)));
+    assert_eq!(constraint_of(16390), None);
+    assert_eq!(constraint_of(attrdef_oid(16390, 1)), None);
+}
+
+#[test]
+fn catalog_functions_resolve_by_arity() {
+    assert!(lookup_function("pg_get_indexdef", 1).is_some());
+    assert!(lookup_function("pg_get_indexdef", 3).is_some());
+    assert!(lookup_function("pg_get_indexdef", 4).is_none());
+    assert!(lookup_function("format_type", 1).is_none());
+}
