@@ -80,8 +80,8 @@ pub mod plan;
 pub mod plugin;
 pub mod row;
 pub mod surface;
-pub mod syscat;
 pub mod syntax;
+pub mod syscat;
 pub mod types;
 pub mod value;
 

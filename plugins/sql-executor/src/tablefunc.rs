@@ -40,6 +40,7 @@ pub(crate) fn build(
         "jsonb_object_keys",
         "json_object_keys",
         "generate_subscripts",
+        "pg_partition_ancestors",
     ];
     if !known.contains(&name.as_str()) {
         return Err(AionError::new(
@@ -150,6 +151,11 @@ impl TableFuncOp {
         self.series = None;
         let jsonb = self.name.starts_with("jsonb");
         match self.name.as_str() {
+            "pg_partition_ancestors" => {
+                if let Some(v) = args.first().filter(|v| !v.is_null()) {
+                    self.rows.push(vec![v.clone()]);
+                }
+            }
             "generate_series" => {
                 if args.len() < 2 || args.iter().any(Value::is_null) {
                     return Ok(());

@@ -1285,6 +1285,21 @@ impl<'a> Binder<'a> {
         if let Some(af) = agg_func(&name) {
             return self.aggregate(scope, f, &name, af);
         }
+        if let (true, ast::FunctionArguments::Subquery(q)) = (name == "array", &f.args) {
+            // `ARRAY(SELECT ...)`: one array of the subquery's column.
+            let (plan, ty) = self.subquery(scope, q, true)?;
+            return Ok(LExpr::new(
+                LKind::Subquery {
+                    kind: SubqueryKind::Array,
+                    plan: Box::new(plan),
+                    arg: None,
+                },
+                DataType {
+                    is_array: true,
+                    ..ty
+                },
+            ));
+        }
         let (args, _star, _, _) = self.function_args(scope, f)?;
         let no_parens = matches!(f.args, ast::FunctionArguments::None);
         let special = |s: SpecialFunc, t: DataType| Ok(LExpr::new(LKind::Special(s, vec![]), t));
@@ -1348,7 +1363,8 @@ impl<'a> Binder<'a> {
                 self.coerce(a, *p, CoercionKind::Explicit)?
             } else if p.id.is_oid_like()
                 && !a.ty.is_array
-                && (a.ty.id.is_oid_like() || matches!(a.ty.id, TypeId::Int2 | TypeId::Int4 | TypeId::Int8))
+                && (a.ty.id.is_oid_like()
+                    || matches!(a.ty.id, TypeId::Int2 | TypeId::Int4 | TypeId::Int8))
             {
                 a
             } else if can_coerce(&a.ty, p, CoercionKind::Implicit) {

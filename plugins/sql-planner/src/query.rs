@@ -1162,6 +1162,28 @@ fn bind_table_function(
             let t = DataType::scalar(a.ty.id);
             (vec![a], vec![("unnest".into(), t)])
         }
+        // Relations are never partitioned here: a relation's only
+        // "ancestor" is itself.
+        "pg_partition_ancestors" => {
+            let a = bound.into_iter().next().ok_or_else(|| {
+                err(
+                    SqlState::UNDEFINED_FUNCTION,
+                    "function pg_partition_ancestors() does not exist",
+                )
+            })?;
+            let a = b.coerce(
+                a,
+                DataType::scalar(TypeId::RegClass),
+                CoercionKind::Implicit,
+            )?;
+            (
+                vec![a],
+                vec![(
+                    "pg_partition_ancestors".into(),
+                    DataType::scalar(TypeId::RegClass),
+                )],
+            )
+        }
         "generate_subscripts" => {
             let out = bound;
             (out, vec![("generate_subscripts".into(), DataType::INT4)])

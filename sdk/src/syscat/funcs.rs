@@ -102,7 +102,13 @@ static FUNCTIONS: &[SysFunction] = &[
     f!("col_description", ColDescription, 2, [OID, INT4], TEXT),
     f!("shobj_description", ShobjDescription, 2, [OID, NAME], TEXT),
     f!("pg_get_indexdef", GetIndexDef, 1, [OID, INT4, BOOL], TEXT),
-    f!("pg_get_constraintdef", GetConstraintDef, 1, [OID, BOOL], TEXT),
+    f!(
+        "pg_get_constraintdef",
+        GetConstraintDef,
+        1,
+        [OID, BOOL],
+        TEXT
+    ),
     f!("pg_get_expr", GetExpr, 2, [TEXT, OID, BOOL], TEXT),
     f!("pg_get_viewdef", GetViewDef, 1, [ANY, BOOL], TEXT),
     f!("pg_relation_size", RelationSize, 1, [REGCLASS, TEXT], INT8),
@@ -110,16 +116,64 @@ static FUNCTIONS: &[SysFunction] = &[
     f!("pg_table_size", RelationSize, 1, [REGCLASS], INT8),
     f!("pg_indexes_size", RelationSize, 1, [REGCLASS], INT8),
     f!("pg_size_pretty", SizePretty, 1, [INT8], TEXT),
-    f!("has_table_privilege", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
-    f!("has_schema_privilege", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
-    f!("has_database_privilege", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
-    f!("has_column_privilege", HasPrivilege, 3, [ANY, ANY, ANY, ANY], BOOL),
-    f!("has_sequence_privilege", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
-    f!("has_function_privilege", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
-    f!("has_any_column_privilege", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
+    f!(
+        "has_table_privilege",
+        HasPrivilege,
+        2,
+        [ANY, ANY, ANY],
+        BOOL
+    ),
+    f!(
+        "has_schema_privilege",
+        HasPrivilege,
+        2,
+        [ANY, ANY, ANY],
+        BOOL
+    ),
+    f!(
+        "has_database_privilege",
+        HasPrivilege,
+        2,
+        [ANY, ANY, ANY],
+        BOOL
+    ),
+    f!(
+        "has_column_privilege",
+        HasPrivilege,
+        3,
+        [ANY, ANY, ANY, ANY],
+        BOOL
+    ),
+    f!(
+        "has_sequence_privilege",
+        HasPrivilege,
+        2,
+        [ANY, ANY, ANY],
+        BOOL
+    ),
+    f!(
+        "has_function_privilege",
+        HasPrivilege,
+        2,
+        [ANY, ANY, ANY],
+        BOOL
+    ),
+    f!(
+        "has_any_column_privilege",
+        HasPrivilege,
+        2,
+        [ANY, ANY, ANY],
+        BOOL
+    ),
     f!("pg_has_role", HasPrivilege, 2, [ANY, ANY, ANY], BOOL),
     f!("pg_encoding_to_char", EncodingToChar, 1, [INT4], NAME),
-    f!("pg_get_serial_sequence", GetSerialSequence, 2, [TEXT, TEXT], TEXT),
+    f!(
+        "pg_get_serial_sequence",
+        GetSerialSequence,
+        2,
+        [TEXT, TEXT],
+        TEXT
+    ),
     f!("pg_backend_pid", BackendPid, 0, [], INT4),
     f!("inet_server_addr", NullText, 0, [], TEXT),
     f!("inet_client_addr", NullText, 0, [], TEXT),
@@ -128,10 +182,34 @@ static FUNCTIONS: &[SysFunction] = &[
     f!("pg_get_partkeydef", NullText, 1, [OID], TEXT),
     f!("pg_get_function_arguments", NullText, 1, [OID], TEXT),
     f!("pg_get_function_result", NullText, 1, [OID], TEXT),
-    f!("pg_get_function_identity_arguments", NullText, 1, [OID], TEXT),
-    f!("current_schemas", CurrentSchemas, 1, [BOOL], DataType::array_of(TypeId::Name)),
-    f!("pg_partition_ancestors", PartitionAncestors, 1, [REGCLASS], REGCLASS),
-    f!("pg_relation_is_publishable", RelationIsPublishable, 1, [REGCLASS], BOOL),
+    f!(
+        "pg_get_function_identity_arguments",
+        NullText,
+        1,
+        [OID],
+        TEXT
+    ),
+    f!(
+        "current_schemas",
+        CurrentSchemas,
+        1,
+        [BOOL],
+        DataType::array_of(TypeId::Name)
+    ),
+    f!(
+        "pg_partition_ancestors",
+        PartitionAncestors,
+        1,
+        [REGCLASS],
+        REGCLASS
+    ),
+    f!(
+        "pg_relation_is_publishable",
+        RelationIsPublishable,
+        1,
+        [REGCLASS],
+        BOOL
+    ),
     f!("pg_is_in_recovery", IsInRecovery, 0, [], BOOL),
     f!("to_regclass", ToRegClass, 1, [TEXT], REGCLASS),
 ];
@@ -209,7 +287,10 @@ fn bool_arg(args: &[Value], i: usize) -> bool {
 /// Evaluates a catalog function.
 pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
     use SysFunc::*;
-    let strict = !matches!(func, HasPrivilege | BackendPid | NullText | IsInRecovery);
+    let strict = !matches!(
+        func,
+        HasPrivilege | BackendPid | NullText | IsInRecovery | FormatType
+    );
     if strict && args.iter().any(Value::is_null) {
         return Ok(Value::Null);
     }
@@ -225,6 +306,7 @@ pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
                     .unwrap_or_else(|| format!("unknown (OID={o})")),
             )
         }
+        FormatType if args.first().is_none_or(Value::is_null) => Value::Null,
         FormatType => {
             let o = u32::try_from(oid0.unwrap_or(0)).unwrap_or(0);
             let typmod = int_arg(args, 1).unwrap_or(-1) as i32;
@@ -537,6 +619,9 @@ pub fn regclass_in(cx: &SysCx<'_>, s: &str) -> DbResult<Option<i64>> {
     let parts = split_name(s);
     let cat = &cx.services.catalog;
     let find_in = |schema: &str, name: &str| -> Option<i64> {
+        if let Some(r) = super::lookup_relation(Some(schema), name) {
+            return Some(r.oid());
+        }
         let def = cat.schema_by_name(schema.into()).into_option()?;
         if let Some(t) = cat.table_by_name(def.id, name.into()).into_option() {
             return Some(t.id as i64);
@@ -598,6 +683,12 @@ fn schema_name_of(cx: &SysCx<'_>, o: u32) -> Option<String> {
 
 /// (schema, name, kind) of any relation: table, view, sequence or index.
 fn relation_any(cx: &SysCx<'_>, o: i64) -> Option<(u32, String, char)> {
+    if o < 16384 {
+        return super::RELATIONS
+            .iter()
+            .find(|r| r.oid() == o)
+            .map(|r| (r.namespace_oid(), r.name.to_string(), r.relkind()));
+    }
     if let Some(t) = cx.relation(o) {
         let k = match t.kind {
             RelationKind::Table => 'r',
@@ -715,6 +806,23 @@ fn constraint_def(cx: &SysCx<'_>, t: &TableDef, c: &ConstraintKind, pretty: bool
 /// A stored default as `pg_get_expr` prints it: the sequence argument of
 /// `nextval` is a `regclass` literal there.
 pub(crate) fn display_default(d: &str) -> String {
+    // SQL-standard value functions print in upper case, as PostgreSQL
+    // deparses them.
+    const VALUE_FUNCTIONS: &[&str] = &[
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "localtime",
+        "localtimestamp",
+        "current_user",
+        "session_user",
+        "current_role",
+        "current_catalog",
+        "current_schema",
+    ];
+    if VALUE_FUNCTIONS.contains(&d.trim().to_ascii_lowercase().as_str()) {
+        return d.trim().to_ascii_uppercase();
+    }
     if let Some(inner) = d
         .strip_prefix("nextval('")
         .and_then(|r| r.strip_suffix("')"))

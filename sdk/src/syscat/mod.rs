@@ -107,6 +107,13 @@ impl<'a> SysCx<'a> {
     }
 
     pub fn schema_by_id(&self, id: u32) -> Option<SchemaDef> {
+        if id == rows::INFORMATION_SCHEMA_OID {
+            return Some(SchemaDef {
+                id,
+                name: "information_schema".into(),
+                owner: self.user.into(),
+            });
+        }
         self.services
             .catalog
             .schemas()
@@ -153,6 +160,9 @@ impl<'a> SysCx<'a> {
     pub fn relation_visible(&self, schema: u32, name: &str) -> bool {
         let cat = &self.services.catalog;
         for s in self.search_schemas() {
+            if s == "pg_catalog" && lookup_relation(None, name).is_some() {
+                return schema == 11;
+            }
             let Some(def) = cat.schema_by_name(s.as_str().into()).into_option() else {
                 continue;
             };
@@ -161,11 +171,7 @@ impl<'a> SysCx<'a> {
                 || cat
                     .tables(abi_stable::std_types::ROption::RSome(def.id))
                     .iter()
-                    .any(|t| {
-                        cat.indexes_of(t.id)
-                            .iter()
-                            .any(|i| i.name.as_str() == name)
-                    });
+                    .any(|t| cat.indexes_of(t.id).iter().any(|i| i.name.as_str() == name));
             if found {
                 return def.id == schema;
             }
@@ -191,6 +197,71 @@ pub struct SysRelation {
 }
 
 impl SysRelation {
+    /// Its OID: PostgreSQL's for the core catalogs, a fixed one below
+    /// 16384 for the others.
+    pub fn oid(&self) -> i64 {
+        let pg = match (self.schema, self.name) {
+            ("pg_catalog", "pg_type") => 1247,
+            ("pg_catalog", "pg_attribute") => 1249,
+            ("pg_catalog", "pg_proc") => 1255,
+            ("pg_catalog", "pg_class") => 1259,
+            ("pg_catalog", "pg_authid") => 1260,
+            ("pg_catalog", "pg_database") => 1262,
+            ("pg_catalog", "pg_namespace") => 2615,
+            ("pg_catalog", "pg_constraint") => 2606,
+            ("pg_catalog", "pg_index") => 2610,
+            ("pg_catalog", "pg_attrdef") => 2604,
+            ("pg_catalog", "pg_description") => 2609,
+            ("pg_catalog", "pg_am") => 2601,
+            ("pg_catalog", "pg_inherits") => 2611,
+            ("pg_catalog", "pg_tablespace") => 1213,
+            ("pg_catalog", "pg_collation") => 3456,
+            ("pg_catalog", "pg_sequence") => 2224,
+            ("pg_catalog", "pg_depend") => 2608,
+            ("pg_catalog", "pg_trigger") => 2620,
+            ("pg_catalog", "pg_rewrite") => 2618,
+            ("pg_catalog", "pg_enum") => 3501,
+            ("pg_catalog", "pg_extension") => 3079,
+            _ => 0,
+        };
+        if pg != 0 {
+            return pg;
+        }
+        let pos = RELATIONS
+            .iter()
+            .position(|r| std::ptr::eq(r, self))
+            .unwrap_or(0);
+        12_000 + pos as i64
+    }
+
+    /// The namespace OID it lives in.
+    pub fn namespace_oid(&self) -> u32 {
+        if self.schema == "pg_catalog" {
+            11
+        } else {
+            rows::INFORMATION_SCHEMA_OID
+        }
+    }
+
+    /// `v` for the views (`pg_tables`, `information_schema.*`), else `r`.
+    pub fn relkind(&self) -> char {
+        let views = [
+            "pg_roles",
+            "pg_user",
+            "pg_settings",
+            "pg_tables",
+            "pg_views",
+            "pg_indexes",
+            "pg_sequences",
+            "pg_stat_activity",
+        ];
+        if self.schema != "pg_catalog" || views.contains(&self.name) {
+            'v'
+        } else {
+            'r'
+        }
+    }
+
     /// The qualified name the executor dispatches on.
     pub fn qualified(&self) -> String {
         format!("{}.{}", self.schema, self.name)
@@ -317,15 +388,83 @@ pub fn quote_ident(s: &str) -> String {
 
 /// Reserved words that need quoting as identifiers.
 const RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case",
-    "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
-    "current_date", "current_role", "current_time", "current_timestamp", "current_user",
-    "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
-    "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
-    "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on",
-    "only", "or", "order", "placing", "primary", "references", "returning", "select",
-    "session_user", "some", "symmetric", "table", "then", "to", "trailing", "true", "union",
-    "unique", "user", "using", "variadic", "when", "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "lateral",
+    "leading",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "session_user",
+    "some",
+    "symmetric",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
 ];
 
 /// Type facts `pg_type` and `pg_attribute` show.

@@ -44,6 +44,9 @@ struct Rel {
     natts: usize,
     checks: usize,
     has_index: bool,
+    /// PostgreSQL implements foreign keys with triggers on both tables;
+    /// psql only looks for foreign keys when this is set.
+    has_triggers: bool,
     am: i64,
 }
 
@@ -51,7 +54,17 @@ struct Rel {
 fn relations(cx: &SysCx<'_>) -> Vec<Rel> {
     let cat = &cx.services.catalog;
     let mut out = Vec::new();
-    for t in cat.tables(ROption::RNone).iter() {
+    let tables = cat.tables(ROption::RNone);
+    let mut fk_tables = std::collections::HashSet::new();
+    for t in tables.iter() {
+        for c in t.constraints.iter() {
+            if let ConstraintKind::ForeignKey { ref_table, .. } = c.kind {
+                fk_tables.insert(t.id);
+                fk_tables.insert(ref_table);
+            }
+        }
+    }
+    for t in tables.iter() {
         let kind = match t.kind {
             RelationKind::Table => 'r',
             RelationKind::View => 'v',
@@ -70,6 +83,7 @@ fn relations(cx: &SysCx<'_>) -> Vec<Rel> {
                 .filter(|c| matches!(c.kind, ConstraintKind::Check { .. }))
                 .count(),
             has_index: !indexes.is_empty(),
+            has_triggers: fk_tables.contains(&t.id),
             am: if kind == 'r' { 2 } else { 0 },
         });
         for i in indexes.iter() {
@@ -81,6 +95,7 @@ fn relations(cx: &SysCx<'_>) -> Vec<Rel> {
                 natts: i.columns.len(),
                 checks: 0,
                 has_index: false,
+                has_triggers: false,
                 am: am_oid(i.method.as_str()),
             });
         }
@@ -95,9 +110,23 @@ fn relations(cx: &SysCx<'_>) -> Vec<Rel> {
                 natts: 3,
                 checks: 0,
                 has_index: false,
+                has_triggers: false,
                 am: 0,
             });
         }
+    }
+    for r in RELATIONS {
+        out.push(Rel {
+            oid: r.oid(),
+            name: r.name.to_string(),
+            schema: r.namespace_oid(),
+            kind: r.relkind(),
+            natts: r.schema().fields.len(),
+            checks: 0,
+            has_index: false,
+            has_triggers: false,
+            am: if r.relkind() == 'r' { 2 } else { 0 },
+        });
     }
     out.sort_by_key(|r| r.oid);
     out
@@ -195,7 +224,7 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                     i2(r.natts),
                     i2(r.checks),
                     b(false),
-                    b(false),
+                    b(r.has_triggers),
                     b(false),
                     b(false),
                     b(false),
@@ -213,46 +242,22 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
             let mut out = Vec::new();
             for t in user_tables(cx) {
                 for (k, c) in t.columns.iter().enumerate() {
-                    let dt = c.data_type;
-                    let facts = type_facts(dt.id);
-                    let (len, byval, align, storage) = match (&facts, dt.is_array) {
-                        (Some(f), false) => (f.len, f.byval, f.align, f.storage),
-                        (Some(f), true) => (-1, false, f.align.max('i'), 'x'),
-                        (None, _) => (-1, false, 'i', 'x'),
-                    };
-                    let identity = match c.identity {
-                        Identity::Always => 'a',
-                        Identity::ByDefault => 'd',
-                        _ => '\0',
-                    };
-                    let generated = c.identity == Identity::Stored;
-                    out.push(vec![
-                        oid(t.id),
-                        name(&c.name),
-                        oid(dt.oid()),
-                        i4(-1),
-                        i2(len),
-                        i2(k + 1),
-                        i4(dt.is_array as i32),
-                        i4(-1),
-                        i4(dt.typmod),
-                        b(byval),
-                        ch(align),
-                        ch(storage),
-                        Value::text(""),
-                        b(!c.nullable),
-                        b(c.default_expr.is_some() && identity == '\0'),
-                        b(false),
-                        Value::text(if identity == '\0' { String::new() } else { identity.to_string() }),
-                        Value::text(if generated { "s" } else { "" }),
-                        b(false),
-                        b(true),
-                        i4(0),
-                        oid(type_collation(dt.id)),
-                        NULL,
-                        NULL,
-                        NULL,
-                    ]);
+                    out.push(attribute_row(t.id, k, c));
+                }
+                // Index columns, as `\d index` lists them.
+                for i in cat.indexes_of(t.id).iter() {
+                    for (k, col) in i.columns.iter().enumerate() {
+                        let Some(c) = t.columns.get(*col as usize) else {
+                            continue;
+                        };
+                        let c = crate::catalog::ColumnDef {
+                            nullable: true,
+                            default_expr: ROption::RNone,
+                            identity: Identity::None,
+                            ..c.clone()
+                        };
+                        out.push(attribute_row(i.id, k, &c));
+                    }
                 }
             }
             out
@@ -410,9 +415,7 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                             .iter()
                             .find(|i| i.name == c.name)
                             .or_else(|| {
-                                indexes
-                                    .iter()
-                                    .find(|i| Some(&i.columns) == key && i.unique)
+                                indexes.iter().find(|i| Some(&i.columns) == key && i.unique)
                             })
                             .map(|i| i.id as i64)
                             .unwrap_or(0),
@@ -534,7 +537,10 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
             .map(|kv| {
                 let read_only = matches!(
                     kv.key.as_str(),
-                    "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes"
+                    "server_version"
+                        | "server_version_num"
+                        | "server_encoding"
+                        | "integer_datetimes"
                 );
                 vec![
                     Value::text(kv.key.as_str()),
@@ -607,8 +613,20 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
             .map(|(o, n, t)| vec![oid(*o), name(n), oid(0), ch(*t)])
             .collect(),
         "pg_catalog.pg_tablespace" => vec![
-            vec![oid(1663), name("pg_default"), oid(SESSION_USER_OID), NULL, NULL],
-            vec![oid(1664), name("pg_global"), oid(SESSION_USER_OID), NULL, NULL],
+            vec![
+                oid(1663),
+                name("pg_default"),
+                oid(SESSION_USER_OID),
+                NULL,
+                NULL,
+            ],
+            vec![
+                oid(1664),
+                name("pg_global"),
+                oid(SESSION_USER_OID),
+                NULL,
+                NULL,
+            ],
         ],
         "pg_catalog.pg_collation" => [
             (DEFAULT_COLLATION, "default", 'd', NULL),
@@ -638,7 +656,7 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
             .map(|s| {
                 vec![
                     oid(s.id),
-                    oid(20),
+                    oid(sequence_type(s.max_value)),
                     Value::Int8(s.start),
                     Value::Int8(s.increment),
                     Value::Int8(s.max_value),
@@ -718,7 +736,7 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                     name(&schema_name(cx, s.schema)),
                     name(&s.name),
                     name(cx.user),
-                    oid(20),
+                    oid(sequence_type(s.max_value)),
                     Value::Int8(s.start),
                     Value::Int8(s.min_value),
                     Value::Int8(s.max_value),
@@ -934,6 +952,18 @@ const PROC_OID_BASE: i64 = 1 << 29;
 /// What `pg_database` reports for `datcollate`/`datctype`.
 const LOCALE: &str = "C.UTF-8";
 
+/// The sequence's data type, from its bound (the catalog keeps no type:
+/// SERIAL's sequences end at int4's maximum, SMALLSERIAL's at int2's).
+fn sequence_type(max: i64) -> u32 {
+    if max == i16::MAX as i64 {
+        21
+    } else if max == i32::MAX as i64 {
+        23
+    } else {
+        20
+    }
+}
+
 fn namespace_owner(schema: &str) -> u32 {
     if schema == "public" {
         DATABASE_OWNER_OID
@@ -1015,7 +1045,9 @@ fn info_column(
             TypeId::Int8 => (i4(64), i4(2), i4(0)),
             TypeId::Float4 => (i4(24), i4(2), NULL),
             TypeId::Float8 => (i4(53), i4(2), NULL),
-            TypeId::Numeric if m >= 4 => (i4(((m - 4) >> 16) & 0xffff), i4(10), i4((m - 4) & 0xffff)),
+            TypeId::Numeric if m >= 4 => {
+                (i4(((m - 4) >> 16) & 0xffff), i4(10), i4((m - 4) & 0xffff))
+            }
             TypeId::Numeric => (NULL, i4(10), NULL),
             _ => (NULL, NULL, NULL),
         }
@@ -1093,4 +1125,47 @@ fn info_column(
     });
     row.push(yes_no(t.kind == RelationKind::Table));
     row
+}
+
+fn attribute_row(relid: u64, k: usize, c: &crate::catalog::ColumnDef) -> Vec<Value> {
+    let dt = c.data_type;
+    let facts = type_facts(dt.id);
+    let (len, byval, align, storage) = match (&facts, dt.is_array) {
+        (Some(f), false) => (f.len, f.byval, f.align, f.storage),
+        (Some(f), true) => (-1, false, f.align.max('i'), 'x'),
+        (None, _) => (-1, false, 'i', 'x'),
+    };
+    let identity = match c.identity {
+        Identity::Always => "a",
+        Identity::ByDefault => "d",
+        _ => "",
+    };
+    let generated = c.identity == Identity::Stored;
+    vec![
+        oid(relid),
+        name(&c.name),
+        oid(dt.oid()),
+        i4(-1),
+        i2(len),
+        i2(k + 1),
+        i4(dt.is_array as i32),
+        i4(-1),
+        i4(dt.typmod),
+        b(byval),
+        ch(align),
+        ch(storage),
+        Value::text(""),
+        b(!c.nullable),
+        b(c.default_expr.is_some() && identity.is_empty()),
+        b(false),
+        Value::text(identity),
+        Value::text(if generated { "s" } else { "" }),
+        b(false),
+        b(true),
+        i4(0),
+        oid(type_collation(dt.id)),
+        NULL,
+        NULL,
+        NULL,
+    ]
 }

@@ -30,7 +30,10 @@ fn size_pretty_matches_postgres() {
 #[test]
 fn format_type_and_defaults() {
     assert_eq!(format_type(23, -1).as_deref(), Some("integer"));
-    assert_eq!(format_type(1043, 14).as_deref(), Some("character varying(10)"));
+    assert_eq!(
+        format_type(1043, 14).as_deref(),
+        Some("character varying(10)")
+    );
     assert_eq!(format_type(1007, -1).as_deref(), Some("integer[]"));
     assert_eq!(format_type(26, -1).as_deref(), Some("oid"));
     assert_eq!(format_type(18, -1).as_deref(), Some("\"char\""));

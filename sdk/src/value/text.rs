@@ -224,7 +224,9 @@ pub fn parse_text_with(ty: DataType, input: &str, opts: &FormatOptions) -> DbRes
             Value::text(&input[..end])
         }
         // `"char"` keeps the first byte (empty stays empty).
-        TypeId::InternalChar => Value::text(input.chars().next().map(String::from).unwrap_or_default()),
+        TypeId::InternalChar => {
+            Value::text(input.chars().next().map(String::from).unwrap_or_default())
+        }
         t @ (TypeId::Oid
         | TypeId::RegClass
         | TypeId::RegType
@@ -239,7 +241,10 @@ pub fn parse_text_with(ty: DataType, input: &str, opts: &FormatOptions) -> DbRes
                     // before values reach here.
                     AionError::new(
                         SqlState::FEATURE_NOT_SUPPORTED,
-                        format!("{} input of a name needs the catalog: \"{input}\"", t.sql_name()),
+                        format!(
+                            "{} input of a name needs the catalog: \"{input}\"",
+                            t.sql_name()
+                        ),
                     )
                 }
             })?;
