@@ -25,6 +25,14 @@ pub(crate) fn build(
             pos: 0,
         }));
     }
+    if let Some(spec) = call
+        .name
+        .as_str()
+        .strip_prefix("rows from(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return rows_from(cx, plan, spec, call, columns);
+    }
     let name = call.name.to_ascii_lowercase();
     let known = [
         "generate_series",
@@ -407,5 +415,86 @@ impl Op for SysRowsOp {
     }
     fn close(&mut self, _cx: &mut EvalCx) {
         self.rows = Vec::new();
+    }
+}
+
+/// `ROWS FROM (f(..), g(..))`: `spec` lists `name/args/columns` per
+/// function; the functions run side by side, shorter ones padded with NULLs.
+fn rows_from(
+    cx: &mut EvalCx,
+    plan: &Plan,
+    spec: &str,
+    call: &TableFunctionCall,
+    columns: &Schema,
+) -> DbResult<Box<dyn Op>> {
+    let mut subs = Vec::new();
+    let (mut arg, mut col) = (0usize, 0usize);
+    for part in spec.split(',') {
+        let mut it = part.split('/');
+        let (Some(name), Some(nargs), Some(ncols)) = (
+            it.next(),
+            it.next().and_then(|n| n.parse::<usize>().ok()),
+            it.next().and_then(|n| n.parse::<usize>().ok()),
+        ) else {
+            return Err(bad_plan(format!("malformed ROWS FROM item {part}")));
+        };
+        let (Some(args), Some(fields)) = (
+            call.args.get(arg..arg + nargs),
+            columns.fields.get(col..col + ncols),
+        ) else {
+            return Err(bad_plan("ROWS FROM arguments or columns out of range"));
+        };
+        let sub = TableFunctionCall {
+            name: name.into(),
+            args: args.iter().copied().collect(),
+        };
+        let op = build(cx, plan, &sub, &Schema::new(fields.to_vec()), false)?;
+        subs.push((op, ncols));
+        arg += nargs;
+        col += ncols;
+    }
+    Ok(Box::new(RowsFromOp {
+        subs,
+        done: Vec::new(),
+        buf: Vec::new(),
+    }))
+}
+
+struct RowsFromOp {
+    subs: Vec<(Box<dyn Op>, usize)>,
+    done: Vec<bool>,
+    buf: Vec<Value>,
+}
+
+impl Op for RowsFromOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        for (op, _) in self.subs.iter_mut() {
+            op.open(cx)?;
+        }
+        self.done = vec![false; self.subs.len()];
+        Ok(())
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        self.buf.clear();
+        let mut any = false;
+        for (k, (op, width)) in self.subs.iter_mut().enumerate() {
+            let has = !self.done[k] && op.advance(cx)?;
+            if has {
+                any = true;
+                self.buf.extend_from_slice(op.current());
+            } else {
+                self.done[k] = true;
+                self.buf.extend(std::iter::repeat_n(Value::Null, *width));
+            }
+        }
+        Ok(any)
+    }
+    fn current(&self) -> &[Value] {
+        &self.buf
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        for (op, _) in self.subs.iter_mut() {
+            op.close(cx);
+        }
     }
 }

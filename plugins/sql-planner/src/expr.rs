@@ -972,6 +972,9 @@ impl<'a> Binder<'a> {
         if matches!(a.ty.id, TypeId::Text | TypeId::Varchar | TypeId::Char) && !a.ty.is_array {
             return Ok(a);
         }
+        if matches!(a.ty.id, TypeId::Name | TypeId::InternalChar) && !a.ty.is_array {
+            return self.coerce(a, DataType::TEXT, CoercionKind::Implicit);
+        }
         if a.ty.id == TypeId::Unknown {
             return self.coerce(a, DataType::TEXT, CoercionKind::Implicit);
         }

@@ -44,6 +44,12 @@ pub enum SysFunc {
     RelationIsPublishable,
     IsInRecovery,
     ToRegClass,
+    /// `to_regtype`, `to_regnamespace`, `to_regrole`, `to_regproc`: the
+    /// `reg*` input, NULL instead of an error for a missing object.
+    ToRegType,
+    ToRegNamespace,
+    ToRegRole,
+    ToRegProc,
     /// `x::regclass::text` and friends.
     RegClassOut,
     RegTypeOut,
@@ -212,6 +218,34 @@ static FUNCTIONS: &[SysFunction] = &[
     ),
     f!("pg_is_in_recovery", IsInRecovery, 0, [], BOOL),
     f!("to_regclass", ToRegClass, 1, [TEXT], REGCLASS),
+    f!(
+        "to_regtype",
+        ToRegType,
+        1,
+        [TEXT],
+        DataType::scalar(TypeId::RegType)
+    ),
+    f!(
+        "to_regnamespace",
+        ToRegNamespace,
+        1,
+        [TEXT],
+        DataType::scalar(TypeId::RegNamespace)
+    ),
+    f!(
+        "to_regrole",
+        ToRegRole,
+        1,
+        [TEXT],
+        DataType::scalar(TypeId::RegRole)
+    ),
+    f!(
+        "to_regproc",
+        ToRegProc,
+        1,
+        [TEXT],
+        DataType::scalar(TypeId::RegProc)
+    ),
 ];
 
 /// The catalog function `name` taking `nargs` arguments.
@@ -404,6 +438,15 @@ pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
             Ok(Some(o)) => Value::Int8(o),
             _ => Value::Null,
         },
+        ToRegType | ToRegNamespace | ToRegRole | ToRegProc => {
+            let input = match func {
+                ToRegType => RegTypeIn,
+                ToRegNamespace => RegNamespaceIn,
+                ToRegRole => RegRoleIn,
+                _ => RegProcIn,
+            };
+            call(input, cx, args).unwrap_or(Value::Null)
+        }
         RegClassOut => {
             let o = oid0.unwrap_or(0);
             Value::text(match relation_any(cx, o) {

@@ -376,12 +376,22 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                         b(true),
                         b(false),
                         int2_array(i.columns.iter().copied()),
-                        NULL,
-                        NULL,
                         Value::Array(ArrayValue::one_dim(
-                            TypeId::Int2,
-                            i.columns.iter().map(|_| Value::Int2(0)).collect(),
+                            TypeId::Oid,
+                            i.columns
+                                .iter()
+                                .map(|c| {
+                                    let ty = t.columns.get(*c as usize).map(|c| c.data_type.id);
+                                    oid(ty.map(type_collation).unwrap_or(0))
+                                })
+                                .collect(),
                         )),
+                        // Operator classes are the access method's defaults.
+                        Value::Array(ArrayValue::one_dim(
+                            TypeId::Oid,
+                            i.columns.iter().map(|_| oid(0)).collect(),
+                        )),
+                        Value::text(vec!["0"; n].join(" ")),
                         NULL,
                         NULL,
                     ]);
