@@ -1189,7 +1189,10 @@ fn bind_rows_from(
         }
     }
     let name = format!("rows from({})", spec.join(","));
-    finish_table_function(b, &name, "__srf", all_args, all_cols, false, alias, left)
+    // Columns keep their `__srf_k` names (a one-column function would
+    // otherwise be renamed after the alias).
+    let _ = alias;
+    finish_table_function(b, &name, "__srf", all_args, all_cols, false, None, left)
 }
 
 /// Rewrites a SELECT whose select list calls set-returning functions
