@@ -807,7 +807,7 @@ fn catalog_rows_and_functions_follow_the_catalog() {
     let oid = call(SysFunc::RegClassIn, &[Value::text("t")]).unwrap();
     assert_eq!(oid, Value::Int8(t.id as i64));
     assert_eq!(
-        call(SysFunc::RegClassOut, &[oid.clone()]).unwrap(),
+        call(SysFunc::RegClassOut, std::slice::from_ref(&oid)).unwrap(),
         Value::text("t")
     );
     assert_eq!(
@@ -822,7 +822,7 @@ fn catalog_rows_and_functions_follow_the_catalog() {
         Value::text("alice")
     );
     assert_eq!(
-        call(SysFunc::TableIsVisible, &[oid.clone()]).unwrap(),
+        call(SysFunc::TableIsVisible, std::slice::from_ref(&oid)).unwrap(),
         Value::Bool(true)
     );
     let pkey = find("t_pkey")[0].clone();

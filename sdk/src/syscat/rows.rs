@@ -260,6 +260,18 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                     }
                 }
             }
+            for r in RELATIONS {
+                for (k, f) in r.schema().fields.iter().enumerate() {
+                    let c = crate::catalog::ColumnDef {
+                        name: f.name.clone(),
+                        data_type: f.data_type,
+                        nullable: true,
+                        default_expr: ROption::RNone,
+                        identity: Identity::None,
+                    };
+                    out.push(attribute_row(r.oid() as u64, k, &c));
+                }
+            }
             out
         }
         "pg_catalog.pg_attrdef" => {
