@@ -1272,11 +1272,7 @@ fn srf_select_list(s: &ast::Select) -> Option<ast::Select> {
 /// The arguments (coerced) and output columns of a set-returning function.
 type SrfShape = (Vec<LExpr>, Vec<(String, DataType)>);
 
-fn srf_shape(
-    b: &mut Binder<'_>,
-    name: &str,
-    bound: Vec<LExpr>,
-) -> DbResult<SrfShape> {
+fn srf_shape(b: &mut Binder<'_>, name: &str, bound: Vec<LExpr>) -> DbResult<SrfShape> {
     Ok(match name {
         "generate_series" => {
             if bound.len() < 2 || bound.len() > 3 {
