@@ -166,3 +166,56 @@ fn sqlalchemy_reflects_the_schema() {
     );
     assert_eq!(stdout, EXPECTED);
 }
+
+const PSYCOPG_SCRIPT: &str = r#"
+import sys, psycopg
+from psycopg.types import TypeInfo
+c = psycopg.connect(sys.argv[1], autocommit=True)
+c.execute("CREATE TABLE books (id int PRIMARY KEY, title text)")
+for binary in (False, True):
+    cur = c.cursor(binary=binary)
+    cur.execute("SELECT relname, relkind, relnamespace::regnamespace, oid = %s::regclass FROM pg_class WHERE relname = %s", ["books", "books"])
+    print(binary, cur.fetchall(), [d.type_code for d in cur.description])
+    cur.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum", ["books"])
+    print(binary, cur.fetchall())
+print(TypeInfo.fetch(c, "int4"), TypeInfo.fetch(c, "nope"))
+"#;
+
+const PSYCOPG_EXPECTED: &str = "\
+False [('books', 'r', 'public', True)] [19, 18, 25, 16]
+False [('id', 23), ('title', 25)]
+True [('books', 'r', 'public', True)] [19, 18, 25, 16]
+True [('id', 23), ('title', 25)]
+<TypeInfo: int4 (oid: 23, array oid: 1007)> None
+";
+
+#[test]
+fn psycopg_reads_catalog_types_in_text_and_binary() {
+    let probe = Command::new("python3")
+        .args(["-c", "import psycopg"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with psycopg is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipping: python3 psycopg is not installed");
+        return;
+    }
+    let server = Server::start();
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname=aiondb",
+        server.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", PSYCOPG_SCRIPT, &conninfo])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "psycopg failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, PSYCOPG_EXPECTED);
+}
