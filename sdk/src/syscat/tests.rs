@@ -63,3 +63,42 @@ fn catalog_functions_resolve_by_arity() {
     assert!(lookup_function("pg_get_indexdef", 4).is_none());
     assert!(lookup_function("format_type", 1).is_none());
 }
+
+#[test]
+fn system_types_resolve_and_cast_like_postgres() {
+    use crate::value::ops::BinaryOp;
+    use crate::value::{cast, parse_text, resolve_binary, CoercionKind, Value};
+    let oid = DataType::scalar(TypeId::Oid);
+    let name = DataType::scalar(TypeId::Name);
+    assert!(resolve_binary(BinaryOp::Add, &oid, &DataType::INT4).is_none());
+    assert!(resolve_binary(BinaryOp::Eq, &oid, &DataType::INT4).is_some());
+    assert_eq!(
+        resolve_binary(BinaryOp::Eq, &oid, &DataType::UNKNOWN).map(|r| r.1),
+        Some(oid)
+    );
+    assert!(resolve_binary(BinaryOp::RegexMatch, &name, &DataType::UNKNOWN).is_some());
+    assert_eq!(parse_text(oid, "-1").unwrap(), Value::Int8(4_294_967_295));
+    assert_eq!(
+        parse_text(oid, "4294967296").unwrap_err().sqlstate.as_str(),
+        "22003"
+    );
+    assert_eq!(
+        cast(&Value::Int4(7), &oid, CoercionKind::Implicit).unwrap(),
+        Value::Int8(7)
+    );
+    assert!(crate::value::can_coerce(
+        &DataType::INT4,
+        &oid,
+        CoercionKind::Implicit
+    ));
+    assert!(crate::value::can_coerce(
+        &name,
+        &DataType::TEXT,
+        CoercionKind::Implicit
+    ));
+    assert!(!crate::value::can_coerce(
+        &DataType::TEXT,
+        &oid,
+        CoercionKind::Assignment
+    ));
+}

@@ -82,6 +82,18 @@ pub fn resolve_binary(
     l: &DataType,
     r: &DataType,
 ) -> Option<(DataType, DataType, DataType)> {
+    use BinaryOp::*;
+    // oid and the reg* types only compare: PostgreSQL has no arithmetic
+    // on them.
+    let oid_like = |t: &DataType| !t.is_array && t.id.is_oid_like();
+    if (oid_like(l) || oid_like(r))
+        && matches!(
+            op,
+            Add | Sub | Mul | Div | Mod | Pow | BitAnd | BitOr | BitXor | ShiftLeft | ShiftRight
+        )
+    {
+        return None;
+    }
     let (lu, ru) = (is_unknown(l), is_unknown(r));
     if lu && ru {
         return match op {
