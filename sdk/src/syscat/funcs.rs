@@ -32,6 +32,11 @@ pub enum SysFunc {
     /// `has_table_privilege` and friends: the only role is a superuser.
     HasPrivilege,
     EncodingToChar,
+    /// `pg_char_to_encoding`: 6 for UTF8, the only server encoding.
+    CharToEncoding,
+    DatabaseEncoding,
+    /// `pg_tablespace_location`: the default tablespaces have no path.
+    TablespaceLocation,
     GetSerialSequence,
     BackendPid,
     /// Functions with no answer here (`inet_server_addr` over a Unix
@@ -104,6 +109,20 @@ static FUNCTIONS: &[SysFunction] = &[
     f!("pg_type_is_visible", AlwaysVisible, 1, [OID], BOOL),
     f!("pg_function_is_visible", AlwaysVisible, 1, [OID], BOOL),
     f!("pg_collation_is_visible", AlwaysVisible, 1, [OID], BOOL),
+    f!("pg_operator_is_visible", AlwaysVisible, 1, [OID], BOOL),
+    f!("pg_conversion_is_visible", AlwaysVisible, 1, [OID], BOOL),
+    f!("pg_ts_config_is_visible", AlwaysVisible, 1, [OID], BOOL),
+    f!(
+        "pg_statistics_obj_is_visible",
+        AlwaysVisible,
+        1,
+        [OID],
+        BOOL
+    ),
+    f!("pg_opclass_is_visible", AlwaysVisible, 1, [OID], BOOL),
+    f!("pg_tablespace_location", TablespaceLocation, 1, [OID], TEXT),
+    f!("getdatabaseencoding", DatabaseEncoding, 0, [], NAME),
+    f!("pg_char_to_encoding", CharToEncoding, 1, [NAME], INT4),
     f!("obj_description", ObjDescription, 1, [OID, NAME], TEXT),
     f!("col_description", ColDescription, 2, [OID, INT4], TEXT),
     f!("shobj_description", ShobjDescription, 2, [OID, NAME], TEXT),
@@ -404,6 +423,13 @@ pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
             Some(0) => "SQL_ASCII",
             _ => "",
         }),
+        CharToEncoding => Value::Int4(match text_arg(args, 0).map(str::to_ascii_uppercase) {
+            Some(e) if e == "UTF8" || e == "UTF-8" => 6,
+            Some(e) if e == "SQL_ASCII" => 0,
+            _ => -1,
+        }),
+        DatabaseEncoding => Value::text("UTF8"),
+        TablespaceLocation => Value::text(""),
         GetSerialSequence => serial_sequence(
             cx,
             text_arg(args, 0).unwrap_or_default(),
