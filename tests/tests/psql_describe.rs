@@ -10,9 +10,11 @@
 //! match. Locally, a missing psql or PostgreSQL skips the test; with
 //! `CI` set it fails.
 //!
-//! The schema avoids what AionDB stores as text and PostgreSQL deparses
-//! from its expression trees (`CHECK (price > 0::numeric)` for a numeric
-//! column, `'x'::text` defaults): those print differently.
+//! AionDB keeps CHECK expressions and defaults as the SQL text written;
+//! `pg_get_constraintdef` adds the casts PostgreSQL's deparser shows for
+//! `column op literal` comparisons (`price > 0::numeric`), so the schema's
+//! checks are of that shape. Other expressions (`'x'::text` defaults, IN
+//! lists) would print differently.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -26,8 +28,8 @@ const USER: &str = "postgres";
 const PASSWORD: &str = "Describe-Passw0rd!";
 
 const SCHEMA: &str = "
-CREATE TABLE authors (id serial PRIMARY KEY, name text NOT NULL, email varchar(100) UNIQUE, created date DEFAULT current_date);
-CREATE TABLE books (id int PRIMARY KEY, author_id int REFERENCES authors(id) ON DELETE CASCADE, title text NOT NULL, price numeric(10,2), pages int DEFAULT 100 CHECK (pages > 0), published boolean NOT NULL DEFAULT false);
+CREATE TABLE authors (id serial PRIMARY KEY, name text NOT NULL CHECK (name <> ''), email varchar(100) UNIQUE CHECK (email LIKE '%@%'), created date DEFAULT current_date);
+CREATE TABLE books (id int PRIMARY KEY, author_id int REFERENCES authors(id) ON DELETE CASCADE, title text NOT NULL, price numeric(10,2) CHECK (price > 0 AND price < 1000), pages int DEFAULT 100 CHECK (pages > 0), published boolean NOT NULL DEFAULT false);
 CREATE INDEX books_title_idx ON books (title);
 CREATE UNIQUE INDEX books_author_title ON books (author_id, title);
 CREATE VIEW cheap_books AS SELECT id, title FROM books WHERE price < 10;

@@ -5,8 +5,7 @@
 //! `generate_subscripts`, `pg_get_constraintdef`, ...).
 //!
 //! The expected values are what SQLAlchemy reports for the same schema on
-//! PostgreSQL 15, except the CHECK text: PostgreSQL deparses
-//! `price > 0::numeric` where AionDB keeps the text as written. Without
+//! PostgreSQL 15. Without
 //! python3 + psycopg + sqlalchemy a local run skips; with `CI` set it
 //! fails (.ci/run installs them).
 
@@ -132,7 +131,7 @@ fks [('books_author_id_fkey', ['author_id'], 'authors', ['id'])]
 indexes [('books_title_idx', False, ['title'])]
 indexes [('authors_email_key', True, ['email'])]
 uniques [('authors_email_key', ['email'])]
-checks [('books_price_check', 'price > 0')]
+checks [('books_price_check', 'price > 0::numeric')]
 items [('sku', False, None), ('qty', False, '0')]
 ";
 

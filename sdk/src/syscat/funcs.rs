@@ -835,6 +835,7 @@ fn constraint_def(cx: &SysCx<'_>, t: &TableDef, c: &ConstraintKind, pretty: bool
         }
         ConstraintKind::Unique { columns } => format!("UNIQUE ({})", column_list(t, columns)),
         ConstraintKind::Check { expr } => {
+            let expr = check_as_deparsed(t, expr);
             if pretty {
                 format!("CHECK ({expr})")
             } else {
@@ -953,4 +954,176 @@ pub fn size_pretty(size: i64) -> String {
         s >>= 10;
     }
     format!("{size} bytes")
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Space(String),
+    Ident(String),
+    Quoted(String),
+    Number(String),
+    Str(String),
+    Op(String),
+    Punct(char),
+}
+
+fn tokenize(s: &str) -> Option<Vec<Tok>> {
+    let cs: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cs.len() {
+        let c = cs[i];
+        let start = i;
+        if c.is_whitespace() {
+            while i < cs.len() && cs[i].is_whitespace() {
+                i += 1;
+            }
+            out.push(Tok::Space(cs[start..i].iter().collect()));
+        } else if c == '\'' || c == '"' {
+            i += 1;
+            loop {
+                let ch = *cs.get(i)?;
+                i += 1;
+                if ch == c {
+                    if cs.get(i) == Some(&c) {
+                        i += 1;
+                        continue;
+                    }
+                    break;
+                }
+            }
+            let text: String = cs[start..i].iter().collect();
+            out.push(if c == '\'' {
+                Tok::Str(text)
+            } else {
+                Tok::Quoted(text)
+            });
+        } else if c.is_alphabetic() || c == '_' {
+            while i < cs.len() && (cs[i].is_alphanumeric() || cs[i] == '_' || cs[i] == '$') {
+                i += 1;
+            }
+            out.push(Tok::Ident(cs[start..i].iter().collect()));
+        } else if c.is_ascii_digit() {
+            while i < cs.len() && (cs[i].is_ascii_digit() || cs[i] == '.') {
+                i += 1;
+            }
+            out.push(Tok::Number(cs[start..i].iter().collect()));
+        } else if "<>=!~+-*/%^&|#@:".contains(c) {
+            while i < cs.len() && "<>=!~+-*/%^&|#@:".contains(cs[i]) {
+                i += 1;
+            }
+            out.push(Tok::Op(cs[start..i].iter().collect()));
+        } else {
+            i += 1;
+            out.push(Tok::Punct(c));
+        }
+    }
+    Some(out)
+}
+
+/// A stored CHECK expression as PostgreSQL's deparser prints it, for the
+/// common `column op literal` comparisons: the literal carries the cast
+/// PostgreSQL's parser added (`price > 0::numeric`, `name <> ''::text`),
+/// a varchar column compared with text is cast (`email::text ~~ ...`),
+/// and LIKE is printed as its operator. Anything else is kept as written.
+pub(crate) fn check_as_deparsed(t: &TableDef, expr: &str) -> String {
+    let Some(mut toks) = tokenize(expr) else {
+        return expr.to_string();
+    };
+    // Indexes of the non-space tokens.
+    let idx: Vec<usize> = (0..toks.len())
+        .filter(|k| !matches!(toks[*k], Tok::Space(_)))
+        .collect();
+    let column = |tok: &Tok| -> Option<DataType> {
+        let n = match tok {
+            Tok::Ident(s) => s.to_lowercase(),
+            Tok::Quoted(s) => s[1..s.len() - 1].replace("\"\"", "\""),
+            _ => return None,
+        };
+        t.columns
+            .iter()
+            .find(|c| c.name.as_str() == n)
+            .map(|c| c.data_type)
+    };
+    let mut edits: Vec<(usize, String)> = Vec::new();
+    let mut j = 0;
+    while j + 2 < idx.len() {
+        let (a, o, l) = (idx[j], idx[j + 1], idx[j + 2]);
+        let op = match &toks[o] {
+            Tok::Op(x) if matches!(x.as_str(), "=" | "<>" | "!=" | "<" | "<=" | ">" | ">=") => {
+                x.clone()
+            }
+            Tok::Ident(x) if x.eq_ignore_ascii_case("like") => "~~".to_string(),
+            Tok::Ident(x) if x.eq_ignore_ascii_case("ilike") => "~~*".to_string(),
+            _ => {
+                j += 1;
+                continue;
+            }
+        };
+        let before_ok = j == 0
+            || !matches!(&toks[idx[j - 1]], Tok::Op(x) if x == "::")
+                && toks[idx[j - 1]] != Tok::Punct('.');
+        let after_ok = idx.get(j + 3).is_none_or(|k| {
+            !matches!(&toks[*k], Tok::Op(x) if x == "::")
+                && toks[*k] != Tok::Punct('.')
+                && toks[*k] != Tok::Punct('(')
+        });
+        let (Some(ty), true, true) = (column(&toks[a]), before_ok, after_ok) else {
+            j += 1;
+            continue;
+        };
+        if ty.is_array {
+            j += 1;
+            continue;
+        }
+        let lit = toks[l].clone();
+        let new_lit = match (&lit, ty.id) {
+            (Tok::Number(n), TypeId::Numeric) if !n.contains('.') => Some(format!("{n}::numeric")),
+            (Tok::Number(n), TypeId::Float8) => Some(format!("{n}::double precision")),
+            (Tok::Number(n), TypeId::Float4) => Some(format!("{n}::real")),
+            (Tok::Str(sv), TypeId::Varchar) => Some(format!("{sv}::text")),
+            (Tok::Str(sv), id) => type_facts(id).map(|_| {
+                let name = match id {
+                    TypeId::Char => "bpchar".to_string(),
+                    other => DataType::scalar(other).to_string(),
+                };
+                format!("{sv}::{name}")
+            }),
+            _ => None,
+        };
+        let like = op.starts_with("~~");
+        if new_lit.is_none() && !like {
+            j += 1;
+            continue;
+        }
+        if ty.id == TypeId::Varchar && matches!(lit, Tok::Str(_)) {
+            let col = match &toks[a] {
+                Tok::Ident(s) => s.to_lowercase(),
+                Tok::Quoted(s) => s.clone(),
+                _ => String::new(),
+            };
+            edits.push((a, format!("{col}::text")));
+        }
+        if let Some(nl) = new_lit {
+            edits.push((l, nl));
+        }
+        if like {
+            edits.push((o, op));
+        }
+        j += 3;
+    }
+    for (k, text) in edits {
+        toks[k] = Tok::Op(text);
+    }
+    toks.into_iter()
+        .map(|t| match t {
+            Tok::Space(s)
+            | Tok::Ident(s)
+            | Tok::Quoted(s)
+            | Tok::Number(s)
+            | Tok::Str(s)
+            | Tok::Op(s) => s,
+            Tok::Punct(c) => c.to_string(),
+        })
+        .collect()
 }

@@ -102,3 +102,45 @@ fn system_types_resolve_and_cast_like_postgres() {
         CoercionKind::Assignment
     ));
 }
+
+#[test]
+fn check_constraints_print_like_postgres() {
+    use crate::catalog::{ColumnDef, Identity};
+    use abi_stable::std_types::{ROption, RVec};
+    let col = |n: &str, t: DataType| ColumnDef {
+        name: n.into(),
+        data_type: t,
+        nullable: true,
+        default_expr: ROption::RNone,
+        identity: Identity::None,
+    };
+    let t = TableDef {
+        id: 1,
+        schema: 2200,
+        name: "t".into(),
+        kind: crate::catalog::RelationKind::Table,
+        columns: RVec::from(vec![
+            col("price", DataType::numeric(10, 2)),
+            col("n", DataType::INT4),
+            col("name", DataType::TEXT),
+            col("email", DataType::varchar(50)),
+            col("f", DataType::FLOAT8),
+        ]),
+        constraints: RVec::new(),
+        storage_backend: "in_memory".into(),
+        view_sql: ROption::RNone,
+    };
+    let d = |e: &str| funcs::check_as_deparsed(&t, e);
+    assert_eq!(d("price > 0"), "price > 0::numeric");
+    assert_eq!(d("price > 0.5"), "price > 0.5");
+    assert_eq!(d("n > 0"), "n > 0");
+    assert_eq!(d("name <> ''"), "name <> ''::text");
+    assert_eq!(d("email LIKE '%@%'"), "email::text ~~ '%@%'::text");
+    assert_eq!(d("f >= 1"), "f >= 1::double precision");
+    assert_eq!(
+        d("price > 0 AND price < 1000"),
+        "price > 0::numeric AND price < 1000::numeric"
+    );
+    assert_eq!(d("length(name) > 2"), "length(name) > 2");
+    assert_eq!(d("'it''s' = name"), "'it''s' = name");
+}
