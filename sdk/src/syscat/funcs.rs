@@ -698,12 +698,7 @@ pub fn regclass_in(cx: &SysCx<'_>, s: &str) -> DbResult<Option<i64>> {
         if let Some(s) = cat.sequence_by_name(def.id, name.into()).into_option() {
             return Some(s.id as i64);
         }
-        cat.tables(ROption::RSome(def.id)).iter().find_map(|t| {
-            cat.indexes_of(t.id)
-                .iter()
-                .find(|i| i.name.as_str() == name)
-                .map(|i| i.id as i64)
-        })
+        cx.index_by_name(def.id, name)
     };
     Ok(match parts.as_slice() {
         [name] => cx
@@ -770,14 +765,7 @@ fn relation_any(cx: &SysCx<'_>, o: i64) -> Option<(u32, String, char)> {
 }
 
 fn index_by_oid(cx: &SysCx<'_>, o: i64) -> Option<(TableDef, IndexDef)> {
-    let cat = &cx.services.catalog;
-    cat.tables(ROption::RNone).into_iter().find_map(|t| {
-        let i = cat
-            .indexes_of(t.id)
-            .into_iter()
-            .find(|i| i.id as i64 == o)?;
-        Some((t, i))
-    })
+    cx.index_by_oid(o)
 }
 
 fn column_list(t: &TableDef, cols: &[u32]) -> String {

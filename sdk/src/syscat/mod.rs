@@ -28,7 +28,7 @@ pub use rows::rows;
 use abi_stable::std_types::RString;
 
 use crate::capability::{ExecContext, Services};
-use crate::catalog::{KeyValue, SchemaDef, TableDef};
+use crate::catalog::{CatalogRef, KeyValue, SchemaDef, TableDef};
 use crate::row::{Field, Schema};
 use crate::types::{DataType, TypeId};
 
@@ -168,15 +168,57 @@ impl<'a> SysCx<'a> {
             };
             let found = cat.table_by_name(def.id, name.into()).is_some()
                 || cat.sequence_by_name(def.id, name.into()).is_some()
-                || cat
-                    .tables(abi_stable::std_types::ROption::RSome(def.id))
-                    .iter()
-                    .any(|t| cat.indexes_of(t.id).iter().any(|i| i.name.as_str() == name));
+                || self.index_by_name(def.id, name).is_some();
             if found {
                 return def.id == schema;
             }
         }
         false
+    }
+
+    /// The catalog's indexes by OID and by (schema, name), built once per
+    /// catalog version and thread: catalog functions look indexes up per
+    /// row, and the catalog has no index-by-id lookup.
+    fn indexes(&self) -> std::rc::Rc<IndexMap> {
+        thread_local! {
+            static CACHE: std::cell::RefCell<Option<std::rc::Rc<IndexMap>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let cat = &self.services.catalog;
+        let key = (&**cat as *const CatalogRef as usize, cat.version());
+        CACHE.with(|c| {
+            if let Some(m) = c.borrow().as_ref().filter(|m| m.key == key) {
+                return m.clone();
+            }
+            let mut m = IndexMap {
+                key,
+                by_oid: Default::default(),
+                by_name: Default::default(),
+            };
+            for t in cat.tables(abi_stable::std_types::ROption::RNone).iter() {
+                for i in cat.indexes_of(t.id).into_iter() {
+                    m.by_name
+                        .insert((t.schema, i.name.to_string()), i.id as i64);
+                    m.by_oid.insert(i.id as i64, (t.clone(), i));
+                }
+            }
+            let m = std::rc::Rc::new(m);
+            *c.borrow_mut() = Some(m.clone());
+            m
+        })
+    }
+
+    /// An index and its table by the index's OID.
+    pub fn index_by_oid(&self, oid: i64) -> Option<(TableDef, crate::catalog::IndexDef)> {
+        self.indexes().by_oid.get(&oid).cloned()
+    }
+
+    /// The OID of index `name` in `schema`.
+    pub fn index_by_name(&self, schema: u32, name: &str) -> Option<i64> {
+        self.indexes()
+            .by_name
+            .get(&(schema, name.to_string()))
+            .copied()
     }
 
     pub fn setting(&self, name: &str) -> Option<&str> {
@@ -185,6 +227,13 @@ impl<'a> SysCx<'a> {
             .find(|kv| kv.key.as_str().eq_ignore_ascii_case(name))
             .map(|kv| kv.value.as_str())
     }
+}
+
+struct IndexMap {
+    /// (catalog address, catalog version) the map was built from.
+    key: (usize, u64),
+    by_oid: std::collections::HashMap<i64, (TableDef, crate::catalog::IndexDef)>,
+    by_name: std::collections::HashMap<(u32, String), i64>,
 }
 
 /// A system relation: where it lives and its columns.
