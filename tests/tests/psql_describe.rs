@@ -355,4 +355,20 @@ SELECT current_schemas(false), pg_get_userbyid(10), pg_size_pretty(10240::bigint
         "{}",
         text(&out.stderr)
     );
+
+    // Catalog roles in \du, formatted as PostgreSQL 15 prints them for the
+    // same CREATE ROLE statements.
+    let out = server.psql(
+        "aiondb",
+        &["-q"],
+        Some("CREATE ROLE reader NOLOGIN;\nCREATE ROLE app LOGIN CREATEDB CONNECTION LIMIT 5 PASSWORD 'Secret-Pw-123';\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let du = server.psql("aiondb", &["-A", "-t", "-c", "\\du"], None);
+    assert_eq!(
+        text(&du.stdout),
+        "app|Create DB\n5 connections|{}\n\
+         postgres|Superuser, Create role, Create DB, Replication, Bypass RLS|{}\n\
+         reader|Cannot login|{}\n"
+    );
 }

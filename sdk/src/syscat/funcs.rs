@@ -354,8 +354,8 @@ pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
             Value::text(
                 roles(cx)
                     .into_iter()
-                    .find(|r| r.oid as i64 == o)
-                    .map(|r| r.name)
+                    .find(|r| r.id as i64 == o)
+                    .map(|r| r.name.to_string())
                     .unwrap_or_else(|| format!("unknown (OID={o})")),
             )
         }
@@ -507,7 +507,7 @@ pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
             Value::text(
                 roles(cx)
                     .into_iter()
-                    .find(|r| r.oid as i64 == o)
+                    .find(|r| r.id as i64 == o)
                     .map(|r| quote_ident(&r.name))
                     .unwrap_or_else(|| o.to_string()),
             )
@@ -583,8 +583,8 @@ pub fn call(func: SysFunc, cx: &SysCx<'_>, args: &[Value]) -> DbResult<Value> {
                 return Ok(Value::Int8(o));
             }
             let n = fold_ident(s);
-            match roles(cx).into_iter().find(|r| r.name == n) {
-                Some(r) => Value::Int8(r.oid as i64),
+            match roles(cx).into_iter().find(|r| r.name.as_str() == n) {
+                Some(r) => Value::Int8(r.id as i64),
                 None => {
                     return Err(AionError::new(
                         SqlState::UNDEFINED_OBJECT,

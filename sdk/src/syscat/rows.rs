@@ -185,14 +185,7 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
         "pg_catalog.pg_namespace" => cat
             .schemas()
             .iter()
-            .map(|s| {
-                vec![
-                    oid(s.id),
-                    name(&s.name),
-                    oid(namespace_owner(s.name.as_str())),
-                    NULL,
-                ]
-            })
+            .map(|s| vec![oid(s.id), name(&s.name), oid(namespace_owner(cx, s)), NULL])
             .chain(std::iter::once(vec![
                 oid(INFORMATION_SCHEMA_OID),
                 name("information_schema"),
@@ -503,52 +496,53 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                 vec![
                     name(&r.name),
                     b(r.superuser),
-                    b(true),
-                    b(r.superuser),
-                    b(r.superuser),
-                    b(r.login),
-                    b(r.superuser),
-                    i4(-1),
+                    b(r.inherit),
+                    b(r.create_role),
+                    b(r.create_db),
+                    b(r.can_login),
+                    b(r.replication),
+                    i4(r.connection_limit),
                     Value::text("********"),
+                    valid_until(&r),
+                    b(r.bypass_rls),
                     NULL,
-                    b(r.superuser),
-                    NULL,
-                    oid(r.oid),
+                    oid(r.id as i64),
                 ]
             })
             .collect(),
+        // Password verifiers are never shown, even here.
         "pg_catalog.pg_authid" => roles(cx)
             .into_iter()
             .map(|r| {
                 vec![
-                    oid(r.oid),
+                    oid(r.id as i64),
                     name(&r.name),
                     b(r.superuser),
-                    b(true),
-                    b(r.superuser),
-                    b(r.superuser),
-                    b(r.login),
-                    b(r.superuser),
-                    b(r.superuser),
-                    i4(-1),
+                    b(r.inherit),
+                    b(r.create_role),
+                    b(r.create_db),
+                    b(r.can_login),
+                    b(r.replication),
+                    b(r.bypass_rls),
+                    i4(r.connection_limit),
                     NULL,
-                    NULL,
+                    valid_until(&r),
                 ]
             })
             .collect(),
         "pg_catalog.pg_user" => roles(cx)
             .into_iter()
-            .filter(|r| r.login)
+            .filter(|r| r.can_login)
             .map(|r| {
                 vec![
                     name(&r.name),
-                    oid(r.oid),
+                    oid(r.id as i64),
+                    b(r.create_db),
                     b(r.superuser),
-                    b(r.superuser),
-                    b(r.superuser),
-                    b(r.superuser),
+                    b(r.replication),
+                    b(r.bypass_rls),
                     Value::text("********"),
-                    NULL,
+                    valid_until(&r),
                     NULL,
                 ]
             })
@@ -784,14 +778,17 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
         "information_schema.schemata" => cat
             .schemas()
             .iter()
-            .map(|s| s.name.to_string())
-            .chain(std::iter::once("information_schema".to_string()))
-            .map(|s| {
-                let owner = if s == "public" {
-                    "pg_database_owner".to_string()
-                } else {
-                    cx.user.to_string()
-                };
+            .map(|s| (s.name.to_string(), namespace_owner(cx, s)))
+            .chain(std::iter::once((
+                "information_schema".to_string(),
+                SESSION_USER_OID as i64,
+            )))
+            .map(|(s, owner)| {
+                let owner = roles(cx)
+                    .into_iter()
+                    .find(|r| r.id as i64 == owner)
+                    .map(|r| r.name.to_string())
+                    .unwrap_or_default();
                 vec![
                     name(cx.database),
                     name(&s),
@@ -986,12 +983,19 @@ fn sequence_type(max: i64) -> u32 {
     }
 }
 
-fn namespace_owner(schema: &str) -> u32 {
-    if schema == "public" {
-        DATABASE_OWNER_OID
-    } else {
-        SESSION_USER_OID
+/// `public` belongs to `pg_database_owner` (as in PostgreSQL 15); other
+/// schemas to the role their catalog entry names (the bootstrap
+/// superuser when it names no known role).
+fn namespace_owner(cx: &SysCx<'_>, schema: &SchemaDef) -> i64 {
+    if schema.name.as_str() == "public" {
+        return DATABASE_OWNER_OID as i64;
     }
+    cx.services
+        .catalog
+        .role_by_name(schema.owner.as_str().into())
+        .into_option()
+        .map(|r| r.id as i64)
+        .unwrap_or(SESSION_USER_OID as i64)
 }
 
 fn setting_vartype(v: &str) -> &'static str {
@@ -1004,31 +1008,46 @@ fn setting_vartype(v: &str) -> &'static str {
     }
 }
 
-pub(crate) struct Role {
-    pub oid: u32,
-    pub name: String,
-    pub superuser: bool,
-    pub login: bool,
+/// The catalog's roles (`CREATE ROLE`; the bootstrap user is superuser
+/// role 10) and `pg_database_owner`. A catalog without roles (tests, other
+/// hosts) shows the session user as the bootstrap superuser.
+pub(crate) fn roles(cx: &SysCx<'_>) -> Vec<crate::catalog::RoleDef> {
+    use crate::catalog::RoleDef;
+    let role = |id: u64, name: &str, superuser: bool, login: bool| RoleDef {
+        id,
+        name: name.into(),
+        superuser,
+        inherit: true,
+        create_role: superuser,
+        create_db: superuser,
+        can_login: login,
+        replication: superuser,
+        bypass_rls: superuser,
+        connection_limit: -1,
+        password: ROption::RNone,
+        valid_until: ROption::RNone,
+    };
+    let mut out = cx.services.catalog.roles().into_vec();
+    if out.is_empty() {
+        out.push(role(SESSION_USER_OID as u64, cx.user, true, true));
+    }
+    if !out.iter().any(|r| r.id == DATABASE_OWNER_OID as u64) {
+        out.push(role(
+            DATABASE_OWNER_OID as u64,
+            "pg_database_owner",
+            false,
+            false,
+        ));
+    }
+    out.sort_by_key(|r| r.id);
+    out
 }
 
-/// The roles the catalog knows today: the session user (the bootstrap
-/// superuser; roles created with CREATE ROLE join this list once the
-/// catalog keeps them) and `pg_database_owner`.
-pub(crate) fn roles(cx: &SysCx<'_>) -> Vec<Role> {
-    vec![
-        Role {
-            oid: SESSION_USER_OID,
-            name: cx.user.to_string(),
-            superuser: true,
-            login: true,
-        },
-        Role {
-            oid: DATABASE_OWNER_OID,
-            name: "pg_database_owner".to_string(),
-            superuser: false,
-            login: false,
-        },
-    ]
+fn valid_until(r: &crate::catalog::RoleDef) -> Value {
+    match r.valid_until {
+        ROption::RSome(t) => Value::TimestampTz(t),
+        ROption::RNone => NULL,
+    }
 }
 
 fn info_column(
