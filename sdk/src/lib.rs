@@ -82,6 +82,7 @@ pub mod plugin;
 pub mod row;
 pub mod surface;
 pub mod syntax;
+pub mod syscat;
 pub mod types;
 pub mod value;
 

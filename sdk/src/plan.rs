@@ -195,6 +195,9 @@ pub enum SpecialFunc {
     Version,
     /// `lastval()`: the session's most recent sequence value.
     LastVal,
+    /// A system-catalog function (`pg_get_indexdef`, `format_type`, the
+    /// `reg*` text conversions ...), see [`crate::syscat`].
+    Catalog(crate::syscat::SysFunc),
 }
 
 /// A function resolved at plan time: which provider and which entry.

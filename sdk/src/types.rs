@@ -39,6 +39,22 @@ pub enum TypeId {
     Uuid,
     Json,
     Jsonb,
+    /// `oid`: an unsigned 32-bit object identifier, held as `Value::Int8`
+    /// and compared as an integer.
+    Oid,
+    /// `name`: a system identifier, held as `Value::Text`, behaving as text.
+    Name,
+    /// `"char"`: the one-byte internal type of `relkind` and friends, held
+    /// as `Value::Text`.
+    InternalChar,
+    /// `regclass`, `regtype`, `regproc`, `regnamespace`, `regrole`: an oid
+    /// (held as `Value::Int8`) whose text form is the object's name. The
+    /// planner routes their text conversions through the catalog.
+    RegClass,
+    RegType,
+    RegProc,
+    RegNamespace,
+    RegRole,
     /// A plugin-registered type, identified by its OID (>= [`FIRST_EXT_OID`]).
     Ext(u32),
 }
@@ -47,6 +63,36 @@ pub enum TypeId {
 pub const FIRST_EXT_OID: u32 = 16384;
 
 impl TypeId {
+    /// The system-catalog types (`oid`, `name`, `"char"`, the `reg*` types).
+    pub const SYSTEM: [TypeId; 8] = [
+        TypeId::Oid,
+        TypeId::Name,
+        TypeId::InternalChar,
+        TypeId::RegClass,
+        TypeId::RegType,
+        TypeId::RegProc,
+        TypeId::RegNamespace,
+        TypeId::RegRole,
+    ];
+
+    /// Whether values are oids (`oid` and the `reg*` types).
+    pub fn is_oid_like(&self) -> bool {
+        matches!(
+            self,
+            TypeId::Oid
+                | TypeId::RegClass
+                | TypeId::RegType
+                | TypeId::RegProc
+                | TypeId::RegNamespace
+                | TypeId::RegRole
+        )
+    }
+
+    /// Whether values print as an object name (the `reg*` types).
+    pub fn is_reg(&self) -> bool {
+        self.is_oid_like() && *self != TypeId::Oid
+    }
+
     /// Every built-in type, for tables and tests that need to enumerate them.
     pub const BUILTINS: [TypeId; 19] = [
         TypeId::Bool,
@@ -94,6 +140,14 @@ impl TypeId {
             TypeId::Uuid => 2950,
             TypeId::Json => 114,
             TypeId::Jsonb => 3802,
+            TypeId::Oid => 26,
+            TypeId::Name => 19,
+            TypeId::InternalChar => 18,
+            TypeId::RegClass => 2205,
+            TypeId::RegType => 2206,
+            TypeId::RegProc => 24,
+            TypeId::RegNamespace => 4089,
+            TypeId::RegRole => 4096,
             TypeId::Ext(oid) => *oid,
         }
     }
@@ -120,6 +174,14 @@ impl TypeId {
             TypeId::Uuid => 2951,
             TypeId::Json => 199,
             TypeId::Jsonb => 3807,
+            TypeId::Oid => 1028,
+            TypeId::Name => 1003,
+            TypeId::InternalChar => 1002,
+            TypeId::RegClass => 2210,
+            TypeId::RegType => 2211,
+            TypeId::RegProc => 1008,
+            TypeId::RegNamespace => 4090,
+            TypeId::RegRole => 4097,
             TypeId::Unknown | TypeId::Any | TypeId::Ext(_) => return None,
         })
     }
@@ -129,7 +191,11 @@ impl TypeId {
         if oid == 705 {
             return Some(TypeId::Unknown);
         }
-        Self::BUILTINS.iter().copied().find(|t| t.oid() == oid)
+        Self::BUILTINS
+            .iter()
+            .chain(Self::SYSTEM.iter())
+            .copied()
+            .find(|t| t.oid() == oid)
     }
 
     /// The canonical SQL name, as `format_type` prints it.
@@ -156,6 +222,14 @@ impl TypeId {
             TypeId::Uuid => "uuid",
             TypeId::Json => "json",
             TypeId::Jsonb => "jsonb",
+            TypeId::Oid => "oid",
+            TypeId::Name => "name",
+            TypeId::InternalChar => "\"char\"",
+            TypeId::RegClass => "regclass",
+            TypeId::RegType => "regtype",
+            TypeId::RegProc => "regproc",
+            TypeId::RegNamespace => "regnamespace",
+            TypeId::RegRole => "regrole",
             TypeId::Ext(_) => "extension type",
         }
     }
@@ -184,6 +258,14 @@ impl TypeId {
             "uuid" => TypeId::Uuid,
             "json" => TypeId::Json,
             "jsonb" => TypeId::Jsonb,
+            "oid" => TypeId::Oid,
+            "name" => TypeId::Name,
+            "\"char\"" => TypeId::InternalChar,
+            "regclass" => TypeId::RegClass,
+            "regtype" => TypeId::RegType,
+            "regproc" => TypeId::RegProc,
+            "regnamespace" => TypeId::RegNamespace,
+            "regrole" => TypeId::RegRole,
             _ => return None,
         })
     }
@@ -194,7 +276,10 @@ impl TypeId {
         match self {
             TypeId::Bool => Some(1),
             TypeId::Int2 => Some(2),
+            TypeId::InternalChar => Some(1),
+            TypeId::Name => Some(64),
             TypeId::Int4 | TypeId::Float4 | TypeId::Date => Some(4),
+            t if t.is_oid_like() => Some(4),
             TypeId::Int8
             | TypeId::Float8
             | TypeId::Time
@@ -304,7 +389,7 @@ mod tests {
 
     #[test]
     fn oids_round_trip() {
-        for t in TypeId::BUILTINS {
+        for t in TypeId::BUILTINS.into_iter().chain(TypeId::SYSTEM) {
             assert_eq!(TypeId::from_oid(t.oid()), Some(t));
             assert!(t.array_oid().is_some());
         }

@@ -213,6 +213,7 @@ macro_rules! slt_files {
 
 slt_files! {
     slt_aggregates => "aggregates.slt",
+    slt_catalog => "catalog.slt",
     slt_constraints => "constraints.slt",
     slt_cte => "cte.slt",
     slt_ddl => "ddl.slt",

@@ -235,9 +235,25 @@ pub fn encode_binary(v: &Value, ty: &DataType, out: &mut Vec<u8>) -> DbResult<()
         (TypeId::Numeric, _) if int_of(v).is_some() => {
             encode_numeric(&Numeric::from_i64(int_of(v).unwrap_or_default()), out)?
         }
+        // oid and the reg* types: an unsigned 32-bit integer.
+        (t, _) if t.is_oid_like() && int_of(v).is_some() => {
+            let i = int_of(v).unwrap_or_default();
+            let i = u32::try_from(i).map_err(|_| out_of_range("OID"))?;
+            out.extend_from_slice(&i.to_be_bytes());
+        }
         // For text-like types the binary format is the text itself.
         (
-            TypeId::Text | TypeId::Varchar | TypeId::Char | TypeId::Json,
+            TypeId::Text
+            | TypeId::Varchar
+            | TypeId::Char
+            | TypeId::Json
+            | TypeId::Name
+            | TypeId::InternalChar
+            | TypeId::RegClass
+            | TypeId::RegType
+            | TypeId::RegProc
+            | TypeId::RegNamespace
+            | TypeId::RegRole,
             Value::Text(s) | Value::Json(s) | Value::Jsonb(s),
         ) => out.extend_from_slice(s.as_bytes()),
         (TypeId::Jsonb, Value::Text(s) | Value::Json(s) | Value::Jsonb(s)) => {
@@ -428,9 +444,19 @@ pub fn decode_binary(bytes: &[u8], ty: &DataType) -> DbResult<Value> {
         TypeId::Numeric => Value::Numeric(decode_numeric(bytes, ty.typmod)?),
         // Binary text is the text itself; parse_text applies varchar(n) /
         // char(n) lengths and validates json.
-        TypeId::Unknown | TypeId::Text | TypeId::Varchar | TypeId::Char | TypeId::Json => {
-            parse_text_with(*ty, check_utf8(bytes)?, FormatOptions::utc())?
-        }
+        TypeId::Unknown
+        | TypeId::Text
+        | TypeId::Varchar
+        | TypeId::Char
+        | TypeId::Json
+        | TypeId::Name
+        | TypeId::InternalChar => parse_text_with(*ty, check_utf8(bytes)?, FormatOptions::utc())?,
+        TypeId::Oid
+        | TypeId::RegClass
+        | TypeId::RegType
+        | TypeId::RegProc
+        | TypeId::RegNamespace
+        | TypeId::RegRole => Value::Int8(u32::from_be_bytes(exact(bytes)?) as i64),
         TypeId::Jsonb => match bytes.split_first() {
             Some((1, text)) => parse_text_with(*ty, check_utf8(text)?, FormatOptions::utc())?,
             Some((v, _)) => {

@@ -457,6 +457,7 @@ impl Writer<'_> {
                     SpecialFunc::CurrentSchema => "CURRENT_SCHEMA",
                     SpecialFunc::Version => "version",
                     SpecialFunc::LastVal => "lastval",
+                    SpecialFunc::Catalog(f) => f.name(),
                 };
                 format!("{name}({})", a.join(", "))
             }
@@ -692,7 +693,17 @@ impl Writer<'_> {
                     "Values Scan on \"*VALUES*\"".into()
                 }
             }
-            Operator::TableFunction { call, .. } => format!("Function Scan on {}", call.name),
+            Operator::TableFunction { call, .. } => {
+                if let Some(rel) = aiondb_sdk::syscat::relation_by_qualified_name(&call.name) {
+                    // A system catalog reads like a table scan, as in PostgreSQL.
+                    format!("Seq Scan on {}", rel.name)
+                } else if call.name.starts_with("rows from(") {
+                    // Set-returning functions of a select list.
+                    "ProjectSet".into()
+                } else {
+                    format!("Function Scan on {}", call.name)
+                }
+            }
             Operator::Filter { predicate } => {
                 // PostgreSQL shows a filter on the node that produces the rows.
                 let l = child_labels(self, 0);

@@ -167,6 +167,14 @@ pub(crate) fn eval_special(
             found
         }
         Version => Value::text(version_string()),
+        Catalog(f) => {
+            let mut vals = Vec::with_capacity(args.len());
+            for a in args {
+                vals.push(a.eval(cx, row)?);
+            }
+            let scx = aiondb_sdk::syscat::SysCx::new(&cx.ctx, &cx.services);
+            aiondb_sdk::syscat::call(f, &scx, &vals)?
+        }
         LastVal => Value::Int8(
             cx.services
                 .catalog

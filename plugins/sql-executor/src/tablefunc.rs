@@ -18,6 +18,21 @@ pub(crate) fn build(
     columns: &Schema,
     ordinality: bool,
 ) -> DbResult<Box<dyn Op>> {
+    if let Some(rel) = aiondb_sdk::syscat::relation_by_qualified_name(call.name.as_str()) {
+        return Ok(Box::new(SysRowsOp {
+            rel,
+            rows: Vec::new(),
+            pos: 0,
+        }));
+    }
+    if let Some(spec) = call
+        .name
+        .as_str()
+        .strip_prefix("rows from(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return rows_from(cx, plan, spec, call, columns);
+    }
     let name = call.name.to_ascii_lowercase();
     let known = [
         "generate_series",
@@ -33,6 +48,7 @@ pub(crate) fn build(
         "jsonb_object_keys",
         "json_object_keys",
         "generate_subscripts",
+        "pg_partition_ancestors",
     ];
     if !known.contains(&name.as_str()) {
         return Err(AionError::new(
@@ -143,6 +159,11 @@ impl TableFuncOp {
         self.series = None;
         let jsonb = self.name.starts_with("jsonb");
         match self.name.as_str() {
+            "pg_partition_ancestors" => {
+                if let Some(v) = args.first().filter(|v| !v.is_null()) {
+                    self.rows.push(vec![v.clone()]);
+                }
+            }
             "generate_series" => {
                 if args.len() < 2 || args.iter().any(Value::is_null) {
                     return Ok(());
@@ -359,5 +380,121 @@ impl Op for TableFuncOp {
     }
     fn current(&self) -> &[Value] {
         &self.buf
+    }
+}
+
+/// A system relation (`pg_catalog.pg_class`, ...): its rows are computed
+/// from the live catalog each time the scan opens.
+struct SysRowsOp {
+    rel: &'static aiondb_sdk::syscat::SysRelation,
+    rows: Vec<Vec<Value>>,
+    /// 1-based position of the current row (0 before the first).
+    pos: usize,
+}
+
+impl Op for SysRowsOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        let scx = aiondb_sdk::syscat::SysCx::new(&cx.ctx, &cx.services);
+        self.rows = aiondb_sdk::syscat::rows(self.rel, &scx);
+        self.pos = 0;
+        Ok(())
+    }
+    fn advance(&mut self, _cx: &mut EvalCx) -> DbResult<bool> {
+        if self.pos < self.rows.len() {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn current(&self) -> &[Value] {
+        match self.pos.checked_sub(1).and_then(|p| self.rows.get(p)) {
+            Some(r) => r,
+            None => &[],
+        }
+    }
+    fn close(&mut self, _cx: &mut EvalCx) {
+        self.rows = Vec::new();
+    }
+}
+
+/// `ROWS FROM (f(..), g(..))`: `spec` lists `name/args/columns` per
+/// function; the functions run side by side, shorter ones padded with NULLs.
+fn rows_from(
+    cx: &mut EvalCx,
+    plan: &Plan,
+    spec: &str,
+    call: &TableFunctionCall,
+    columns: &Schema,
+) -> DbResult<Box<dyn Op>> {
+    let mut subs = Vec::new();
+    let (mut arg, mut col) = (0usize, 0usize);
+    for part in spec.split(',') {
+        let mut it = part.split('/');
+        let (Some(name), Some(nargs), Some(ncols)) = (
+            it.next(),
+            it.next().and_then(|n| n.parse::<usize>().ok()),
+            it.next().and_then(|n| n.parse::<usize>().ok()),
+        ) else {
+            return Err(bad_plan(format!("malformed ROWS FROM item {part}")));
+        };
+        let (Some(args), Some(fields)) = (
+            call.args.get(arg..arg + nargs),
+            columns.fields.get(col..col + ncols),
+        ) else {
+            return Err(bad_plan("ROWS FROM arguments or columns out of range"));
+        };
+        let sub = TableFunctionCall {
+            name: name.into(),
+            args: args.iter().copied().collect(),
+        };
+        let op = build(cx, plan, &sub, &Schema::new(fields.to_vec()), false)?;
+        subs.push((op, ncols));
+        arg += nargs;
+        col += ncols;
+    }
+    Ok(Box::new(RowsFromOp {
+        subs,
+        done: Vec::new(),
+        buf: Vec::new(),
+    }))
+}
+
+struct RowsFromOp {
+    subs: Vec<(Box<dyn Op>, usize)>,
+    done: Vec<bool>,
+    buf: Vec<Value>,
+}
+
+impl Op for RowsFromOp {
+    fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
+        for (op, _) in self.subs.iter_mut() {
+            op.open(cx)?;
+        }
+        self.done = vec![false; self.subs.len()];
+        Ok(())
+    }
+    fn advance(&mut self, cx: &mut EvalCx) -> DbResult<bool> {
+        self.buf.clear();
+        let mut any = false;
+        for (k, (op, width)) in self.subs.iter_mut().enumerate() {
+            let has = !self.done[k] && op.advance(cx)?;
+            if has {
+                any = true;
+                self.buf.extend_from_slice(op.current());
+            } else {
+                self.done[k] = true;
+                self.buf.extend(std::iter::repeat_n(Value::Null, *width));
+            }
+        }
+        Ok(any)
+    }
+    fn current(&self) -> &[Value] {
+        &self.buf
+    }
+    fn close(&mut self, cx: &mut EvalCx) {
+        for (op, _) in self.subs.iter_mut() {
+            op.close(cx);
+        }
     }
 }

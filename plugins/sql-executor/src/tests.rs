@@ -1487,3 +1487,80 @@ fn with_dml_fills_worktables_before_main() {
     let e = pb.run_root(w).unwrap_err();
     assert_eq!(e.sqlstate.as_str(), "XX000");
 }
+
+#[test]
+fn rows_from_zips_and_pads() {
+    // ROWS FROM (unnest(ARRAY[1,2,3]), generate_series(1, 2)): the shorter
+    // function is padded with NULLs, as select-list SRFs are in PostgreSQL.
+    let mut pb = PB::default();
+    let arr = pb.c(Value::Array(ArrayValue::one_dim(
+        TypeId::Int4,
+        vec![Value::Int4(1), Value::Int4(2), Value::Int4(3)],
+    )));
+    let (a, z) = (pb.i(1), pb.i(2));
+    let t = pb.node(
+        Operator::TableFunction {
+            call: TableFunctionCall {
+                name: "rows from(unnest/1/1,generate_series/2/1)".into(),
+                args: vec![arr, a, z].into(),
+            },
+            columns: Schema::new(vec![Field::new("u", I4, true), Field::new("g", I4, true)]),
+            ordinality: false,
+        },
+        vec![],
+        2,
+    );
+    assert_eq!(
+        i4(&pb.run_root(t).unwrap()),
+        vec![
+            vec![Some(1), Some(1)],
+            vec![Some(2), Some(2)],
+            vec![Some(3), None]
+        ]
+    );
+}
+
+#[test]
+fn system_relations_and_catalog_functions() {
+    // pg_am has fixed rows; pg_namespace lists the catalog's schemas plus
+    // information_schema.
+    let mut pb = PB::default();
+    let rel = aiondb_sdk::syscat::lookup_relation(None, "pg_am").unwrap();
+    let t = pb.node(
+        Operator::TableFunction {
+            call: TableFunctionCall {
+                name: rel.qualified().into(),
+                args: vec![].into(),
+            },
+            columns: rel.schema(),
+            ordinality: false,
+        },
+        vec![],
+        rel.schema().fields.len(),
+    );
+    let rows = pb.run_root(t).unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r[0] == Value::Int8(403) && r[1] == Value::text("btree")));
+
+    let mut pb = PB::default();
+    let n = pb.c(Value::Int8(10240));
+    let e = pb.e(
+        ExprKind::Special {
+            func: SpecialFunc::Catalog(aiondb_sdk::syscat::SysFunc::SizePretty),
+            args: vec![n].into(),
+        },
+        DataType::TEXT,
+    );
+    assert_eq!(pb.scalar(e).unwrap(), Value::text("10 kB"));
+    let mut pb = PB::default();
+    let missing = pb.c(Value::text("nope"));
+    let e = pb.e(
+        ExprKind::Special {
+            func: SpecialFunc::Catalog(aiondb_sdk::syscat::SysFunc::RegClassIn),
+            args: vec![missing].into(),
+        },
+        DataType::scalar(TypeId::RegClass),
+    );
+    assert_eq!(pb.scalar(e).unwrap_err().sqlstate.as_str(), "42P01");
+}

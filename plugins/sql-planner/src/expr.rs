@@ -163,6 +163,9 @@ impl<'a> Binder<'a> {
         if e.ty == to {
             return Ok(e);
         }
+        if let Some(x) = self.reg_conversion(&e, to)? {
+            return Ok(x);
+        }
         if e.ty.id == TypeId::Unknown {
             return Ok(match e.kind {
                 LKind::Const(Value::Null) => LExpr::null(to),
@@ -969,6 +972,9 @@ impl<'a> Binder<'a> {
         if matches!(a.ty.id, TypeId::Text | TypeId::Varchar | TypeId::Char) && !a.ty.is_array {
             return Ok(a);
         }
+        if matches!(a.ty.id, TypeId::Name | TypeId::InternalChar) && !a.ty.is_array {
+            return self.coerce(a, DataType::TEXT, CoercionKind::Implicit);
+        }
         if a.ty.id == TypeId::Unknown {
             return self.coerce(a, DataType::TEXT, CoercionKind::Implicit);
         }
@@ -992,6 +998,9 @@ impl<'a> Binder<'a> {
     }
 
     pub fn explicit_cast(&mut self, a: LExpr, to: DataType) -> DbResult<LExpr> {
+        if let Some(x) = self.reg_conversion(&a, to)? {
+            return Ok(x);
+        }
         if a.ty.id == TypeId::Unknown {
             if let LKind::Const(Value::Text(s)) = &a.kind {
                 if text_input_uses_format_options(&to, s.as_str()) {
@@ -1279,6 +1288,21 @@ impl<'a> Binder<'a> {
         if let Some(af) = agg_func(&name) {
             return self.aggregate(scope, f, &name, af);
         }
+        if let (true, ast::FunctionArguments::Subquery(q)) = (name == "array", &f.args) {
+            // `ARRAY(SELECT ...)`: one array of the subquery's column.
+            let (plan, ty) = self.subquery(scope, q, true)?;
+            return Ok(LExpr::new(
+                LKind::Subquery {
+                    kind: SubqueryKind::Array,
+                    plan: Box::new(plan),
+                    arg: None,
+                },
+                DataType {
+                    is_array: true,
+                    ..ty
+                },
+            ));
+        }
         let (args, _star, _, _) = self.function_args(scope, f)?;
         let no_parens = matches!(f.args, ast::FunctionArguments::None);
         let special = |s: SpecialFunc, t: DataType| Ok(LExpr::new(LKind::Special(s, vec![]), t));
@@ -1317,7 +1341,90 @@ impl<'a> Binder<'a> {
             }
             _ => {}
         }
+        if let Some(f) = aiondb_sdk::syscat::lookup_function(&name, args.len()) {
+            return self.catalog_call(f, args);
+        }
         self.call_function(&name, args)
+    }
+
+    /// A system-catalog function: untyped arguments take the declared
+    /// parameter types; oid-like parameters accept any integer.
+    fn catalog_call(
+        &mut self,
+        f: &aiondb_sdk::syscat::SysFunction,
+        args: Vec<LExpr>,
+    ) -> DbResult<LExpr> {
+        let mut out = Vec::with_capacity(args.len());
+        for (a, p) in args.into_iter().zip(f.params.iter()) {
+            let a = if p.id == TypeId::Any {
+                if a.ty.id == TypeId::Unknown {
+                    self.coerce(a, DataType::TEXT, CoercionKind::Implicit)?
+                } else {
+                    a
+                }
+            } else if a.ty.id == TypeId::Unknown {
+                self.coerce(a, *p, CoercionKind::Explicit)?
+            } else if p.id.is_oid_like()
+                && !a.ty.is_array
+                && (a.ty.id.is_oid_like()
+                    || matches!(a.ty.id, TypeId::Int2 | TypeId::Int4 | TypeId::Int8))
+            {
+                a
+            } else if can_coerce(&a.ty, p, CoercionKind::Implicit) {
+                self.coerce(a, *p, CoercionKind::Implicit)?
+            } else {
+                return Err(err(
+                    SqlState::UNDEFINED_FUNCTION,
+                    format!("function {}({}) does not exist", f.name, a.ty),
+                ));
+            };
+            out.push(a);
+        }
+        Ok(LExpr::new(
+            LKind::Special(SpecialFunc::Catalog(f.func), out),
+            f.returns,
+        ))
+    }
+
+    /// Text to and from the `reg*` types goes through the catalog
+    /// (`'books'::regclass`, `c.oid::regclass::text`); `None` for every
+    /// other conversion.
+    fn reg_conversion(&mut self, e: &LExpr, to: DataType) -> DbResult<Option<LExpr>> {
+        use aiondb_sdk::syscat::{reg_input, reg_output};
+        let stringish = |t: &DataType| {
+            !t.is_array
+                && matches!(
+                    t.id,
+                    TypeId::Text | TypeId::Varchar | TypeId::Char | TypeId::Name | TypeId::Unknown
+                )
+        };
+        if let (Some(f), false) = (reg_input(to.id), to.is_array) {
+            if stringish(&e.ty) && !matches!(e.kind, LKind::Const(Value::Null)) {
+                let arg = if e.ty == DataType::TEXT {
+                    e.clone()
+                } else {
+                    self.coerce(e.clone(), DataType::TEXT, CoercionKind::Explicit)?
+                };
+                return Ok(Some(LExpr::new(
+                    LKind::Special(SpecialFunc::Catalog(f), vec![arg]),
+                    to,
+                )));
+            }
+        }
+        if let (Some(f), false) = (reg_output(e.ty.id), e.ty.is_array) {
+            if stringish(&to) {
+                let text = LExpr::new(
+                    LKind::Special(SpecialFunc::Catalog(f), vec![e.clone()]),
+                    DataType::TEXT,
+                );
+                return Ok(Some(if to == DataType::TEXT {
+                    text
+                } else {
+                    self.coerce(text, to, CoercionKind::Explicit)?
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Resolves `name(args)` over the special built-ins and every function
@@ -2133,6 +2240,37 @@ pub fn map_binop(op: &ast::BinaryOperator) -> DbResult<BinaryOp> {
         B::ArrowAt => BinaryOp::ContainedBy,
         B::Question => BinaryOp::JsonExists,
         B::PGOverlap => BinaryOp::Overlap,
+        // `OPERATOR(pg_catalog.~)`, as psql writes its pattern matches.
+        B::PGCustomBinaryOperator(parts)
+            if parts.len() <= 2
+                && (parts.len() == 1 || parts[0].eq_ignore_ascii_case("pg_catalog")) =>
+        {
+            let sym = parts.last().map(String::as_str).unwrap_or_default();
+            let plain = match sym {
+                "=" => B::Eq,
+                "<>" | "!=" => B::NotEq,
+                "<" => B::Lt,
+                "<=" => B::LtEq,
+                ">" => B::Gt,
+                ">=" => B::GtEq,
+                "~" => B::PGRegexMatch,
+                "~*" => B::PGRegexIMatch,
+                "!~" => B::PGRegexNotMatch,
+                "!~*" => B::PGRegexNotIMatch,
+                "||" => B::StringConcat,
+                "+" => B::Plus,
+                "-" => B::Minus,
+                "*" => B::Multiply,
+                "/" => B::Divide,
+                _ => {
+                    return Err(err(
+                        SqlState::UNDEFINED_FUNCTION,
+                        format!("operator does not exist: {}", parts.join(".")),
+                    ))
+                }
+            };
+            return map_binop(&plain);
+        }
         other => {
             return Err(err(
                 SqlState::UNDEFINED_FUNCTION,

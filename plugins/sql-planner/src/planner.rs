@@ -1,7 +1,7 @@
 //! Statements this module plans itself: queries, DML, EXPLAIN, ANALYZE.
 
 use crate::expr::{Binder, Scope};
-use crate::logical::LPlan;
+use crate::logical::{LExpr, LKind, LPlan};
 use crate::lower::Lower;
 use crate::optimizer::Optimizer;
 use crate::shared::{resolve_table, PlanBuilder};
@@ -95,9 +95,45 @@ fn explain(services: &Services, inner: Plan, analyze: bool, verbose: bool) -> Pl
     b.finish(services, root, out, "EXPLAIN")
 }
 
+/// Result columns of a `reg*` type print the object's name, which takes
+/// the catalog: they are converted to text before leaving the plan.
+fn reg_columns_as_text(binder: &mut Binder<'_>, plan: LPlan, names: &[String]) -> LPlan {
+    let outs = plan.outputs();
+    let is_reg = |t: DataType| !t.is_array && t.id.is_reg();
+    if !outs.iter().any(|c| is_reg(binder.col_type(*c))) {
+        return plan;
+    }
+    let mut exprs = Vec::with_capacity(outs.len());
+    for (c, n) in outs.iter().zip(names) {
+        let ty = binder.col_type(*c);
+        let e = LExpr::col(*c, ty);
+        match aiondb_sdk::syscat::reg_output(ty.id).filter(|_| !ty.is_array) {
+            Some(f) => {
+                let id = binder.new_col(n, DataType::TEXT);
+                exprs.push((
+                    id,
+                    LExpr::new(
+                        LKind::Special(aiondb_sdk::plan::SpecialFunc::Catalog(f), vec![e]),
+                        DataType::TEXT,
+                    ),
+                ));
+            }
+            None => {
+                let id = binder.new_col(n, ty);
+                exprs.push((id, e));
+            }
+        }
+    }
+    LPlan::Project {
+        input: Box::new(plan),
+        exprs,
+    }
+}
+
 pub(crate) fn plan_query(ctx: &PlanContext, services: &Services, q: &ast::Query) -> DbResult<Plan> {
     let mut binder = Binder::new(ctx, services);
     let (plan, names) = crate::query::bind_query(&mut binder, q)?;
+    let plan = reg_columns_as_text(&mut binder, plan, &names);
     let mut b = std::mem::take(&mut binder.pre);
     for t in &binder.tables {
         b.add_table(*t);

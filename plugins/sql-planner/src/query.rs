@@ -791,6 +791,25 @@ fn bind_factor(
                     return bind_cte_ref(b, pos, &parts[0], alias.as_ref());
                 }
             }
+            if let Some(rel) = system_relation(b, &parts) {
+                let fields = rel.schema();
+                let names: Vec<String> = fields.fields.iter().map(|f| f.name.to_string()).collect();
+                let ids: Vec<ColId> = fields
+                    .fields
+                    .iter()
+                    .map(|f| b.new_col(f.name.as_str(), f.data_type))
+                    .collect();
+                let scope = alias_scope(b, rel.name, &names, &ids, alias.as_ref())?;
+                return Ok((
+                    LPlan::TableFunc {
+                        name: rel.qualified(),
+                        args: vec![],
+                        cols: ids,
+                        ordinality: false,
+                    },
+                    scope,
+                ));
+            }
             let table = resolve_table(b.ctx, b.services, name)?;
             let qual = table.name.to_string();
             match table.kind {
@@ -921,6 +940,32 @@ fn bind_factor(
     }
 }
 
+/// The system relation (`pg_catalog.pg_class`, `information_schema.tables`)
+/// a FROM name means: qualified by its schema, or unqualified when the
+/// search path reaches `pg_catalog` before a user relation of that name.
+fn system_relation(
+    b: &Binder<'_>,
+    parts: &[String],
+) -> Option<&'static aiondb_sdk::syscat::SysRelation> {
+    use aiondb_sdk::syscat::lookup_relation;
+    match parts {
+        [name] => {
+            for schema in crate::shared::search_schemas(b.ctx) {
+                if schema == "pg_catalog" {
+                    if let Some(r) = lookup_relation(None, name) {
+                        return Some(r);
+                    }
+                } else if crate::shared::schema_has_relation(b.services, &schema, name) {
+                    return None;
+                }
+            }
+            None
+        }
+        [.., schema, name] if parts.len() <= 3 => lookup_relation(Some(schema), name),
+        _ => None,
+    }
+}
+
 fn references_any(p: &LPlan, scope: &Scope) -> bool {
     let mut s = std::collections::HashSet::new();
     p.all_cols(&mut s);
@@ -1030,6 +1075,9 @@ fn bind_table_function(
     alias: Option<&ast::TableAlias>,
     left: &Scope,
 ) -> DbResult<(LPlan, Scope)> {
+    if name == "__rows_from" {
+        return bind_rows_from(b, args, alias, left);
+    }
     // Arguments may reference earlier FROM items (implicitly LATERAL).
     b.outer.push(left.clone());
     let mut bound = Vec::new();
@@ -1054,7 +1102,178 @@ fn bind_table_function(
     }
     b.outer.pop();
     res?;
-    let (args, cols): (Vec<LExpr>, Vec<(String, DataType)>) = match name {
+    let (args, cols) = srf_shape(b, name, bound)?;
+    finish_table_function(b, name, name, args, cols, ordinality, alias, left)
+}
+
+/// Binds each argument expression of a table function (they may reference
+/// earlier FROM items: implicitly LATERAL).
+fn bind_srf_args(
+    b: &mut Binder<'_>,
+    args: &[ast::FunctionArg],
+    left: &Scope,
+) -> DbResult<Vec<LExpr>> {
+    b.outer.push(left.clone());
+    let mut bound = Vec::new();
+    let mut res = Ok(());
+    for a in args {
+        let e = match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => e,
+            _ => {
+                res = Err(AionError::feature_not_supported(
+                    "named table function arguments",
+                ));
+                break;
+            }
+        };
+        match b.expr(&Scope::default(), e) {
+            Ok(x) => bound.push(x),
+            Err(e) => {
+                res = Err(e);
+                break;
+            }
+        }
+    }
+    b.outer.pop();
+    res.map(|_| bound)
+}
+
+/// Set-returning functions allowed in a select list (single-column ones).
+const SELECT_LIST_SRFS: &[&str] = &[
+    "unnest",
+    "generate_series",
+    "generate_subscripts",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "json_array_elements",
+    "json_array_elements_text",
+    "jsonb_object_keys",
+    "json_object_keys",
+    "pg_partition_ancestors",
+];
+
+/// `ROWS FROM (f(..), g(..))`: the functions side by side, the shorter
+/// ones padded with NULLs. Select-list set-returning functions are
+/// rewritten to this (see [`srf_select_list`]); its columns are named
+/// `__srf_0`, `__srf_1`, ...
+fn bind_rows_from(
+    b: &mut Binder<'_>,
+    args: &[ast::FunctionArg],
+    alias: Option<&ast::TableAlias>,
+    left: &Scope,
+) -> DbResult<(LPlan, Scope)> {
+    let mut all_args = Vec::new();
+    let mut all_cols = Vec::new();
+    let mut spec = Vec::new();
+    for (k, a) in args.iter().enumerate() {
+        let f = match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Function(f))) => f,
+            _ => return Err(AionError::internal("ROWS FROM expects function calls")),
+        };
+        let fname = object_parts(&f.name)?.last().cloned().unwrap_or_default();
+        let fargs = match &f.args {
+            ast::FunctionArguments::List(l) => l.args.clone(),
+            _ => vec![],
+        };
+        let bound = bind_srf_args(b, &fargs, left)?;
+        let (args, cols) = srf_shape(b, &fname, bound)?;
+        spec.push(format!("{fname}/{}/{}", args.len(), cols.len()));
+        all_args.extend(args);
+        for (c, (_, t)) in cols.into_iter().enumerate() {
+            let n = if c == 0 {
+                format!("__srf_{k}")
+            } else {
+                format!("__srf_{k}_{c}")
+            };
+            all_cols.push((n, t));
+        }
+    }
+    let name = format!("rows from({})", spec.join(","));
+    // Columns keep their `__srf_k` names (a one-column function would
+    // otherwise be renamed after the alias).
+    let _ = alias;
+    finish_table_function(b, &name, "__srf", all_args, all_cols, false, None, left)
+}
+
+/// Rewrites a SELECT whose select list calls set-returning functions
+/// (`SELECT unnest(a), generate_subscripts(a, 1) FROM t`) into a LATERAL
+/// `ROWS FROM` over the FROM list, as PostgreSQL evaluates them: zipped,
+/// one output row per row of the longest. `None` when there are none.
+fn srf_select_list(s: &ast::Select) -> Option<ast::Select> {
+    let is_srf = |e: &ast::Expr| match e {
+        ast::Expr::Function(f) => {
+            matches!(f.args, ast::FunctionArguments::List(_))
+                && f.over.is_none()
+                && object_parts(&f.name).ok().is_some_and(|p| {
+                    p.len() <= 2 && SELECT_LIST_SRFS.contains(&p[p.len() - 1].as_str())
+                })
+        }
+        _ => false,
+    };
+    let any = s.projection.iter().any(|it| match it {
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+            is_srf(e)
+        }
+        _ => false,
+    });
+    let grouped = match &s.group_by {
+        ast::GroupByExpr::Expressions(e, _) => !e.is_empty(),
+        ast::GroupByExpr::All(_) => true,
+    };
+    if !any || grouped || s.having.is_some() {
+        return None;
+    }
+    let mut out = s.clone();
+    let mut calls = Vec::new();
+    for it in out.projection.iter_mut() {
+        let (e, alias) = match it {
+            ast::SelectItem::UnnamedExpr(e) => (e.clone(), None),
+            ast::SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+            _ => continue,
+        };
+        if !is_srf(&e) {
+            continue;
+        }
+        let fname = match &e {
+            ast::Expr::Function(f) => object_parts(&f.name)
+                .ok()
+                .and_then(|p| p.last().cloned())
+                .unwrap_or_default(),
+            _ => continue,
+        };
+        let k = calls.len();
+        calls.push(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)));
+        *it = ast::SelectItem::ExprWithAlias {
+            expr: ast::Expr::CompoundIdentifier(vec![
+                ast::Ident::new("__srf"),
+                ast::Ident::new(format!("__srf_{k}")),
+            ]),
+            alias: alias.unwrap_or_else(|| ast::Ident::with_quote('"', fname)),
+        };
+    }
+    out.from.push(ast::TableWithJoins {
+        relation: ast::TableFactor::Function {
+            lateral: true,
+            name: ast::ObjectName::from(vec![ast::Ident::new("__rows_from")]),
+            args: calls,
+            with_ordinality: false,
+            alias: Some(ast::TableAlias {
+                explicit: true,
+                name: ast::Ident::new("__srf"),
+                columns: vec![],
+                at: None,
+            }),
+        },
+        joins: vec![],
+    });
+    Some(out)
+}
+
+/// The arguments (coerced) and output columns of a set-returning function.
+type SrfShape = (Vec<LExpr>, Vec<(String, DataType)>);
+
+fn srf_shape(b: &mut Binder<'_>, name: &str, bound: Vec<LExpr>) -> DbResult<SrfShape> {
+    Ok(match name {
         "generate_series" => {
             if bound.len() < 2 || bound.len() > 3 {
                 return Err(err(
@@ -1117,6 +1336,28 @@ fn bind_table_function(
             let t = DataType::scalar(a.ty.id);
             (vec![a], vec![("unnest".into(), t)])
         }
+        // Relations are never partitioned here: a relation's only
+        // "ancestor" is itself.
+        "pg_partition_ancestors" => {
+            let a = bound.into_iter().next().ok_or_else(|| {
+                err(
+                    SqlState::UNDEFINED_FUNCTION,
+                    "function pg_partition_ancestors() does not exist",
+                )
+            })?;
+            let a = b.coerce(
+                a,
+                DataType::scalar(TypeId::RegClass),
+                CoercionKind::Implicit,
+            )?;
+            (
+                vec![a],
+                vec![(
+                    "pg_partition_ancestors".into(),
+                    DataType::scalar(TypeId::RegClass),
+                )],
+            )
+        }
         "generate_subscripts" => {
             let out = bound;
             (out, vec![("generate_subscripts".into(), DataType::INT4)])
@@ -1165,7 +1406,20 @@ fn bind_table_function(
                 format!("function {name} does not exist or is not a set-returning function"),
             ))
         }
-    };
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_table_function(
+    b: &mut Binder<'_>,
+    name: &str,
+    qual: &str,
+    args: Vec<LExpr>,
+    cols: Vec<(String, DataType)>,
+    ordinality: bool,
+    alias: Option<&ast::TableAlias>,
+    left: &Scope,
+) -> DbResult<(LPlan, Scope)> {
     let mut names: Vec<String> = cols.iter().map(|(n, _)| n.clone()).collect();
     let mut types: Vec<DataType> = cols.iter().map(|(_, t)| *t).collect();
     // A single-column function's column is named after the alias.
@@ -1190,7 +1444,7 @@ fn bind_table_function(
         }
         left.cols.iter().any(|c| s.contains(&c.id))
     };
-    let scope = alias_scope(b, name, &names, &ids, alias)?;
+    let scope = alias_scope(b, qual, &names, &ids, alias)?;
     LATERAL_MARK.with(|m| m.set(lateral));
     Ok((
         LPlan::TableFunc {
@@ -1216,6 +1470,9 @@ fn bind_select(
     order: &[ast::OrderByExpr],
     lock: RowLockMode,
 ) -> DbResult<(LPlan, Vec<String>)> {
+    if let Some(rewritten) = srf_select_list(s) {
+        return bind_select(b, &rewritten, order, lock);
+    }
     let from = bind_from(b, &s.from, lock)?;
     let scope = from.scope;
     let mut plan = match from.plan {

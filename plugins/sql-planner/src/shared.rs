@@ -276,6 +276,27 @@ pub fn resolve_table(
     }
 }
 
+/// Whether `schema` holds a table, view or sequence called `name`.
+pub fn schema_has_relation(services: &Services, schema: &str, name: &str) -> bool {
+    match services
+        .catalog
+        .schema_by_name(RStr::from_str(schema))
+        .into_option()
+    {
+        Some(s) => {
+            services
+                .catalog
+                .table_by_name(s.id, RStr::from_str(name))
+                .is_some()
+                || services
+                    .catalog
+                    .sequence_by_name(s.id, RStr::from_str(name))
+                    .is_some()
+        }
+        None => false,
+    }
+}
+
 /// Unqualified lookup through the search path.
 pub fn lookup_table(ctx: &PlanContext, services: &Services, name: &str) -> Option<TableDef> {
     for schema in search_schemas(ctx) {

@@ -4,8 +4,9 @@ use crate::shared::plan_statement;
 use aiondb_kernel::catalog::KernelCatalog;
 use aiondb_sdk::abi_stable::sabi_trait::TD_Opaque;
 use aiondb_sdk::abi_stable::std_types::{RArc, RBox};
-use aiondb_sdk::plan::{ExprKind, IndexProbe, JoinMethod, Operator};
+use aiondb_sdk::plan::{ExprKind, IndexProbe, JoinMethod, Operator, SpecialFunc};
 use aiondb_sdk::prelude::*;
+use aiondb_sdk::syscat::{SysCx, SysFunc};
 use sqlparser::dialect::PostgreSqlDialect;
 
 struct Funcs;
@@ -647,4 +648,213 @@ fn data_modifying_ctes_run_under_with_dml() {
     assert!(!ops(&p)
         .iter()
         .any(|o| matches!(o, Operator::WithDml { .. })));
+}
+
+// ------------------------------------------------------------ system catalog
+
+fn table_function_names(p: &Plan) -> Vec<String> {
+    p.nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Operator::TableFunction { call, .. } => Some(call.name.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn system_relations_plan_as_catalog_scans() {
+    let p = ok("SELECT oid, relname, relkind FROM pg_catalog.pg_class");
+    assert_eq!(table_function_names(&p), vec!["pg_catalog.pg_class"]);
+    assert_eq!(
+        out_types(&p),
+        vec![
+            DataType::scalar(TypeId::Oid),
+            DataType::scalar(TypeId::Name),
+            DataType::scalar(TypeId::InternalChar)
+        ]
+    );
+    // Unqualified through the search path, and information_schema qualified.
+    let p = ok("SELECT nspname FROM pg_namespace");
+    assert_eq!(table_function_names(&p), vec!["pg_catalog.pg_namespace"]);
+    let p = ok("SELECT table_name FROM information_schema.tables");
+    assert_eq!(table_function_names(&p), vec!["information_schema.tables"]);
+    // information_schema is not on the search path; user tables still win
+    // in their own schema.
+    assert_eq!(code("SELECT * FROM tables"), "42P01");
+    assert_eq!(code("SELECT * FROM pg_catalog.nope"), "42P01");
+    assert_eq!(
+        table_function_names(&ok("SELECT * FROM t")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn psql_describe_queries_plan() {
+    for sql in [
+        "SELECT n.nspname as \"Schema\", c.relname as \"Name\", CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' END as \"Type\", pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\" FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam WHERE c.relkind IN ('r','p','') AND n.nspname <> 'pg_catalog' AND n.nspname !~ '^pg_toast' AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 1,2",
+        "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3",
+        "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true) FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef), a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        "SELECT conname, conrelid::pg_catalog.regclass AS ontable, pg_catalog.pg_get_constraintdef(oid, true) AS condef FROM pg_catalog.pg_constraint c WHERE confrelid IN (SELECT pg_catalog.pg_partition_ancestors('16384') UNION ALL VALUES ('16384'::pg_catalog.regclass)) AND contype = 'f' AND conparentid = 0 ORDER BY conname",
+        "SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) as memberof FROM pg_catalog.pg_roles r WHERE r.rolname !~ '^pg_' ORDER BY 1",
+    ] {
+        ok(sql);
+    }
+}
+
+#[test]
+fn reg_types_convert_through_the_catalog() {
+    let p = ok("SELECT 't'::regclass");
+    // Result columns of a reg* type leave the plan as text (the name).
+    assert_eq!(out_types(&p), vec![DataType::TEXT]);
+    let specials: Vec<SpecialFunc> = p
+        .exprs
+        .iter()
+        .filter_map(|e| match &e.kind {
+            ExprKind::Special { func, .. } => Some(*func),
+            _ => None,
+        })
+        .collect();
+    assert!(specials.contains(&SpecialFunc::Catalog(SysFunc::RegClassIn)));
+    assert!(specials.contains(&SpecialFunc::Catalog(SysFunc::RegClassOut)));
+    // Compared as an oid, it stays an oid.
+    let p = ok("SELECT relname FROM pg_class WHERE oid = 't'::regclass");
+    assert_eq!(out_types(&p), vec![DataType::scalar(TypeId::Name)]);
+    assert_eq!(
+        out_types(&ok("SELECT 23::regtype::oid")),
+        vec![DataType::scalar(TypeId::Oid)]
+    );
+    assert_eq!(code("SELECT format_type(23)"), "42883");
+}
+
+#[test]
+fn select_list_set_returning_functions_zip() {
+    let p = ok("SELECT indexrelid, unnest(indkey) AS attnum, generate_subscripts(indkey, 1) AS ord FROM pg_index");
+    assert_eq!(names(&p), vec!["indexrelid", "attnum", "ord"]);
+    let funcs = table_function_names(&p);
+    assert!(
+        funcs.contains(&"rows from(unnest/1/1,generate_subscripts/2/1)".to_string()),
+        "{funcs:?}"
+    );
+    assert_eq!(names(&ok("SELECT unnest(ARRAY[1, 2])")), vec!["unnest"]);
+}
+
+fn sys_rows(services: &Services, schema: &str, name: &str) -> Vec<Vec<Value>> {
+    let settings = RVec::new();
+    let cx = SysCx {
+        services,
+        user: "alice",
+        database: "db",
+        search_path: &[RString::from("public")],
+        settings: settings.as_slice(),
+        session: 7,
+    };
+    let rel = aiondb_sdk::syscat::lookup_relation(Some(schema), name).unwrap();
+    let rows = aiondb_sdk::syscat::rows(rel, &cx);
+    for r in &rows {
+        assert_eq!(r.len(), rel.schema().fields.len(), "{name} row width");
+    }
+    rows
+}
+
+#[test]
+fn catalog_rows_and_functions_follow_the_catalog() {
+    let services = setup();
+    let t = services
+        .catalog
+        .table_by_name(2200, "t".into())
+        .into_option()
+        .unwrap();
+    let class = sys_rows(&services, "pg_catalog", "pg_class");
+    let find = |n: &str| {
+        class
+            .iter()
+            .find(|r| r[1].as_str() == Some(n))
+            .unwrap_or_else(|| panic!("{n} in pg_class"))
+    };
+    assert_eq!(find("t")[0], Value::Int8(t.id as i64));
+    assert_eq!(find("t")[16].as_str(), Some("r"));
+    assert_eq!(find("t_pkey")[16].as_str(), Some("i"));
+    assert_eq!(find("pg_class")[0], Value::Int8(1259));
+    let attrs = sys_rows(&services, "pg_catalog", "pg_attribute");
+    let t_attrs: Vec<_> = attrs
+        .iter()
+        .filter(|r| r[0] == Value::Int8(t.id as i64))
+        .map(|r| r[1].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(t_attrs, vec!["id", "name", "v"]);
+    let cons = sys_rows(&services, "pg_catalog", "pg_constraint");
+    let check = cons
+        .iter()
+        .find(|r| r[1].as_str() == Some("t_v_check"))
+        .unwrap();
+    assert_eq!(check[3].as_str(), Some("c"));
+    let columns = sys_rows(&services, "information_schema", "columns");
+    assert!(columns.iter().any(|r| r[2].as_str() == Some("u")
+        && r[3].as_str() == Some("n")
+        && r[5].as_str() == Some("42")));
+
+    let settings = RVec::new();
+    let cx = SysCx {
+        services: &services,
+        user: "alice",
+        database: "db",
+        search_path: &[RString::from("public")],
+        settings: settings.as_slice(),
+        session: 7,
+    };
+    let call = |f: SysFunc, args: &[Value]| aiondb_sdk::syscat::call(f, &cx, args);
+    let oid = call(SysFunc::RegClassIn, &[Value::text("t")]).unwrap();
+    assert_eq!(oid, Value::Int8(t.id as i64));
+    assert_eq!(
+        call(SysFunc::RegClassOut, std::slice::from_ref(&oid)).unwrap(),
+        Value::text("t")
+    );
+    assert_eq!(
+        call(SysFunc::RegClassIn, &[Value::text("nope")])
+            .unwrap_err()
+            .sqlstate
+            .as_str(),
+        "42P01"
+    );
+    assert_eq!(
+        call(SysFunc::GetUserById, &[Value::Int8(10)]).unwrap(),
+        Value::text("alice")
+    );
+    assert_eq!(
+        call(SysFunc::TableIsVisible, std::slice::from_ref(&oid)).unwrap(),
+        Value::Bool(true)
+    );
+    let pkey = find("t_pkey")[0].clone();
+    assert_eq!(
+        call(
+            SysFunc::GetIndexDef,
+            &[pkey, Value::Int4(0), Value::Bool(true)]
+        )
+        .unwrap(),
+        Value::text("CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)")
+    );
+    assert_eq!(
+        call(
+            SysFunc::GetConstraintDef,
+            &[check[0].clone(), Value::Bool(true)]
+        )
+        .unwrap(),
+        Value::text("CHECK (v > 0)")
+    );
+    assert_eq!(
+        call(SysFunc::FormatType, &[Value::Int8(1043), Value::Int4(14)]).unwrap(),
+        Value::text("character varying(10)")
+    );
+    assert_eq!(
+        call(SysFunc::RegTypeIn, &[Value::text("int4")]).unwrap(),
+        Value::Int8(23)
+    );
+    assert_eq!(
+        call(SysFunc::CurrentSchemas, &[Value::Bool(true)]).unwrap(),
+        Value::Array(aiondb_sdk::value::ArrayValue::one_dim(
+            TypeId::Name,
+            vec![Value::text("pg_catalog"), Value::text("public")]
+        ))
+    );
 }

@@ -77,6 +77,17 @@ pub fn sql_data_type(dt: &ast::DataType) -> DbResult<DataType> {
                 is_array: true,
             }
         }
+        D::Regclass => DataType::scalar(TypeId::RegClass),
+        // `"char"` (quoted) is the one-byte internal type, not char(1).
+        D::Custom(name, _)
+            if name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|id| id.quote_style.is_some() && id.value == "char") =>
+        {
+            DataType::scalar(TypeId::InternalChar)
+        }
         D::Custom(name, mods) => {
             let last = name
                 .0

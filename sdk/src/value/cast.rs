@@ -63,6 +63,26 @@ fn is_string(t: TypeId) -> bool {
     matches!(t, TypeId::Text | TypeId::Varchar | TypeId::Char)
 }
 
+/// Casts involving the system-catalog types (`oid`, `name`, `"char"`,
+/// `reg*`), as `pg_cast` has them.
+fn system_cast_context(from: TypeId, to: TypeId) -> Option<CoercionKind> {
+    use CoercionKind::*;
+    use TypeId::*;
+    let string = |t: TypeId| matches!(t, Text | Varchar | Char);
+    Some(match (from, to) {
+        (Name, t) | (t, Name) if string(t) => Implicit,
+        (InternalChar, t) if string(t) => Implicit,
+        (t, InternalChar) if string(t) => Assignment,
+        (Int2 | Int4 | Int8, t) if t.is_oid_like() => Implicit,
+        (f, t) if f.is_oid_like() && t.is_oid_like() => Implicit,
+        (f, Int4 | Int8) if f.is_oid_like() => Assignment,
+        (f, t) if f.is_oid_like() && string(t) => Assignment,
+        (f, t) if string(f) && t.is_oid_like() => Explicit,
+        (InternalChar, Int4) | (Int4, InternalChar) => Explicit,
+        _ => return None,
+    })
+}
+
 /// `pg_cast.castcontext` between distinct built-in scalar types, `None`
 /// when PostgreSQL has no such cast. I/O conversions to the string types
 /// are assignment casts and from them explicit, as PostgreSQL adds them.
@@ -71,6 +91,9 @@ fn cast_context(from: TypeId, to: TypeId) -> Option<CoercionKind> {
     use TypeId::*;
     if from == to {
         return Some(Implicit);
+    }
+    if TypeId::SYSTEM.contains(&from) || TypeId::SYSTEM.contains(&to) {
+        return system_cast_context(from, to);
     }
     Some(match (from, to) {
         (Text | Varchar | Char, Text | Varchar | Char) => Implicit,
@@ -524,7 +547,23 @@ fn int_to(x: i64, v: &Value, to: &DataType) -> DbResult<Value> {
         TypeId::Float4 => Ok(Value::Float4(x as f32)),
         TypeId::Float8 => Ok(Value::Float8(x as f64)),
         TypeId::Numeric => to_numeric(Numeric::from_i64(x), to),
+        t if t.is_oid_like() => oid_value(x),
         _ => Err(cannot_cast(&value_type_name(v), to)),
+    }
+}
+
+/// An oid from an integer: PostgreSQL wraps negative int4 values around
+/// (`-1::oid` is 4294967295); anything outside 32 bits is out of range.
+pub(crate) fn oid_value(x: i64) -> DbResult<Value> {
+    if (0..=u32::MAX as i64).contains(&x) {
+        Ok(Value::Int8(x))
+    } else if (i32::MIN as i64..0).contains(&x) {
+        Ok(Value::Int8(x + (1i64 << 32)))
+    } else {
+        Err(AionError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            "OID out of range",
+        ))
     }
 }
 

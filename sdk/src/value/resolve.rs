@@ -28,6 +28,8 @@ fn num_rank(t: &DataType) -> Option<u8> {
         TypeId::Int2 => 0,
         TypeId::Int4 => 1,
         TypeId::Int8 => 2,
+        // oid and the reg* types compare as (unsigned) integers.
+        t if t.is_oid_like() => 2,
         TypeId::Numeric => 3,
         TypeId::Float4 => 4,
         TypeId::Float8 => 5,
@@ -40,7 +42,11 @@ fn is_int(t: &DataType) -> bool {
 }
 
 fn is_string(t: &DataType) -> bool {
-    !t.is_array && matches!(t.id, TypeId::Text | TypeId::Varchar | TypeId::Char)
+    !t.is_array
+        && matches!(
+            t.id,
+            TypeId::Text | TypeId::Varchar | TypeId::Char | TypeId::Name | TypeId::InternalChar
+        )
 }
 
 fn is_unknown(t: &DataType) -> bool {
@@ -76,6 +82,18 @@ pub fn resolve_binary(
     l: &DataType,
     r: &DataType,
 ) -> Option<(DataType, DataType, DataType)> {
+    use BinaryOp::*;
+    // oid and the reg* types only compare: PostgreSQL has no arithmetic
+    // on them.
+    let oid_like = |t: &DataType| !t.is_array && t.id.is_oid_like();
+    if (oid_like(l) || oid_like(r))
+        && matches!(
+            op,
+            Add | Sub | Mul | Div | Mod | Pow | BitAnd | BitOr | BitXor | ShiftLeft | ShiftRight
+        )
+    {
+        return None;
+    }
     let (lu, ru) = (is_unknown(l), is_unknown(r));
     if lu && ru {
         return match op {
@@ -428,7 +446,8 @@ fn category(t: &DataType) -> (u8, bool) {
             (b'N', false)
         }
         TypeId::Float8 => (b'N', true),
-        TypeId::Varchar | TypeId::Char => (b'S', false),
+        TypeId::Varchar | TypeId::Char | TypeId::Name | TypeId::InternalChar => (b'S', false),
+        t if t.is_oid_like() => (b'N', false),
         TypeId::Text => (b'S', true),
         TypeId::Date | TypeId::Time | TypeId::Timestamp => (b'D', false),
         TypeId::TimestampTz => (b'D', true),

@@ -215,6 +215,42 @@ pub fn parse_text_with(ty: DataType, input: &str, opts: &FormatOptions) -> DbRes
             Value::Json(RString::from(input))
         }
         TypeId::Jsonb => Value::Jsonb(RString::from(json::normalize_jsonb(input)?)),
+        // `name` keeps at most NAMEDATALEN - 1 bytes, cut on a char boundary.
+        TypeId::Name => {
+            let mut end = input.len().min(63);
+            while !input.is_char_boundary(end) {
+                end -= 1;
+            }
+            Value::text(&input[..end])
+        }
+        // `"char"` keeps the first byte (empty stays empty).
+        TypeId::InternalChar => {
+            Value::text(input.chars().next().map(String::from).unwrap_or_default())
+        }
+        t @ (TypeId::Oid
+        | TypeId::RegClass
+        | TypeId::RegType
+        | TypeId::RegProc
+        | TypeId::RegNamespace
+        | TypeId::RegRole) => {
+            let n = parse_int(input, t.sql_name()).map_err(|_| {
+                if t == TypeId::Oid {
+                    invalid_syntax("oid", input)
+                } else {
+                    // Names need the catalog: the planner resolves them
+                    // before values reach here.
+                    AionError::new(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        format!(
+                            "{} input of a name needs the catalog: \"{input}\"",
+                            t.sql_name()
+                        ),
+                    )
+                }
+            })?;
+            let n = i64::try_from(n).map_err(|_| int_range(input, "oid"))?;
+            super::cast::oid_value(n).map_err(|_| int_range(input, "oid"))?
+        }
         TypeId::Ext(_) => {
             return Err(AionError::feature_not_supported(
                 "text input of an extension type is provided by the plugin that registered it",
