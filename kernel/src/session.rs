@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use abi_stable::std_types::{RArc, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{RArc, ROption, RSlice, RStr, RString, RVec};
 use aiondb_sdk::capability::{
     CancelFlag, ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services,
     StorageHandle, StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER,
@@ -408,6 +408,11 @@ pub struct Session {
     metrics_shard: usize,
     /// Cancels the running statement (see [`Session::cancel_flag`]).
     cancel: CancelFlag,
+    /// Named prepared statements (the extended protocol's), by name: the
+    /// namespace DEALLOCATE works on. Ids are the surface's handles.
+    named: HashMap<String, u64>,
+    /// Ids DEALLOCATE dropped, for the surface to forget.
+    deallocated: Vec<u64>,
     pending_copy: Option<PendingCopy>,
 }
 
@@ -545,6 +550,8 @@ impl Session {
             format: Arc::default(),
             metrics_shard,
             cancel,
+            named: HashMap::new(),
+            deallocated: Vec::new(),
             pending_copy: None,
         };
         s.settings_changed();
@@ -945,6 +952,29 @@ impl Session {
         self.execute_prepared_in(stmt, params, true)
     }
 
+    /// Registers a named prepared statement under the surface's handle
+    /// `id`; 42P05 when the name is taken.
+    pub fn name_prepared(&mut self, name: &str, id: u64) -> DbResult<()> {
+        if self.named.contains_key(name) {
+            return Err(AionError::new(
+                SqlState::new(b"42P05"),
+                format!("prepared statement \"{name}\" already exists"),
+            ));
+        }
+        self.named.insert(name.to_string(), id);
+        Ok(())
+    }
+
+    /// Forgets the name of a closed statement.
+    pub fn unname_prepared(&mut self, id: u64) {
+        self.named.retain(|_, v| *v != id);
+    }
+
+    /// Handles DEALLOCATE dropped since the last call.
+    pub fn take_deallocated(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.deallocated)
+    }
+
     /// The extended protocol's Sync: commits the implicit transaction
     /// [`Session::execute_pipelined`] opened, if one is open.
     pub fn sync(&mut self) -> DbResult<()> {
@@ -1293,6 +1323,21 @@ impl Session {
         }
         let mut result = Self::simple(&plan.command);
         match u {
+            Utility::Deallocate(name) => match name {
+                ROption::RSome(name) => match self.named.remove(name.as_str()) {
+                    Some(id) => self.deallocated.push(id),
+                    None => {
+                        return Err(AionError::new(
+                            SqlState::new(b"26000"),
+                            format!("prepared statement \"{name}\" does not exist"),
+                        ))
+                    }
+                },
+                ROption::RNone => {
+                    let all = self.named.drain().map(|(_, id)| id);
+                    self.deallocated.extend(all);
+                }
+            },
             Utility::CreateRole { .. }
             | Utility::AlterRole { .. }
             | Utility::RenameRole { .. }

@@ -80,13 +80,27 @@ fn r<T>(x: DbResult<T>) -> AResult<T> {
     x.into()
 }
 
+impl KernelSurfaceSession {
+    /// Drops the statements a DEALLOCATE just removed from the session's
+    /// namespace.
+    fn forget_deallocated(&mut self) {
+        for id in self.session.take_deallocated() {
+            self.prepared.remove(&id);
+        }
+    }
+}
+
 impl SurfaceSession for KernelSurfaceSession {
     fn simple_query(&mut self, sql: RStr<'_>) -> QueryOutcome {
-        query_outcome(self.session.execute(sql.as_str()))
+        let out = query_outcome(self.session.execute(sql.as_str()));
+        self.forget_deallocated();
+        out
     }
 
     fn copy_in(&mut self, data: RVec<u8>) -> QueryOutcome {
-        query_outcome(self.session.copy_in(data.into_vec()))
+        let out = query_outcome(self.session.copy_in(data.into_vec()));
+        self.forget_deallocated();
+        out
     }
 
     fn copy_fail(&mut self, message: RStr<'_>) -> QueryOutcome {
@@ -131,10 +145,29 @@ impl SurfaceSession for KernelSurfaceSession {
                 format!("prepared statement {id} does not exist"),
             )));
         };
-        r(self
+        let out = self
             .session
             .execute_pipelined(p, params.as_slice())
-            .map(outcome))
+            .map(outcome);
+        self.forget_deallocated();
+        r(out)
+    }
+
+    fn prepare_named(
+        &mut self,
+        name: RStr<'_>,
+        sql: RStr<'_>,
+        param_types: RSlice<'_, DataType>,
+    ) -> AResult<PreparedInfo> {
+        let info = match self.prepare(sql, param_types).into_result() {
+            Ok(i) => i,
+            Err(e) => return r(Err(e)),
+        };
+        if let Err(e) = self.session.name_prepared(name.as_str(), info.id) {
+            self.prepared.remove(&info.id);
+            return r(Err(e));
+        }
+        r(Ok(info))
     }
 
     fn sync(&mut self) -> AResult<()> {
@@ -143,6 +176,7 @@ impl SurfaceSession for KernelSurfaceSession {
 
     fn close(&mut self, id: u64) {
         self.prepared.remove(&id);
+        self.session.unname_prepared(id);
     }
 
     fn transaction_status(&self) -> u8 {

@@ -822,6 +822,9 @@ pub enum Utility {
         names: RVec<RString>,
         if_exists: bool,
     },
+    /// `DEALLOCATE [PREPARE] name` (`None`: ALL): drops named prepared
+    /// statements, whether SQL or the extended protocol made them.
+    Deallocate(ROption<RString>),
 }
 
 /// Role attributes a CREATE/ALTER ROLE statement names; `None` leaves one

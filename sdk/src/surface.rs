@@ -131,8 +131,18 @@ pub trait SurfaceSession: Send {
     /// The extended protocol's Sync: commits the implicit transaction of
     /// the statements executed since the last one (nothing when none is
     /// open).
-    #[sabi(last_prefix_field)]
     fn sync(&mut self) -> AResult<()>;
+    /// [`SurfaceSession::prepare`] for a named statement: the name joins
+    /// the session's namespace of prepared statements (42P05 when taken),
+    /// which SQL `DEALLOCATE` works on. After DEALLOCATE, executing the
+    /// statement's id fails with 26000.
+    #[sabi(last_prefix_field)]
+    fn prepare_named(
+        &mut self,
+        name: RStr<'_>,
+        sql: RStr<'_>,
+        param_types: RSlice<'_, DataType>,
+    ) -> AResult<PreparedInfo>;
 }
 
 pub type SurfaceSessionBox = SurfaceSession_TO<'static, RBox<()>>;

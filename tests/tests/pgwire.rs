@@ -275,3 +275,42 @@ with psycopg.connect(sys.argv[1], autocommit=True) as c:
         assert_eq!(text(&out.stdout), expected, "{}", text(&out.stderr));
     }
 }
+
+/// SQL DEALLOCATE drops statements the extended protocol prepared (one
+/// namespace, as in PostgreSQL; psycopg sends `DEALLOCATE ALL` after a
+/// rollback of a connection with prepared statements).
+#[test]
+fn deallocate_drops_protocol_prepared_statements() {
+    if !have("python3", &["-c", "import psycopg"]) {
+        return;
+    }
+    let script = r#"
+import sys, psycopg
+from psycopg import pq
+with psycopg.connect(sys.argv[1], autocommit=True) as c:
+    pg = c.pgconn
+    def state(r):
+        return r.error_field(pq.DiagnosticField.SQLSTATE).decode() if r.status == pq.ExecStatus.FATAL_ERROR else "ok"
+    print("prepare", state(pg.prepare(b"s1", b"SELECT 1")))
+    print("again", state(pg.prepare(b"s1", b"SELECT 2")))
+    print("run", state(pg.exec_prepared(b"s1", [])))
+    print("deallocate", state(pg.exec_(b"DEALLOCATE s1")))
+    print("run gone", state(pg.exec_prepared(b"s1", [])))
+    print("deallocate gone", state(pg.exec_(b"DEALLOCATE PREPARE s1")))
+    print("reuse name", state(pg.prepare(b"s1", b"SELECT 3")))
+    print("second", state(pg.prepare(b"s2", b"SELECT 4")))
+    print("deallocate all", state(pg.exec_(b"DEALLOCATE ALL")))
+    print("run s2", state(pg.exec_prepared(b"s2", [])))
+"#;
+    let expected = "prepare ok\nagain 42P05\nrun ok\ndeallocate ok\nrun gone 26000\ndeallocate gone 26000\nreuse name ok\nsecond ok\ndeallocate all ok\nrun s2 26000\n";
+    let server = Server::start(&[]);
+    let out = server.python(script);
+    assert_eq!(text(&out.stdout), expected, "{}", text(&out.stderr));
+    if let Some(reference) = reference_pg() {
+        let out = Command::new("python3")
+            .args(["-c", script, &format!("{reference} dbname=postgres")])
+            .output()
+            .expect("python3");
+        assert_eq!(text(&out.stdout), expected, "{}", text(&out.stderr));
+    }
+}

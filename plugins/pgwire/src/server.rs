@@ -914,21 +914,20 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         sql: String,
         param_oids: Vec<u32>,
     ) -> DbResult<()> {
-        if !name.is_empty() && stmts.contains_key(&name) {
-            return Err(AionError::new(
-                SqlState::new(b"42P05"),
-                format!("prepared statement \"{name}\" already exists"),
-            ));
-        }
         let types: Vec<DataType> = param_oids.iter().map(|&o| type_of_oid(o)).collect();
         let sess = Arc::clone(session);
+        // Named statements live in the session's namespace (DEALLOCATE
+        // drops them; a taken name is 42P05 there).
+        let named = (!name.is_empty()).then(|| name.clone());
         let info = self
             .on_pool(move || {
                 let t: &[DataType] = &types;
-                sess.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .prepare(RStr::from_str(&sql), t.into())
-                    .into_result()
+                let mut s = sess.lock().unwrap_or_else(|e| e.into_inner());
+                match named {
+                    Some(n) => s.prepare_named(RStr::from_str(&n), RStr::from_str(&sql), t.into()),
+                    None => s.prepare(RStr::from_str(&sql), t.into()),
+                }
+                .into_result()
             })
             .await??;
         if let Some(old) = stmts.insert(

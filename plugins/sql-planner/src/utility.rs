@@ -102,6 +102,17 @@ pub fn plan_utility(
                 }
             }
         }
+        S::Deallocate { name, .. } => {
+            // `ALL` comes through as a name; a quoted "ALL" is a name.
+            if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                (Utility::Deallocate(ROption::RNone), "DEALLOCATE ALL")
+            } else {
+                (
+                    Utility::Deallocate(ROption::RSome(ident_name(name).into())),
+                    "DEALLOCATE",
+                )
+            }
+        }
         S::CreateRole(cr) => crate::roles::plan_create_role(cr)?,
         S::AlterRole { name, operation } => crate::roles::plan_alter_role(name, operation)?,
         S::Drop {
