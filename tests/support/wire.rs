@@ -50,14 +50,19 @@ pub fn text(b: &[u8]) -> String {
 /// The `aiondb --ephemeral` command line with the bootstrap user,
 /// listening on `port`, with the environment's `AIONDB_*` keys cleared.
 pub fn command(extra: &[&str], port: u16) -> Command {
+    command_as(USER, PASSWORD, extra, port)
+}
+
+/// [`command`] with another bootstrap user.
+pub fn command_as(user: &str, password: &str, extra: &[&str], port: u16) -> Command {
     let listen = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(aiondb_bin());
     cmd.args([
         "--ephemeral",
         "--bootstrap-user",
-        USER,
+        user,
         "--bootstrap-password",
-        PASSWORD,
+        password,
         "--listen-addr",
         &listen,
     ])
@@ -77,6 +82,9 @@ pub struct Server {
     pub port: u16,
     /// The HTTP observability port, when started with it.
     pub metrics_port: Option<u16>,
+    /// The bootstrap user and password.
+    pub user: String,
+    pub password: String,
     _lines: Receiver<String>,
 }
 
@@ -86,6 +94,16 @@ impl Server {
     }
 
     pub fn start_with(env: &[(&str, &str)], observability: bool) -> Server {
+        Server::launch(USER, PASSWORD, env, observability)
+    }
+
+    /// A server whose bootstrap user is `user` (psql's `\\d` output names
+    /// owners: comparing with PostgreSQL wants the same name).
+    pub fn start_as(user: &str, password: &str, env: &[(&str, &str)]) -> Server {
+        Server::launch(user, password, env, false)
+    }
+
+    fn launch(user: &str, password: &str, env: &[(&str, &str)], observability: bool) -> Server {
         let port = free_port();
         let metrics_port = observability.then(free_port);
         let extra: Vec<String> = match metrics_port {
@@ -93,7 +111,7 @@ impl Server {
             None => vec!["--no-observability".into()],
         };
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let mut child = command(&extra, port)
+        let mut child = command_as(user, password, &extra, port)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -123,13 +141,34 @@ impl Server {
             child,
             port,
             metrics_port,
+            user: user.to_string(),
+            password: password.to_string(),
             _lines: lines,
         }
     }
 
     /// The bootstrap user's conninfo plus `extra` (`sslmode=require`...).
     pub fn conninfo_with(&self, extra: &str) -> String {
-        format!("{} {extra}", self.conninfo(PASSWORD))
+        format!("{} {extra}", self.conninfo(&self.password))
+    }
+
+    /// Runs pgbench with `args` against this server as the bootstrap user.
+    pub fn pgbench(&self, args: &[&str]) -> Output {
+        Command::new("pgbench")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                &self.user,
+            ])
+            .args(args)
+            .arg("aiondb")
+            .env("PGPASSWORD", &self.password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .expect("run pgbench")
     }
 
     /// psql with a connection string and one command; never prompts.
@@ -142,10 +181,12 @@ impl Server {
             .expect("run psql")
     }
 
+    /// The bootstrap user's conninfo with `password` (tests of failed
+    /// logins pass a wrong one).
     pub fn conninfo(&self, password: &str) -> String {
         format!(
-            "host=127.0.0.1 port={} user={USER} password={password} dbname=aiondb",
-            self.port
+            "host=127.0.0.1 port={} user={} password={password} dbname=aiondb",
+            self.port, self.user
         )
     }
 
@@ -157,7 +198,7 @@ impl Server {
     /// Runs a Python script with the bootstrap user's conninfo as argv[1].
     pub fn python(&self, script: &str) -> Output {
         Command::new("python3")
-            .args(["-c", script, &self.conninfo(PASSWORD)])
+            .args(["-c", script, &self.conninfo(&self.password)])
             .stdin(Stdio::null())
             .output()
             .expect("run python3")

@@ -3,10 +3,8 @@
 //! formats, PostgreSQL's errors with their CONTEXT line, and that a bad
 //! row loads nothing.
 
-mod support;
-
 use aiondb_embedded::Database;
-use support::{have, text, Server};
+use aiondb_integration_tests::wire::{have, text, Server, PASSWORD};
 
 /// The expected output is what PostgreSQL 15 prints for the same script.
 #[test]
@@ -14,8 +12,9 @@ fn psql_copy_script_matches_postgresql() {
     if !have("psql", &["--version"]) {
         return;
     }
-    let server = Server::start();
+    let server = Server::start(&[]);
     let out = server.psql(
+        PASSWORD,
         "CREATE TABLE ct (a int NOT NULL, b text, c date);
 COPY ct FROM STDIN;
 1\thello\t2020-01-02
@@ -191,7 +190,7 @@ fn psycopg_copy_from_and_to() {
     if !have("python3", &["-c", "import psycopg"]) {
         return;
     }
-    let server = Server::start();
+    let server = Server::start(&[]);
     let out = server.python(PSYCOPG_COPY);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);

@@ -3,9 +3,7 @@
 //! `-M prepared` and `-M extended` runs with no failed transaction, and
 //! balances that still add up afterwards.
 
-mod support;
-
-use support::{have, text, Server};
+use aiondb_integration_tests::wire::{have, text, Server, PASSWORD};
 
 /// Seconds per run: short in a debug build, still thousands of
 /// transactions.
@@ -31,13 +29,13 @@ fn pgbench_initialises_and_runs_without_failures() {
     if !have("pgbench", &["--version"]) || !have("psql", &["--version"]) {
         return;
     }
-    let server = Server::start();
+    let server = Server::start(&[]);
     let init = server.pgbench(&["-i", "-s", "2"]);
     let init_err = text(&init.stderr);
     assert!(init.status.success(), "pgbench -i failed:\n{init_err}");
     assert!(init_err.contains("done in"), "{init_err}");
 
-    let count = server.psql("SELECT count(*) FROM pgbench_accounts;\n");
+    let count = server.psql(PASSWORD, "SELECT count(*) FROM pgbench_accounts;\n");
     assert_eq!(text(&count.stdout), "200000\n", "{}", text(&count.stderr));
 
     let runs: [(&str, &[&str]); 4] = [
@@ -65,7 +63,7 @@ fn pgbench_initialises_and_runs_without_failures() {
     }
 
     // Every TPC-B transaction moved the same delta through all four tables.
-    let sums = server.psql(
+    let sums = server.psql(PASSWORD, 
         "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches),
        (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers),
        (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history),

@@ -16,13 +16,10 @@
 //! checks are of that shape. Other expressions (`'x'::text` defaults, IN
 //! lists) would print differently.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
-use aiondb_integration_tests::*;
+use aiondb_integration_tests::wire::{text, Server};
 
 const USER: &str = "postgres";
 const PASSWORD: &str = "Describe-Passw0rd!";
@@ -63,23 +60,12 @@ const COMMANDS: &[&str] = &[
     "\\d+ gen",
 ];
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn skip_or_fail(why: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
         "{why} (required in CI: .ci/run installs and starts PostgreSQL)"
     );
     eprintln!("skipping: {why}");
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn is_root() -> bool {
@@ -116,80 +102,15 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("psql output")
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-    _lines: Receiver<String>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new(aiondb_bin())
-            .args([
-                "--ephemeral",
-                "--bootstrap-user",
-                USER,
-                "--bootstrap-password",
-                PASSWORD,
-                "--no-observability",
-                "--listen-addr",
-                &listen,
-            ])
-            .env("RUST_LOG", "info")
-            .envs(
-                std::env::vars()
-                    .filter(|(k, _)| k.starts_with("AIONDB_"))
-                    .map(|(k, _)| (k, String::new())),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aiondb");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(l) if l.contains("aiondb kernel ready") => break,
-                Ok(_) => {}
-                Err(_) => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!("aiondb exited during start: {status}");
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "aiondb did not become ready");
-        }
-        Server {
-            child,
-            port,
-            _lines: lines,
-        }
-    }
-
-    fn psql(&self, db: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let conninfo = format!(
-            "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname={db}",
-            self.port
-        );
-        let mut cmd = Command::new("psql");
-        cmd.arg(conninfo).arg("-X").args(args);
-        run(cmd, stdin)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// psql against our server as the bootstrap user.
+fn aion_psql(server: &Server, db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname={db}",
+        server.port
+    );
+    let mut cmd = Command::new("psql");
+    cmd.arg(conninfo).arg("-X").args(args);
+    run(cmd, stdin)
 }
 
 /// Drops the scratch database on the reference server when the test ends.
@@ -247,8 +168,13 @@ fn describe_commands_print_what_postgresql_prints() {
     let Some(pg) = reference_database() else {
         return;
     };
-    let server = Server::start();
-    let out = server.psql(&pg.0, &["-v", "ON_ERROR_STOP=1", "-q"], Some(SCHEMA));
+    let server = Server::start_as(USER, PASSWORD, &[]);
+    let out = aion_psql(
+        &server,
+        &pg.0,
+        &["-v", "ON_ERROR_STOP=1", "-q"],
+        Some(SCHEMA),
+    );
     assert!(
         out.status.success(),
         "schema on aiondb: {}",
@@ -256,7 +182,7 @@ fn describe_commands_print_what_postgresql_prints() {
     );
     let mut failures = Vec::new();
     for cmd in COMMANDS {
-        let ours = server.psql(&pg.0, &["-c", cmd], None);
+        let ours = aion_psql(&server, &pg.0, &["-c", cmd], None);
         let theirs = pg_psql(&pg.0, &["-c", cmd], None);
         assert!(
             theirs.status.success(),
@@ -286,7 +212,7 @@ fn describe_commands_print_what_postgresql_prints() {
                     .join("|")
             })
     };
-    let ours = row(&server.psql(&pg.0, &["-A", "-c", "\\l"], None));
+    let ours = row(&aion_psql(&server, &pg.0, &["-A", "-c", "\\l"], None));
     let theirs = row(&pg_psql(&pg.0, &["-A", "-c", "\\l"], None));
     assert!(
         theirs.is_some(),
@@ -300,7 +226,7 @@ fn describe_commands_print_what_postgresql_prints() {
     // `\du` lists the reference cluster's roles, which other tests change:
     // our row is compared with the one PostgreSQL 15 prints for a bootstrap
     // superuser (taken from its `\du -A` output).
-    let du = text(&server.psql(&pg.0, &["-A", "-c", "\\du"], None).stdout);
+    let du = text(&aion_psql(&server, &pg.0, &["-A", "-c", "\\du"], None).stdout);
     let expected = "postgres|Superuser, Create role, Create DB, Replication, Bypass RLS|{}";
     if !du.lines().any(|l| l == expected) {
         failures.push(format!(
@@ -326,7 +252,7 @@ fn regclass_and_catalog_functions_over_psql() {
         skip_or_fail("psql is not installed");
         return;
     }
-    let server = Server::start();
+    let server = Server::start_as(USER, PASSWORD, &[]);
     let script = "
 CREATE TABLE t (id int PRIMARY KEY, v text);
 CREATE SCHEMA s;
@@ -339,7 +265,7 @@ SELECT table_name, column_name, data_type FROM information_schema.columns WHERE 
 SELECT count(*) > 0 FROM pg_catalog.pg_type WHERE typname = 'int4' AND oid = 23;
 SELECT current_schemas(false), pg_get_userbyid(10), pg_size_pretty(10240::bigint), 'int4'::regtype, 23::regtype;
 ";
-    let out = server.psql("aiondb", &["-q", "-A", "-t"], Some(script));
+    let out = aion_psql(&server, "aiondb", &["-q", "-A", "-t"], Some(script));
     assert_eq!(
         text(&out.stdout),
         "t|s.u|t\n\
@@ -358,13 +284,13 @@ SELECT current_schemas(false), pg_get_userbyid(10), pg_size_pretty(10240::bigint
 
     // Catalog roles in \du, formatted as PostgreSQL 15 prints them for the
     // same CREATE ROLE statements.
-    let out = server.psql(
+    let out = aion_psql(&server, 
         "aiondb",
         &["-q"],
         Some("CREATE ROLE reader NOLOGIN;\nCREATE ROLE app LOGIN CREATEDB CONNECTION LIMIT 5 PASSWORD 'Secret-Pw-123';\n"),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let du = server.psql("aiondb", &["-A", "-t", "-c", "\\du"], None);
+    let du = aion_psql(&server, "aiondb", &["-A", "-t", "-c", "\\du"], None);
     assert_eq!(
         text(&du.stdout),
         "app|Create DB\n5 connections|{}\n\

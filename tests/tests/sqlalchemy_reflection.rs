@@ -9,85 +9,9 @@
 //! python3 + psycopg + sqlalchemy a local run skips; with `CI` set it
 //! fails (.ci/run installs them).
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use aiondb_integration_tests::*;
-
-const USER: &str = "admin";
-const PASSWORD: &str = "Reflect-Passw0rd!";
-
-struct Server {
-    child: Child,
-    port: u16,
-    _lines: Receiver<String>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new(aiondb_bin())
-            .args([
-                "--ephemeral",
-                "--bootstrap-user",
-                USER,
-                "--bootstrap-password",
-                PASSWORD,
-                "--no-observability",
-                "--listen-addr",
-                &listen,
-            ])
-            .env("RUST_LOG", "info")
-            .envs(
-                std::env::vars()
-                    .filter(|(k, _)| k.starts_with("AIONDB_"))
-                    .map(|(k, _)| (k, String::new())),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aiondb");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(l) if l.contains("aiondb kernel ready") => break,
-                Ok(_) => {}
-                Err(_) => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!("aiondb exited during start: {status}");
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "aiondb did not become ready");
-        }
-        Server {
-            child,
-            port,
-            _lines: lines,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use aiondb_integration_tests::wire::{Server, PASSWORD, USER};
 
 const SCRIPT: &str = r#"
 import sys
@@ -148,7 +72,7 @@ fn sqlalchemy_reflects_the_schema() {
         eprintln!("skipping: python3 sqlalchemy/psycopg are not installed");
         return;
     }
-    let server = Server::start();
+    let server = Server::start(&[]);
     let url = format!(
         "postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{}/aiondb",
         server.port
@@ -201,7 +125,7 @@ fn psycopg_reads_catalog_types_in_text_and_binary() {
         eprintln!("skipping: python3 psycopg is not installed");
         return;
     }
-    let server = Server::start();
+    let server = Server::start(&[]);
     let conninfo = format!(
         "host=127.0.0.1 port={} user={USER} password={PASSWORD} dbname=aiondb",
         server.port
