@@ -63,7 +63,7 @@ fn pgbench_initialises_and_runs_without_failures() {
     }
 
     // Every TPC-B transaction moved the same delta through all four tables.
-    let sums = server.psql(PASSWORD, 
+    let sums = server.psql(PASSWORD,
         "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches),
        (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers),
        (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history),

@@ -284,7 +284,7 @@ SELECT current_schemas(false), pg_get_userbyid(10), pg_size_pretty(10240::bigint
 
     // Catalog roles in \du, formatted as PostgreSQL 15 prints them for the
     // same CREATE ROLE statements.
-    let out = aion_psql(&server, 
+    let out = aion_psql(&server,
         "aiondb",
         &["-q"],
         Some("CREATE ROLE reader NOLOGIN;\nCREATE ROLE app LOGIN CREATEDB CONNECTION LIMIT 5 PASSWORD 'Secret-Pw-123';\n"),
