@@ -18,6 +18,7 @@
 pub mod catalog;
 pub mod config;
 mod host;
+mod litnorm;
 pub mod loader;
 pub mod metrics;
 mod pool;

@@ -27,6 +27,7 @@ use aiondb_sdk::value::{DateStyle, FormatOptions, TimeZone, Value, PG_EPOCH_MICR
 
 use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
+use crate::litnorm::{self, Literal, Normalized};
 use crate::registry::{Provider, Registry};
 use crate::sql_metrics::{CommandKind, SqlMetrics};
 
@@ -398,6 +399,10 @@ pub struct Session {
     txn: Option<Txn>,
     /// Simple-query plan cache: SQL text -> plan (catalog version checked).
     cache: HashMap<Arc<str>, Arc<PreparedStatement>>,
+    /// Simple-query plans of statements with their literals replaced by
+    /// parameters (see [`litnorm`]), keyed by the normalised text and the
+    /// literals' types.
+    lit_cache: HashMap<String, LitEntry>,
     /// Fresh plans of prepared statements whose own plan went stale (DDL,
     /// another search path), keyed by the statement's syntax tree. An entry
     /// holds that tree, so the address cannot be reused while it exists.
@@ -417,6 +422,17 @@ pub struct Session {
 }
 
 const PLAN_CACHE_CAPACITY: usize = 256;
+
+/// A normalised statement's plan, or the finding that it has none to use
+/// (it does not plan with parameters, or is not plain DML), valid for the
+/// catalog version and settings it was made under.
+enum LitEntry {
+    Plan(Arc<PreparedStatement>),
+    Unusable {
+        catalog_version: u64,
+        search_path: Arc<str>,
+    },
+}
 
 /// Source of `Plan::cache_id`s (process-wide: executors are shared).
 static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
@@ -546,6 +562,7 @@ impl Session {
             search_path_key: Arc::from(""),
             txn: None,
             cache: HashMap::new(),
+            lit_cache: HashMap::new(),
             replanned: HashMap::new(),
             format: Arc::default(),
             metrics_shard,
@@ -703,6 +720,12 @@ impl Session {
                 };
             }
         }
+        // Statements differing only in literals share a plan.
+        if let Some(n) = litnorm::normalize(sql) {
+            if let Some(outcome) = self.execute_normalized(&n) {
+                return outcome;
+            }
+        }
         let trees = match self.engine.parse(sql) {
             Ok(t) => t,
             Err(e) => {
@@ -720,6 +743,104 @@ impl Session {
             }
         }
         self.run_trees(sql, trees.into_iter().collect(), multi, results)
+    }
+
+    /// Runs a normalised statement with its literals as parameters; `None`
+    /// when it cannot (no usable plan, a literal its parameter's type does
+    /// not accept): the caller then runs the text as it is, which reports
+    /// the literal's error as PostgreSQL does.
+    fn execute_normalized(&mut self, n: &Normalized) -> Option<Outcomes> {
+        let version = self.engine.services.catalog.version();
+        let stmt = match self.lit_cache.get(&n.key) {
+            Some(LitEntry::Plan(p))
+                if p.plan.catalog_version == version && p.search_path == self.search_path_key =>
+            {
+                p.clone()
+            }
+            Some(LitEntry::Unusable {
+                catalog_version,
+                search_path,
+            }) if *catalog_version == version && *search_path == self.search_path_key => {
+                return None;
+            }
+            _ => {
+                let entry = match self.plan_normalized(n) {
+                    Some(p) => LitEntry::Plan(p),
+                    None => LitEntry::Unusable {
+                        catalog_version: version,
+                        search_path: self.search_path_key.clone(),
+                    },
+                };
+                if self.lit_cache.len() >= PLAN_CACHE_CAPACITY {
+                    self.lit_cache.clear();
+                }
+                let p = match &entry {
+                    LitEntry::Plan(p) => Some(p.clone()),
+                    LitEntry::Unusable { .. } => None,
+                };
+                self.lit_cache.insert(n.key.clone(), entry);
+                p?
+            }
+        };
+        let params = self.literal_params(&stmt, &n.literals)?;
+        Some(match self.run_statement(&stmt, &params, false) {
+            Ok(r) => Ok(vec![r]),
+            Err(e) => {
+                self.fail_current();
+                Err((Vec::new(), e))
+            }
+        })
+    }
+
+    /// Plans a normalised statement with its literals' types declared.
+    /// Any failure means the literal text must be planned as it is.
+    fn plan_normalized(&mut self, n: &Normalized) -> Option<Arc<PreparedStatement>> {
+        let mut trees = self.engine.parse(&n.sql).ok()?;
+        if trees.len() != 1 {
+            return None;
+        }
+        let tree = trees.pop()?;
+        if tree.nodes.is_empty() {
+            return None;
+        }
+        let declared: Vec<DataType> = n.literals.iter().map(Literal::declared).collect();
+        let p = self
+            .plan_tree(&n.sql, Arc::new(tree), &declared, true)
+            .ok()?;
+        let plan = &p.plan;
+        // Plain DML and queries only, as in the exact-text cache; and the
+        // planner must have kept each number's type, the literal's own.
+        if plan.utility().is_some()
+            || plan.command.starts_with("CREATE")
+            || plan.copy().is_some()
+            || plan.param_types.len() != n.literals.len()
+            || n.literals
+                .iter()
+                .zip(plan.param_types.iter())
+                .any(|(l, t)| !matches!(l, Literal::Text(_)) && *t != l.declared())
+        {
+            return None;
+        }
+        Some(Arc::new(p))
+    }
+
+    /// The literals as values of their parameters' types; `None` when one
+    /// does not convert (the literal path reports that error).
+    fn literal_params(&self, stmt: &PreparedStatement, literals: &[Literal]) -> Option<Vec<Value>> {
+        let mut out = Vec::with_capacity(literals.len());
+        for (l, ty) in literals.iter().zip(stmt.plan.param_types.iter()) {
+            out.push(match l {
+                Literal::Int4(i) => Value::Int4(*i),
+                Literal::Int8(i) => Value::Int8(*i),
+                Literal::Numeric(s) => {
+                    aiondb_sdk::value::parse_text_with(DataType::NUMERIC, s, &self.format).ok()?
+                }
+                Literal::Text(s) => {
+                    aiondb_sdk::value::parse_text_with(*ty, s, &self.format).ok()?
+                }
+            });
+        }
+        Some(out)
     }
 
     /// Runs the statements of a query string (after the first ones, when a
