@@ -1,7 +1,7 @@
 //! A Rust client (the `postgres` crate) against the `aiondb` binary:
 //! every built-in type in binary (parameters and results) and text, checked
 //! byte for byte against the reference PostgreSQL 15; prepared statements,
-//! transactions and server errors with their SQLSTATE.
+//! transactions and server errors with their SQLSTATE; COPY in and out.
 
 use std::error::Error;
 
@@ -233,4 +233,45 @@ fn prepared_statements_transactions_and_errors() {
         .expect("null");
     assert!(row.get::<_, bool>(0));
     assert_eq!(row.get::<_, Option<i64>>(1), None);
+}
+
+#[test]
+fn copy_in_and_out() {
+    if !have("psql", &["--version"]) {
+        return;
+    }
+    use std::io::{Read, Write};
+    let server = Server::start(&[]);
+    let mut c = connect(&server.conninfo(PASSWORD));
+    c.batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(8,2))")
+        .expect("create");
+    let mut w = c
+        .copy_in("COPY items FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .expect("copy in");
+    w.write_all(b"id,name,price\n1,apple,0.50\n2,\"pear, green\",\n3,fig,2.25\n")
+        .expect("write");
+    assert_eq!(w.finish().expect("finish"), 3);
+    let mut out = String::new();
+    c.copy_out("COPY (SELECT * FROM items ORDER BY id) TO STDOUT")
+        .expect("copy out")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert_eq!(out, "1\tapple\t0.50\n2\tpear, green\t\\N\n3\tfig\t2.25\n");
+    // A bad row loads nothing and reports its line.
+    let mut w = c.copy_in("COPY items FROM STDIN").expect("copy in");
+    w.write_all(b"4\tplum\t1\n5\tkiwi\tnot-a-number\n")
+        .expect("write");
+    let err = w.finish().expect_err("bad row");
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "22P02");
+    assert!(
+        db.where_().is_some_and(|w| w.contains("line 2")),
+        "{:?}",
+        db.where_()
+    );
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM items", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 3);
 }
