@@ -164,8 +164,8 @@ impl Host for KernelHost {
             return ROption::RNone;
         };
         // NOLOGIN is checked when the session opens (28000 after a correct
-        // password, as PostgreSQL does).
-        // An expired password fails like a wrong one, as in PostgreSQL.
+        // password, as PostgreSQL does); an expired password fails like a
+        // wrong one.
         if let ROption::RSome(until) = role.valid_until {
             if until <= now_pg_micros() {
                 return ROption::RNone;
@@ -203,14 +203,14 @@ impl SessionGuard {
             .role_sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let n = counts.entry(user.to_string()).or_insert(0);
-        if limit.is_some_and(|l| *n >= l) {
+        let open = counts.get(user).copied().unwrap_or(0);
+        if limit.is_some_and(|l| open >= l) {
             return Err(AionError::new(
                 SqlState::TOO_MANY_CONNECTIONS,
                 format!("too many connections for role \"{user}\""),
             ));
         }
-        *n += 1;
+        counts.insert(user.to_string(), open + 1);
         Ok(SessionGuard {
             counts: Arc::clone(&shared.role_sessions),
             user: user.to_string(),
