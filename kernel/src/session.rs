@@ -699,6 +699,13 @@ impl Session {
     pub fn execute(&mut self, sql: &str) -> Outcomes {
         self.abandon_copy();
         let results = Vec::new();
+        // Extended-protocol statements left without their Sync: a query
+        // message ends their implicit transaction, as PostgreSQL does.
+        if self.txn.as_ref().is_some_and(|t| t.implicit) {
+            if let Err(e) = self.sync() {
+                return Err((results, e));
+            }
+        }
         // Single statements hit the plan cache without parsing.
         if let Some(p) = self.cache.get(sql).cloned() {
             if p.plan.catalog_version == self.engine.services.catalog.version()
