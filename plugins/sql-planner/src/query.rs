@@ -1078,30 +1078,7 @@ fn bind_table_function(
     if name == "__rows_from" {
         return bind_rows_from(b, args, alias, left);
     }
-    // Arguments may reference earlier FROM items (implicitly LATERAL).
-    b.outer.push(left.clone());
-    let mut bound = Vec::new();
-    let mut res = Ok(());
-    for a in args {
-        let e = match a {
-            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => e,
-            _ => {
-                res = Err(AionError::feature_not_supported(
-                    "named table function arguments",
-                ));
-                break;
-            }
-        };
-        match b.expr(&Scope::default(), e) {
-            Ok(x) => bound.push(x),
-            Err(e) => {
-                res = Err(e);
-                break;
-            }
-        }
-    }
-    b.outer.pop();
-    res?;
+    let bound = bind_srf_args(b, args, left)?;
     let (args, cols) = srf_shape(b, name, bound)?;
     finish_table_function(b, name, name, args, cols, ordinality, alias, left)
 }
