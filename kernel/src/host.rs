@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, ROption, RSlice, RStr, RString, RVec};
-use aiondb_sdk::catalog::{Catalog, CatalogRef, Catalog_TO};
+use aiondb_sdk::catalog::{Catalog, CatalogRef, Catalog_TO, RoleDef};
 use aiondb_sdk::error::AResult;
 use aiondb_sdk::host::{
     Host, HostRef, Host_TO, KernelStatus, LogLevel, MetricDesc, MetricFamily, MetricId, MetricOp,
@@ -115,16 +115,19 @@ impl Host for KernelHost {
             .into();
         };
         let user = request.user.as_str();
-        if let ROption::RSome(role) = self.shared.catalog.role_by_name(request.user.as_rstr()) {
-            if !role.can_login {
-                return Err(AionError::new(
-                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                    format!("role \"{user}\" is not permitted to log in"),
-                ))
-                .into();
-            }
+        let role = self
+            .shared
+            .catalog
+            .role_by_name(request.user.as_rstr())
+            .into_option();
+        if role.as_ref().is_some_and(|r| !r.can_login) {
+            return Err(AionError::new(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("role \"{user}\" is not permitted to log in"),
+            ))
+            .into();
         }
-        let guard = match SessionGuard::enter(&self.shared, user) {
+        let guard = match SessionGuard::enter(&self.shared, user, role.as_ref()) {
             Ok(g) => g,
             Err(e) => return Err(e).into(),
         };
@@ -191,12 +194,14 @@ pub(crate) struct SessionGuard {
 }
 
 impl SessionGuard {
-    fn enter(shared: &Shared, user: &str) -> Result<SessionGuard, AionError> {
-        let limit = match shared.catalog.role_by_name(RStr::from_str(user)) {
+    fn enter(
+        shared: &Shared,
+        user: &str,
+        role: Option<&RoleDef>,
+    ) -> Result<SessionGuard, AionError> {
+        let limit = match role {
             // Superusers are not held to the limit, as in PostgreSQL.
-            ROption::RSome(r) if !r.superuser && r.connection_limit >= 0 => {
-                Some(r.connection_limit as usize)
-            }
+            Some(r) if !r.superuser && r.connection_limit >= 0 => Some(r.connection_limit as usize),
             _ => None,
         };
         let mut counts = shared

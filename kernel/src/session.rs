@@ -1094,8 +1094,8 @@ impl Session {
     }
 
     /// Forgets the name of a closed statement.
-    pub fn unname_prepared(&mut self, id: u64) {
-        self.named.retain(|_, v| *v != id);
+    pub fn unname_prepared(&mut self, name: &str) {
+        self.named.remove(name);
     }
 
     /// Handles DEALLOCATE dropped since the last call.

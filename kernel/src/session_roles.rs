@@ -122,26 +122,19 @@ impl Session {
     }
 
     fn apply_options(&self, role: &mut RoleDef, o: &RoleOptions) -> DbResult<()> {
-        if let ROption::RSome(v) = o.superuser {
-            role.superuser = v;
-        }
-        if let ROption::RSome(v) = o.inherit {
-            role.inherit = v;
-        }
-        if let ROption::RSome(v) = o.create_role {
-            role.create_role = v;
-        }
-        if let ROption::RSome(v) = o.create_db {
-            role.create_db = v;
-        }
-        if let ROption::RSome(v) = o.login {
-            role.can_login = v;
-        }
-        if let ROption::RSome(v) = o.replication {
-            role.replication = v;
-        }
-        if let ROption::RSome(v) = o.bypass_rls {
-            role.bypass_rls = v;
+        // Attributes the statement names replace the role's; the others stay.
+        for (slot, given) in [
+            (&mut role.superuser, o.superuser),
+            (&mut role.inherit, o.inherit),
+            (&mut role.create_role, o.create_role),
+            (&mut role.create_db, o.create_db),
+            (&mut role.can_login, o.login),
+            (&mut role.replication, o.replication),
+            (&mut role.bypass_rls, o.bypass_rls),
+        ] {
+            if let ROption::RSome(v) = given {
+                *slot = v;
+            }
         }
         if let ROption::RSome(v) = o.connection_limit {
             role.connection_limit = v;

@@ -34,7 +34,9 @@ pub(crate) struct KernelSurfaceSession {
     pub session: Session,
     /// Held for the role's CONNECTION LIMIT count.
     _guard: SessionGuard,
-    prepared: HashMap<u64, PreparedStatement>,
+    /// Prepared statements by handle, with their name when they have one
+    /// in the session's namespace.
+    prepared: HashMap<u64, (PreparedStatement, Option<String>)>,
     next_id: u64,
 }
 
@@ -134,12 +136,12 @@ impl SurfaceSession for KernelSurfaceSession {
             columns: p.columns().clone(),
             returns_rows: p.returns_rows(),
         };
-        self.prepared.insert(id, p);
+        self.prepared.insert(id, (p, None));
         r(Ok(info))
     }
 
     fn execute(&mut self, id: u64, params: RSlice<'_, Value>) -> AResult<StatementOutcome> {
-        let Some(p) = self.prepared.get(&id) else {
+        let Some((p, _)) = self.prepared.get(&id) else {
             return r(Err(AionError::new(
                 SqlState::new(b"26000"),
                 format!("prepared statement {id} does not exist"),
@@ -167,6 +169,9 @@ impl SurfaceSession for KernelSurfaceSession {
             self.prepared.remove(&info.id);
             return r(Err(e));
         }
+        if let Some(entry) = self.prepared.get_mut(&info.id) {
+            entry.1 = Some(name.to_string());
+        }
         r(Ok(info))
     }
 
@@ -175,8 +180,9 @@ impl SurfaceSession for KernelSurfaceSession {
     }
 
     fn close(&mut self, id: u64) {
-        self.prepared.remove(&id);
-        self.session.unname_prepared(id);
+        if let Some((_, Some(name))) = self.prepared.remove(&id) {
+            self.session.unname_prepared(&name);
+        }
     }
 
     fn transaction_status(&self) -> u8 {

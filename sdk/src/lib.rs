@@ -76,6 +76,7 @@ pub mod copy;
 pub mod error;
 pub mod hash;
 pub mod host;
+pub mod ident;
 pub mod metrics;
 pub mod plan;
 pub mod plugin;

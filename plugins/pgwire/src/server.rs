@@ -960,10 +960,7 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         result_formats: Vec<i16>,
     ) -> DbResult<()> {
         let Some(st) = stmts.get(&statement) else {
-            return Err(AionError::new(
-                SqlState::new(b"26000"),
-                format!("prepared statement \"{statement}\" does not exist"),
-            ));
+            return Err(no_statement(&statement));
         };
         if params.len() != st.param_types.len() {
             return Err(protocol_violation(format!(
@@ -1014,16 +1011,10 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
     ) -> DbResult<()> {
         if portal {
             let Some(p) = portals.get(name) else {
-                return Err(AionError::new(
-                    SqlState::new(b"34000"),
-                    format!("portal \"{name}\" does not exist"),
-                ));
+                return Err(no_portal(name));
             };
             let Some(st) = stmts.get(&p.stmt) else {
-                return Err(AionError::new(
-                    SqlState::new(b"26000"),
-                    format!("prepared statement \"{}\" does not exist", p.stmt),
-                ));
+                return Err(no_statement(&p.stmt));
             };
             if st.returns_rows {
                 proto::row_description(&mut self.out, &describe_fields(&st.columns, &p.formats));
@@ -1033,10 +1024,7 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             return Ok(());
         }
         let Some(st) = stmts.get(name) else {
-            return Err(AionError::new(
-                SqlState::new(b"26000"),
-                format!("prepared statement \"{name}\" does not exist"),
-            ));
+            return Err(no_statement(name));
         };
         let oids: Vec<u32> = st.param_types.iter().map(DataType::oid).collect();
         proto::parameter_description(&mut self.out, &oids);
@@ -1057,16 +1045,10 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         max_rows: i32,
     ) -> DbResult<()> {
         let Some(p) = portals.get_mut(name) else {
-            return Err(AionError::new(
-                SqlState::new(b"34000"),
-                format!("portal \"{name}\" does not exist"),
-            ));
+            return Err(no_portal(name));
         };
         let Some(st) = stmts.get(&p.stmt) else {
-            return Err(AionError::new(
-                SqlState::new(b"26000"),
-                format!("prepared statement \"{}\" does not exist", p.stmt),
-            ));
+            return Err(no_statement(&p.stmt));
         };
         let mut sync_error = None;
         let (outcome, from) = match p.pending.take() {
@@ -1148,6 +1130,20 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             None => Ok(()),
         }
     }
+}
+
+fn no_portal(name: &str) -> AionError {
+    AionError::new(
+        SqlState::new(b"34000"),
+        format!("portal \"{name}\" does not exist"),
+    )
+}
+
+fn no_statement(name: &str) -> AionError {
+    AionError::new(
+        SqlState::new(b"26000"),
+        format!("prepared statement \"{name}\" does not exist"),
+    )
 }
 
 fn reported(session: &Arc<Mutex<SurfaceSessionBox>>) -> Vec<(String, String)> {

@@ -6,6 +6,7 @@ use crate::dml::{checks, column_default, column_index, finish, generated_exprs, 
 use crate::expr::Binder;
 use crate::logical::LExpr;
 use crate::shared::{ident_name, resolve_table};
+use aiondb_sdk::ident::quote_ident;
 use aiondb_sdk::plan::{CheckConstraint, CopyFormat, CopyOptions, Operator};
 use aiondb_sdk::prelude::*;
 use sqlparser::ast;
@@ -118,10 +119,6 @@ pub(crate) fn plan_copy(
         ));
     };
     plan_copy_from(ctx, services, table_name, columns, opts).map(Some)
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// Puts a `CopyTo` root over a planned query.

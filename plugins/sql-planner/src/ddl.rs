@@ -402,19 +402,7 @@ pub(crate) fn nextval_default(schema: &SchemaDef, seq: &str) -> String {
 }
 
 /// Quotes an identifier when it would not survive case folding.
-pub(crate) fn quote_ident(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
-}
+pub(crate) use aiondb_sdk::ident::quote_ident;
 
 #[cfg(test)]
 pub(crate) use tests::{test_ctx, test_services};
