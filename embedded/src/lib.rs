@@ -40,6 +40,7 @@ pub fn bundled_plugins() -> Vec<PluginModuleRef> {
         aiondb_plugin_functions_core::plugin_module(),
         aiondb_sql_parser::plugin_module(),
         aiondb_storage_memory::plugin_module(),
+        aiondb_storage_durable::plugin_module(),
         aiondb_plugin_sql_planner::plugin_module(),
         aiondb_plugin_sql_executor::plugin_module(),
     ]
@@ -60,17 +61,30 @@ impl Database {
         Self::with_settings(&[(keys::EPHEMERAL, "true")])
     }
 
-    /// Opens (or creates) a database in `dir` with the durable backend.
+    /// Opens (or creates) a database in `dir` with the durable backend:
+    /// recovery replays its write-ahead log; commits are fsynced.
     ///
     /// # Errors
-    /// Until the durable storage backend is part of the build this fails
-    /// with 0A000 and says so; nothing is written to `dir`.
+    /// The directory must be on an encrypted filesystem (dm-crypt/LUKS or
+    /// eCryptfs) unless [`Database::open_with`] passes
+    /// `AIONDB_ALLOW_UNENCRYPTED_STORAGE=true`; a directory with storage
+    /// files but no manifest, a newer format or a corrupt log is refused
+    /// with an error that says what to run.
     pub fn open(dir: impl AsRef<Path>) -> DbResult<Database> {
+        Self::open_with(dir, &[])
+    }
+
+    /// [`Database::open`] with further `AIONDB_*` settings, e.g.
+    /// `("AIONDB_ALLOW_UNENCRYPTED_STORAGE", "true")` or
+    /// `("AIONDB_STORAGE_DURABLE_WAL_COMMIT_POLICY", "every:8")`.
+    pub fn open_with(dir: impl AsRef<Path>, settings: &[(&str, &str)]) -> DbResult<Database> {
         let dir = dir.as_ref().to_string_lossy().to_string();
-        Self::with_settings(&[
+        let mut all = vec![
             (keys::STORAGE_BACKEND, "durable"),
             (keys::DATA_DIR, dir.as_str()),
-        ])
+        ];
+        all.extend_from_slice(settings);
+        Self::with_settings(&all)
     }
 
     /// A database configured with `AIONDB_*` settings (as the server reads
@@ -86,9 +100,10 @@ impl Database {
             .bundled(bundled_plugins())
             .build()
             .map_err(|e| AionError::new(SqlState::new(b"58000"), e.to_string()))?;
-        kernel
-            .start()
-            .map_err(|e| AionError::new(SqlState::FEATURE_NOT_SUPPORTED, e.to_string()))?;
+        kernel.start().map_err(|e| match e {
+            aiondb_kernel::KernelError::Engine(e) => e,
+            e => AionError::new(SqlState::FEATURE_NOT_SUPPORTED, e.to_string()),
+        })?;
         Ok(Database { kernel })
     }
 

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
+use aiondb_sdk::capability::CatalogEntry;
 use aiondb_sdk::catalog::*;
 use aiondb_sdk::error::{AResult, AionError, SqlState};
+use aiondb_sdk::persist::{self, Reader, Writer};
 
 /// OID of `pg_catalog`, as in PostgreSQL.
 pub const PG_CATALOG_SCHEMA: SchemaId = 11;
@@ -34,7 +36,19 @@ struct State {
     seq_state: BTreeMap<TableId, (i64, bool)>,
     /// Per session: what `currval` and `lastval` return.
     session_seq: HashMap<u64, SessionSequences>,
+    /// Per sequence: the value a persistent backend has logged as used, so
+    /// `nextval` logs once per [`SEQUENCE_LOG_AHEAD`] values, as
+    /// PostgreSQL does.
+    seq_logged: HashMap<TableId, i64>,
 }
+
+/// Sequence values logged ahead of use: after a crash a sequence resumes
+/// past them (a gap, never a repeat).
+const SEQUENCE_LOG_AHEAD: i64 = 32;
+
+/// Where sequence state goes when it changes outside a transaction: the
+/// persistent backend's `log_catalog(0, ...)`.
+pub type SequenceLog = Box<dyn Fn(&[CatalogEntry]) -> Result<(), AionError> + Send + Sync>;
 
 /// The sequence values one session obtained.
 #[derive(Default)]
@@ -116,6 +130,8 @@ pub struct KernelCatalog {
     /// `state.version`, readable without the lock: every statement checks
     /// it (plan reuse), few change it.
     version: AtomicU64,
+    /// Set when the storage backend persists the catalog.
+    sequence_log: RwLock<Option<SequenceLog>>,
 }
 
 impl Default for KernelCatalog {
@@ -151,8 +167,10 @@ impl KernelCatalog {
                 stats: BTreeMap::new(),
                 seq_state: BTreeMap::new(),
                 session_seq: HashMap::new(),
+                seq_logged: HashMap::new(),
             }),
             version: AtomicU64::new(1),
+            sequence_log: RwLock::new(None),
         }
     }
 
@@ -213,6 +231,215 @@ impl KernelCatalog {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Catalog entry keys: a kind byte, then the object's key.
+mod entry_kind {
+    pub const SCHEMA: u8 = 1;
+    pub const TABLE: u8 = 2;
+    pub const INDEX: u8 = 3;
+    pub const SEQUENCE: u8 = 4;
+    pub const LABEL: u8 = 5;
+    pub const ROLE: u8 = 6;
+    pub const STATS: u8 = 7;
+    pub const SEQUENCE_STATE: u8 = 8;
+    pub const NEXT_ID: u8 = 9;
+}
+
+fn entry_key(kind: u8, id: &[u8]) -> RVec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(kind);
+    k.extend_from_slice(id);
+    RVec::from(k)
+}
+
+fn entry<T>(kind: u8, id: &[u8], value: Option<&T>, write: fn(&mut Writer, &T)) -> CatalogEntry {
+    CatalogEntry {
+        key: entry_key(kind, id),
+        value: value
+            .map(|v| {
+                let mut w = Writer::new();
+                write(&mut w, v);
+                RVec::from(w.buf)
+            })
+            .into(),
+    }
+}
+
+/// Persistence: the catalog as entries a persistent storage backend logs
+/// with each transaction's commit and hands back after recovery.
+impl KernelCatalog {
+    /// The newest value of every entry `journal` touched (deduplicated),
+    /// plus the id counter: what a committing transaction logs.
+    pub fn entries_for(&self, journal: &[UndoEntry]) -> Vec<CatalogEntry> {
+        use entry_kind::*;
+        let s = self.read();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for e in journal {
+            let item = match e {
+                UndoEntry::Schema(k, _) => entry(
+                    SCHEMA,
+                    &k.to_le_bytes(),
+                    s.schemas.get(k),
+                    persist::write_schema,
+                ),
+                UndoEntry::Table(k, _) => entry(
+                    TABLE,
+                    &k.to_le_bytes(),
+                    s.tables.get(k),
+                    persist::write_table,
+                ),
+                UndoEntry::Index(k, _) => entry(
+                    INDEX,
+                    &k.to_le_bytes(),
+                    s.indexes.get(k),
+                    persist::write_index,
+                ),
+                UndoEntry::Sequence(k, _) => entry(
+                    SEQUENCE,
+                    &k.to_le_bytes(),
+                    s.sequences.get(k),
+                    persist::write_sequence,
+                ),
+                UndoEntry::Label(k, _) => {
+                    entry(LABEL, k.as_bytes(), s.labels.get(k), persist::write_label)
+                }
+                UndoEntry::Role(k, _) => {
+                    entry(ROLE, &k.to_le_bytes(), s.roles.get(k), persist::write_role)
+                }
+                UndoEntry::Stats(k, _) => entry(
+                    STATS,
+                    &k.to_le_bytes(),
+                    s.stats.get(k),
+                    persist::write_stats,
+                ),
+            };
+            if seen.insert(item.key.clone()) {
+                out.push(item);
+            }
+        }
+        out.push(entry(NEXT_ID, &[], Some(&s.next_id), |w, v| w.u64(*v)));
+        out
+    }
+
+    /// Loads entries a persistent backend recovered (newest values; `RNone`
+    /// removes). Unknown kinds are refused: they come from a newer format.
+    pub fn load(&self, entries: &[CatalogEntry]) -> Result<(), AionError> {
+        use entry_kind::*;
+        let mut s = self.write();
+        for e in entries {
+            let Some((&kind, key)) = e.key.as_slice().split_first() else {
+                return Err(persist::corrupt("empty catalog key"));
+            };
+            let value = e.value.as_ref().into_option().map(|v| v.as_slice());
+            let mut r = value.map(Reader::new);
+            let id = || -> Result<u64, AionError> {
+                match key.len() {
+                    4 => Ok(u64::from(u32::from_le_bytes([
+                        key[0], key[1], key[2], key[3],
+                    ]))),
+                    8 => Ok(u64::from_le_bytes(
+                        key.try_into()
+                            .map_err(|_| persist::corrupt("catalog key"))?,
+                    )),
+                    _ => Err(persist::corrupt("catalog key length")),
+                }
+            };
+            fn put<K: Ord, V>(
+                map: &mut BTreeMap<K, V>,
+                k: K,
+                r: Option<&mut Reader>,
+                read: fn(&mut Reader) -> DbResultOf<V>,
+            ) -> Result<(), AionError> {
+                match r {
+                    Some(r) => {
+                        map.insert(k, read(r)?);
+                    }
+                    None => {
+                        map.remove(&k);
+                    }
+                }
+                Ok(())
+            }
+            match kind {
+                SCHEMA => put(
+                    &mut s.schemas,
+                    id()? as SchemaId,
+                    r.as_mut(),
+                    persist::read_schema,
+                )?,
+                TABLE => put(&mut s.tables, id()?, r.as_mut(), persist::read_table)?,
+                INDEX => put(&mut s.indexes, id()?, r.as_mut(), persist::read_index)?,
+                SEQUENCE => put(&mut s.sequences, id()?, r.as_mut(), persist::read_sequence)?,
+                ROLE => put(&mut s.roles, id()?, r.as_mut(), persist::read_role)?,
+                STATS => put(&mut s.stats, id()?, r.as_mut(), persist::read_stats)?,
+                LABEL => {
+                    let name = String::from_utf8(key.to_vec())
+                        .map_err(|_| persist::corrupt("label name"))?;
+                    put(&mut s.labels, name, r.as_mut(), persist::read_label)?
+                }
+                SEQUENCE_STATE => {
+                    let id = id()?;
+                    match r.as_mut() {
+                        Some(r) => {
+                            let value = r.i64()?;
+                            let called = r.bool()?;
+                            s.seq_state.insert(id, (value, called));
+                        }
+                        None => {
+                            s.seq_state.remove(&id);
+                        }
+                    }
+                }
+                NEXT_ID => {
+                    if let Some(r) = r.as_mut() {
+                        s.next_id = s.next_id.max(r.u64()?);
+                    }
+                }
+                k => {
+                    return Err(persist::corrupt(&format!(
+                        "unknown catalog entry kind {k} (written by a newer AionDB?)"
+                    )))
+                }
+            }
+        }
+        s.version += 1;
+        self.version.store(s.version, Ordering::Release);
+        Ok(())
+    }
+
+    /// Routes sequence changes (which no transaction owns) to a persistent
+    /// backend.
+    pub fn set_sequence_log(&self, log: SequenceLog) {
+        *self.sequence_log.write().unwrap_or_else(|e| e.into_inner()) = Some(log);
+    }
+
+    fn persists_sequences(&self) -> bool {
+        self.sequence_log
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    fn log_sequence(&self, id: TableId, value: i64, called: bool) -> Result<(), AionError> {
+        let log = self.sequence_log.read().unwrap_or_else(|e| e.into_inner());
+        let Some(log) = log.as_ref() else {
+            return Ok(());
+        };
+        let e = entry(
+            entry_kind::SEQUENCE_STATE,
+            &id.to_le_bytes(),
+            Some(&(value, called)),
+            |w, (v, c)| {
+                w.i64(*v);
+                w.bool(*c);
+            },
+        );
+        log(&[e])
+    }
+}
+
+type DbResultOf<T> = Result<T, AionError>;
 
 type Maps = (
     BTreeMap<SchemaId, SchemaDef>,
@@ -669,8 +896,26 @@ impl Catalog for KernelCatalog {
                 }
             }
         };
+        let wrapped = called && (next - last).signum() != seq.increment.signum();
+        let (inc, min, max) = (seq.increment, seq.min_value, seq.max_value);
         s.seq_state.insert(id, (next, true));
         s.session_seq.entry(session).or_default().obtained(id, next);
+        let logged = s.seq_logged.get(&id).copied();
+        let covered = logged.is_some_and(|l| if inc > 0 { next <= l } else { next >= l });
+        if covered && !wrapped || !self.persists_sequences() {
+            return RResult::ROk(next);
+        }
+        // Log a batch ahead of use, or exactly this value near the bound.
+        let ahead = inc
+            .checked_mul(SEQUENCE_LOG_AHEAD)
+            .and_then(|d| next.checked_add(d))
+            .filter(|v| *v >= min && *v <= max)
+            .unwrap_or(next);
+        s.seq_logged.insert(id, ahead);
+        drop(s);
+        if let Err(e) = self.log_sequence(id, ahead, true) {
+            return RResult::RErr(e);
+        }
         RResult::ROk(next)
     }
 
@@ -689,6 +934,13 @@ impl Catalog for KernelCatalog {
             ));
         }
         s.seq_state.insert(id, (value, is_called));
+        // The next nextval logs again, whatever was logged ahead.
+        s.seq_logged.remove(&id);
+        if self.persists_sequences() {
+            if let Err(e) = self.log_sequence(id, value, is_called) {
+                return RResult::RErr(e);
+            }
+        }
         if is_called {
             s.session_seq
                 .entry(session)

@@ -11,6 +11,8 @@ use aiondb_sdk::host::{
     Host, HostRef, Host_TO, KernelStatus, LogLevel, MetricDesc, MetricFamily, MetricId, MetricOp,
     Readiness, SettingValue,
 };
+use aiondb_sdk::plugin::ProviderObject;
+use aiondb_sdk::plugin::StorageBackendBox;
 
 use aiondb_sdk::error::{AionError, SqlState};
 use aiondb_sdk::surface::{EngineJobBox, SessionRequest, SurfaceSessionBox, SurfaceSession_TO};
@@ -36,6 +38,9 @@ pub(crate) struct Shared {
     pub pool: OnceLock<EnginePool>,
     /// Open surface sessions per user, for roles' CONNECTION LIMIT.
     pub role_sessions: Arc<Mutex<HashMap<String, usize>>>,
+    /// The plugin registry, set once it is built (plugins register before
+    /// it exists, and must not keep it alive).
+    pub registry: OnceLock<std::sync::Weak<crate::registry::Registry>>,
 }
 
 /// One plugin's host handle; `plugin` names it in log targets.
@@ -175,6 +180,24 @@ impl Host for KernelHost {
             }
         }
         role.password
+    }
+
+    fn storage_backend(&self, key: RStr<'_>) -> ROption<RArc<StorageBackendBox>> {
+        let Some(registry) = self
+            .shared
+            .registry
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+        else {
+            return ROption::RNone;
+        };
+        match registry
+            .provider(aiondb_sdk::capability::STORAGE_BACKEND, 1, key.as_str())
+            .map(|p| p.object())
+        {
+            Some(ProviderObject::StorageBackend(s)) => ROption::RSome(s.clone()),
+            _ => ROption::RNone,
+        }
     }
 }
 

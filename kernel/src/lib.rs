@@ -59,6 +59,9 @@ pub enum KernelError {
         message: String,
     },
     Io(std::io::Error),
+    /// The SQL engine could not start (its storage backend refused to
+    /// open, recovery failed, ...): the error keeps its SQLSTATE and hint.
+    Engine(AionError),
 }
 
 impl fmt::Display for KernelError {
@@ -70,6 +73,16 @@ impl fmt::Display for KernelError {
                 write!(f, "plugin {plugin} failed to start: {message}")
             }
             KernelError::Io(e) => write!(f, "{e}"),
+            KernelError::Engine(e) => {
+                write!(f, "{}", e.message)?;
+                if let Some(d) = e.detail.as_ref().into_option() {
+                    write!(f, "\nDETAIL: {d}")?;
+                }
+                if let Some(h) = e.hint.as_ref().into_option() {
+                    write!(f, "\nHINT: {h}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -200,6 +213,7 @@ impl KernelBuilder {
             engine: Arc::new(OnceLock::new()),
             pool: OnceLock::new(),
             role_sessions: Default::default(),
+            registry: OnceLock::new(),
         });
         // Registered before any plugin, so a plugin registering a standard
         // family again gets the kernel's id.
@@ -222,6 +236,7 @@ impl KernelBuilder {
             }
         };
         let registry = Arc::new(registry);
+        let _ = shared.registry.set(Arc::downgrade(&registry));
         if let Err(e) = metrics::register_standard(&shared.metrics, Arc::downgrade(&registry)) {
             log::error!("kernel metrics: {e}");
         }
@@ -348,10 +363,7 @@ impl Kernel {
         }
         if let Err(e) = self.start_engine() {
             self.stop_from(plugins.len(), false);
-            return Err(KernelError::Start {
-                plugin: "kernel".to_string(),
-                message: e.to_string(),
-            });
+            return Err(KernelError::Engine(e));
         }
         let surfaces = self.surfaces();
         if !surfaces.is_empty() {
@@ -554,6 +566,11 @@ impl Kernel {
         }
         if let Some(pool) = self.shared.pool.get() {
             pool.stop();
+        }
+        // A durable backend checkpoints and syncs here, so the next start
+        // has nothing to replay.
+        if let Some(engine) = self.engine.get() {
+            engine.close_storage();
         }
         self.stop_from(self.registry.plugins().len(), true);
         self.publish_status(Readiness::Stopped);

@@ -75,6 +75,8 @@ pub struct Engine {
     /// The concrete catalog, for undoing a rolled-back transaction's DDL.
     kernel_catalog: RArc<KernelCatalog>,
     metrics: Arc<SqlMetrics>,
+    /// The backend persists data: committing DDL logs catalog entries.
+    persistent: bool,
 }
 
 fn missing(capability: &str) -> AionError {
@@ -156,6 +158,20 @@ impl Engine {
             memory_limit_bytes: config.u64(keys::STORAGE_MEMORY_LIMIT_BYTES).unwrap_or(0),
         };
         storage.backend.open(&options).into_result()?;
+        let persistent = storage.backend.info().into_result()?.persistent;
+        if persistent {
+            let recovered = storage.backend.recovered_catalog().into_result()?;
+            if !recovered.is_empty() {
+                kernel_catalog.load(&recovered)?;
+                log::info!("catalog recovered: {} entries", recovered.len());
+            }
+            let backend = storage.backend.clone();
+            kernel_catalog.set_sequence_log(Box::new(move |entries| {
+                backend
+                    .log_catalog(0, RSlice::from_slice(entries))
+                    .into_result()
+            }));
+        }
         let services = Services {
             catalog: RArc::new(catalog),
             parser: parser_obj,
@@ -173,11 +189,19 @@ impl Engine {
             storage: storage.backend,
             kernel_catalog,
             metrics,
+            persistent,
         })
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Closes the storage backend (errors are logged: shutdown goes on).
+    pub fn close_storage(&self) {
+        if let Err(e) = self.storage.close().into_result() {
+            log::error!("closing storage backend {}: {e}", self.storage_key);
+        }
     }
 
     pub fn storage_key(&self) -> &str {
@@ -1385,6 +1409,19 @@ impl Session {
         self.settings_changed();
     }
 
+    /// Hands a committing transaction's catalog changes to a persistent
+    /// backend, to be logged with its commit.
+    fn log_catalog(&self, t: &Txn) -> DbResult<()> {
+        if !self.engine.persistent || t.journal.is_empty() {
+            return Ok(());
+        }
+        let entries = self.engine.kernel_catalog.entries_for(&t.journal);
+        self.engine
+            .storage()?
+            .log_catalog(t.id, RSlice::from_slice(&entries))
+            .into_result()
+    }
+
     /// Commits (`commit = true`, unless the transaction failed) or rolls back.
     fn end_txn(&mut self, commit: bool) -> DbResult<()> {
         let Some(t) = self.txn.take() else {
@@ -1392,7 +1429,12 @@ impl Session {
         };
         let storage = self.engine.storage()?;
         let result = if commit && !t.failed {
-            storage.commit(t.id).into_result()
+            self.log_catalog(&t)
+                .and_then(|()| storage.commit(t.id).into_result())
+                .inspect_err(|_| {
+                    // The transaction is over either way.
+                    let _ = storage.rollback(t.id);
+                })
         } else {
             storage.rollback(t.id).into_result()
         };

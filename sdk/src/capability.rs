@@ -552,6 +552,25 @@ pub trait StorageBackend: Send + Sync {
         request: &ScanRequest,
         out: &mut RowBatch,
     ) -> AResult<()>;
+    /// Persists kernel catalog entries with `txn`: written with its commit
+    /// (a rollback forgets them), or at once when `txn` is 0 (sequence
+    /// state, which PostgreSQL does not roll back either). Volatile
+    /// backends ignore them.
+    fn log_catalog(&self, txn: TxnId, entries: RSlice<'_, CatalogEntry>) -> AResult<()>;
+    /// After `open`: the newest committed value of every catalog entry the
+    /// backend persisted, for the kernel to load. Empty for a new or
+    /// volatile store.
+    fn recovered_catalog(&self) -> AResult<RVec<CatalogEntry>>;
+}
+
+/// One kernel catalog entry as a persistent backend keeps it: an opaque key
+/// and the entry's newest value (`RNone` once it was dropped). Only the
+/// kernel interprets either.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct CatalogEntry {
+    pub key: RVec<u8>,
+    pub value: ROption<RVec<u8>>,
 }
 
 // -------------------------------------------------------------- index.method/1

@@ -188,6 +188,10 @@ pub trait Host: Send + Sync + Clone {
     /// The SCRAM-SHA-256 verifier of a role that may log in, `RNone` for
     /// an unknown role or one without LOGIN or a password.
     fn login_verifier(&self, user: RStr<'_>) -> ROption<RString>;
+    /// Another plugin's storage backend by registry key (`in_memory`), for
+    /// backends that layer over one (the durable backend logs and replays
+    /// over a volatile MVCC store).
+    fn storage_backend(&self, key: RStr<'_>) -> ROption<RArc<crate::plugin::StorageBackendBox>>;
 }
 
 /// The host handle plugins keep (cheap to clone).

@@ -78,6 +78,7 @@ pub mod hash;
 pub mod host;
 pub mod ident;
 pub mod metrics;
+pub mod persist;
 pub mod plan;
 pub mod plugin;
 pub mod row;

@@ -439,6 +439,12 @@ impl<T: StorageBackend> StorageBackend for Guarded<T> {
             self.0.fetch(txn, table, index, key, request, out)
         })
     }
+    fn log_catalog(&self, txn: TxnId, entries: RSlice<'_, CatalogEntry>) -> AResult<()> {
+        guard("storage log_catalog", || self.0.log_catalog(txn, entries))
+    }
+    fn recovered_catalog(&self) -> AResult<RVec<CatalogEntry>> {
+        guard("storage recovered_catalog", || self.0.recovered_catalog())
+    }
 }
 
 impl<T: IndexInstance> IndexInstance for Guarded<T> {

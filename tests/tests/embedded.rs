@@ -1,6 +1,6 @@
 //! The embedded API: typed rows, command tags, prepared statements,
 //! settings, limits from `AIONDB_LIMITS_*`, and `Database::open` refusing
-//! clearly until durable storage lands.
+//! unencrypted storage unless told otherwise.
 
 use aiondb_embedded::{DataType, Database, TransactionStatus, Value};
 
@@ -173,18 +173,31 @@ fn limits_from_settings_are_clean_errors() {
 }
 
 #[test]
-fn open_refuses_clearly_until_durable_storage_exists() {
+fn open_refuses_an_unencrypted_directory_unless_allowed() {
     let dir = std::env::temp_dir().join(format!("aiondb-open-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // This machine's temporary directory is not on dm-crypt.
     let err = match Database::open(&dir) {
-        Ok(_) => panic!("open must fail without the durable backend"),
+        Ok(_) => panic!("open must refuse an unencrypted directory"),
         Err(e) => e,
     };
     assert!(
-        err.message.contains("durable"),
-        "message should name the missing backend: {}",
+        err.message.contains("not on an encrypted filesystem"),
+        "{}",
         err.message
     );
+    let hint = err.hint.as_ref().map(|h| h.to_string()).unwrap_or_default();
+    assert!(
+        hint.contains("AIONDB_ALLOW_UNENCRYPTED_STORAGE=true"),
+        "{hint}"
+    );
+    assert!(hint.contains("--allow-unencrypted-storage"), "{hint}");
     assert!(!dir.exists(), "nothing may be written");
+    let db = Database::open_with(&dir, &[("AIONDB_ALLOW_UNENCRYPTED_STORAGE", "true")])
+        .expect("allowed explicitly");
+    drop(db);
+    assert!(dir.join("AIONDB_MANIFEST").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

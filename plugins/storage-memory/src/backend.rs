@@ -1696,4 +1696,16 @@ impl StorageBackend for MemoryBackend {
     fn close(&self) -> AResult<()> {
         r(Ok(()))
     }
+    /// Nothing is persisted: the catalog lives only in the kernel.
+    fn log_catalog(
+        &self,
+        _txn: TxnId,
+        _entries: RSlice<'_, aiondb_sdk::capability::CatalogEntry>,
+    ) -> AResult<()> {
+        r(Ok(()))
+    }
+
+    fn recovered_catalog(&self) -> AResult<RVec<aiondb_sdk::capability::CatalogEntry>> {
+        r(Ok(RVec::new()))
+    }
 }
