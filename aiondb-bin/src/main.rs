@@ -47,8 +47,8 @@ fn main() -> ExitCode {
         }
         Command::Serve(o) => serve(&o),
         Command::Plugins(o) => list_plugins(&o),
-        Command::Doctor { overrides, .. } => maintenance("doctor", &overrides),
-        Command::Upgrade { overrides, .. } => maintenance("upgrade", &overrides),
+        Command::Doctor { data_dir, .. } => doctor(&data_dir),
+        Command::Upgrade { data_dir, .. } => upgrade(&data_dir),
         Command::Dump { overrides, .. } => maintenance("dump", &overrides),
         Command::Restore { overrides, .. } => maintenance("restore", &overrides),
     }
@@ -183,6 +183,39 @@ fn list_plugins(o: &Overrides) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `aiondb doctor`: read-only; exit 1 when the directory is corrupt or
+/// would be refused at start.
+fn doctor(dir: &std::path::Path) -> ExitCode {
+    match aiondb_storage_durable::doctor::inspect(dir) {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.corrupt() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("aiondb doctor: cannot inspect {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `aiondb upgrade`: idempotent; backs the directory up before writing.
+fn upgrade(dir: &std::path::Path) -> ExitCode {
+    match aiondb_storage_durable::doctor::upgrade(dir) {
+        Ok(done) => {
+            println!("aiondb upgrade: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aiondb upgrade: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// doctor, upgrade, dump and restore work on a persistent backend's data

@@ -55,10 +55,29 @@ pub fn command(extra: &[&str], port: u16) -> Command {
 
 /// [`command`] with another bootstrap user.
 pub fn command_as(user: &str, password: &str, extra: &[&str], port: u16) -> Command {
+    let mut cmd = base_command(user, password, extra, port);
+    cmd.arg("--ephemeral");
+    cmd
+}
+
+/// `aiondb` on the durable backend in `dir` (unencrypted storage allowed:
+/// test machines have no dm-crypt), with the bootstrap user.
+pub fn durable_command(dir: &std::path::Path, extra: &[&str], port: u16) -> Command {
+    let mut cmd = base_command(USER, PASSWORD, extra, port);
+    cmd.args([
+        "--storage-backend",
+        "durable",
+        "--allow-unencrypted-storage",
+        "--data-dir",
+    ])
+    .arg(dir);
+    cmd
+}
+
+fn base_command(user: &str, password: &str, extra: &[&str], port: u16) -> Command {
     let listen = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(aiondb_bin());
     cmd.args([
-        "--ephemeral",
         "--bootstrap-user",
         user,
         "--bootstrap-password",
@@ -111,8 +130,41 @@ impl Server {
             None => vec!["--no-observability".into()],
         };
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let mut child = command_as(user, password, &extra, port)
-            .envs(env.iter().copied())
+        let mut cmd = command_as(user, password, &extra, port);
+        cmd.envs(env.iter().copied());
+        Server::spawn(cmd, port, metrics_port, user, password)
+    }
+
+    /// A server on the durable backend in `dir`.
+    pub fn start_durable(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut cmd = durable_command(dir, &["--no-observability"], port);
+        cmd.envs(env.iter().copied());
+        Server::spawn(cmd, port, None, USER, PASSWORD)
+    }
+
+    /// SIGKILL: no shutdown, no checkpoint.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a graceful exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for aiondb")
+    }
+
+    fn spawn(
+        mut cmd: Command,
+        port: u16,
+        metrics_port: Option<u16>,
+        user: &str,
+        password: &str,
+    ) -> Server {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -131,7 +183,8 @@ impl Server {
                 Ok(_) => {}
                 Err(_) => {
                     if let Ok(Some(status)) = child.try_wait() {
-                        panic!("aiondb exited during start: {status}");
+                        let said: Vec<String> = lines.try_iter().collect();
+                        panic!("aiondb exited during start: {status}\n{}", said.join("\n"));
                     }
                 }
             }
