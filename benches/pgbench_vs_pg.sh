@@ -10,6 +10,11 @@
 # with `pgbench -i -s $SCALE`, then get the same workloads: TPC-B, -S
 # (simple protocol) and -S -M prepared. Prints the TPS of each and the
 # ratio aiondb/PostgreSQL; everything it started is stopped at the end.
+#
+# Then the durable comparison (skip with DURABLE=0): PostgreSQL restarted
+# with synchronous_commit=on, AionDB on `--storage-backend durable` with
+# WAL commit policy `always` (every COMMIT fsynced, group commit), both
+# re-initialised, and TPC-B with $DURABLE_CLIENTS clients (8) and 2 threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +22,8 @@ SCALE=${SCALE:-2}
 SECS=${SECONDS_PER_RUN:-10}
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
+DURABLE=${DURABLE:-1}
+DURABLE_CLIENTS=${DURABLE_CLIENTS:-8}
 PG_PORT=${PG_PORT:-5499}
 AION_PORT=${AION_PORT:-5498}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -77,3 +84,29 @@ for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
     ratio=$(python3 -c "import sys; p, a = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / p:.2f}' if p else '-')" "$p" "$a")
     printf '%-22s %12s %12s %8s\n' "$name" "${p:--}" "${a:--}" "$ratio"
 done
+
+[ "$DURABLE" = 1 ] || exit 0
+
+echo "restarting PostgreSQL with synchronous_commit=on; aiondb on the durable backend (policy always)" >&2
+kill "$aion_pid" && wait "$aion_pid" 2>/dev/null || true
+aion_pid=""
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -m fast stop >/dev/null
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+    -o "-p $PG_PORT -k $work -c listen_addresses=127.0.0.1 -c synchronous_commit=on" start >/dev/null
+mkdir -p "$work/aion-data"
+AIONDB_STORAGE_DURABLE_WAL_COMMIT_POLICY=always RUST_LOG=warn "$AIONDB_BIN" \
+    --storage-backend durable --data-dir "$work/aion-data" --allow-unencrypted-storage \
+    --no-observability --listen-addr "127.0.0.1:$AION_PORT" \
+    --bootstrap-user "$AION_USER" --bootstrap-password "$AION_PASSWORD" >"$work/aiondb-durable.log" 2>&1 &
+aion_pid=$!
+for _ in $(seq 1 100); do
+    PGPASSWORD=$AION_PASSWORD psql -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" -d aiondb -X -q -c 'select 1' >/dev/null 2>&1 && break
+    sleep 0.1
+done
+pg -i -s "$SCALE" -q >/dev/null 2>&1
+aion -i -s "$SCALE" -q >/dev/null 2>&1
+printf '%-22s %12s %12s %8s\n' "durable workload" "pg sync=on" "aiondb" ratio
+p=$(pg -c "$DURABLE_CLIENTS" -j 2 -T "$SECS" 2>/dev/null | tps)
+a=$(aion -c "$DURABLE_CLIENTS" -j 2 -T "$SECS" 2>/dev/null | tps)
+ratio=$(python3 -c "import sys; p, a = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / p:.2f}' if p else '-')" "$p" "$a")
+printf '%-22s %12s %12s %8s\n' "tpc-b -c $DURABLE_CLIENTS (fsync)" "${p:--}" "${a:--}" "$ratio"
