@@ -189,7 +189,7 @@ fn many_transactions_and_a_checkpoint_in_between() {
                 &ins,
                 &[
                     aiondb_embedded::Value::Int4(i),
-                    aiondb_embedded::Value::text(&"x".repeat(200)),
+                    aiondb_embedded::Value::text("x".repeat(200)),
                 ],
             )
             .expect("insert");

@@ -62,7 +62,6 @@ pub(crate) enum Ddl {
 }
 
 /// What one running transaction will log at commit.
-#[derive(Default)]
 struct TxnLog {
     /// Frame header space, the record type, then the ops.
     buf: Vec<u8>,
@@ -74,17 +73,22 @@ struct TxnLog {
 
 const LOG_START: usize = wal::FRAME_HEADER + 1;
 
-impl TxnLog {
-    fn new() -> TxnLog {
+impl Default for TxnLog {
+    /// An empty log: frame header space and the record type.
+    fn default() -> TxnLog {
         let mut buf = Vec::with_capacity(256);
         buf.resize(wal::FRAME_HEADER, 0);
         buf.push(REC_TXN);
         TxnLog {
             buf,
-            ..TxnLog::default()
+            catalog: Vec::new(),
+            ddl: Vec::new(),
+            savepoints: Vec::new(),
         }
     }
+}
 
+impl TxnLog {
     fn is_empty(&self) -> bool {
         self.buf.len() <= LOG_START && self.catalog.is_empty()
     }
@@ -189,7 +193,7 @@ impl Open {
 
     fn with_log<R>(&self, txn: TxnId, f: impl FnOnce(&mut TxnLog) -> R) -> R {
         let mut shard = self.shard(txn);
-        f(shard.entry(txn).or_insert_with(TxnLog::new))
+        f(shard.entry(txn).or_default())
     }
 
     /// Appends one op to `txn`'s redo buffer.

@@ -307,7 +307,7 @@ impl Wal {
             CommitPolicy::Never => Ok(()),
             CommitPolicy::Always => self.sync_to(position),
             CommitPolicy::Every(n) => {
-                if (self.commits.fetch_add(1, Ordering::Relaxed) + 1) % n == 0 {
+                if (self.commits.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n) {
                     self.sync_to(position)
                 } else {
                     Ok(())
