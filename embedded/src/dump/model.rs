@@ -22,6 +22,8 @@ pub(super) struct Model {
     pub(super) sequences: Vec<SequenceDef>,
     pub(super) labels: Vec<GraphLabelDef>,
     pub(super) by_id: HashMap<TableId, TableDef>,
+    /// The sequence behind each identity column, by (table, column).
+    identity_sequences: HashMap<(TableId, u32), TableId>,
 }
 
 impl Model {
@@ -67,6 +69,33 @@ impl Model {
         sequences.sort_by_key(|s| (schema_name(s.schema), s.name.to_string()));
         let mut labels: Vec<GraphLabelDef> = cat.graph_labels().into_iter().collect();
         labels.sort_by(|a, b| a.name.cmp(&b.name));
+        // An identity column's sequence is the one its default calls; when
+        // none matches, the first one it owns.
+        let mut identity_sequences: HashMap<(TableId, u32), TableId> = HashMap::new();
+        let mut by_id_order: Vec<&SequenceDef> = sequences.iter().collect();
+        by_id_order.sort_by_key(|s| s.id);
+        for s in by_id_order {
+            let Some(o) = s.owned_by.into_option() else {
+                continue;
+            };
+            let Some(col) = by_id
+                .get(&o.table)
+                .and_then(|t| t.columns.get(o.column as usize))
+            else {
+                continue;
+            };
+            if !matches!(col.identity, Identity::Always | Identity::ByDefault) {
+                continue;
+            }
+            let calls_it = schemas.get(&s.schema).is_some_and(|sc| {
+                col.default_expr.as_ref().map(|d| d.as_str()).into_option()
+                    == Some(nextval_text(sc, &s.name).as_str())
+            });
+            let key = (o.table, o.column);
+            if calls_it || !identity_sequences.contains_key(&key) {
+                identity_sequences.insert(key, s.id);
+            }
+        }
         Model {
             schemas,
             roles,
@@ -75,6 +104,7 @@ impl Model {
             sequences,
             labels,
             by_id,
+            identity_sequences,
         }
     }
 
@@ -91,41 +121,31 @@ impl Model {
         )
     }
 
-    fn schema_def(&self, id: SchemaId) -> Option<&SchemaDef> {
-        self.schemas.get(&id)
-    }
-
     /// How a sequence is created: as an identity of (table, column), as a
     /// sequence owned by a table's column, or standalone.
     pub(super) fn sequence_role(&self, s: &SequenceDef) -> SeqRole {
         let Some(owner) = s.owned_by.into_option() else {
             return SeqRole::Standalone;
         };
-        let Some(t) = self
+        let is_table = self
             .by_id
             .get(&owner.table)
-            .filter(|t| t.kind == RelationKind::Table)
-        else {
+            .is_some_and(|t| t.kind == RelationKind::Table);
+        if !is_table {
             return SeqRole::Standalone;
-        };
-        let Some(col) = t.columns.get(owner.column as usize) else {
-            return SeqRole::Standalone;
-        };
-        let identity = matches!(col.identity, Identity::Always | Identity::ByDefault);
-        let default = col.default_expr.as_ref().map(|d| d.as_str()).into_option();
-        let schema = self.schema_def(s.schema);
-        let expected = schema.map(|sc| nextval_text(sc, &s.name));
-        if identity && default.is_some() && default == expected.as_deref() {
-            SeqRole::Identity {
-                table: t.id,
-                column: owner.column,
-            }
-        } else {
-            SeqRole::Owned {
-                table: t.id,
-                column: owner.column,
-            }
         }
+        let (table, column) = (owner.table, owner.column);
+        if self.identity_sequences.get(&(table, column)) == Some(&s.id) {
+            SeqRole::Identity { table, column }
+        } else {
+            SeqRole::Owned { table, column }
+        }
+    }
+
+    /// Whether an identity column has a sequence (one that does not is
+    /// restored with a fresh one).
+    pub(super) fn has_identity_sequence(&self, table: TableId, column: u32) -> bool {
+        self.identity_sequences.contains_key(&(table, column))
     }
 }
 

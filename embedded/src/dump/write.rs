@@ -287,7 +287,7 @@ impl Dumper<'_, '_> {
     /// cannot be loaded into a GENERATED ALWAYS column).
     fn identities(&mut self) -> DbResult<()> {
         self.section("identity columns")?;
-        let mut renamed = Vec::new();
+        let mut warnings = Vec::new();
         for (s, role) in &self.sequences {
             let SeqRole::Identity { table, column } = *role else {
                 continue;
@@ -313,7 +313,7 @@ impl Dumper<'_, '_> {
             // The restored identity gets the name PostgreSQL would choose.
             let canonical = canonical_sequence_name(&t.name, &c.name);
             if s.name.as_str() != canonical {
-                renamed.push(format!(
+                warnings.push(format!(
                     "identity sequence {} of column {table_name}.{} will be restored as {}: the engine cannot name an identity sequence yet",
                     self.m.qualified(s.schema, &s.name),
                     quote_ident(&c.name),
@@ -321,7 +321,30 @@ impl Dumper<'_, '_> {
                 ));
             }
         }
-        for msg in renamed {
+        // An identity column without a sequence (the catalog lost it) gets
+        // a fresh one rather than losing its identity.
+        for t in &self.m.tables {
+            for (i, c) in t.columns.iter().enumerate() {
+                let how = match c.identity {
+                    Identity::Always => "ALWAYS",
+                    Identity::ByDefault => "BY DEFAULT",
+                    _ => continue,
+                };
+                if self.m.has_identity_sequence(t.id, i as u32) {
+                    continue;
+                }
+                let table_name = self.m.qualified(t.schema, &t.name);
+                self.w.put(&format!(
+                    "ALTER TABLE {table_name} ALTER COLUMN {} ADD GENERATED {how} AS IDENTITY;\n",
+                    quote_ident(&c.name)
+                ))?;
+                warnings.push(format!(
+                    "identity column {table_name}.{} has no sequence in the catalog: restored with a new one",
+                    quote_ident(&c.name)
+                ));
+            }
+        }
+        for msg in warnings {
             self.warn(msg);
         }
         Ok(())
