@@ -574,7 +574,8 @@ fn dump_rows(
                 .join(", ")
         ))
     };
-    // Keyset paging along the primary key: rows after the last one seen.
+    // Keyset paging along the primary key: rows after the last one seen;
+    // OFFSET when that is not possible.
     let next_page = match &pk {
         Some(keys) if !keys.is_empty() => {
             let mut ors = Vec::new();
@@ -591,7 +592,9 @@ fn dump_rows(
                 ors.join(" OR ")
             );
             let types: Vec<DataType> = keys.iter().map(|&k| t.columns[k].data_type).collect();
-            Some(conn.prepare_typed(&sql, &types)?)
+            // A key type without ordering operators (json) pages by
+            // OFFSET instead.
+            conn.prepare_typed(&sql, &types).ok()
         }
         _ => None,
     };
