@@ -201,14 +201,14 @@ static FLAGS: &[Flag] = &[
         Target::Output,
         "FILE",
         DUMP,
-        "File the dump is written to (dump)",
+        "File the dump is written to, relative to the data directory; never overwritten (dump)",
     ),
     flag(
         "--input",
         Target::Input,
         "FILE",
         RESTORE,
-        "Dump file to restore from (restore)",
+        "Dump file to restore from, relative to the data directory (restore)",
     ),
 ];
 
@@ -407,9 +407,9 @@ pub fn usage() -> String {
          \x20   aiondb doctor --data-dir PATH     inspect a data directory (read-only)\n\
          \x20   aiondb upgrade --data-dir PATH    upgrade a data directory's storage format\n\
          \x20   aiondb dump --data-dir PATH --output FILE\n\
-         \x20                                     write a logical dump\n\
+         \x20                                     write a logical dump (SQL) to a new file\n\
          \x20   aiondb restore --data-dir PATH --input FILE\n\
-         \x20                                     restore a logical dump\n\
+         \x20                                     restore a logical dump into an empty database\n\
          \n\
          OPTIONS (--flag VALUE or --flag=VALUE):\n\
          \x20   -h, --help                        print this help\n\

@@ -4,8 +4,10 @@
 
 mod cli;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use aiondb_embedded::{dump as logical, AionError, Database};
 use aiondb_kernel::config::{keys, Config};
 use aiondb_kernel::{Kernel, KernelError};
 use aiondb_sdk::plugin::{PluginModuleRef, ProviderObject};
@@ -49,8 +51,16 @@ fn main() -> ExitCode {
         Command::Plugins(o) => list_plugins(&o),
         Command::Doctor { data_dir, .. } => doctor(&data_dir),
         Command::Upgrade { data_dir, .. } => upgrade(&data_dir),
-        Command::Dump { overrides, .. } => maintenance("dump", &overrides),
-        Command::Restore { overrides, .. } => maintenance("restore", &overrides),
+        Command::Dump {
+            data_dir,
+            output,
+            overrides,
+        } => dump(&data_dir, &output, &overrides),
+        Command::Restore {
+            data_dir,
+            input,
+            overrides,
+        } => restore(&data_dir, &input, &overrides),
     }
 }
 
@@ -218,31 +228,120 @@ fn upgrade(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-/// doctor, upgrade, dump and restore work on a persistent backend's data
-/// directory; they run only when a plugin provides that backend.
-fn maintenance(name: &str, o: &Overrides) -> ExitCode {
-    let config = match load_config(o) {
-        Ok(c) => c,
-        Err(code) => return code,
+/// One line on stderr for a failed maintenance command: the message, the
+/// SQLSTATE and the hint (the statement text of a failed restore, in the
+/// error's detail, is left out).
+fn fail(name: &str, e: &AionError) -> ExitCode {
+    let code = format!("({})", e.sqlstate);
+    let mut line = format!("aiondb {name}: {}", e.message);
+    if !line.ends_with(&code) {
+        line.push_str(&format!(" {code}"));
+    }
+    if let Some(h) = e.hint.as_ref().into_option() {
+        line.push_str(&format!("; hint: {h}"));
+    }
+    eprintln!("{}", line.replace('\n', " "));
+    ExitCode::from(1)
+}
+
+/// The user's dump file path, resolved inside the data directory.
+fn dump_path(name: &str, data_dir: &Path, file: &Path, output: bool) -> Result<PathBuf, ExitCode> {
+    let Some(relative) = file.to_str() else {
+        eprintln!("aiondb {name}: the file name is not valid UTF-8");
+        return Err(ExitCode::from(1));
     };
+    logical::resolve_in_data_dir(data_dir, relative, output).map_err(|e| fail(name, &e))
+}
+
+/// The data directory opened as a database with the configured backend
+/// (flags over environment), without network surfaces.
+fn open_data_dir(name: &str, o: &Overrides) -> Result<Database, ExitCode> {
+    let config = load_config(o)?;
     let backend = config
         .text(keys::STORAGE_BACKEND)
         .unwrap_or("durable")
         .to_string();
-    let kernel = match build_kernel(config) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    if kernel
+    let db = Database::from_config(config).map_err(|e| fail(name, &e))?;
+    if db
+        .kernel()
         .registry()
         .provider(aiondb_sdk::capability::STORAGE_BACKEND, 1, &backend)
         .is_none()
     {
         eprintln!(
-            "aiondb {name}: storage backend \"{backend}\" is not available: no loaded plugin provides storage.backend/1:{backend}"
+            "aiondb {name}: storage backend \"{backend}\" is not loaded: no plugin provides storage.backend/1:{backend}"
         );
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
-    eprintln!("aiondb {name}: the {backend} backend does not support {name}");
-    ExitCode::from(1)
+    Ok(db)
+}
+
+/// `aiondb dump`: the database in the data directory as a logical dump in
+/// a new file inside it.
+fn dump(data_dir: &Path, output: &Path, o: &Overrides) -> ExitCode {
+    let path = match dump_path("dump", data_dir, output, true) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let db = match open_data_dir("dump", o) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match logical::dump_to_file(&db, &path) {
+        Ok(s) => {
+            for w in &s.warnings {
+                eprintln!("aiondb dump: warning: {w}");
+            }
+            println!(
+                "aiondb dump: wrote {}: {} tables, {} views, {} sequences, {} indexes, {} roles, {} rows (body-sha256 {})",
+                path.display(),
+                s.tables,
+                s.views,
+                s.sequences,
+                s.indexes,
+                s.roles,
+                s.rows,
+                s.body_sha256
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("dump", &e),
+    }
+}
+
+/// `aiondb restore`: a logical dump from a file inside the data directory
+/// into the (empty) database there. The document is checked before the
+/// database is opened.
+fn restore(data_dir: &Path, input: &Path, o: &Overrides) -> ExitCode {
+    let path = match dump_path("restore", data_dir, input, false) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let doc = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("aiondb restore: reading {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = logical::check_document(&doc) {
+        return fail("restore", &e);
+    }
+    let db = match open_data_dir("restore", o) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match logical::restore(&db, &doc) {
+        Ok(s) => {
+            println!(
+                "aiondb restore: restored {}: {} statements, {} rows (written by {})",
+                path.display(),
+                s.statements,
+                s.rows,
+                s.engine_version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("restore", &e),
+    }
 }

@@ -20,6 +20,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod dump;
+
 use aiondb_kernel::config::{keys, Config};
 use aiondb_kernel::session::{PreparedStatement, Session, SessionOptions, StatementResult};
 use aiondb_kernel::Kernel;
@@ -96,6 +98,13 @@ impl Database {
         for w in warnings {
             log::warn!("{w}");
         }
+        Self::from_config(config)
+    }
+
+    /// A database from a loaded configuration (the `aiondb` binary's
+    /// maintenance commands: flags over the environment). Plugins from
+    /// `AIONDB_PLUGIN_DIR` are loaded next to the bundled set.
+    pub fn from_config(config: Config) -> DbResult<Database> {
         let kernel = Kernel::builder(config)
             .bundled(bundled_plugins())
             .build()

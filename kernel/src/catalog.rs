@@ -1002,6 +1002,18 @@ impl Catalog for KernelCatalog {
         self.read().roles.values().cloned().collect()
     }
 
+    fn sequence_state(&self, id: TableId) -> ROption<SequenceState> {
+        let s = self.read();
+        let Some(seq) = s.sequences.get(&id) else {
+            return ROption::RNone;
+        };
+        let (last_value, is_called) = s.seq_state.get(&id).copied().unwrap_or((seq.start, false));
+        ROption::RSome(SequenceState {
+            last_value,
+            is_called,
+        })
+    }
+
     fn role_by_name(&self, name: RStr<'_>) -> ROption<RoleDef> {
         self.read()
             .roles
@@ -1084,6 +1096,38 @@ mod tests {
         c.apply(CatalogChange::DropTable { id: t.id }).unwrap();
         assert!(c.indexes_of(t.id).is_empty());
         assert!(c.table_by_id(t.id).is_none());
+    }
+
+    #[test]
+    fn sequence_state_reads_without_advancing() {
+        let c = KernelCatalog::new();
+        let seq = SequenceDef {
+            id: 0,
+            schema: PUBLIC_SCHEMA,
+            name: "s".into(),
+            start: 5,
+            increment: 2,
+            min_value: 1,
+            max_value: 100,
+            cycle: false,
+            owned_by: ROption::RNone,
+        };
+        let id = c.apply(CatalogChange::CreateSequence(seq)).unwrap().id;
+        let state = |last_value, is_called| {
+            ROption::RSome(SequenceState {
+                last_value,
+                is_called,
+            })
+        };
+        assert_eq!(c.sequence_state(id), state(5, false));
+        assert_eq!(c.sequence_next(1, id).unwrap(), 5);
+        assert_eq!(c.sequence_state(id), state(5, true));
+        assert_eq!(c.sequence_state(id), state(5, true));
+        c.sequence_set(1, id, 40, false).unwrap();
+        assert_eq!(c.sequence_state(id), state(40, false));
+        // Reading sets no currval.
+        assert!(c.sequence_current(2, id).is_err());
+        assert_eq!(c.sequence_state(id + 1000), ROption::RNone);
     }
 
     #[test]

@@ -147,6 +147,16 @@ pub struct SequenceDef {
     pub owned_by: ROption<OwnedBy>,
 }
 
+/// Where a sequence stands, as `SELECT last_value, is_called FROM seq`
+/// shows it in PostgreSQL: the next `nextval` returns `last_value +
+/// increment` when `is_called`, else `last_value`.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceState {
+    pub last_value: i64,
+    pub is_called: bool,
+}
+
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
 pub struct OwnedBy {
@@ -312,6 +322,13 @@ pub trait Catalog: Send + Sync {
             .into_iter()
             .find(|r| r.name.as_str() == name.as_str())
             .into()
+    }
+    /// The state of a sequence (a fresh one is at its start value, not
+    /// called); `None` when no sequence has that id. Reading it advances
+    /// nothing and sets no session's `currval`.
+    fn sequence_state(&self, id: TableId) -> ROption<SequenceState> {
+        let _ = id;
+        ROption::RNone
     }
 }
 

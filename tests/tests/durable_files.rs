@@ -221,3 +221,73 @@ fn doctor_on_a_healthy_directory_and_the_encryption_refusal() {
     assert!(said.contains("--allow-unencrypted-storage"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dump_of_a_durable_directory_restores_into_another() {
+    let dir = fresh_dir("dump-src");
+    let server = Server::start_durable(&dir, &[]);
+    psql_ok(
+        &server,
+        "CREATE TABLE t (id serial PRIMARY KEY, v text UNIQUE, n numeric(8,2) CHECK (n > 0));
+         INSERT INTO t (v, n) VALUES ('a', 1.5), ('b''q', 2), (NULL, 3);
+         CREATE VIEW tv AS SELECT v FROM t WHERE n > 1;
+         CREATE ROLE app LOGIN PASSWORD 'App-Passw0rd!x'",
+    );
+    // A dump needs the directory to itself: stop the server first.
+    assert!(server.terminate().success());
+    let out = aiondb(
+        &["dump", "--allow-unencrypted-storage", "--output", "out.sql"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", wire::text(&out.stderr));
+    // Never overwrites.
+    let again = aiondb(
+        &["dump", "--allow-unencrypted-storage", "--output", "out.sql"],
+        &dir,
+    );
+    assert!(!again.status.success());
+    let target = fresh_dir("dump-dst");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    std::fs::copy(dir.join("out.sql"), target.join("in.sql")).expect("copy");
+    let out = aiondb(
+        &[
+            "restore",
+            "--allow-unencrypted-storage",
+            "--input",
+            "in.sql",
+        ],
+        &target,
+    );
+    assert!(out.status.success(), "{}", wire::text(&out.stderr));
+    // A second restore into the now non-empty target is refused.
+    let out = aiondb(
+        &[
+            "restore",
+            "--allow-unencrypted-storage",
+            "--input",
+            "in.sql",
+        ],
+        &target,
+    );
+    assert!(!out.status.success());
+    let server = Server::start_durable(&target, &[]);
+    assert_eq!(
+        psql_ok(&server, "SELECT id, v, n FROM t ORDER BY id"),
+        "1|a|1.50\n2|b'q|2.00\n3||3.00"
+    );
+    assert_eq!(psql_ok(&server, "SELECT count(*) FROM tv"), "3");
+    assert_eq!(
+        psql_ok(
+            &server,
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'"
+        ),
+        "t"
+    );
+    assert_eq!(
+        psql_ok(&server, "INSERT INTO t (v, n) VALUES ('c', 4) RETURNING id"),
+        "4"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&target);
+}

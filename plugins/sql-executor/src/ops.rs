@@ -1092,7 +1092,9 @@ impl Op for SortOp {
         let cols = self.key_cols();
         self.child.open(cx)?;
         // Top-N: once `limit` rows are kept, a row not sorting before the
-        // last kept one can never make it (ties keep input order).
+        // last kept one can never make it (ties keep input order). After a
+        // cut the kept rows are sorted and later rows are appended behind
+        // them, so the last kept row stays at index `limit - 1`.
         let mut full = false;
         while self.child.advance(cx)? {
             cx.tick()?;
@@ -1102,7 +1104,10 @@ impl Op for SortOp {
                 None => eval_keys(cx, &self.keys, row)?,
             };
             if full {
-                if let Some(last) = self.rows.last() {
+                let cutoff = self
+                    .limit
+                    .and_then(|k| self.rows.get((k as usize).checked_sub(1)?));
+                if let Some(last) = cutoff {
                     let probe_lt = match &cols {
                         Some(cs) => {
                             let mut o = std::cmp::Ordering::Equal;

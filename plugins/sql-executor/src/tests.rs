@@ -1417,6 +1417,46 @@ fn top_n_sort_keeps_stable_order() {
 }
 
 #[test]
+fn top_n_sort_matches_a_full_sort() {
+    // Enough rows for several cuts; rows arriving after a cut that sort
+    // before the cutoff must not become the cutoff themselves.
+    let rows: Vec<Vec<Value>> = (1..9000)
+        .map(|g| vec![Value::Int4(g % 1000), Value::Int4(g % 3)])
+        .collect();
+    let mut expected: Vec<(i64, i64)> = (1..9000i64).map(|g| (g % 1000, g % 3)).collect();
+    expected.sort();
+    for (limit, offset) in [(4000, 0), (4000, 4000), (1000, 10)] {
+        let mut pb = PB::default();
+        let v = pb.values(rows.clone());
+        let (c0, c1) = (pb.col(0), pb.col(1));
+        let keys: Vec<SortKey> = [c0, c1]
+            .into_iter()
+            .map(|expr| SortKey {
+                expr,
+                descending: false,
+                nulls_first: false,
+            })
+            .collect();
+        let s = pb.node(Operator::Sort { keys: keys.into() }, vec![v], 2);
+        let (l, o) = (pb.i(limit), pb.i(offset));
+        let lim = pb.node(
+            Operator::Limit {
+                limit: RSome(l),
+                offset: RSome(o),
+            },
+            vec![s],
+            2,
+        );
+        let got: Vec<(i64, i64)> = i4(&pb.run_root(lim).unwrap())
+            .into_iter()
+            .map(|r| (r[0].unwrap(), r[1].unwrap()))
+            .collect();
+        let want = &expected[offset as usize..(offset + limit) as usize];
+        assert_eq!(got, want, "LIMIT {limit} OFFSET {offset}");
+    }
+}
+
+#[test]
 fn in_subquery_cached_hash_with_nulls() {
     // SELECT x, x IN (SELECT y FROM (VALUES (1),(NULL),(3)) s(y)) FROM (VALUES (1),(2),(NULL)) t(x)
     let mut pb = PB::default();

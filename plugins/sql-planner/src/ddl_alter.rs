@@ -13,10 +13,10 @@ use aiondb_sdk::prelude::*;
 use sqlparser::ast;
 
 use super::table::{
-    add_column, add_constraints, check_expr, empty_table, referenced_columns, rename_in_sql,
-    table_constraint_spec, validate_defaults, TableDraft,
+    add_column, add_constraints, check_expr, empty_table, new_owned_sequence, referenced_columns,
+    rename_in_sql, table_constraint_spec, validate_defaults, TableDraft,
 };
-use super::{ident, wrong_object_type, Ddl};
+use super::{ident, nextval_default, wrong_object_type, Ddl};
 use crate::shared::bind_table_expr;
 
 /// An index of the table as the statement leaves it.
@@ -437,10 +437,55 @@ fn alter_column(
             draft.def.columns[ci].data_type = to;
             set_fill(fill, &cname, e)?;
         }
-        C::AddGenerated { .. } => {
-            return Err(AionError::feature_not_supported(
-                "ALTER COLUMN ... ADD GENERATED is not supported",
-            ))
+        C::AddGenerated {
+            generated_as,
+            sequence_options,
+        } => {
+            let identity = match generated_as {
+                Some(ast::GeneratedAs::Always) => Identity::Always,
+                Some(ast::GeneratedAs::ByDefault) => Identity::ByDefault,
+                _ => {
+                    return Err(AionError::new(
+                        SqlState::SYNTAX_ERROR,
+                        "syntax error at or near \"AS\"",
+                    ))
+                }
+            };
+            let state = |what: &str| {
+                AionError::new(
+                    SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("column \"{cname}\" of relation \"{table_name}\" {what}"),
+                )
+            };
+            let max = match col.data_type {
+                t if t == DataType::INT2 => i16::MAX as i64,
+                t if t == DataType::INT4 => i32::MAX as i64,
+                t if t == DataType::INT8 => i64::MAX,
+                _ => {
+                    return Err(AionError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        "identity column type must be smallint, integer, or bigint",
+                    ))
+                }
+            };
+            // PostgreSQL's order of checks.
+            if col.nullable {
+                return Err(state(
+                    "must be declared NOT NULL before identity can be added",
+                ));
+            }
+            if matches!(col.identity, Identity::Always | Identity::ByDefault) {
+                return Err(state("is already an identity column"));
+            }
+            if col.default_expr.is_some() {
+                return Err(state("already has a default value"));
+            }
+            let opts = sequence_options.clone().unwrap_or_default();
+            let seq = new_owned_sequence(d, draft, &cname, ci as u32, max, &opts)?;
+            let column = &mut draft.def.columns[ci];
+            column.identity = identity;
+            column.default_expr =
+                ROption::RSome(RString::from(nextval_default(&draft.schema, &seq)));
         }
     }
     Ok(())

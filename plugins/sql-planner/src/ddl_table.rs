@@ -462,7 +462,7 @@ fn multiple_defaults(col: &str, table: &str) -> AionError {
 }
 
 /// Creates the sequence behind a SERIAL or IDENTITY column (`t_c_seq`).
-fn new_owned_sequence(
+pub(crate) fn new_owned_sequence(
     d: &Ddl<'_>,
     draft: &mut TableDraft,
     column: &str,
@@ -583,7 +583,21 @@ pub(crate) fn const_i64(e: &ast::Expr) -> DbResult<i64> {
         ast::Expr::UnaryOp {
             op: ast::UnaryOperator::Minus,
             expr,
-        } => Ok(const_i64(expr)?.wrapping_neg()),
+        } => {
+            // The sign belongs to the literal: -9223372036854775808 is a
+            // bigint although its digits alone are not.
+            if let ast::Expr::Value(v) = expr.as_ref() {
+                if let ast::Value::Number(n, _) = &v.value {
+                    return format!("-{n}").parse::<i64>().map_err(|_| {
+                        AionError::new(
+                            SqlState::INVALID_TEXT_REPRESENTATION,
+                            format!("invalid input syntax for type bigint: \"-{n}\""),
+                        )
+                    });
+                }
+            }
+            Ok(const_i64(expr)?.wrapping_neg())
+        }
         ast::Expr::UnaryOp {
             op: ast::UnaryOperator::Plus,
             expr,

@@ -759,7 +759,12 @@ pub fn rows(rel: &SysRelation, cx: &SysCx<'_>) -> Vec<Vec<Value>> {
                     Value::Int8(s.increment),
                     b(s.cycle),
                     Value::Int8(1),
-                    NULL,
+                    // NULL until nextval (or setval with is_called) has
+                    // given the sequence a value, as in PostgreSQL.
+                    match cat.sequence_state(s.id).into_option() {
+                        Some(st) if st.is_called => Value::Int8(st.last_value),
+                        _ => NULL,
+                    },
                 ]
             })
             .collect(),
