@@ -414,6 +414,22 @@ impl KernelCatalog {
         *self.sequence_log.write().unwrap_or_else(|e| e.into_inner()) = Some(log);
     }
 
+    /// Logs the exact state of every sequence logged ahead, so a clean
+    /// shutdown leaves no gap (only a crash does, as in PostgreSQL).
+    pub fn persist_sequences_exactly(&self) -> Result<(), AionError> {
+        let exact: Vec<(TableId, i64, bool)> = {
+            let mut s = self.write();
+            let ids: Vec<TableId> = s.seq_logged.drain().map(|(id, _)| id).collect();
+            ids.into_iter()
+                .filter_map(|id| s.seq_state.get(&id).map(|(v, c)| (id, *v, *c)))
+                .collect()
+        };
+        for (id, value, called) in exact {
+            self.log_sequence(id, value, called)?;
+        }
+        Ok(())
+    }
+
     fn persists_sequences(&self) -> bool {
         self.sequence_log
             .read()

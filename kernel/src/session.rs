@@ -199,6 +199,11 @@ impl Engine {
 
     /// Closes the storage backend (errors are logged: shutdown goes on).
     pub fn close_storage(&self) {
+        if self.persistent {
+            if let Err(e) = self.kernel_catalog.persist_sequences_exactly() {
+                log::error!("logging sequence state at shutdown: {e}");
+            }
+        }
         if let Err(e) = self.storage.close().into_result() {
             log::error!("closing storage backend {}: {e}", self.storage_key);
         }

@@ -285,7 +285,7 @@ fn dump_of_a_durable_directory_restores_into_another() {
     );
     assert_eq!(
         psql_ok(&server, "INSERT INTO t (v, n) VALUES ('c', 4) RETURNING id"),
-        "4"
+        "4\nINSERT 0 1"
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
