@@ -255,3 +255,48 @@ fn manifest_rules() {
     assert_eq!(e.sqlstate.to_string(), "XX001");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_memory_limit_is_a_clean_error_and_loses_nothing() {
+    let dir = fresh_dir("memory");
+    {
+        let db = Database::open_with(
+            &dir,
+            &[
+                ("AIONDB_ALLOW_UNENCRYPTED_STORAGE", "true"),
+                ("AIONDB_STORAGE_MEMORY_LIMIT_BYTES", "16777216"),
+            ],
+        )
+        .expect("open");
+        let mut c = db.connect_anonymous("main", "t").expect("connect");
+        c.execute("CREATE TABLE big (id int PRIMARY KEY, pad text)")
+            .expect("create");
+        let mut committed = 0;
+        let err = loop {
+            let sql = format!(
+                "INSERT INTO big SELECT g, repeat('x', 1000) FROM generate_series({}, {}) g",
+                committed + 1,
+                committed + 1000
+            );
+            match c.execute(&sql) {
+                Ok(_) => committed += 1000,
+                Err(e) => break e,
+            }
+            assert!(committed < 1_000_000, "the limit was never reached");
+        };
+        assert_eq!(err.sqlstate.to_string(), "53200", "{}", err.message);
+        assert!(committed > 0);
+        // The database keeps working after the refusal.
+        c.execute("DELETE FROM big WHERE id > 1000")
+            .expect("delete");
+        assert_eq!(flat(&mut c, "SELECT count(*) FROM big"), "1000");
+    }
+    let db = open(&dir);
+    let mut c = db.connect_anonymous("main", "t").expect("connect");
+    assert_eq!(
+        flat(&mut c, "SELECT count(*), max(id) FROM big"),
+        "1000|1000"
+    );
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
