@@ -175,6 +175,56 @@ const QUOTED_KEYWORDS: &[&str] = &[
     "xmltable",
 ];
 
+/// The identifiers of SQL text, folded as PostgreSQL folds them: unquoted
+/// words in lower case, quoted ones as written (`""` is a quote); string
+/// literals are skipped. Word-level scanning of stored SQL (view
+/// definitions, defaults) without a parser.
+pub fn sql_identifiers(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            // Skip a string literal ('' escapes a quote).
+            while let Some(d) = chars.next() {
+                if d == '\'' {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+            }
+        } else if c == '"' {
+            let mut w = String::new();
+            while let Some(d) = chars.next() {
+                if d == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        w.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    w.push(d);
+                }
+            }
+            out.push(w);
+        } else if c.is_alphabetic() || c == '_' {
+            let mut w = c.to_lowercase().to_string();
+            while let Some(&d) = chars.peek() {
+                if d.is_alphanumeric() || d == '_' || d == '$' {
+                    w.extend(d.to_lowercase());
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(w);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +237,13 @@ mod tests {
         assert_eq!(quote_ident("user"), "\"user\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_ident(""), "\"\"");
+    }
+
+    #[test]
+    fn identifiers_skip_literals_and_fold_case() {
+        assert_eq!(
+            super::sql_identifiers(r#"SELECT "Mixed""Q", Abc FROM s.t WHERE x = 'not_me'''"#),
+            ["select", "Mixed\"Q", "abc", "from", "s", "t", "where", "x"]
+        );
     }
 }

@@ -238,51 +238,11 @@ pub(super) fn dependency_order(views: Vec<TableDef>) -> Vec<TableDef> {
     out.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// Identifiers in SQL text: unquoted words folded to lower case, quoted
-/// ones as written; string literals skipped.
+/// Identifiers in SQL text (see `aiondb_sdk::ident::sql_identifiers`).
 fn identifier_words(sql: &str) -> HashSet<String> {
-    let mut words = HashSet::new();
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\'' {
-            while let Some(d) = chars.next() {
-                if d == '\'' {
-                    if chars.peek() == Some(&'\'') {
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-            }
-        } else if c == '"' {
-            let mut w = String::new();
-            while let Some(d) = chars.next() {
-                if d == '"' {
-                    if chars.peek() == Some(&'"') {
-                        chars.next();
-                        w.push('"');
-                    } else {
-                        break;
-                    }
-                } else {
-                    w.push(d);
-                }
-            }
-            words.insert(w);
-        } else if c.is_alphabetic() || c == '_' {
-            let mut w = c.to_lowercase().to_string();
-            while let Some(&d) = chars.peek() {
-                if d.is_alphanumeric() || d == '_' || d == '$' {
-                    w.extend(d.to_lowercase());
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            words.insert(w);
-        }
-    }
-    words
+    aiondb_sdk::ident::sql_identifiers(sql)
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,52 +18,7 @@ mod sqlparser_free {
         words(sql).iter().any(|w| w == name)
     }
 
-    /// Identifiers of SQL text, folded as PostgreSQL folds them.
-    pub(crate) fn words(sql: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut chars = sql.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\'' {
-                // Skip a string literal ('' escapes a quote).
-                while let Some(d) = chars.next() {
-                    if d == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            chars.next();
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            } else if c == '"' {
-                let mut w = String::new();
-                while let Some(d) = chars.next() {
-                    if d == '"' {
-                        if chars.peek() == Some(&'"') {
-                            chars.next();
-                            w.push('"');
-                        } else {
-                            break;
-                        }
-                    } else {
-                        w.push(d);
-                    }
-                }
-                out.push(w);
-            } else if c.is_alphabetic() || c == '_' {
-                let mut w = c.to_lowercase().to_string();
-                while let Some(&d) = chars.peek() {
-                    if d.is_alphanumeric() || d == '_' || d == '$' {
-                        w.extend(d.to_lowercase());
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                out.push(w);
-            }
-        }
-        out
-    }
+    pub(crate) use aiondb_sdk::ident::sql_identifiers as words;
 
     /// Replaces identifier `old` by `new` in SQL text (a renamed table in a
     /// view definition), leaving literals and other words alone.

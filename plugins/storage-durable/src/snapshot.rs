@@ -40,23 +40,7 @@ fn dir_of(data: &Path) -> PathBuf {
 
 /// Snapshot numbers present, ascending.
 pub fn list(data: &Path) -> io::Result<Vec<u64>> {
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(dir_of(data)) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for e in entries {
-        let name = e?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(hex) = name.strip_suffix(".snap") {
-            if let Ok(n) = u64::from_str_radix(hex, 16) {
-                out.push(n);
-            }
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
+    wal::numbered_files(&dir_of(data), ".snap")
 }
 
 pub fn latest(data: &Path) -> io::Result<Option<u64>> {
@@ -231,21 +215,8 @@ pub fn read_frames(
     let mut at = 0;
     let mut ended = false;
     while at < buf.len() {
-        let Some(h) = buf.get(at..at + wal::FRAME_HEADER) else {
-            return Err(bad(at, "incomplete frame header"));
-        };
-        let len_bytes = [h[0], h[1], h[2], h[3]];
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-        let Some(payload) = buf.get(at + wal::FRAME_HEADER..at + wal::FRAME_HEADER + len) else {
-            return Err(bad(at, "frame runs past the end of the file"));
-        };
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&len_bytes);
-        hasher.update(payload);
-        if hasher.finalize() != crc {
-            return Err(bad(at, "CRC mismatch"));
-        }
+        let payload = wal::frame_at(&buf, at).map_err(|why| bad(at, &why))?;
+        let len = payload.len();
         if at == 0 && (payload.first() != Some(&S_HEADER) || payload.get(1..9) != Some(&MAGIC[..]))
         {
             return Err(bad(0, "not an AionDB snapshot"));

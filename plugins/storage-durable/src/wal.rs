@@ -59,6 +59,12 @@ pub fn segment_name(n: u64) -> String {
 
 /// Segment numbers present in `dir`, ascending.
 pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    numbered_files(dir, ".wal")
+}
+
+/// The numbers of `<16 hex><suffix>` files in `dir`, ascending (none when
+/// `dir` does not exist).
+pub fn numbered_files(dir: &Path, suffix: &str) -> io::Result<Vec<u64>> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -68,7 +74,7 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     for e in entries {
         let name = e?.file_name();
         let name = name.to_string_lossy();
-        if let Some(hex) = name.strip_suffix(".wal") {
+        if let Some(hex) = name.strip_suffix(suffix) {
             if let Ok(n) = u64::from_str_radix(hex, 16) {
                 out.push(n);
             }
@@ -98,7 +104,8 @@ pub struct SegmentScan {
     pub damage: Option<Damage>,
 }
 
-fn frame_at(buf: &[u8], at: usize) -> Result<&[u8], String> {
+/// The payload of the frame at `at`, its CRC checked.
+pub fn frame_at(buf: &[u8], at: usize) -> Result<&[u8], String> {
     let Some(header) = buf.get(at..at + FRAME_HEADER) else {
         return Err("incomplete frame header".into());
     };
