@@ -7,8 +7,8 @@
 //! transaction, whose next statement then needs a thread of its own: with
 //! a fixed number of threads, waiters could occupy all of them and nothing
 //! would ever release the lock (pgbench's TPC-B with more clients than
-//! cores did). So when a job is queued and no worker is idle, the pool
-//! adds a worker (up to [`MAX_WORKERS`]); workers beyond the configured
+//! cores did). So when more jobs are queued than workers are idle, the
+//! pool adds a worker (up to [`MAX_WORKERS`]); workers beyond the configured
 //! number leave after [`EXTRA_IDLE`] without work.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -143,7 +143,11 @@ impl EnginePool {
             Ok(()) => {
                 (sh.observe)(before + 1);
                 drop(guard);
-                if sh.idle.load(Ordering::SeqCst) == 0
+                // More queued jobs than idle workers: a worker counted idle
+                // may be about to take an earlier job and then block on a
+                // lock this job's transaction holds, so `idle == 0` alone
+                // would leave this job stranded (a pgbench TPC-B hang).
+                if before + 1 > sh.idle.load(Ordering::SeqCst)
                     && sh.live.load(Ordering::SeqCst) < self.max_workers
                 {
                     match spawn_worker(sh, true) {
@@ -268,6 +272,37 @@ mod tests {
         }))
         .expect("second");
         assert!(done_rx.recv_timeout(Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn jobs_queued_together_get_a_worker_each_when_one_blocks() {
+        // One idle worker, two jobs submitted back to back: the worker
+        // may still count as idle when the second arrives, yet it takes the
+        // first, which waits for the second. The window is short, so the
+        // scenario runs many times.
+        for _ in 0..300 {
+            let pool = EnginePool::start(1, 8, Arc::new(|_| {})).expect("pool");
+            while pool.shared.idle.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            let (gate_tx, gate_rx) = channel::<()>();
+            let (done_tx, done_rx) = channel();
+            pool.submit(job(move || {
+                // Only a stranded second job lets this time out.
+                let _ = gate_rx.recv_timeout(Duration::from_secs(30));
+                let _ = done_tx.send(());
+            }))
+            .expect("first");
+            pool.submit(job(move || {
+                let _ = gate_tx.send(());
+            }))
+            .expect("second");
+            assert!(
+                done_rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "the second job never ran while the first waited for it"
+            );
+            pool.stop();
+        }
     }
 
     #[test]
