@@ -540,6 +540,10 @@ impl DurableBackend {
         open.wal
             .sync_all()
             .map_err(|e| io_error("could not fsync the write-ahead log", e))?;
+        let (frames, syncs) = open.wal.counts();
+        log::info!(
+            "durable storage closed: {frames} WAL records written with {syncs} commit fsyncs"
+        );
         // Another process (or a reopen in this one) may use it now.
         lock(&open.lock_file).take();
         Ok(())

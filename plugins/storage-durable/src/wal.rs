@@ -206,6 +206,10 @@ pub struct Wal {
     broken: AtomicBool,
     /// Bytes written since the last checkpoint.
     since_checkpoint: AtomicU64,
+    /// fsyncs made for commits, and frames appended: their ratio shows
+    /// how much group commit shares.
+    syncs: AtomicU64,
+    appends: AtomicU64,
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -241,6 +245,8 @@ impl Wal {
             segment_bytes,
             broken: AtomicBool::new(false),
             since_checkpoint: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
         })
     }
 
@@ -275,6 +281,7 @@ impl Wal {
         }
         c.len += framed.len() as u64;
         c.written += framed.len() as u64;
+        self.appends.fetch_add(1, Ordering::Relaxed);
         self.since_checkpoint
             .fetch_add(framed.len() as u64, Ordering::Relaxed);
         Ok(c.written)
@@ -302,6 +309,14 @@ impl Wal {
         c.file = Arc::new(file);
         c.len = 0;
         Ok(())
+    }
+
+    /// (frames appended, fsyncs made) since the log was opened.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.appends.load(Ordering::Relaxed),
+            self.syncs.load(Ordering::Relaxed),
+        )
     }
 
     pub fn reset_checkpoint_counter(&self) {
@@ -339,6 +354,7 @@ impl Wal {
             (Arc::clone(&c.file), c.written)
         };
         file.sync_data()?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         self.synced.fetch_max(target, Ordering::AcqRel);
         Ok(())
     }
@@ -443,6 +459,39 @@ mod tests {
         fs::write(&path, &b)?;
         let (_, s) = scan(&path);
         assert!(matches!(s.damage, Some(Damage::Corrupt { offset: 12, .. })));
+        fs::remove_dir_all(&dir)
+    }
+
+    #[test]
+    fn concurrent_committers_share_one_fsync() -> io::Result<()> {
+        let dir = tmp("group");
+        let wal = std::sync::Arc::new(Wal::open(&dir, 1, CommitPolicy::Always, 1 << 20)?);
+        let threads = 8;
+        let rounds = 20;
+        let appended = std::sync::Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (wal, appended) = (wal.clone(), appended.clone());
+                std::thread::spawn(move || -> io::Result<()> {
+                    for r in 0..rounds {
+                        let mut f = Vec::new();
+                        frame(format!("{t}/{r}").as_bytes(), &mut f);
+                        let at = wal.append(&f)?;
+                        // Everyone has appended before anyone syncs: the
+                        // first sync covers the whole round.
+                        appended.wait();
+                        wal.commit_sync(at)?;
+                        appended.wait();
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| io::Error::other("thread panicked"))??;
+        }
+        assert_eq!(wal.counts(), ((threads * rounds) as u64, rounds as u64));
         fs::remove_dir_all(&dir)
     }
 
