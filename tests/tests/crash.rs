@@ -4,8 +4,8 @@
 //! may or may not be, but never half of it; indexes, constraints and DDL
 //! of earlier cycles must be intact.
 //!
-//! `AIONDB_CRASH_CYCLES` sets the number of cycles (20 by default; run
-//! `AIONDB_CRASH_CYCLES=100 cargo test -p aiondb-integration-tests --test
+//! `CRASH_CYCLES` sets the number of cycles (20 by default; run
+//! `CRASH_CYCLES=100 cargo test -p aiondb-integration-tests --test
 //! crash -- --nocapture` for a longer run).
 
 use std::collections::BTreeSet;
@@ -182,7 +182,7 @@ fn check(server: &Server, ledgers: &[Arc<Mutex<Ledger>>], cycle: u32) -> i64 {
 
 #[test]
 fn acknowledged_commits_survive_sigkill() {
-    let cycles: u32 = std::env::var("AIONDB_CRASH_CYCLES")
+    let cycles: u32 = std::env::var("CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
