@@ -130,8 +130,8 @@ pub struct KernelCatalog {
     /// `state.version`, readable without the lock: every statement checks
     /// it (plan reuse), few change it.
     version: AtomicU64,
-    /// Set when the storage backend persists the catalog.
-    sequence_log: RwLock<Option<SequenceLog>>,
+    /// Set once, when the storage backend persists the catalog.
+    sequence_log: std::sync::OnceLock<SequenceLog>,
 }
 
 impl Default for KernelCatalog {
@@ -170,7 +170,7 @@ impl KernelCatalog {
                 seq_logged: HashMap::new(),
             }),
             version: AtomicU64::new(1),
-            sequence_log: RwLock::new(None),
+            sequence_log: std::sync::OnceLock::new(),
         }
     }
 
@@ -411,7 +411,7 @@ impl KernelCatalog {
     /// Routes sequence changes (which no transaction owns) to a persistent
     /// backend.
     pub fn set_sequence_log(&self, log: SequenceLog) {
-        *self.sequence_log.write().unwrap_or_else(|e| e.into_inner()) = Some(log);
+        let _ = self.sequence_log.set(log);
     }
 
     /// Logs the exact state of every sequence logged ahead, so a clean
@@ -431,15 +431,11 @@ impl KernelCatalog {
     }
 
     fn persists_sequences(&self) -> bool {
-        self.sequence_log
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.sequence_log.get().is_some()
     }
 
     fn log_sequence(&self, id: TableId, value: i64, called: bool) -> Result<(), AionError> {
-        let log = self.sequence_log.read().unwrap_or_else(|e| e.into_inner());
-        let Some(log) = log.as_ref() else {
+        let Some(log) = self.sequence_log.get() else {
             return Ok(());
         };
         let e = entry(

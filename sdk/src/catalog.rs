@@ -67,6 +67,20 @@ pub enum ReferentialAction {
     SetDefault,
 }
 
+impl ReferentialAction {
+    /// The action as SQL after `ON DELETE` / `ON UPDATE`; `None` for the
+    /// default (NO ACTION), which is left out.
+    pub fn sql(self) -> Option<&'static str> {
+        match self {
+            ReferentialAction::NoAction => None,
+            ReferentialAction::Restrict => Some("RESTRICT"),
+            ReferentialAction::Cascade => Some("CASCADE"),
+            ReferentialAction::SetNull => Some("SET NULL"),
+            ReferentialAction::SetDefault => Some("SET DEFAULT"),
+        }
+    }
+}
+
 #[repr(u8)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub enum ConstraintKind {
@@ -109,6 +123,21 @@ pub struct TableDef {
     pub storage_backend: RString,
     /// View definition (SQL text) for views.
     pub view_sql: ROption<RString>,
+}
+
+impl TableDef {
+    /// The named columns, quoted and comma-separated (`?` for a position
+    /// past the end).
+    pub fn quoted_columns(&self, cols: &[u32]) -> String {
+        cols.iter()
+            .map(|c| {
+                self.columns
+                    .get(*c as usize)
+                    .map_or_else(|| "?".to_string(), |c| crate::ident::quote_ident(&c.name))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[repr(C)]

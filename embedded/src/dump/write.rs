@@ -5,8 +5,7 @@ use std::io::Write;
 
 use aiondb_kernel::config::keys;
 use aiondb_sdk::catalog::{
-    CatalogRef, ConstraintKind, GraphLabelKind, Identity, IndexDef, ReferentialAction, SequenceDef,
-    TableDef,
+    CatalogRef, ConstraintKind, GraphLabelKind, Identity, IndexDef, SequenceDef, TableDef,
 };
 use aiondb_sdk::ident::quote_ident;
 use aiondb_sdk::types::TypeId;
@@ -228,10 +227,10 @@ impl Dumper<'_, '_> {
             for con in t.constraints.iter() {
                 let body = match &con.kind {
                     ConstraintKind::PrimaryKey { columns } => {
-                        format!("PRIMARY KEY ({})", column_list(t, columns))
+                        format!("PRIMARY KEY ({})", t.quoted_columns(columns))
                     }
                     ConstraintKind::Unique { columns } => {
-                        format!("UNIQUE ({})", column_list(t, columns))
+                        format!("UNIQUE ({})", t.quoted_columns(columns))
                     }
                     ConstraintKind::Check { expr } => format!("CHECK ({expr})"),
                     // Added after the rows are loaded.
@@ -380,7 +379,7 @@ impl Dumper<'_, '_> {
                     quote_ident(&i.name),
                     self.m.qualified(t.schema, &t.name),
                     quote_ident(&i.method),
-                    column_list(t, &i.columns)
+                    t.quoted_columns(&i.columns)
                 );
                 if !i.options.is_empty() {
                     let opts: Vec<String> = i
@@ -430,14 +429,14 @@ impl Dumper<'_, '_> {
                     "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
                     self.m.qualified(t.schema, &t.name),
                     quote_ident(&c.name),
-                    column_list(t, columns),
+                    t.quoted_columns(columns),
                     self.m.qualified(r.schema, &r.name),
-                    column_list(r, ref_columns)
+                    r.quoted_columns(ref_columns)
                 );
-                if let Some(a) = action(*on_update) {
+                if let Some(a) = on_update.sql() {
                     s.push_str(&format!(" ON UPDATE {a}"));
                 }
-                if let Some(a) = action(*on_delete) {
+                if let Some(a) = on_delete.sql() {
                     s.push_str(&format!(" ON DELETE {a}"));
                 }
                 s.push_str(";\n");
@@ -677,27 +676,6 @@ fn sequence_options(s: &SequenceDef) -> String {
         s.start,
         if s.cycle { "CYCLE" } else { "NO CYCLE" }
     )
-}
-
-fn action(a: ReferentialAction) -> Option<&'static str> {
-    match a {
-        ReferentialAction::NoAction => None,
-        ReferentialAction::Restrict => Some("RESTRICT"),
-        ReferentialAction::Cascade => Some("CASCADE"),
-        ReferentialAction::SetNull => Some("SET NULL"),
-        ReferentialAction::SetDefault => Some("SET DEFAULT"),
-    }
-}
-
-fn column_list(t: &TableDef, cols: &[u32]) -> String {
-    cols.iter()
-        .map(|&c| {
-            t.columns
-                .get(c as usize)
-                .map_or_else(|| "?".to_string(), |c| quote_ident(&c.name))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A column type as SQL; extension types have no name the dump can write

@@ -196,12 +196,14 @@ impl Open {
         f(shard.entry(txn).or_default())
     }
 
-    /// Appends one op to `txn`'s redo buffer.
-    fn log_op(&self, txn: TxnId, encode: impl FnOnce(&mut Writer)) {
+    /// Appends one op to `txn`'s redo buffer, and the change it makes to
+    /// the stored tables, if any.
+    fn log_op(&self, txn: TxnId, ddl: Option<Ddl>, encode: impl FnOnce(&mut Writer)) {
         self.with_log(txn, |l| {
             let mut w = l.writer();
             encode(&mut w);
             l.buf = w.buf;
+            l.ddl.extend(ddl);
         })
     }
 
@@ -418,6 +420,14 @@ impl DurableBackend {
 
     fn inner(&self) -> DbResult<&StorageBackendBox> {
         Ok(&self.get()?.inner)
+    }
+
+    /// A call the inner backend answers unchanged (reads, locks, begin).
+    fn pass<T>(&self, f: impl FnOnce(&StorageBackendBox) -> AResult<T>) -> AResult<T> {
+        match self.inner() {
+            Ok(i) => f(i),
+            Err(e) => RErr(e),
+        }
     }
 
     fn open_impl(&self, options: &StorageOptions) -> DbResult<()> {
@@ -658,17 +668,11 @@ impl StorageBackend for DurableBackend {
     }
 
     fn begin(&self, isolation: IsolationLevel, read_only: bool) -> AResult<TxnId> {
-        match self.inner() {
-            Ok(i) => i.begin(isolation, read_only),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.begin(isolation, read_only))
     }
 
     fn begin_statement(&self, txn: TxnId, wait: &LockWait) -> AResult<()> {
-        match self.inner() {
-            Ok(i) => i.begin_statement(txn, wait),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.begin_statement(txn, wait))
     }
 
     fn commit(&self, txn: TxnId) -> AResult<()> {
@@ -725,11 +729,10 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             o.inner.create_table(txn, table).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, Some(Ddl::Create(table.clone())), |w| {
                 w.u8(OP_CREATE_TABLE);
                 persist::write_table(w, table);
             });
-            o.with_log(txn, |l| l.ddl.push(Ddl::Create(table.clone())));
             Ok(())
         }))
     }
@@ -738,13 +741,12 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             o.inner.alter_table(txn, old, new, fill).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, Some(Ddl::Alter(new.clone())), |w| {
                 w.u8(OP_ALTER_TABLE);
                 persist::write_table(w, old);
                 persist::write_table(w, new);
                 w.value(fill);
             });
-            o.with_log(txn, |l| l.ddl.push(Ddl::Alter(new.clone())));
             Ok(())
         }))
     }
@@ -753,11 +755,10 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             o.inner.drop_table(txn, table).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, Some(Ddl::Drop(table)), |w| {
                 w.u8(OP_DROP_TABLE);
                 w.u64(table);
             });
-            o.with_log(txn, |l| l.ddl.push(Ddl::Drop(table)));
             Ok(())
         }))
     }
@@ -766,7 +767,7 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             o.inner.truncate(txn, table).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, None, |w| {
                 w.u8(OP_TRUNCATE);
                 w.u64(table);
             });
@@ -778,12 +779,11 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             o.inner.create_index(txn, index, table).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, Some(Ddl::CreateIndex(index.clone())), |w| {
                 w.u8(OP_CREATE_INDEX);
                 persist::write_index(w, index);
                 persist::write_table(w, table);
             });
-            o.with_log(txn, |l| l.ddl.push(Ddl::CreateIndex(index.clone())));
             Ok(())
         }))
     }
@@ -792,12 +792,11 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             o.inner.drop_index(txn, table, index).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, Some(Ddl::DropIndex(table, index)), |w| {
                 w.u8(OP_DROP_INDEX);
                 w.u64(table);
                 w.u64(index);
             });
-            o.with_log(txn, |l| l.ddl.push(Ddl::DropIndex(table, index)));
             Ok(())
         }))
     }
@@ -806,7 +805,7 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             let ids = o.inner.insert(txn, table, rows).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, None, |w| {
                 w.u8(OP_INSERT);
                 write_rows(w, table, &ids, rows);
             });
@@ -822,10 +821,7 @@ impl StorageBackend for DurableBackend {
         exclusive: bool,
         wait: &LockWait,
     ) -> AResult<LockOutcome> {
-        match self.inner() {
-            Ok(i) => i.lock_row(txn, table, row, exclusive, wait),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.lock_row(txn, table, row, exclusive, wait))
     }
 
     fn update(
@@ -838,7 +834,7 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             let n = o.inner.update(txn, table, row_ids, rows).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, None, |w| {
                 w.u8(OP_UPDATE);
                 write_rows(w, table, &row_ids, rows);
             });
@@ -850,7 +846,7 @@ impl StorageBackend for DurableBackend {
         r(self.get().and_then(|o| {
             o.check_writable()?;
             let n = o.inner.delete(txn, table, row_ids).into_result()?;
-            o.log_op(txn, |w| {
+            o.log_op(txn, None, |w| {
                 w.u8(OP_DELETE);
                 w.u64(table);
                 w.u32(row_ids.len() as u32);
@@ -863,10 +859,7 @@ impl StorageBackend for DurableBackend {
     }
 
     fn scan(&self, txn: TxnId, table: TableId, request: &ScanRequest) -> AResult<RowCursorBox> {
-        match self.inner() {
-            Ok(i) => i.scan(txn, table, request),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.scan(txn, table, request))
     }
 
     fn index_scan(
@@ -878,17 +871,11 @@ impl StorageBackend for DurableBackend {
         request: &ScanRequest,
         reverse: bool,
     ) -> AResult<RowCursorBox> {
-        match self.inner() {
-            Ok(i) => i.index_scan(txn, table, index, query, request, reverse),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.index_scan(txn, table, index, query, request, reverse))
     }
 
     fn stats(&self, txn: TxnId, table: TableId) -> AResult<TableStats> {
-        match self.inner() {
-            Ok(i) => i.stats(txn, table),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.stats(txn, table))
     }
 
     fn checkpoint(&self) -> AResult<()> {
@@ -905,10 +892,7 @@ impl StorageBackend for DurableBackend {
         read_only: bool,
         wait: &LockWait,
     ) -> AResult<TxnId> {
-        match self.inner() {
-            Ok(i) => i.begin_with_statement(isolation, read_only, wait),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.begin_with_statement(isolation, read_only, wait))
     }
 
     fn fetch(
@@ -920,10 +904,7 @@ impl StorageBackend for DurableBackend {
         request: &ScanRequest,
         out: &mut RowBatch,
     ) -> AResult<()> {
-        match self.inner() {
-            Ok(i) => i.fetch(txn, table, index, key, request, out),
-            Err(e) => RErr(e),
-        }
+        self.pass(|i| i.fetch(txn, table, index, key, request, out))
     }
 
     fn log_catalog(&self, txn: TxnId, entries: RSlice<'_, CatalogEntry>) -> AResult<()> {

@@ -6,7 +6,7 @@ use abi_stable::StableAbi;
 
 use super::rows::{index_is_primary, roles};
 use super::*;
-use crate::catalog::{ConstraintKind, IndexDef, ReferentialAction, RelationKind};
+use crate::catalog::{ConstraintKind, IndexDef, RelationKind};
 use crate::error::{AionError, DbResult, SqlState};
 use crate::value::{ArrayValue, Value};
 
@@ -768,18 +768,6 @@ fn index_by_oid(cx: &SysCx<'_>, o: i64) -> Option<(TableDef, IndexDef)> {
     cx.index_by_oid(o)
 }
 
-fn column_list(t: &TableDef, cols: &[u32]) -> String {
-    cols.iter()
-        .map(|c| {
-            t.columns
-                .get(*c as usize)
-                .map(|c| quote_ident(&c.name))
-                .unwrap_or_else(|| "?".into())
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `pg_get_indexdef`: `CREATE [UNIQUE] INDEX name ON schema.table USING
 /// method (columns)`.
 pub(crate) fn index_def(cx: &SysCx<'_>, t: &TableDef, i: &IndexDef) -> String {
@@ -791,7 +779,7 @@ pub(crate) fn index_def(cx: &SysCx<'_>, t: &TableDef, i: &IndexDef) -> String {
         quote_ident(&schema),
         quote_ident(&t.name),
         i.method,
-        column_list(t, &i.columns)
+        t.quoted_columns(&i.columns)
     );
     let opts: Vec<String> = i
         .options
@@ -805,23 +793,13 @@ pub(crate) fn index_def(cx: &SysCx<'_>, t: &TableDef, i: &IndexDef) -> String {
     s
 }
 
-fn action_sql(a: ReferentialAction) -> Option<&'static str> {
-    match a {
-        ReferentialAction::NoAction => None,
-        ReferentialAction::Restrict => Some("RESTRICT"),
-        ReferentialAction::Cascade => Some("CASCADE"),
-        ReferentialAction::SetNull => Some("SET NULL"),
-        ReferentialAction::SetDefault => Some("SET DEFAULT"),
-    }
-}
-
 /// `pg_get_constraintdef`.
 fn constraint_def(cx: &SysCx<'_>, t: &TableDef, c: &ConstraintKind, pretty: bool) -> String {
     match c {
         ConstraintKind::PrimaryKey { columns } => {
-            format!("PRIMARY KEY ({})", column_list(t, columns))
+            format!("PRIMARY KEY ({})", t.quoted_columns(columns))
         }
-        ConstraintKind::Unique { columns } => format!("UNIQUE ({})", column_list(t, columns)),
+        ConstraintKind::Unique { columns } => format!("UNIQUE ({})", t.quoted_columns(columns)),
         ConstraintKind::Check { expr } => {
             let expr = check_as_deparsed(t, expr);
             if pretty {
@@ -840,20 +818,20 @@ fn constraint_def(cx: &SysCx<'_>, t: &TableDef, c: &ConstraintKind, pretty: bool
             let (rname, rcols) = match cx.services.catalog.table_by_id(*ref_table).into_option() {
                 Some(r) => (
                     cx.relation_display_name(r.schema, &r.name),
-                    column_list(&r, ref_columns),
+                    r.quoted_columns(ref_columns),
                 ),
                 None => (ref_table.to_string(), String::new()),
             };
             let mut s = format!(
                 "FOREIGN KEY ({}) REFERENCES {}({})",
-                column_list(t, columns),
+                t.quoted_columns(columns),
                 rname,
                 rcols
             );
-            if let Some(a) = action_sql(*on_update) {
+            if let Some(a) = on_update.sql() {
                 s.push_str(&format!(" ON UPDATE {a}"));
             }
-            if let Some(a) = action_sql(*on_delete) {
+            if let Some(a) = on_delete.sql() {
                 s.push_str(&format!(" ON DELETE {a}"));
             }
             s
