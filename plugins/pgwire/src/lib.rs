@@ -14,7 +14,7 @@ pub mod values;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ const MAX_CONNECTIONS_PER_IP: &str = "AIONDB_PGWIRE_MAX_CONNECTIONS_PER_IP";
 const STARTUP_TIMEOUT_MS: &str = "AIONDB_PGWIRE_STARTUP_TIMEOUT_MS";
 const AUTH_FAILURE_BACKOFF_MS: &str = "AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS";
 const IDLE_TIMEOUT_MS: &str = "AIONDB_PGWIRE_IDLE_TIMEOUT_MS";
+const WORKER_LINGER_US: &str = "AIONDB_PGWIRE_WORKER_LINGER_US";
 const BENCH_MODE: &str = "AIONDB_BENCH_MODE";
 
 fn text(host: &HostRef, key: &str) -> Option<String> {
@@ -79,6 +80,8 @@ fn record(host: &HostRef, id: Option<MetricId>, delta: f64) {
 
 struct Running {
     addr: SocketAddr,
+    /// Tells engine workers blocked on a client to give up.
+    stopping: Arc<AtomicBool>,
     stop: async_std::channel::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -146,6 +149,7 @@ impl PgWireSurface {
         let idle_ms = number(&host, IDLE_TIMEOUT_MS, 0);
         let active = metric(&host, PGWIRE_CONNECTIONS_ACTIVE);
         let accepted = metric(&host, PGWIRE_CONNECTIONS_TOTAL);
+        let stopping = Arc::new(AtomicBool::new(false));
         let cfg = server::Config {
             startup_timeout: Duration::from_millis(number(&host, STARTUP_TIMEOUT_MS, 10_000)),
             idle_timeout: (idle_ms > 0).then(|| Duration::from_millis(idle_ms)),
@@ -159,6 +163,8 @@ impl PgWireSurface {
                 500,
             )))),
             auth_failures: metric(&host, AUTH_FAILURES_TOTAL),
+            linger: Duration::from_micros(number(&host, WORKER_LINGER_US, 5_000)),
+            stopping: Arc::clone(&stopping),
         };
         let max_total = number(&host, MAX_CONNECTIONS, 100) as usize;
         let max_per_ip = number(&host, MAX_CONNECTIONS_PER_IP, 64) as usize;
@@ -245,7 +251,12 @@ impl PgWireSurface {
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .replace(Running { addr, stop, thread });
+            .replace(Running {
+                addr,
+                stopping,
+                stop,
+                thread,
+            });
         if let Some(old) = previous {
             old.shut();
         }
@@ -255,6 +266,7 @@ impl PgWireSurface {
 
 impl Running {
     fn shut(self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.stop.try_send(());
         if self.thread.join().is_err() {
             log::warn!("pgwire listener thread panicked");

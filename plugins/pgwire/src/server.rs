@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use crate::tls::Tls;
 use crate::values;
 
 mod copy;
+mod inline;
 
 /// Largest message accepted from a client (PostgreSQL allows 1 GB for a
 /// few message types; we keep a lower bound against memory exhaustion).
@@ -37,6 +39,9 @@ const MAX_STARTUP: usize = 10_000;
 const READ_CHUNK: usize = 16 << 10;
 /// Write buffer size that triggers a flush mid-result.
 const FLUSH_AT: usize = 64 << 10;
+/// Longest message an engine worker buffers before running it; longer
+/// ones are read on the network side (a slow sender holds no thread).
+const BURST_MESSAGE_MAX: usize = 1 << 20;
 
 /// Settings the connection loop needs, read once at start.
 #[derive(Clone)]
@@ -54,6 +59,12 @@ pub(crate) struct Config {
     pub backoff: Arc<Backoff>,
     /// `aiondb_auth_failures_total`, when the host has it.
     pub auth_failures: Option<MetricId>,
+    /// How long an engine worker serving a plain connection waits for the
+    /// client's next message before handing it back (zero: connections
+    /// are never served from a worker; see `inline`).
+    pub linger: Duration,
+    /// Set when the surface stops: workers blocked on a client give up.
+    pub stopping: Arc<AtomicBool>,
 }
 
 /// A client-visible failure that ends the connection after it is sent.
@@ -107,6 +118,27 @@ pub(crate) struct Conn<S> {
     /// an Execute.
     rbuf: Vec<u8>,
     rpos: usize,
+    /// The socket for an engine worker's blocking use (plain TCP only).
+    sock: Option<inline::SyncSock>,
+    /// Running on an engine worker: I/O through `sock`, engine calls
+    /// direct.
+    inline: bool,
+    /// The extended protocol's statements and portals by name.
+    stmts: HashMap<String, Stmt>,
+    portals: HashMap<String, Portal>,
+    /// After an error in an extended-query batch, messages are skipped
+    /// until Sync (as PostgreSQL does).
+    skipping: bool,
+    /// The next message starts a command cycle: the client heard
+    /// ReadyForQuery and may have been idle.
+    cycle_start: bool,
+}
+
+/// Whether the session goes on after a message.
+#[derive(PartialEq)]
+enum Flow {
+    Go,
+    Quit,
 }
 
 /// How startup ended.
@@ -149,8 +181,18 @@ pub(crate) async fn serve_client(
     over_limit: bool,
 ) {
     let deadline = (!cfg.startup_timeout.is_zero()).then(|| Instant::now() + cfg.startup_timeout);
+    // A second handle for engine workers; without it (linger 0, or the
+    // descriptor could not be duplicated) the connection stays async.
+    let sock = if cfg.linger.is_zero() || over_limit {
+        None
+    } else {
+        inline::SyncSock::new(&stream, Arc::clone(&cfg.stopping))
+            .map_err(|e| log::debug!("pgwire: no worker handle for {peer}: {e}"))
+            .ok()
+    };
     let mut plain = Conn::new(stream, host.clone(), cfg.clone(), peer, deadline, false);
     plain.over_limit = over_limit;
+    plain.sock = sock;
     let Some(stream) = plain.run().await else {
         return;
     };
@@ -183,7 +225,7 @@ pub(crate) async fn serve_client(
     }
 }
 
-impl<S: Read + Write + Unpin + Send> Conn<S> {
+impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     pub fn new(
         stream: S,
         host: HostRef,
@@ -210,10 +252,21 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             sync_pending: false,
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
+            sock: None,
+            inline: false,
+            stmts: HashMap::new(),
+            portals: HashMap::new(),
+            skipping: false,
+            cycle_start: true,
         }
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
+        if let (true, Some(sock)) = (self.inline, &self.sock) {
+            let r = sock.write_all(&self.out);
+            self.out.clear();
+            return r;
+        }
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
             self.out.clear();
@@ -276,7 +329,12 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         while self.rbuf.len() < n {
             let at = self.rbuf.len();
             self.rbuf.resize(at + (n - at).max(READ_CHUNK), 0);
-            let got = self.stream.read(&mut self.rbuf[at..]).await;
+            let got = match (self.inline, &self.sock) {
+                (true, Some(sock)) => sock
+                    .read(&mut self.rbuf[at..], None)
+                    .map(|g| g.unwrap_or(0)),
+                _ => self.stream.read(&mut self.rbuf[at..]).await,
+            };
             let got = match got {
                 Ok(g) => g,
                 Err(e) => {
@@ -316,7 +374,10 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             // A long message: straight from the socket.
             let at = out.len();
             out.resize(at + n - buffered, 0);
-            self.stream.read_exact(&mut out[at..]).await?;
+            match (self.inline, &self.sock) {
+                (true, Some(sock)) => sock.read_exact(&mut out[at..])?,
+                _ => self.stream.read_exact(&mut out[at..]).await?,
+            }
         }
         Ok(())
     }
@@ -341,7 +402,18 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
     /// can still hear them. Returns the stream when the client asked for
     /// TLS and was answered `S`.
     pub async fn run(mut self) -> Option<S> {
-        let upgrade = match self.serve().await {
+        let served = match self.serve().await {
+            Ok(Started::Session(session, user)) => {
+                log::debug!("session for user \"{user}\" started");
+                let (conn, r) = self.session_phase(session).await;
+                self = conn;
+                r.map(|()| false)
+            }
+            Ok(Started::Cancel) => Ok(false),
+            Ok(Started::Upgrade) => Ok(true),
+            Err(e) => Err(e),
+        };
+        let upgrade = match served {
             Ok(upgrade) => upgrade,
             Err(Fatal(e)) => {
                 if !self.fail_delay.is_zero() {
@@ -363,8 +435,8 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         None
     }
 
-    /// Whether the stream is to be upgraded to TLS.
-    async fn serve(&mut self) -> Result<bool, Fatal> {
+    /// Startup, within the startup timeout.
+    async fn serve(&mut self) -> Result<Started, Fatal> {
         let started = match self.startup_deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -380,14 +452,75 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             }
             None => self.startup().await?,
         };
-        let (session, user) = match started {
-            Started::Session(session, user) => (session, user),
-            Started::Cancel => return Ok(false),
-            Started::Upgrade => return Ok(true),
-        };
-        log::debug!("session for user \"{user}\" started");
-        self.session_loop(session).await?;
-        Ok(false)
+        Ok(started)
+    }
+
+    /// The session's messages, until the client leaves or a fatal error.
+    /// A plain connection is handed to an engine worker whenever a whole
+    /// message is in (see `inline`); the connection moves there and back,
+    /// so this owns it.
+    async fn session_phase(
+        mut self,
+        session: Arc<Mutex<SurfaceSessionBox>>,
+    ) -> (Self, Result<(), Fatal>) {
+        loop {
+            let on_worker = match self.sock.is_some() {
+                false => false,
+                true => match self.await_message(&session).await {
+                    Ok(whole) => whole,
+                    Err(e) => return (self, Err(e)),
+                },
+            };
+            if !on_worker {
+                match self.step(&session).await {
+                    Ok(Flow::Go) => continue,
+                    Ok(Flow::Quit) => return (self, Ok(())),
+                    Err(e) => return (self, Err(e)),
+                }
+            }
+            let host = self.host.clone();
+            // The worker borrows the connection through the slot; should
+            // the job never run (the pool refusing it), it stays here.
+            let slot = Arc::new(Mutex::new(self));
+            let (job_slot, sess) = (Arc::clone(&slot), Arc::clone(&session));
+            let ran = on_pool(&host, move || {
+                let mut conn = job_slot.lock().unwrap_or_else(|e| e.into_inner());
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.burst(&sess)));
+                conn.inline = false;
+                r.unwrap_or_else(|_| {
+                    log::error!("pgwire: a connection's engine job panicked");
+                    Err(Fatal(AionError::internal(
+                        "the connection's engine job failed",
+                    )))
+                })
+            })
+            .await;
+            self = match Arc::try_unwrap(slot) {
+                Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+                // The job still holds its handle: it ran and is being
+                // dropped; wait for it to let go.
+                Err(mut slot) => loop {
+                    async_std::task::yield_now().await;
+                    match Arc::try_unwrap(slot) {
+                        Ok(m) => break m.into_inner().unwrap_or_else(|e| e.into_inner()),
+                        Err(s) => slot = s,
+                    }
+                },
+            };
+            match ran {
+                Ok(Ok(Flow::Go)) => {}
+                Ok(Ok(Flow::Quit)) => return (self, Ok(())),
+                Ok(Err(e)) => return (self, Err(e)),
+                // The pool refused the job (overloaded or stopping): run
+                // the message here, where the statement gets that error.
+                Err(_) => match self.step(&session).await {
+                    Ok(Flow::Go) => {}
+                    Ok(Flow::Quit) => return (self, Ok(())),
+                    Err(e) => return (self, Err(e)),
+                },
+            }
+        }
     }
 
     /// Startup and authentication.
@@ -584,132 +717,229 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         Ok(std::mem::take(&mut self.body))
     }
 
-    async fn session_loop(&mut self, session: Arc<Mutex<SurfaceSessionBox>>) -> Result<(), Fatal> {
-        let mut stmts: HashMap<String, Stmt> = HashMap::new();
-        let mut portals: HashMap<String, Portal> = HashMap::new();
-        // After an error in an extended-query batch, messages are skipped
-        // until Sync (as PostgreSQL does).
-        let mut skipping = false;
-        // The next message starts a command cycle: the client heard
-        // ReadyForQuery and may have been idle.
-        let mut cycle_start = true;
-        loop {
-            let tag = if cycle_start {
-                let tag = self.read_when_idle(&session).await?;
-                // A cancel that arrived while nothing ran must not hit
-                // this command.
-                self.cancel.reset();
-                cycle_start = false;
-                tag
-            } else {
-                self.read_message().await?
-            };
-            let msg = match proto::parse_frontend(tag, &self.body) {
-                Ok(m) => m,
-                Err(e) => return Err(Fatal(protocol_violation(e.to_string()))),
-            };
-            if skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
-                continue;
+    /// Reads and handles one message.
+    async fn step(&mut self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Result<Flow, Fatal> {
+        let tag = if self.cycle_start {
+            let tag = self.read_when_idle(session).await?;
+            // A cancel that arrived while nothing ran must not hit
+            // this command.
+            self.cancel.reset();
+            self.cycle_start = false;
+            tag
+        } else {
+            self.read_message().await?
+        };
+        let msg = match proto::parse_frontend(tag, &self.body) {
+            Ok(m) => m,
+            Err(e) => return Err(Fatal(protocol_violation(e.to_string()))),
+        };
+        if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
+            return Ok(Flow::Go);
+        }
+        self.cycle_start = matches!(msg, Frontend::Query(_) | Frontend::Sync);
+        // Out of `self` while the handlers borrow it.
+        let mut stmts = std::mem::take(&mut self.stmts);
+        let mut portals = std::mem::take(&mut self.portals);
+        let result = self.handle(session, msg, &mut stmts, &mut portals).await;
+        self.stmts = stmts;
+        self.portals = portals;
+        let result = match result? {
+            None => return Ok(Flow::Quit),
+            Some(r) => r,
+        };
+        if let Err(e) = result {
+            if e.sqlstate == SqlState::new(b"08P01") {
+                return Err(Fatal(e));
             }
-            cycle_start = matches!(msg, Frontend::Query(_) | Frontend::Sync);
-            let result: DbResult<()> = match msg {
-                Frontend::Terminate => return Ok(()),
-                Frontend::Query(sql) => {
-                    portals.remove("");
-                    self.simple_query(&session, sql).await?;
-                    Ok(())
-                }
-                Frontend::Sync => {
-                    skipping = false;
-                    if std::mem::take(&mut self.sync_pending) {
-                        let sess = Arc::clone(&session);
-                        let synced = self
-                            .on_pool(move || {
-                                sess.lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .sync()
-                                    .into_result()
-                            })
-                            .await
-                            .and_then(|r| r);
-                        if let Err(e) = synced {
-                            self.send_error(&e, false).await?;
-                        }
-                    }
-                    let status = Self::status(&session);
-                    proto::ready_for_query(&mut self.out, status);
-                    self.flush().await?;
-                    Ok(())
-                }
-                Frontend::Flush => {
-                    self.flush().await?;
-                    Ok(())
-                }
-                Frontend::Parse {
-                    name,
-                    sql,
-                    param_types,
-                } => {
-                    self.parse(&session, &mut stmts, name, sql, param_types)
-                        .await
-                }
-                Frontend::Bind {
-                    portal,
-                    statement,
-                    param_formats,
-                    params,
-                    result_formats,
-                } => self.bind(
-                    &stmts,
-                    &mut portals,
-                    portal,
-                    statement,
-                    param_formats,
-                    params,
-                    result_formats,
-                ),
-                Frontend::Describe { portal, name } => {
-                    self.describe(&stmts, &portals, portal, &name)
-                }
-                Frontend::Execute { portal, max_rows } => {
-                    self.execute(&session, &stmts, &mut portals, &portal, max_rows)
-                        .await
-                }
-                Frontend::Close { portal, name } => {
-                    if portal {
-                        portals.remove(&name);
-                    } else if let Some(s) = stmts.remove(&name) {
-                        let sess = Arc::clone(&session);
-                        let _ = self
-                            .on_pool(move || {
-                                sess.lock().unwrap_or_else(|e| e.into_inner()).close(s.id)
-                            })
-                            .await;
-                    }
-                    proto::close_complete(&mut self.out);
-                    Ok(())
-                }
-                Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {
-                    // Outside COPY these are ignored, as PostgreSQL does.
-                    Ok(())
-                }
-                Frontend::Password(_) => Err(protocol_violation(
-                    "unexpected password message after authentication",
-                )),
-            };
-            if let Err(e) = result {
-                if e.sqlstate == SqlState::new(b"08P01") {
-                    return Err(Fatal(e));
-                }
-                self.send_error(&e, false).await?;
-                skipping = true;
+            self.send_error(&e, false).await?;
+            self.skipping = true;
+        }
+        if self.out.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(Flow::Go)
+    }
+
+    /// One message's work; `None` for Terminate.
+    async fn handle(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        msg: Frontend,
+        stmts: &mut HashMap<String, Stmt>,
+        portals: &mut HashMap<String, Portal>,
+    ) -> Result<Option<DbResult<()>>, Fatal> {
+        let result: DbResult<()> = match msg {
+            Frontend::Terminate => return Ok(None),
+            Frontend::Query(sql) => {
+                portals.remove("");
+                self.simple_query(session, sql).await?;
+                Ok(())
             }
-            if self.out.len() >= FLUSH_AT {
+            Frontend::Sync => {
+                self.skipping = false;
+                if std::mem::take(&mut self.sync_pending) {
+                    let sess = Arc::clone(session);
+                    let synced = self
+                        .on_pool(move || {
+                            sess.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .sync()
+                                .into_result()
+                        })
+                        .await
+                        .and_then(|r| r);
+                    if let Err(e) = synced {
+                        self.send_error(&e, false).await?;
+                    }
+                }
+                let status = Self::status(session);
+                proto::ready_for_query(&mut self.out, status);
                 self.flush().await?;
+                Ok(())
+            }
+            Frontend::Flush => {
+                self.flush().await?;
+                Ok(())
+            }
+            Frontend::Parse {
+                name,
+                sql,
+                param_types,
+            } => self.parse(session, stmts, name, sql, param_types).await,
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => self.bind(
+                stmts,
+                portals,
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            ),
+            Frontend::Describe { portal, name } => self.describe(stmts, portals, portal, &name),
+            Frontend::Execute { portal, max_rows } => {
+                self.execute(session, stmts, portals, &portal, max_rows)
+                    .await
+            }
+            Frontend::Close { portal, name } => {
+                if portal {
+                    portals.remove(&name);
+                } else if let Some(s) = stmts.remove(&name) {
+                    let sess = Arc::clone(session);
+                    let _ = self
+                        .on_pool(move || sess.lock().unwrap_or_else(|e| e.into_inner()).close(s.id))
+                        .await;
+                }
+                proto::close_complete(&mut self.out);
+                Ok(())
+            }
+            Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {
+                // Outside COPY these are ignored, as PostgreSQL does.
+                Ok(())
+            }
+            Frontend::Password(_) => Err(protocol_violation(
+                "unexpected password message after authentication",
+            )),
+        };
+        Ok(Some(result))
+    }
+
+    /// Whether a whole message is buffered: `None` while it is not,
+    /// `Some(false)` when it is too long for a worker to wait for (the
+    /// network side reads it). An invalid length counts as whole: reading
+    /// it fails at once.
+    fn buffered_message(&self) -> Option<bool> {
+        let unread = &self.rbuf[self.rpos..];
+        let head = unread.get(..5)?;
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+        if len < 4 || len as usize > BURST_MESSAGE_MAX {
+            return Some(len < 4);
+        }
+        (unread.len() > len as usize).then_some(true)
+    }
+
+    /// On the network side: waits until a whole message is buffered
+    /// (`true`) or one too long for a worker has begun (`false`), with
+    /// the idle-session timeout when the session is idle.
+    async fn await_message(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+    ) -> Result<bool, Fatal> {
+        let limit = match self.cfg.idle_timeout {
+            Some(l) if self.cycle_start && Self::status(session) == b'I' => Some(l),
+            _ => None,
+        };
+        let wait = async {
+            loop {
+                if let Some(whole) = self.buffered_message() {
+                    return Ok::<bool, Fatal>(whole);
+                }
+                let have = self.rbuf.len() - self.rpos;
+                self.fill(have + 1).await?;
+            }
+        };
+        match limit {
+            None => wait.await,
+            Some(limit) => match async_std::future::timeout(limit, wait).await {
+                Ok(r) => r,
+                Err(_) => Err(Fatal(AionError::new(
+                    SqlState::new(b"57P05"),
+                    "terminating connection due to idle-session timeout",
+                ))),
+            },
+        }
+    }
+
+    /// On a worker: whether a whole message is buffered, reading what the
+    /// client sends within `wait`.
+    fn message_within(&mut self, wait: Duration) -> std::io::Result<bool> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(whole) = self.buffered_message() {
+                return Ok(whole);
+            }
+            let Some(sock) = &self.sock else {
+                return Ok(false);
+            };
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+            let at = self.rbuf.len();
+            self.rbuf.resize(at + READ_CHUNK, 0);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = sock.read(&mut self.rbuf[at..], Some(left));
+            self.rbuf
+                .truncate(at + got.as_ref().map_or(0, |g| g.unwrap_or(0)));
+            match got? {
+                None => return Ok(false),
+                Some(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Some(_) => {}
             }
         }
     }
 
+    /// On a worker: handles the buffered message and those that follow
+    /// within the linger time.
+    fn burst(&mut self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Result<Flow, Fatal> {
+        self.inline = true;
+        let linger = self.cfg.linger;
+        let r = inline::block_on(async {
+            loop {
+                if self.step(session).await? == Flow::Quit {
+                    return Ok(Flow::Quit);
+                }
+                if !self.message_within(linger)? {
+                    return Ok(Flow::Go);
+                }
+            }
+        });
+        self.inline = false;
+        r
+    }
     /// Reads the first message of a command cycle, ending the session
     /// when it is idle (outside a transaction) longer than the idle
     /// timeout.
@@ -717,7 +947,7 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
     ) -> Result<u8, Fatal> {
-        let Some(limit) = self.cfg.idle_timeout else {
+        let Some(limit) = self.cfg.idle_timeout.filter(|_| !self.inline) else {
             return self.read_message().await;
         };
         if Self::status(session) != b'I' {
@@ -733,20 +963,15 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
     }
 
     /// Runs `f` on the engine pool and waits for it without blocking this
-    /// thread.
+    /// thread; on a worker (`inline`), runs it right here.
     async fn on_pool<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> DbResult<T> {
-        let (tx, rx) = async_std::channel::bounded(1);
-        self.host
-            .submit(job(move || {
-                let _ = tx.try_send(f());
-            }))
-            .into_result()?;
-        rx.recv()
-            .await
-            .map_err(|_| AionError::internal("the statement's engine job failed"))
+        if self.inline {
+            return Ok(f());
+        }
+        on_pool(&self.host, f).await
     }
 
     fn status(session: &Arc<Mutex<SurfaceSessionBox>>) -> u8 {
@@ -1130,6 +1355,22 @@ impl<S: Read + Write + Unpin + Send> Conn<S> {
             None => Ok(()),
         }
     }
+}
+
+/// Runs `f` on the engine pool and waits for it without blocking this
+/// thread.
+async fn on_pool<T: Send + 'static>(
+    host: &HostRef,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> DbResult<T> {
+    let (tx, rx) = async_std::channel::bounded(1);
+    host.submit(job(move || {
+        let _ = tx.try_send(f());
+    }))
+    .into_result()?;
+    rx.recv()
+        .await
+        .map_err(|_| AionError::internal("the statement's engine job failed"))
 }
 
 fn no_portal(name: &str) -> AionError {

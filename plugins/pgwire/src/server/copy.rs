@@ -20,7 +20,7 @@ use async_std::io::{Read, Write};
 /// CopyDone, so that a bad row loads nothing).
 const MAX_COPY: usize = 1 << 30;
 
-impl<S: Read + Write + Unpin + Send> Conn<S> {
+impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     /// Writes a COPY TO STDOUT result: its rows as CopyData, one line each.
     pub(super) async fn write_copy_out(
         &mut self,
