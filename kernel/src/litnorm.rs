@@ -4,7 +4,8 @@
 //! differ only in their constants, so a cache keyed by the exact text never
 //! hits. [`normalize`] scans the SQL text once, without a parser, and
 //! replaces the literals it can prove are plain operands of a comparison or
-//! arithmetic operator by `$n` placeholders. Everything it does not
+//! arithmetic operator, or whole values of an `INSERT ... VALUES` row, by
+//! `$n` placeholders. Everything it does not
 //! understand makes it give up (`None`): the caller then takes the ordinary
 //! parse-and-plan path, so a missed case costs speed, never correctness.
 
@@ -66,8 +67,17 @@ enum Tok {
     /// operand before it (a binary use).
     SafeOp,
     /// A lone `-`; `after_safe` when the token before it was a `SafeOp`
-    /// (then a number after it is a negative literal in a safe position).
-    Minus { after_safe: bool, start: usize },
+    /// or a `RowStart` (then a number after it is a negative literal in a
+    /// safe position; `row` for the latter).
+    Minus {
+        after_safe: bool,
+        row: bool,
+        start: usize,
+    },
+    /// The `(` opening a row of an INSERT's VALUES, or a `,` between its
+    /// values: a literal here that a `,` or `)` ends is a whole value,
+    /// typed by its target column.
+    RowStart,
     /// Something a binary operator may follow: a literal, a quoted
     /// identifier, `)`, `]`, or a word that is not a reserved keyword.
     Operand,
@@ -208,6 +218,8 @@ struct Pending {
     start: usize,
     end: usize,
     literal: Literal,
+    /// A VALUES row item: only a `,` or `)` may end it.
+    row: bool,
 }
 
 struct Scanner<'a> {
@@ -333,6 +345,11 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
     let mut pending: Option<Pending> = None;
     let mut found: Vec<Pending> = Vec::new();
     let mut ended = false;
+    let mut insert = false;
+    // Parentheses open, and whether the scan is in an INSERT's top-level
+    // VALUES list (rows at depth 1).
+    let mut depth = 0usize;
+    let mut in_values = false;
     loop {
         sc.skip_blank()?;
         let Some(&b) = s.get(sc.pos) else { break };
@@ -366,7 +383,13 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                     if !in_list(STATEMENTS, word) {
                         return None;
                     }
+                    insert = word.eq_ignore_ascii_case("insert");
                     first_word = false;
+                }
+                if depth == 0 {
+                    // Rows end at the first word after them (ON CONFLICT,
+                    // RETURNING).
+                    in_values = insert && word.eq_ignore_ascii_case("values");
                 }
                 if in_list(BAIL, word) {
                     return None;
@@ -391,19 +414,22 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                 .get(end)
                 .is_some_and(|&c| is_word_char(c) || c == b'.' || c == b'\'');
             let safe_after = match prev {
-                Tok::SafeOp => Some((start, false)),
+                Tok::SafeOp => Some((start, false, false)),
+                Tok::RowStart => Some((start, false, true)),
                 Tok::Minus {
                     after_safe: true,
+                    row,
                     start: m,
-                } => Some((m, true)),
+                } => Some((m, true, row)),
                 _ => None,
             };
-            if let (Some((lit_start, negative)), false, false) = (safe_after, glued, frozen) {
+            if let (Some((lit_start, negative, row)), false, false) = (safe_after, glued, frozen) {
                 let literal = number_literal(&sql[start..end], negative, integer);
                 pending = Some(Pending {
                     start: lit_start,
                     end,
                     literal,
+                    row,
                 });
                 prev = Tok::Operand;
                 continue;
@@ -418,7 +444,8 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                 return None;
             }
             sc.pos = end;
-            if prev == Tok::SafeOp && !frozen && s.get(end) != Some(&b'\'') {
+            let safe = matches!(prev, Tok::SafeOp | Tok::RowStart);
+            if safe && !frozen && s.get(end) != Some(&b'\'') {
                 let text = if doubled {
                     body.replace("''", "'")
                 } else {
@@ -428,6 +455,7 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                     start,
                     end,
                     literal: Literal::Text(text),
+                    row: prev == Tok::RowStart,
                 });
                 prev = Tok::Operand;
                 continue;
@@ -478,7 +506,8 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                     Tok::SafeOp
                 }
                 "-" if !glued_sign => Tok::Minus {
-                    after_safe: prev == Tok::SafeOp,
+                    after_safe: matches!(prev, Tok::SafeOp | Tok::RowStart),
+                    row: prev == Tok::RowStart,
                     start,
                 },
                 _ => Tok::Other,
@@ -495,12 +524,25 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                     tok = Tok::Other;
                 }
                 b')' => {
+                    depth = depth.checked_sub(1)?;
                     follows_ok = true;
                     tok = Tok::Operand;
                 }
                 b',' => {
                     follows_ok = true;
-                    tok = Tok::Other;
+                    tok = if in_values && depth == 1 {
+                        Tok::RowStart
+                    } else {
+                        Tok::Other
+                    };
+                }
+                b'(' => {
+                    depth += 1;
+                    tok = if in_values && depth == 1 {
+                        Tok::RowStart
+                    } else {
+                        Tok::Other
+                    };
                 }
                 b']' => tok = Tok::Operand,
                 // `::`, `.`, `(`, `[`, `:`: a literal before them is part
@@ -509,7 +551,12 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
             }
         }
         if let Some(p) = pending.take() {
-            if follows_ok {
+            let ends = if p.row {
+                matches!(b, b',' | b')')
+            } else {
+                follows_ok
+            };
+            if ends {
                 found.push(p);
             }
         }
@@ -519,7 +566,9 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
         return None;
     }
     if let Some(p) = pending.take() {
-        found.push(p);
+        if !p.row {
+            found.push(p);
+        }
     }
     if found.is_empty() {
         return None;

@@ -24,8 +24,55 @@ fn pgbench_statements() {
             vec![Literal::Int4(-4321), Literal::Int4(99)]
         ))
     );
-    // Nothing in a safe position: values lists are left alone.
-    assert_eq!(norm("INSERT INTO h (tid, bid) VALUES (1, 2);"), None);
+    assert_eq!(
+        norm("insert into pgbench_history (tid, bid, aid, delta, mtime) values (3, 1, 133223, -2344, CURRENT_TIMESTAMP);"),
+        Some((
+            "insert into pgbench_history (tid, bid, aid, delta, mtime) values ($1, $2, $3, $4, CURRENT_TIMESTAMP);".into(),
+            vec![
+                Literal::Int4(3),
+                Literal::Int4(1),
+                Literal::Int4(133223),
+                Literal::Int4(-2344)
+            ]
+        ))
+    );
+}
+
+#[test]
+fn insert_values_rows() {
+    // Whole values of each row, numbers and strings.
+    assert_eq!(
+        sql_of("INSERT INTO t VALUES (1, 'a''b'), (-2.5, 'c') RETURNING a"),
+        Some("INSERT INTO t VALUES ($1, $2), ($3, $4) RETURNING a".into())
+    );
+    assert_eq!(
+        norm("insert into t values ('x')").map(|(_, l)| l),
+        Some(vec![Literal::Text("x".into())])
+    );
+    // Not a whole value: a cast, a call, an expression's first operand
+    // (its second one is after an operator, as anywhere).
+    assert_eq!(sql_of("INSERT INTO t VALUES ('1'::int, f(2))"), None);
+    assert_eq!(
+        sql_of("INSERT INTO t VALUES (1 + 2)"),
+        Some("INSERT INTO t VALUES (1 + $1)".into())
+    );
+    assert_eq!(sql_of("INSERT INTO t VALUES ('a' || 'b')"), None);
+    // Only the INSERT's own VALUES: not a VALUES in a subquery or a
+    // SELECT, nor the ON CONFLICT target.
+    assert_eq!(
+        sql_of("INSERT INTO t SELECT * FROM (VALUES (1, 2)) v"),
+        None
+    );
+    assert_eq!(sql_of("SELECT * FROM (VALUES (1)) v"), None);
+    assert_eq!(sql_of("VALUES (1)"), None);
+    assert_eq!(
+        sql_of("INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 2"),
+        Some("INSERT INTO t VALUES ($1) ON CONFLICT (a) DO UPDATE SET b = $2".into())
+    );
+    // Unbalanced parentheses: left to the parser.
+    assert_eq!(sql_of("INSERT INTO t VALUES (1))"), None);
+    // A last value without its `)` is not one.
+    assert_eq!(sql_of("INSERT INTO t VALUES (1"), None);
 }
 
 #[test]

@@ -413,6 +413,8 @@ pub struct Session {
     trusted: bool,
     database: String,
     settings: HashMap<&'static str, String>,
+    /// Bumped by every change of `settings`.
+    settings_version: u64,
     /// Reused for every statement: only the per-statement fields change,
     /// so running a statement allocates nothing here.
     exec_ctx: ExecContext,
@@ -583,6 +585,7 @@ impl Session {
                 cancel: cancel.clone(),
             },
             statement_timeout_ms: 0,
+            settings_version: 0,
             lock_timeout_ms: 0,
             default_isolation: IsolationLevel::ReadCommitted,
             default_read_only: false,
@@ -638,7 +641,13 @@ impl Session {
         &self.format
     }
 
+    /// Changes whenever a setting does.
+    pub fn settings_version(&self) -> u64 {
+        self.settings_version
+    }
+
     fn settings_changed(&mut self) {
+        self.settings_version += 1;
         let mut kv: Vec<KeyValue> = self
             .settings
             .iter()
@@ -1076,9 +1085,18 @@ impl Session {
         cacheable: bool,
     ) -> DbResult<Arc<PreparedStatement>> {
         let p = Arc::new(self.plan_tree(sql, tree, declared, cacheable)?);
-        // Only plain DML/queries are worth caching; utility plans depend on
-        // session state and DDL changes the catalog version anyway.
-        if cacheable && p.plan.utility().is_none() && !p.plan.command.starts_with("CREATE") {
+        // Plain DML/queries, and the transaction commands every client
+        // sends around them (their plans are fixed by their text); other
+        // utility plans depend on session state and DDL changes the
+        // catalog version anyway.
+        let worth = match p.plan.utility() {
+            None => !p.plan.command.starts_with("CREATE"),
+            Some(u) => matches!(
+                u,
+                Utility::Begin { .. } | Utility::Commit | Utility::Rollback
+            ),
+        };
+        if cacheable && worth {
             if self.cache.len() >= PLAN_CACHE_CAPACITY {
                 self.cache.clear();
             }

@@ -200,6 +200,10 @@ impl SurfaceSession for KernelSurfaceSession {
             .into()
     }
 
+    fn settings_version(&self) -> u64 {
+        self.session.settings_version()
+    }
+
     fn cancel_flag(&self) -> CancelFlag {
         self.session.cancel_flag()
     }

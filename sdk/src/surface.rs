@@ -143,6 +143,10 @@ pub trait SurfaceSession: Send {
         sql: RStr<'_>,
         param_types: RSlice<'_, DataType>,
     ) -> AResult<PreparedInfo>;
+    /// A number that changes whenever a setting does (SET, RESET,
+    /// set_config, the end of a transaction undoing SET LOCAL): a surface
+    /// re-reads [`SurfaceSession::reported_settings`] only when it moved.
+    fn settings_version(&self) -> u64;
 }
 
 pub type SurfaceSessionBox = SurfaceSession_TO<'static, RBox<()>>;

@@ -192,3 +192,101 @@ fn writes_and_ddl_invalidation() {
     c.execute("ROLLBACK").expect("rollback");
     assert!(outcome(&mut c, "SELECT id FROM a WHERE id = 1").starts_with("SELECT 1"));
 }
+
+#[test]
+fn insert_values_match_the_uncached_path() {
+    let db = Database::in_memory().expect("db");
+    let mut c = db
+        .connect_anonymous("main", "literal-cache")
+        .expect("connect");
+    setup(&mut c, "a");
+    setup(&mut c, "b");
+    // The same shape with several literals: the first plans, the others
+    // reuse the plan; each value takes its column's type.
+    for (id, name, born, big, amount, small) in [
+        ("10", "'p'", "'2001-02-03'", "1", "1.5", "2"),
+        ("11", "'it''s'", "'1999-01-01'", "-5000000000", "-3", "-7"),
+        ("12", "'12'", "'2020-02-29'", "7", "100", "0"),
+    ] {
+        let got = same(
+            &mut c,
+            &format!(
+                "INSERT INTO {{t}} (id, name, born, big, amount, small) \
+                 VALUES ({id}, {name}, {born}, {big}, {amount}, {small}) RETURNING *"
+            ),
+        );
+        assert!(got.starts_with("INSERT 0 1"), "{got}");
+    }
+    // Several rows; a number into a text column; NULL and DEFAULT.
+    same(
+        &mut c,
+        "INSERT INTO {t} VALUES (20, 'a', 'x', NULL, 1, 2.5, 3), (21, 5, DEFAULT, '2000-01-01', -2, 0, 1)",
+    );
+    // Each literal's own error, as the uncached path reports it.
+    for bad in [
+        "INSERT INTO {t} (id, born) VALUES (30, 'not a date')",
+        "INSERT INTO {t} (id, small) VALUES (31, 100000)",
+        "INSERT INTO {t} (id, code) VALUES (32, 'toolong')",
+        "INSERT INTO {t} (id, amount) VALUES (33, 123456789.5)",
+        "INSERT INTO {t} (id, name) VALUES ('x', 'y')",
+        "INSERT INTO {t} (id) VALUES (3000000000)",
+    ] {
+        let got = same(&mut c, bad);
+        assert!(got.starts_with("ERROR"), "{bad}: {got}");
+    }
+    same(
+        &mut c,
+        "INSERT INTO {t} (id, name) VALUES (40, 'x') ON CONFLICT (id) DO UPDATE SET name = 'z'",
+    );
+    same(
+        &mut c,
+        "INSERT INTO {t} (id, name) VALUES (40, 'x') ON CONFLICT (id) DO UPDATE SET name = 'w'",
+    );
+    assert_eq!(
+        outcome(&mut c, "SELECT * FROM a ORDER BY id"),
+        outcome(&mut c, "SELECT * FROM b ORDER BY id")
+    );
+}
+
+#[test]
+fn transaction_commands_from_the_cache() {
+    let db = Database::in_memory().expect("db");
+    let mut c = db
+        .connect_anonymous("main", "literal-cache")
+        .expect("connect");
+    c.execute("CREATE TABLE t (a int)").expect("create");
+    // BEGIN/END/ROLLBACK plans come from the cache after the first time:
+    // each must still do its job.
+    for i in 0..3 {
+        c.execute("BEGIN").expect("begin");
+        c.execute(&format!("INSERT INTO t VALUES ({i})"))
+            .expect("insert");
+        c.execute("END").expect("end");
+        c.execute("BEGIN").expect("begin");
+        c.execute("INSERT INTO t VALUES (100)").expect("insert");
+        c.execute("ROLLBACK").expect("rollback");
+        c.execute("begin isolation level repeatable read")
+            .expect("begin rr");
+        let level = c
+            .execute("SHOW transaction_isolation")
+            .expect("show")
+            .to_text();
+        assert_eq!(level, vec![vec![Some("repeatable read".to_string())]]);
+        c.execute("COMMIT").expect("commit");
+    }
+    let rows = c
+        .execute("SELECT a FROM t ORDER BY a")
+        .expect("select")
+        .to_text();
+    assert_eq!(
+        rows,
+        vec![
+            vec![Some("0".to_string())],
+            vec![Some("1".to_string())],
+            vec![Some("2".to_string())]
+        ]
+    );
+    // COMMIT outside a block warns, as the first time.
+    let r = c.execute("COMMIT").expect("commit");
+    assert_eq!(r.tag(), "COMMIT");
+}

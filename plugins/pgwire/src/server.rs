@@ -95,6 +95,8 @@ pub(crate) struct Conn<S> {
     /// output format they imply: refreshed once per statement, so
     /// TimeZone is not re-parsed for every execution.
     reported: Vec<(String, String)>,
+    /// The session's settings version `reported` was read at.
+    reported_version: Option<u64>,
     fmt: FormatOptions,
     peer: IpAddr,
     /// The stream is the TLS one (a second SSLRequest is refused).
@@ -241,6 +243,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             cfg,
             body: Vec::new(),
             reported: Vec::new(),
+            reported_version: None,
             fmt: FormatOptions::default(),
             peer,
             tls_active,
@@ -899,6 +902,15 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     /// client sends within `wait`.
     fn message_within(&mut self, wait: Duration) -> std::io::Result<bool> {
         let deadline = Instant::now() + wait;
+        // After an answer the client has usually sent nothing yet: wait
+        // first rather than try a read that would find nothing.
+        if self.rpos == self.rbuf.len() {
+            if let Some(sock) = &self.sock {
+                if !sock.readable(wait)? {
+                    return Ok(false);
+                }
+            }
+        }
         loop {
             if let Some(whole) = self.buffered_message() {
                 return Ok(whole);
@@ -988,6 +1000,15 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
     ) -> Vec<(String, String)> {
+        // Most statements change no setting: one call to see that.
+        let version = session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .settings_version();
+        if self.reported_version == Some(version) {
+            return Vec::new();
+        }
+        self.reported_version = Some(version);
         let now = reported(session);
         let changed: Vec<(String, String)> = now
             .iter()

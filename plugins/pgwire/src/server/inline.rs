@@ -81,6 +81,11 @@ impl SyncSock {
         }
     }
 
+    /// Waits up to `wait` for the client to send something.
+    pub fn readable(&self, wait: Duration) -> std::io::Result<bool> {
+        self.wait(PollFlags::IN, Some(wait))
+    }
+
     /// Reads what the client sent; waits up to `wait` for it (`None`:
     /// as long as it takes). `Ok(None)`: nothing came in time.
     pub fn read(&self, buf: &mut [u8], wait: Option<Duration>) -> std::io::Result<Option<usize>> {
