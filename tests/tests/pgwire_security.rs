@@ -46,47 +46,6 @@ fn failed_start(env: &[(&str, &str)]) -> String {
     err
 }
 
-// ------------------------------------------------------------ raw protocol
-
-fn startup_packet(params: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = 196608i32.to_be_bytes().to_vec();
-    for (k, v) in params {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut out = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&body);
-    out
-}
-
-/// Reads one backend message: (tag, body); `None` at end of stream.
-fn read_msg(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut head = [0u8; 5];
-    s.read_exact(&mut head).ok()?;
-    let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    let mut body = vec![0u8; len.saturating_sub(4)];
-    s.read_exact(&mut body).ok()?;
-    Some((head[0], body))
-}
-
-/// The SQLSTATE (`C` field) of an ErrorResponse body.
-fn sqlstate(body: &[u8]) -> String {
-    body.split(|&b| b == 0)
-        .find(|f| f.first() == Some(&b'C'))
-        .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
-        .unwrap_or_default()
-}
-
-fn connect(port: u16) -> TcpStream {
-    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    s
-}
-
 // ------------------------------------------------------------ certificates
 
 struct Certs {
