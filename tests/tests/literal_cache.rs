@@ -36,6 +36,22 @@ fn setup(c: &mut Connection, table: &str) {
     .expect("insert");
 }
 
+fn connection() -> (Database, Connection) {
+    let db = Database::in_memory().expect("db");
+    let c = db
+        .connect_anonymous("main", "literal-cache")
+        .expect("connect");
+    (db, c)
+}
+
+/// A connection to a database with the same table twice, `a` and `b`.
+fn twins() -> (Database, Connection) {
+    let (db, mut c) = connection();
+    setup(&mut c, "a");
+    setup(&mut c, "b");
+    (db, c)
+}
+
 /// Runs `sql` (with `{t}` for the table) cached on table `a` and uncached
 /// on table `b` (identical), and asserts both outcomes agree.
 fn same(c: &mut Connection, sql: &str) -> String {
@@ -47,12 +63,7 @@ fn same(c: &mut Connection, sql: &str) -> String {
 
 #[test]
 fn literal_varying_statements_match_the_uncached_path() {
-    let db = Database::in_memory().expect("db");
-    let mut c = db
-        .connect_anonymous("main", "literal-cache")
-        .expect("connect");
-    setup(&mut c, "a");
-    setup(&mut c, "b");
+    let (_db, mut c) = twins();
     // Each shape runs with several literals: the first plans, the others
     // reuse the plan.
     for id in [
@@ -129,12 +140,7 @@ fn literal_varying_statements_match_the_uncached_path() {
 
 #[test]
 fn writes_and_ddl_invalidation() {
-    let db = Database::in_memory().expect("db");
-    let mut c = db
-        .connect_anonymous("main", "literal-cache")
-        .expect("connect");
-    setup(&mut c, "a");
-    setup(&mut c, "b");
+    let (_db, mut c) = twins();
     for (id, delta) in [(1, "-4321"), (2, "17"), (3, "- 5"), (9, "1"), (1, "2.5")] {
         let got = same(
             &mut c,
@@ -195,12 +201,7 @@ fn writes_and_ddl_invalidation() {
 
 #[test]
 fn insert_values_match_the_uncached_path() {
-    let db = Database::in_memory().expect("db");
-    let mut c = db
-        .connect_anonymous("main", "literal-cache")
-        .expect("connect");
-    setup(&mut c, "a");
-    setup(&mut c, "b");
+    let (_db, mut c) = twins();
     // The same shape with several literals: the first plans, the others
     // reuse the plan; each value takes its column's type.
     for (id, name, born, big, amount, small) in [
@@ -250,10 +251,7 @@ fn insert_values_match_the_uncached_path() {
 
 #[test]
 fn transaction_commands_from_the_cache() {
-    let db = Database::in_memory().expect("db");
-    let mut c = db
-        .connect_anonymous("main", "literal-cache")
-        .expect("connect");
+    let (_db, mut c) = connection();
     c.execute("CREATE TABLE t (a int)").expect("create");
     // BEGIN/END/ROLLBACK plans come from the cache after the first time:
     // each must still do its job.

@@ -44,6 +44,19 @@ fn session(port: u16) -> TcpStream {
     s
 }
 
+/// Creates table `name (a int)` and starts a COPY into it, in one query;
+/// returns once the server waits for the data.
+fn create_and_copy(s: &mut TcpStream, name: &str) {
+    s.write_all(&query(&format!(
+        "CREATE TABLE {name} (a int); COPY {name} FROM STDIN"
+    )))
+    .expect("write");
+    let (tag, _) = read_msg(s).expect("CommandComplete");
+    assert_eq!(tag, b'C');
+    let (tag, _) = read_msg(s).expect("CopyInResponse");
+    assert_eq!(tag, b'G');
+}
+
 /// Reads up to ReadyForQuery; returns the DataRow first values and the
 /// command tags seen, in order, as text (`E<sqlstate>` for errors).
 fn until_ready(s: &mut TcpStream) -> Vec<String> {
@@ -150,13 +163,7 @@ fn a_stalled_client_holds_no_one_else() {
     let mut half = session(server.port);
     half.write_all(&query("SELECT 'late'")[..8]).expect("write");
     let mut copying = session(server.port);
-    copying
-        .write_all(&query("CREATE TABLE w (a int); COPY w FROM STDIN"))
-        .expect("write");
-    let (tag, _) = read_msg(&mut copying).expect("CommandComplete");
-    assert_eq!(tag, b'C');
-    let (tag, _) = read_msg(&mut copying).expect("CopyInResponse");
-    assert_eq!(tag, b'G');
+    create_and_copy(&mut copying, "w");
     let _idle = session(server.port);
     for i in 0..3 {
         let out = server.psql_command(&server.conninfo_with(""), &format!("SELECT {i} + 40"));
@@ -179,12 +186,7 @@ fn a_stalled_client_holds_no_one_else() {
 fn shutdown_with_a_worker_waiting_on_a_client() {
     let server = Server::start(&[BENCH, LINGER]);
     let mut s = session(server.port);
-    s.write_all(&query("CREATE TABLE x (a int); COPY x FROM STDIN"))
-        .expect("write");
-    let (tag, _) = read_msg(&mut s).expect("CommandComplete");
-    assert_eq!(tag, b'C');
-    let (tag, _) = read_msg(&mut s).expect("CopyInResponse");
-    assert_eq!(tag, b'G');
+    create_and_copy(&mut s, "x");
     // The worker now waits for COPY data that never comes; SIGTERM must
     // still end the server (the wait gives up when the surface stops).
     let (done_tx, done_rx) = std::sync::mpsc::channel();

@@ -833,10 +833,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 if portal {
                     portals.remove(&name);
                 } else if let Some(s) = stmts.remove(&name) {
-                    let sess = Arc::clone(session);
-                    let _ = self
-                        .on_pool(move || sess.lock().unwrap_or_else(|e| e.into_inner()).close(s.id))
-                        .await;
+                    self.close_statement(session, s.id).await;
                 }
                 proto::close_complete(&mut self.out);
                 Ok(())
@@ -984,6 +981,14 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             return Ok(f());
         }
         on_pool(&self.host, f).await
+    }
+
+    /// Drops a prepared statement in the session.
+    async fn close_statement(&self, session: &Arc<Mutex<SurfaceSessionBox>>, id: u64) {
+        let sess = Arc::clone(session);
+        let _ = self
+            .on_pool(move || sess.lock().unwrap_or_else(|e| e.into_inner()).close(id))
+            .await;
     }
 
     fn status(session: &Arc<Mutex<SurfaceSessionBox>>) -> u8 {
@@ -1185,10 +1190,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 returns_rows: info.returns_rows,
             },
         ) {
-            let sess = Arc::clone(session);
-            let _ = self
-                .on_pool(move || sess.lock().unwrap_or_else(|e| e.into_inner()).close(old.id))
-                .await;
+            self.close_statement(session, old.id).await;
         }
         proto::parse_complete(&mut self.out);
         Ok(())
