@@ -114,12 +114,15 @@ pub(crate) struct Conn<S> {
     /// A statement ran since the last Sync in an implicit transaction
     /// that the Sync is to commit.
     sync_pending: bool,
-    /// Bytes read from the client but not yet consumed (`rbuf[rpos..]`):
+    /// Bytes read from the client but not yet consumed (`rbuf[rpos..rend]`;
+    /// the rest of `rbuf` is room for the next read, zeroed once, not per
+    /// read):
     /// one read takes a whole pipelined batch (Bind/Execute/Sync) instead
     /// of two system calls per message, and shows whether a Sync follows
     /// an Execute.
     rbuf: Vec<u8>,
     rpos: usize,
+    rend: usize,
     /// The socket for an engine worker's blocking use (plain TCP only).
     sock: Option<inline::SyncSock>,
     /// Running on an engine worker: I/O through `sock`, engine calls
@@ -253,8 +256,9 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             fail_delay: Duration::ZERO,
             over_limit: false,
             sync_pending: false,
-            rbuf: Vec::with_capacity(READ_CHUNK),
+            rbuf: Vec::new(),
             rpos: 0,
+            rend: 0,
             sock: None,
             inline: false,
             stmts: HashMap::new(),
@@ -322,33 +326,41 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         proto::parse_startup(&self.body).map_err(|e| Fatal(protocol_violation(e.to_string())))
     }
 
-    /// Makes at least `n` unread bytes available in `rbuf[rpos..]`.
+    /// The bytes read from the client and not yet consumed.
+    fn unread(&self) -> &[u8] {
+        &self.rbuf[self.rpos..self.rend]
+    }
+
+    /// Moves the unread bytes to the front of `rbuf` and makes room for
+    /// at least `n` of them and a read of `READ_CHUNK` bytes.
+    fn make_room(&mut self, n: usize) {
+        self.rbuf.copy_within(self.rpos..self.rend, 0);
+        self.rend -= self.rpos;
+        self.rpos = 0;
+        let want = n.max(self.rend + READ_CHUNK);
+        if self.rbuf.len() < want {
+            self.rbuf.resize(want, 0);
+        }
+    }
+
+    /// Makes at least `n` unread bytes available in `rbuf[rpos..rend]`.
     async fn fill(&mut self, n: usize) -> std::io::Result<()> {
-        if self.rbuf.len() - self.rpos >= n {
+        if self.rend - self.rpos >= n {
             return Ok(());
         }
-        self.rbuf.drain(..self.rpos);
-        self.rpos = 0;
-        while self.rbuf.len() < n {
-            let at = self.rbuf.len();
-            self.rbuf.resize(at + (n - at).max(READ_CHUNK), 0);
+        self.make_room(n);
+        while self.rend < n {
+            let at = self.rend;
             let got = match (self.inline, &self.sock) {
                 (true, Some(sock)) => sock
                     .read(&mut self.rbuf[at..], None)
                     .map(|g| g.unwrap_or(0)),
                 _ => self.stream.read(&mut self.rbuf[at..]).await,
-            };
-            let got = match got {
-                Ok(g) => g,
-                Err(e) => {
-                    self.rbuf.truncate(at);
-                    return Err(e);
-                }
-            };
-            self.rbuf.truncate(at + got);
+            }?;
             if got == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
+            self.rend += got;
         }
         Ok(())
     }
@@ -370,7 +382,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
 
     /// Appends the next `n` bytes from the client to `out`.
     async fn read_into(&mut self, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let buffered = (self.rbuf.len() - self.rpos).min(n);
+        let buffered = (self.rend - self.rpos).min(n);
         out.extend_from_slice(&self.rbuf[self.rpos..self.rpos + buffered]);
         self.rpos += buffered;
         if buffered < n {
@@ -387,7 +399,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
 
     /// Whether the client's next message, already read, is a Sync.
     fn next_is_sync(&self) -> bool {
-        self.rbuf.get(self.rpos..self.rpos + 5) == Some(&[b'S', 0, 0, 0, 4][..])
+        self.unread().get(..5) == Some(&[b'S', 0, 0, 0, 4][..])
     }
 
     /// Reads one regular message: its tag, with the body in `self.body`.
@@ -854,7 +866,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     /// network side reads it). An invalid length counts as whole: reading
     /// it fails at once.
     fn buffered_message(&self) -> Option<bool> {
-        let unread = &self.rbuf[self.rpos..];
+        let unread = self.unread();
         let head = unread.get(..5)?;
         let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
         if len < 4 || len as usize > BURST_MESSAGE_MAX {
@@ -879,7 +891,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 if let Some(whole) = self.buffered_message() {
                     return Ok::<bool, Fatal>(whole);
                 }
-                let have = self.rbuf.len() - self.rpos;
+                let have = self.rend - self.rpos;
                 self.fill(have + 1).await?;
             }
         };
@@ -901,7 +913,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         let deadline = Instant::now() + wait;
         // After an answer the client has usually sent nothing yet: wait
         // first rather than try a read that would find nothing.
-        if self.rpos == self.rbuf.len() {
+        if self.rpos == self.rend {
             if let Some(sock) = &self.sock {
                 if !sock.readable(wait)? {
                     return Ok(false);
@@ -912,21 +924,18 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             if let Some(whole) = self.buffered_message() {
                 return Ok(whole);
             }
-            let Some(sock) = &self.sock else {
+            if self.sock.is_none() {
+                return Ok(false);
+            }
+            self.make_room(0);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (at, Some(sock)) = (self.rend, &self.sock) else {
                 return Ok(false);
             };
-            self.rbuf.drain(..self.rpos);
-            self.rpos = 0;
-            let at = self.rbuf.len();
-            self.rbuf.resize(at + READ_CHUNK, 0);
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = sock.read(&mut self.rbuf[at..], Some(left));
-            self.rbuf
-                .truncate(at + got.as_ref().map_or(0, |g| g.unwrap_or(0)));
-            match got? {
+            match sock.read(&mut self.rbuf[at..], Some(left))? {
                 None => return Ok(false),
                 Some(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Some(_) => {}
+                Some(got) => self.rend += got,
             }
         }
     }
