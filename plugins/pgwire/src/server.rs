@@ -191,7 +191,7 @@ pub(crate) async fn serve_client(
     let sock = if cfg.linger.is_zero() || over_limit {
         None
     } else {
-        inline::SyncSock::new(&stream, Arc::clone(&cfg.stopping))
+        inline::SyncSock::new(&stream, cfg.linger, Arc::clone(&cfg.stopping))
             .map_err(|e| log::debug!("pgwire: no worker handle for {peer}: {e}"))
             .ok()
     };
@@ -502,7 +502,9 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 let mut conn = job_slot.lock().unwrap_or_else(|e| e.into_inner());
                 let r =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.burst(&sess)));
-                conn.inline = false;
+                if let Err(e) = conn.leave_worker() {
+                    return Err(Fatal::from(e));
+                }
                 r.unwrap_or_else(|_| {
                     log::error!("pgwire: a connection's engine job panicked");
                     Err(Fatal(AionError::internal(
@@ -911,24 +913,17 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     /// client sends within `wait`.
     fn message_within(&mut self, wait: Duration) -> std::io::Result<bool> {
         let deadline = Instant::now() + wait;
-        // After an answer the client has usually sent nothing yet: wait
-        // first rather than try a read that would find nothing.
-        if self.rpos == self.rend {
-            if let Some(sock) = &self.sock {
-                if !sock.readable(wait)? {
-                    return Ok(false);
-                }
-            }
-        }
         loop {
             if let Some(whole) = self.buffered_message() {
                 return Ok(whole);
             }
-            if self.sock.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.sock.is_none() || (left.is_zero() && self.rpos != self.rend) {
+                // A client sending a message slowly is waited for on the
+                // network side.
                 return Ok(false);
             }
             self.make_room(0);
-            let left = deadline.saturating_duration_since(Instant::now());
             let (at, Some(sock)) = (self.rend, &self.sock) else {
                 return Ok(false);
             };
@@ -943,6 +938,10 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     /// On a worker: handles the buffered message and those that follow
     /// within the linger time.
     fn burst(&mut self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Result<Flow, Fatal> {
+        let Some(sock) = &self.sock else {
+            return Ok(Flow::Go);
+        };
+        sock.set_blocking(true)?;
         self.inline = true;
         let linger = self.cfg.linger;
         let r = inline::block_on(async {
@@ -955,8 +954,17 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 }
             }
         });
-        self.inline = false;
+        self.leave_worker()?;
         r
+    }
+
+    /// Back to the network side's non-blocking I/O.
+    fn leave_worker(&mut self) -> std::io::Result<()> {
+        self.inline = false;
+        match &self.sock {
+            Some(sock) => sock.set_blocking(false),
+            None => Ok(()),
+        }
     }
     /// Reads the first message of a command cycle, ending the session
     /// when it is idle (outside a transaction) longer than the idle

@@ -6,7 +6,7 @@
 //! wake-ups were about 40% of a pgbench profile. So a plain TCP connection
 //! with a whole message waiting is handed to an engine worker, which reads,
 //! runs and answers its messages itself, and waits up to the linger time
-//! in `poll(2)` for the next one: a client in a tight loop (pgbench, an
+//! in `recv(2)` for the next one: a client in a tight loop (pgbench, an
 //! application's request handler) is then woken straight into the worker,
 //! as a PostgreSQL backend is. When the client pauses longer, the worker
 //! gives the connection back to the network side, which waits for it
@@ -23,77 +23,66 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
-
-/// How long one `poll` waits at most before a blocking read or write
-/// checks whether the server is stopping.
+/// How long a blocked write waits at most before it checks whether the
+/// server is stopping.
 const STOP_CHECK: Duration = Duration::from_millis(250);
 
-/// A second handle on a connection's socket for blocking use from an
-/// engine worker. It shares the file status flags of the async stream's
-/// descriptor, so it is non-blocking too: waits go through `poll`.
+/// A second handle on a connection's socket for an engine worker. While
+/// the worker has the connection the socket is in blocking mode, so a
+/// wait for the client's next message is the `recv` itself (one system
+/// call, as in a PostgreSQL backend, rather than `poll` and then `recv`);
+/// `SO_RCVTIMEO` bounds it to the linger time (the kernel rounds it up to
+/// its clock tick). The mode is shared with the async stream's descriptor
+/// and is set back before the network side gets the connection again.
 pub(crate) struct SyncSock {
     sock: TcpStream,
     stopping: Arc<AtomicBool>,
 }
 
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
 impl SyncSock {
     pub fn new(
         stream: &async_std::net::TcpStream,
+        linger: Duration,
         stopping: Arc<AtomicBool>,
     ) -> std::io::Result<SyncSock> {
-        let fd = stream.as_fd().try_clone_to_owned()?;
-        Ok(SyncSock {
-            sock: TcpStream::from(fd),
-            stopping,
-        })
+        let sock = TcpStream::from(stream.as_fd().try_clone_to_owned()?);
+        // Only blocking calls heed these; the async side never blocks.
+        sock.set_read_timeout(Some(linger.max(Duration::from_micros(1))))?;
+        sock.set_write_timeout(Some(STOP_CHECK))?;
+        Ok(SyncSock { sock, stopping })
     }
 
-    /// Waits until the socket is ready for `events` or `wait` passes
-    /// (`None`: until ready or the server stops). True when ready.
-    fn wait(&self, events: PollFlags, wait: Option<Duration>) -> std::io::Result<bool> {
-        let deadline = wait.map(|w| Instant::now() + w);
-        loop {
-            let slice = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(STOP_CHECK),
-                None => STOP_CHECK,
-            };
-            let ts = Timespec::try_from(slice).unwrap_or(Timespec {
-                tv_sec: 0,
-                tv_nsec: 250_000_000,
-            });
-            let mut fds = [PollFd::new(&self.sock, events)];
-            match poll(&mut fds, Some(&ts)) {
-                Ok(n) if n > 0 => return Ok(true),
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            if self.stopping.load(Ordering::Relaxed) {
-                return Err(std::io::Error::new(
-                    ErrorKind::ConnectionAborted,
-                    "the server is shutting down",
-                ));
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
-            }
+    /// Blocking mode for a worker (`true`), non-blocking for the network
+    /// side.
+    pub fn set_blocking(&self, blocking: bool) -> std::io::Result<()> {
+        self.sock.set_nonblocking(!blocking)
+    }
+
+    fn check_stop(&self) -> std::io::Result<()> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                ErrorKind::ConnectionAborted,
+                "the server is shutting down",
+            ));
         }
+        Ok(())
     }
 
-    /// Waits up to `wait` for the client to send something.
-    pub fn readable(&self, wait: Duration) -> std::io::Result<bool> {
-        self.wait(PollFlags::IN, Some(wait))
-    }
-
-    /// Reads what the client sent; waits up to `wait` for it (`None`:
-    /// as long as it takes). `Ok(None)`: nothing came in time.
+    /// Reads what the client sent; waits about `wait` for it (`None`: as
+    /// long as it takes, or until the server stops). `Ok(None)`: nothing
+    /// came in time.
     pub fn read(&self, buf: &mut [u8], wait: Option<Duration>) -> std::io::Result<Option<usize>> {
+        let deadline = wait.map(|w| Instant::now() + w);
         loop {
             match (&self.sock).read(buf) {
                 Ok(n) => return Ok(Some(n)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if !self.wait(PollFlags::IN, wait)? {
+                Err(e) if timed_out(&e) => {
+                    self.check_stop()?;
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Ok(None);
                     }
                 }
@@ -121,9 +110,7 @@ impl SyncSock {
             match (&self.sock).write(buf) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => buf = &buf[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.wait(PollFlags::OUT, None)?;
-                }
+                Err(e) if timed_out(&e) => self.check_stop()?,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
