@@ -918,7 +918,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 return Ok(whole);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if self.sock.is_none() || (left.is_zero() && self.rpos != self.rend) {
+            if left.is_zero() && self.rpos != self.rend {
                 // A client sending a message slowly is waited for on the
                 // network side.
                 return Ok(false);
