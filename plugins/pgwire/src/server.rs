@@ -936,7 +936,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     }
 
     /// On a worker: handles the buffered message and those that follow
-    /// within the linger time.
+    /// within the linger time. The job running this calls `leave_worker`
+    /// afterwards, also when it panicked.
     fn burst(&mut self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Result<Flow, Fatal> {
         let Some(sock) = &self.sock else {
             return Ok(Flow::Go);
@@ -944,7 +945,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         sock.set_blocking(true)?;
         self.inline = true;
         let linger = self.cfg.linger;
-        let r = inline::block_on(async {
+        inline::block_on(async {
             loop {
                 if self.step(session).await? == Flow::Quit {
                     return Ok(Flow::Quit);
@@ -953,9 +954,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                     return Ok(Flow::Go);
                 }
             }
-        });
-        self.leave_worker()?;
-        r
+        })
     }
 
     /// Back to the network side's non-blocking I/O.
@@ -966,6 +965,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             None => Ok(()),
         }
     }
+
     /// Reads the first message of a command cycle, ending the session
     /// when it is idle (outside a transaction) longer than the idle
     /// timeout.
