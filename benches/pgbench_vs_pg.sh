@@ -56,14 +56,23 @@ runuser -u postgres -- "$PG_BIN/initdb" -D "$work/pg" -A trust -U postgres >/dev
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
     -o "-p $PG_PORT -k $work -c listen_addresses=127.0.0.1 -c synchronous_commit=off" start >/dev/null
 
+# Waits (up to 10 s) until aiondb answers on $AION_PORT.
+wait_for_aiondb() {
+    for _ in $(seq 1 100); do
+        PGPASSWORD=$AION_PASSWORD psql -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" -d aiondb -X -q -c 'select 1' >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+}
+# PostgreSQL's TPS, aiondb's TPS -> aiondb / PostgreSQL, two decimals.
+ratio_of() {
+    python3 -c "import sys; p, a = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / p:.2f}' if p else '-')" "$1" "$2"
+}
+
 echo "starting aiondb ($AIONDB_BIN) on 127.0.0.1:$AION_PORT" >&2
 RUST_LOG=warn "$AIONDB_BIN" --ephemeral --no-observability --listen-addr "127.0.0.1:$AION_PORT" \
     --bootstrap-user "$AION_USER" --bootstrap-password "$AION_PASSWORD" >"$work/aiondb.log" 2>&1 &
 aion_pid=$!
-for _ in $(seq 1 100); do
-    PGPASSWORD=$AION_PASSWORD psql -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" -d aiondb -X -q -c 'select 1' >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for_aiondb
 
 pg() { pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@" postgres; }
 aion() { PGPASSWORD=$AION_PASSWORD pgbench -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" "$@" aiondb; }
@@ -81,7 +90,7 @@ for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
     p=$(pg -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
     # shellcheck disable=SC2086
     a=$(aion -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
-    ratio=$(python3 -c "import sys; p, a = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / p:.2f}' if p else '-')" "$p" "$a")
+    ratio=$(ratio_of "$p" "$a")
     printf '%-22s %12s %12s %8s\n' "$name" "${p:--}" "${a:--}" "$ratio"
 done
 
@@ -99,14 +108,11 @@ AIONDB_STORAGE_DURABLE_WAL_COMMIT_POLICY=always RUST_LOG=warn "$AIONDB_BIN" \
     --no-observability --listen-addr "127.0.0.1:$AION_PORT" \
     --bootstrap-user "$AION_USER" --bootstrap-password "$AION_PASSWORD" >"$work/aiondb-durable.log" 2>&1 &
 aion_pid=$!
-for _ in $(seq 1 100); do
-    PGPASSWORD=$AION_PASSWORD psql -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" -d aiondb -X -q -c 'select 1' >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for_aiondb
 pg -i -s "$SCALE" -q >/dev/null 2>&1
 aion -i -s "$SCALE" -q >/dev/null 2>&1
 printf '%-22s %12s %12s %8s\n' "durable workload" "pg sync=on" "aiondb" ratio
 p=$(pg -c "$DURABLE_CLIENTS" -j 2 -T "$SECS" 2>/dev/null | tps)
 a=$(aion -c "$DURABLE_CLIENTS" -j 2 -T "$SECS" 2>/dev/null | tps)
-ratio=$(python3 -c "import sys; p, a = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f'{a / p:.2f}' if p else '-')" "$p" "$a")
+ratio=$(ratio_of "$p" "$a")
 printf '%-22s %12s %12s %8s\n' "tpc-b -c $DURABLE_CLIENTS (fsync)" "${p:--}" "${a:--}" "$ratio"

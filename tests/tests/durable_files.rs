@@ -246,29 +246,19 @@ fn dump_of_a_durable_directory_restores_into_another() {
         &dir,
     );
     assert!(!again.status.success());
+    const RESTORE: &[&str] = &[
+        "restore",
+        "--allow-unencrypted-storage",
+        "--input",
+        "in.sql",
+    ];
     let target = fresh_dir("dump-dst");
     std::fs::create_dir_all(&target).expect("mkdir");
     std::fs::copy(dir.join("out.sql"), target.join("in.sql")).expect("copy");
-    let out = aiondb(
-        &[
-            "restore",
-            "--allow-unencrypted-storage",
-            "--input",
-            "in.sql",
-        ],
-        &target,
-    );
+    let out = aiondb(RESTORE, &target);
     assert!(out.status.success(), "{}", wire::text(&out.stderr));
     // A second restore into the now non-empty target is refused.
-    let out = aiondb(
-        &[
-            "restore",
-            "--allow-unencrypted-storage",
-            "--input",
-            "in.sql",
-        ],
-        &target,
-    );
+    let out = aiondb(RESTORE, &target);
     assert!(!out.status.success());
     let server = Server::start_durable(&target, &[]);
     assert_eq!(

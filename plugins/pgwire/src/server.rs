@@ -884,29 +884,17 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
     ) -> Result<bool, Fatal> {
-        let limit = match self.cfg.idle_timeout {
-            Some(l) if self.cycle_start && Self::status(session) == b'I' => Some(l),
-            _ => None,
-        };
+        let limit = self.idle_limit(session).filter(|_| self.cycle_start);
         let wait = async {
             loop {
                 if let Some(whole) = self.buffered_message() {
-                    return Ok::<bool, Fatal>(whole);
+                    return Ok(whole);
                 }
                 let have = self.rend - self.rpos;
                 self.fill(have + 1).await?;
             }
         };
-        match limit {
-            None => wait.await,
-            Some(limit) => match async_std::future::timeout(limit, wait).await {
-                Ok(r) => r,
-                Err(_) => Err(Fatal(AionError::new(
-                    SqlState::new(b"57P05"),
-                    "terminating connection due to idle-session timeout",
-                ))),
-            },
-        }
+        idle_bounded(limit, wait).await
     }
 
     /// On a worker: whether a whole message is buffered, reading what the
@@ -917,8 +905,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             if let Some(whole) = self.buffered_message() {
                 return Ok(whole);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() && self.rpos != self.rend {
+            if self.rpos != self.rend && Instant::now() >= deadline {
                 // A client sending a message slowly is waited for on the
                 // network side.
                 return Ok(false);
@@ -927,7 +914,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             let (at, Some(sock)) = (self.rend, &self.sock) else {
                 return Ok(false);
             };
-            match sock.read(&mut self.rbuf[at..], Some(left))? {
+            match sock.read(&mut self.rbuf[at..], Some(deadline))? {
                 None => return Ok(false),
                 Some(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Some(got) => self.rend += got,
@@ -973,19 +960,16 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
     ) -> Result<u8, Fatal> {
-        let Some(limit) = self.cfg.idle_timeout.filter(|_| !self.inline) else {
-            return self.read_message().await;
-        };
-        if Self::status(session) != b'I' {
-            return self.read_message().await;
-        }
-        match async_std::future::timeout(limit, self.read_message()).await {
-            Ok(r) => r,
-            Err(_) => Err(Fatal(AionError::new(
-                SqlState::new(b"57P05"),
-                "terminating connection due to idle-session timeout",
-            ))),
-        }
+        let limit = self.idle_limit(session);
+        idle_bounded(limit, self.read_message()).await
+    }
+
+    /// The idle-session timeout that applies to the wait for the next
+    /// command: on the network side, outside a transaction.
+    fn idle_limit(&self, session: &Arc<Mutex<SurfaceSessionBox>>) -> Option<Duration> {
+        self.cfg
+            .idle_timeout
+            .filter(|_| !self.inline && Self::status(session) == b'I')
     }
 
     /// Runs `f` on the engine pool and waits for it without blocking this
@@ -1395,6 +1379,24 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             None => Ok(()),
         }
     }
+}
+
+/// `fut`, ended with 57P05 once `limit` (the idle-session timeout) passes.
+async fn idle_bounded<T>(
+    limit: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T, Fatal>>,
+) -> Result<T, Fatal> {
+    let Some(limit) = limit else {
+        return fut.await;
+    };
+    async_std::future::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Fatal(AionError::new(
+                SqlState::new(b"57P05"),
+                "terminating connection due to idle-session timeout",
+            )))
+        })
 }
 
 /// Runs `f` on the engine pool and waits for it without blocking this

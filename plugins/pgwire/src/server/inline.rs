@@ -72,11 +72,15 @@ impl SyncSock {
         Ok(())
     }
 
-    /// Reads what the client sent; waits about `wait` for it (`None`: as
-    /// long as it takes, or until the server stops). `Ok(None)`: nothing
-    /// came in time.
-    pub fn read(&self, buf: &mut [u8], wait: Option<Duration>) -> std::io::Result<Option<usize>> {
-        let deadline = wait.map(|w| Instant::now() + w);
+    /// Reads what the client sent; waits for it until about `deadline`
+    /// (`None`: as long as it takes, or until the server stops).
+    /// `Ok(None)`: nothing came in time. The clock is read only when a
+    /// wait timed out.
+    pub fn read(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> std::io::Result<Option<usize>> {
         loop {
             match (&self.sock).read(buf) {
                 Ok(n) => return Ok(Some(n)),
@@ -131,7 +135,8 @@ impl Wake for Unpark {
 /// Runs a future to completion on this thread. The connection code is
 /// shared with the network side and so is async; on a worker its I/O is
 /// blocking and its engine calls are direct, so the future is ready at the
-/// first poll and this costs no more than a function call.
+/// first poll and this costs no more than a function call. (async-std's
+/// `block_on` would also run the runtime's other tasks on this thread.)
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
