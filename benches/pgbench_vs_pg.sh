@@ -11,6 +11,13 @@
 # (simple protocol) and -S -M prepared. Prints the TPS of each and the
 # ratio aiondb/PostgreSQL; everything it started is stopped at the end.
 #
+# The select-only workloads also run against `wire_ceiling` (skip with
+# CEILING=0; benches/src/bin/wire_ceiling.rs), a server that answers with
+# canned rows and does no database work: its TPS is the most any server
+# can get from pgbench on this machine, since pgbench and the kernel's
+# socket work share the same cores. The last column is that ceiling over
+# PostgreSQL's TPS, the highest ratio the aiondb column could show.
+#
 # Then the durable comparison (skip with DURABLE=0): PostgreSQL restarted
 # with synchronous_commit=on, AionDB on `--storage-backend durable` with
 # WAL commit policy `always` (every COMMIT fsynced, group commit), both
@@ -24,8 +31,10 @@ CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
 DURABLE=${DURABLE:-1}
 DURABLE_CLIENTS=${DURABLE_CLIENTS:-8}
+CEILING=${CEILING:-1}
 PG_PORT=${PG_PORT:-5499}
 AION_PORT=${AION_PORT:-5498}
+CEILING_PORT=${CEILING_PORT:-5497}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 AION_USER=bench
 AION_PASSWORD='Bench-Passw0rd!'
@@ -36,17 +45,26 @@ done
 
 if [ -z "${AIONDB_BIN:-}" ]; then
     cargo build --release -p aiondb >&2
+    [ "$CEILING" = 1 ] && cargo build --release -p aiondb-bench --bin wire_ceiling >&2
     target=$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     AIONDB_BIN="$target/release/aiondb"
 fi
 
+CEILING_BIN=${CEILING_BIN:-$(dirname "$AIONDB_BIN")/wire_ceiling}
+if [ "$CEILING" = 1 ] && [ ! -x "$CEILING_BIN" ]; then
+    echo "no $CEILING_BIN (cargo build --release -p aiondb-bench --bin wire_ceiling): skipping the ceiling runs" >&2
+    CEILING=0
+fi
+
 work=$(mktemp -d /tmp/pgbench-vs-pg.XXXXXX)
 chown postgres "$work"
 aion_pid=""
+ceiling_pid=""
 cleanup() {
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
     if [ -n "$aion_pid" ]; then kill "$aion_pid" 2>/dev/null || true; wait "$aion_pid" 2>/dev/null || true; fi
+    if [ -n "$ceiling_pid" ]; then kill "$ceiling_pid" 2>/dev/null || true; wait "$ceiling_pid" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -74,15 +92,21 @@ RUST_LOG=warn "$AIONDB_BIN" --ephemeral --no-observability --listen-addr "127.0.
 aion_pid=$!
 wait_for_aiondb
 
+if [ "$CEILING" = 1 ]; then
+    "$CEILING_BIN" "127.0.0.1:$CEILING_PORT" 2>/dev/null &
+    ceiling_pid=$!
+fi
+
 pg() { pgbench -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@" postgres; }
 aion() { PGPASSWORD=$AION_PASSWORD pgbench -h 127.0.0.1 -p "$AION_PORT" -U "$AION_USER" "$@" aiondb; }
+ceiling() { pgbench -h 127.0.0.1 -p "$CEILING_PORT" -U bench -n "$@" ceiling; }
 tps() { sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'; }
 
 echo "pgbench -i -s $SCALE on both" >&2
 pg -i -s "$SCALE" -q 2>&1 | tail -1 | sed 's/^/  postgresql: /' >&2
 aion -i -s "$SCALE" -q 2>&1 | tail -1 | sed 's/^/  aiondb:     /' >&2
 
-printf '%-22s %12s %12s %8s\n' workload postgresql aiondb ratio
+printf '%-22s %12s %12s %8s %12s %11s\n' workload postgresql aiondb ratio ceiling ceiling/pg
 for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
     name=${w%%|*}
     args=${w#*|}
@@ -91,8 +115,15 @@ for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
     # shellcheck disable=SC2086
     a=$(aion -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
     ratio=$(ratio_of "$p" "$a")
-    printf '%-22s %12s %12s %8s\n' "$name" "${p:--}" "${a:--}" "$ratio"
+    c=""
+    if [ "$CEILING" = 1 ] && [ -n "$args" ]; then
+        # shellcheck disable=SC2086
+        c=$(ceiling -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
+    fi
+    cratio=$([ -n "$c" ] && ratio_of "$p" "$c" || echo -)
+    printf '%-22s %12s %12s %8s %12s %11s\n' "$name" "${p:--}" "${a:--}" "$ratio" "${c:--}" "$cratio"
 done
+if [ -n "$ceiling_pid" ]; then kill "$ceiling_pid" 2>/dev/null || true; wait "$ceiling_pid" 2>/dev/null || true; ceiling_pid=""; fi
 
 [ "$DURABLE" = 1 ] || exit 0
 

@@ -1,0 +1,216 @@
+//! The transport ceiling for pgbench's select-only workloads on this
+//! machine: a server that speaks just enough protocol v3 for `pgbench -S`
+//! (simple and `-M prepared`) and answers every query with a canned row,
+//! doing no database work at all. One OS thread per connection, blocking
+//! reads and one write per reply: the cheapest way to serve a socket.
+//!
+//! Whatever TPS pgbench reaches against it is the most any server can reach
+//! on this host with the same pgbench flags, because pgbench and the
+//! kernel's socket work share the same cores. `benches/pgbench_vs_pg.sh`
+//! runs it with `CEILING=1`.
+//!
+//! ```text
+//! cargo run --release -p aiondb-bench --bin wire_ceiling -- 127.0.0.1:5499
+//! pgbench -h 127.0.0.1 -p 5499 -n -S -M prepared -c 4 -j 2 -T 10 x
+//! ```
+//! It is a measuring stick, not a server: no authentication (any user is
+//! let in), no SQL, no TLS.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+fn main() {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:5499".to_string());
+    let listener = match TcpListener::bind(&addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("wire_ceiling: cannot listen on {addr}: {e}");
+            std::process::exit(2);
+        }
+    };
+    eprintln!("wire_ceiling: listening on {addr}");
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        std::thread::spawn(move || {
+            // A client hanging up mid-message is the normal end here.
+            let _ = serve(conn);
+        });
+    }
+}
+
+/// Appends message `tag` with `body` to `out`.
+fn msg(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// `n` int4 columns, text format.
+fn row_description(out: &mut Vec<u8>, n: usize) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&(n as u16).to_be_bytes());
+    for _ in 0..n {
+        b.extend_from_slice(b"x\0");
+        b.extend_from_slice(&0u32.to_be_bytes()); // table oid
+        b.extend_from_slice(&0u16.to_be_bytes()); // column number
+        b.extend_from_slice(&23u32.to_be_bytes()); // int4
+        b.extend_from_slice(&4i16.to_be_bytes());
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b.extend_from_slice(&0u16.to_be_bytes()); // text
+    }
+    msg(out, b'T', &b);
+}
+
+fn data_row(out: &mut Vec<u8>, values: &[Option<&str>]) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&(values.len() as u16).to_be_bytes());
+    for v in values {
+        match v {
+            Some(v) => {
+                b.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                b.extend_from_slice(v.as_bytes());
+            }
+            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+    msg(out, b'D', &b);
+}
+
+fn complete(out: &mut Vec<u8>, tag: &str) {
+    let mut b = tag.as_bytes().to_vec();
+    b.push(0);
+    msg(out, b'C', &b);
+}
+
+/// The row pgbench expects for `sql`: at start it asks how the accounts
+/// table is partitioned (three columns: not partitioned) and for the scale
+/// (`count(*)` of branches); after that, for balances.
+fn canned(sql: &str) -> &'static [Option<&'static str>] {
+    if sql.contains("partstrat") {
+        &[Some("1"), None, Some("0")]
+    } else if sql.contains("count(") {
+        &[Some("2")]
+    } else {
+        &[Some("0")]
+    }
+}
+
+/// The answer to `sql`: a canned row for a SELECT; anything else (VACUUM,
+/// TRUNCATE, SET) just completes.
+fn answer(out: &mut Vec<u8>, sql: &[u8], with_description: bool) {
+    let sql = String::from_utf8_lossy(sql).to_ascii_lowercase();
+    if sql.trim_start().starts_with("select") {
+        let row = canned(&sql);
+        if with_description {
+            row_description(out, row.len());
+        }
+        data_row(out, row);
+        complete(out, "SELECT 1");
+    } else {
+        complete(out, "OK");
+    }
+}
+
+fn serve(conn: TcpStream) -> io::Result<()> {
+    conn.set_nodelay(true)?;
+    let mut w = conn.try_clone()?;
+    let mut r = BufReader::with_capacity(64 * 1024, conn);
+    // Startup: answer SSL/GSS requests with 'N', then take the startup
+    // packet whatever it says.
+    loop {
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; len.saturating_sub(4)];
+        r.read_exact(&mut body)?;
+        let code = body
+            .get(..4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        if matches!(code, Some(80_877_103) | Some(80_877_104)) {
+            w.write_all(b"N")?;
+            continue;
+        }
+        break;
+    }
+    let mut out = Vec::with_capacity(4096);
+    msg(&mut out, b'R', &0u32.to_be_bytes());
+    for (k, v) in [
+        ("server_version", "15.0"),
+        ("server_encoding", "UTF8"),
+        ("client_encoding", "UTF8"),
+        ("DateStyle", "ISO, MDY"),
+        ("integer_datetimes", "on"),
+        ("standard_conforming_strings", "on"),
+    ] {
+        let mut b = Vec::new();
+        for s in [k, v] {
+            b.extend_from_slice(s.as_bytes());
+            b.push(0);
+        }
+        msg(&mut out, b'S', &b);
+    }
+    msg(&mut out, b'K', &[0, 0, 0, 1, 0, 0, 0, 1]);
+    msg(&mut out, b'Z', b"I");
+    w.write_all(&out)?;
+    out.clear();
+
+    // The statement text by name, for Describe and Execute.
+    let mut statements: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut portal = Vec::new();
+    let mut body = Vec::with_capacity(1024);
+    loop {
+        let mut head = [0u8; 5];
+        r.read_exact(&mut head)?;
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        body.resize(len.saturating_sub(4), 0);
+        r.read_exact(&mut body)?;
+        let cstr = |b: &[u8]| -> Vec<u8> { b.iter().take_while(|&&c| c != 0).copied().collect() };
+        match head[0] {
+            b'Q' => {
+                answer(&mut out, &cstr(&body), true);
+                msg(&mut out, b'Z', b"I");
+                w.write_all(&out)?;
+                out.clear();
+            }
+            b'P' => {
+                let name = cstr(&body);
+                let sql = cstr(&body[name.len() + 1..]);
+                statements.retain(|(n, _)| *n != name);
+                statements.push((name, sql));
+                msg(&mut out, b'1', &[]);
+            }
+            b'B' => {
+                let pname = cstr(&body);
+                let sname = cstr(&body[pname.len() + 1..]);
+                portal = statements
+                    .iter()
+                    .find(|(n, _)| *n == sname)
+                    .map(|(_, s)| s.clone())
+                    .unwrap_or_default();
+                msg(&mut out, b'2', &[]);
+            }
+            b'D' => {
+                // pgbench -S describes only its balance query.
+                if body.first() == Some(&b'S') {
+                    msg(&mut out, b't', &[0, 1, 0, 0, 0, 23]);
+                }
+                row_description(&mut out, 1);
+            }
+            b'E' => answer(&mut out, &portal, false),
+            b'C' => msg(&mut out, b'3', &[]),
+            b'H' => {
+                w.write_all(&out)?;
+                out.clear();
+            }
+            b'S' => {
+                msg(&mut out, b'Z', b"I");
+                w.write_all(&out)?;
+                out.clear();
+            }
+            b'X' => return Ok(()),
+            _ => {}
+        }
+    }
+}
