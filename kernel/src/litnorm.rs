@@ -51,12 +51,34 @@ impl Literal {
 /// A statement with its safe literals replaced by `$1`, `$2`, ...
 #[derive(Debug)]
 pub(crate) struct Normalized {
-    /// The statement text with placeholders.
-    pub sql: String,
-    /// Cache key: the text plus the literals' types (`WHERE a = 1` and
-    /// `WHERE a = 1.5` plan differently).
+    /// Cache key: the text with placeholders, a NUL, then the literals'
+    /// types (`WHERE a = 1` and `WHERE a = 1.5` plan differently). One
+    /// string holds both, built as the scan confirms each literal.
     pub key: String,
+    /// Where the text ends in `key`.
+    sql_len: usize,
     pub literals: Vec<Literal>,
+}
+
+impl Normalized {
+    /// The statement text with placeholders.
+    pub(crate) fn sql(&self) -> &str {
+        &self.key[..self.sql_len]
+    }
+
+    /// Replaces the confirmed literal `p` of `sql` by the next
+    /// placeholder.
+    fn take(&mut self, sql: &str, last: &mut usize, p: Pending) {
+        if self.literals.is_empty() {
+            // Room for the text, a few longer placeholders and the types.
+            self.key.reserve(sql.len() + 16);
+        }
+        self.key.push_str(&sql[*last..p.start]);
+        self.key.push('$');
+        push_num(&mut self.key, self.literals.len() + 1);
+        *last = p.end;
+        self.literals.push(p.literal);
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,95 +109,90 @@ enum Tok {
     Other,
 }
 
-/// Keywords after which an operator cannot be binary (`SELECT + 1`,
-/// `WHERE * ...`); anything else that is a word counts as an operand.
-const RESERVED: &[&str] = &[
-    "all",
-    "and",
-    "any",
-    "array",
-    "as",
-    "between",
-    "by",
-    "case",
-    "distinct",
-    "else",
-    "exists",
-    "from",
-    "having",
-    "ilike",
-    "in",
-    "is",
-    "join",
-    "like",
-    "not",
-    "on",
-    "or",
-    "returning",
-    "select",
-    "set",
-    "some",
-    "then",
-    "using",
-    "values",
-    "when",
-    "where",
-    "with",
-];
+/// What a word is to the scanner, as bit flags (see [`classify`]).
+///
+/// A reserved keyword, after which an operator cannot be binary
+/// (`SELECT + 1`, `WHERE * ...`); any other word counts as an operand.
+const RESERVED: u8 = 1;
+/// May follow a replaced literal: it ends the operand and binds more
+/// loosely than any operator before it.
+const FOLLOW: u8 = 2;
+/// No literal is replaced after it, for the rest of the statement: sort
+/// keys and constants that must stay constants (LIMIT, OFFSET).
+const FREEZE: u8 = 4;
+/// Makes the whole statement unsuitable: GROUP BY and DISTINCT match
+/// expressions against the select list, where `a + 1` and `a + $1` differ.
+const BAIL: u8 = 8;
+/// Starts a statement whose plans are cached.
+const STATEMENT: u8 = 16;
 
-/// Keywords that may follow a replaced literal: they end the operand and
-/// bind more loosely than any operator before it.
-const FOLLOW: &[&str] = &[
-    "and",
-    "as",
-    "cross",
-    "else",
-    "end",
-    "except",
-    "fetch",
-    "for",
-    "from",
-    "full",
-    "group",
-    "having",
-    "inner",
-    "intersect",
-    "join",
-    "left",
-    "limit",
-    "offset",
-    "on",
-    "or",
-    "order",
-    "returning",
-    "right",
-    "then",
-    "union",
-    "when",
-    "where",
-    "window",
-];
-
-/// Keywords after which no literal is replaced, for the rest of the
-/// statement: sort keys and constants that must stay constants (LIMIT,
-/// OFFSET).
-const FREEZE: &[&str] = &[
-    "fetch",
-    "having",
-    "limit",
-    "offset",
-    "order",
-    "partition",
-    "window",
-];
-
-/// Keywords that make the whole statement unsuitable: GROUP BY and
-/// DISTINCT match expressions against the select list, where `a + 1` and
-/// `a + $1` differ.
-const BAIL: &[&str] = &["distinct", "group"];
-
-/// Statements whose plans are cached.
-const STATEMENTS: &[&str] = &["delete", "insert", "select", "update", "with"];
+/// The flags of `word`, any case; 0 for words the scanner does not know.
+/// One `match` on the lowered bytes: this runs for every word of every
+/// simple query.
+fn classify(word: &str) -> u8 {
+    let b = word.as_bytes();
+    // No word below is longer.
+    let mut low = [0u8; 9];
+    let Some(low) = low.get_mut(..b.len()) else {
+        return 0;
+    };
+    low.copy_from_slice(b);
+    low.make_ascii_lowercase();
+    match &*low {
+        b"all" => RESERVED,
+        b"and" => RESERVED | FOLLOW,
+        b"any" => RESERVED,
+        b"array" => RESERVED,
+        b"as" => RESERVED | FOLLOW,
+        b"between" => RESERVED,
+        b"by" => RESERVED,
+        b"case" => RESERVED,
+        b"cross" => FOLLOW,
+        b"delete" => STATEMENT,
+        b"distinct" => RESERVED | BAIL,
+        b"else" => RESERVED | FOLLOW,
+        b"end" => FOLLOW,
+        b"except" => FOLLOW,
+        b"exists" => RESERVED,
+        b"fetch" => FOLLOW | FREEZE,
+        b"for" => FOLLOW,
+        b"from" => RESERVED | FOLLOW,
+        b"full" => FOLLOW,
+        b"group" => FOLLOW | BAIL,
+        b"having" => RESERVED | FOLLOW | FREEZE,
+        b"ilike" => RESERVED,
+        b"in" => RESERVED,
+        b"inner" => FOLLOW,
+        b"insert" => STATEMENT,
+        b"intersect" => FOLLOW,
+        b"is" => RESERVED,
+        b"join" => RESERVED | FOLLOW,
+        b"left" => FOLLOW,
+        b"like" => RESERVED,
+        b"limit" => FOLLOW | FREEZE,
+        b"not" => RESERVED,
+        b"offset" => FOLLOW | FREEZE,
+        b"on" => RESERVED | FOLLOW,
+        b"or" => RESERVED | FOLLOW,
+        b"order" => FOLLOW | FREEZE,
+        b"partition" => FREEZE,
+        b"returning" => RESERVED | FOLLOW,
+        b"right" => FOLLOW,
+        b"select" => RESERVED | STATEMENT,
+        b"set" => RESERVED,
+        b"some" => RESERVED,
+        b"then" => RESERVED | FOLLOW,
+        b"union" => FOLLOW,
+        b"update" => STATEMENT,
+        b"using" => RESERVED,
+        b"values" => RESERVED,
+        b"when" => RESERVED | FOLLOW,
+        b"where" => RESERVED | FOLLOW,
+        b"window" => FOLLOW | FREEZE,
+        b"with" => RESERVED | STATEMENT,
+        _ => 0,
+    }
+}
 
 fn is_word_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
@@ -206,10 +223,6 @@ fn is_op_char(b: u8) -> bool {
             | b'`'
             | b'?'
     )
-}
-
-fn in_list(list: &[&str], word: &str) -> bool {
-    list.iter().any(|k| k.eq_ignore_ascii_case(word))
 }
 
 /// A literal found in a safe position, waiting for the token after it to
@@ -343,7 +356,13 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
     let mut first_word = true;
     let mut frozen = false;
     let mut pending: Option<Pending> = None;
-    let mut found: Vec<Pending> = Vec::new();
+    let mut out = Normalized {
+        key: String::new(),
+        sql_len: 0,
+        literals: Vec::new(),
+    };
+    // Where the text not yet copied to `out.key` starts.
+    let mut last = 0;
     let mut ended = false;
     let mut insert = false;
     // Parentheses open, and whether the scan is in an INSERT's top-level
@@ -379,8 +398,9 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                 tok = Tok::Operand;
             } else {
                 sc.pos = i;
+                let class = classify(word);
                 if first_word {
-                    if !in_list(STATEMENTS, word) {
+                    if class & STATEMENT == 0 {
                         return None;
                     }
                     insert = word.eq_ignore_ascii_case("insert");
@@ -391,14 +411,14 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                     // RETURNING).
                     in_values = insert && word.eq_ignore_ascii_case("values");
                 }
-                if in_list(BAIL, word) {
+                if class & BAIL != 0 {
                     return None;
                 }
-                if in_list(FREEZE, word) {
+                if class & FREEZE != 0 {
                     frozen = true;
                 }
-                follows_ok = in_list(FOLLOW, word);
-                tok = if in_list(RESERVED, word) {
+                follows_ok = class & FOLLOW != 0;
+                tok = if class & RESERVED != 0 {
                     Tok::Keyword
                 } else {
                     Tok::Operand
@@ -557,7 +577,7 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
                 follows_ok
             };
             if ends {
-                found.push(p);
+                out.take(sql, &mut last, p);
             }
         }
         prev = tok;
@@ -567,34 +587,19 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
     }
     if let Some(p) = pending.take() {
         if !p.row {
-            found.push(p);
+            out.take(sql, &mut last, p);
         }
     }
-    if found.is_empty() {
+    if out.literals.is_empty() {
         return None;
     }
-    let mut out = String::with_capacity(sql.len() + 4 * found.len());
-    let mut key_types = String::with_capacity(found.len() + 1);
-    let mut last = 0;
-    let mut literals = Vec::with_capacity(found.len());
-    for (n, p) in found.into_iter().enumerate() {
-        out.push_str(&sql[last..p.start]);
-        out.push('$');
-        push_num(&mut out, n + 1);
-        last = p.end;
-        key_types.push(p.literal.code());
-        literals.push(p.literal);
+    out.key.push_str(&sql[last..]);
+    out.sql_len = out.key.len();
+    out.key.push('\u{0}');
+    for l in &out.literals {
+        out.key.push(l.code());
     }
-    out.push_str(&sql[last..]);
-    let mut key = String::with_capacity(out.len() + 1 + key_types.len());
-    key.push_str(&out);
-    key.push('\u{0}');
-    key.push_str(&key_types);
-    Some(Normalized {
-        sql: out,
-        key,
-        literals,
-    })
+    Some(out)
 }
 
 fn push_num(out: &mut String, n: usize) {

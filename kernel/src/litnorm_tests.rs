@@ -1,11 +1,11 @@
 use super::*;
 
 fn norm(sql: &str) -> Option<(String, Vec<Literal>)> {
-    normalize(sql).map(|n| (n.sql, n.literals))
+    normalize(sql).map(|n| (n.sql().to_string(), n.literals))
 }
 
 fn sql_of(sql: &str) -> Option<String> {
-    normalize(sql).map(|n| n.sql)
+    normalize(sql).map(|n| n.sql().to_string())
 }
 
 #[test]
@@ -275,4 +275,31 @@ fn statement_kinds_and_clauses() {
     );
     assert_eq!(sql_of(""), None);
     assert_eq!(sql_of("  -- nothing\n"), None);
+}
+
+#[test]
+fn keywords_in_any_case() {
+    assert_eq!(classify("SeLeCt"), RESERVED | STATEMENT);
+    assert_eq!(classify("PARTITION"), FREEZE);
+    assert_eq!(classify("Group"), FOLLOW | BAIL);
+    // Longer than any keyword, or one with a suffix: plain words.
+    assert_eq!(classify("partitions"), 0);
+    assert_eq!(classify("selected"), 0);
+    assert_eq!(classify("wherever_you_go"), 0);
+    assert_eq!(classify("é"), 0);
+    assert_eq!(
+        sql_of("SELECT a FROM t WHERE a = 1 ORDER BY a = 2"),
+        Some("SELECT a FROM t WHERE a = $1 ORDER BY a = 2".into())
+    );
+    assert_eq!(sql_of("select DISTINCT a from t where a = 1"), None);
+    assert_eq!(sql_of("Explain select 1 where 1 = 1"), None);
+    assert_eq!(
+        sql_of("INSERT INTO t VALUES (1, 'x') RETURNING a = 2"),
+        Some("INSERT INTO t VALUES ($1, $2) RETURNING a = $3".into())
+    );
+    let n = normalize("select a from t where a = 1 and b = 'x'");
+    assert_eq!(
+        n.map(|n| n.key),
+        Some("select a from t where a = $1 and b = $2\0iu".into())
+    );
 }

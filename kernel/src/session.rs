@@ -840,7 +840,7 @@ impl Session {
     /// Plans a normalised statement with its literals' types declared.
     /// Any failure means the literal text must be planned as it is.
     fn plan_normalized(&mut self, n: &Normalized) -> Option<Arc<PreparedStatement>> {
-        let mut trees = self.engine.parse(&n.sql).ok()?;
+        let mut trees = self.engine.parse(n.sql()).ok()?;
         if trees.len() != 1 {
             return None;
         }
@@ -850,7 +850,7 @@ impl Session {
         }
         let declared: Vec<DataType> = n.literals.iter().map(Literal::declared).collect();
         let p = self
-            .plan_tree(&n.sql, Arc::new(tree), &declared, true)
+            .plan_tree(n.sql(), Arc::new(tree), &declared, true)
             .ok()?;
         let plan = &p.plan;
         // Plain DML and queries only, as in the exact-text cache; and the

@@ -1,7 +1,9 @@
 //! Profiling aid: prepared point selects and inserts in a loop, nothing
 //! else (`perf record -g target/release/point_profile [N] [select|insert]`;
 //! the second argument limits the run to one of the two loops; `range`
-//! runs N/100 scans of 100 rows by primary key instead).
+//! runs N/100 scans of 100 rows by primary key instead; `simple` runs the
+//! point selects as query text with the key inlined, as `pgbench -S` does,
+//! through the literal-normalising plan cache).
 
 use aiondb_embedded::{Database, Value};
 
@@ -51,6 +53,23 @@ fn main() {
         println!(
             "range scan of 100 rows {:.2} us",
             t.elapsed().as_secs_f64() * 1e6 / runs as f64
+        );
+        return;
+    }
+    if mode == "simple" {
+        let mut sql = String::new();
+        let t = std::time::Instant::now();
+        for i in 0..n {
+            let key = (i as u32).wrapping_mul(2_654_435_761) % rows;
+            sql.clear();
+            sql.push_str("SELECT v, n FROM kv WHERE id = ");
+            sql.push_str(&key.to_string());
+            let r = c.execute(&sql).expect("select");
+            assert_eq!(r.len(), 1);
+        }
+        println!(
+            "point select as text {:.2} us",
+            t.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64
         );
         return;
     }
