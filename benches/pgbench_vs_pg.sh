@@ -2,7 +2,7 @@
 # pgbench against PostgreSQL 15 and AionDB side by side, on this machine.
 #
 #   benches/pgbench_vs_pg.sh            # scale 2, 10 s per run, 4 clients
-#   SCALE=2 SECONDS_PER_RUN=10 CLIENTS=4 THREADS=2 benches/pgbench_vs_pg.sh
+#   SCALE=2 SECONDS_PER_RUN=10 CLIENTS=4 THREADS=2 ROUNDS=3 benches/pgbench_vs_pg.sh
 #
 # PostgreSQL runs as the postgres user in a throwaway cluster (initdb in a
 # temporary directory, synchronous_commit=off, port $PG_PORT); AionDB runs
@@ -18,6 +18,9 @@
 # socket work share the same cores. The last column is that ceiling over
 # PostgreSQL's TPS, the highest ratio the aiondb column could show.
 #
+# The workloads run $ROUNDS times (3), PostgreSQL and aiondb back to back
+# in each round; the last lines give the median of each round's ratio.
+#
 # Then the durable comparison (skip with DURABLE=0): PostgreSQL restarted
 # with synchronous_commit=on, AionDB on `--storage-backend durable` with
 # WAL commit policy `always` (every COMMIT fsynced, group commit), both
@@ -32,6 +35,7 @@ THREADS=${THREADS:-2}
 DURABLE=${DURABLE:-1}
 DURABLE_CLIENTS=${DURABLE_CLIENTS:-8}
 CEILING=${CEILING:-1}
+ROUNDS=${ROUNDS:-3}
 PG_PORT=${PG_PORT:-5499}
 AION_PORT=${AION_PORT:-5498}
 CEILING_PORT=${CEILING_PORT:-5497}
@@ -106,23 +110,45 @@ echo "pgbench -i -s $SCALE on both" >&2
 pg -i -s "$SCALE" -q 2>&1 | tail -1 | sed 's/^/  postgresql: /' >&2
 aion -i -s "$SCALE" -q 2>&1 | tail -1 | sed 's/^/  aiondb:     /' >&2
 
-printf '%-22s %12s %12s %8s %12s %11s\n' workload postgresql aiondb ratio ceiling ceiling/pg
-for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
-    name=${w%%|*}
-    args=${w#*|}
-    # shellcheck disable=SC2086
-    p=$(pg -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
-    # shellcheck disable=SC2086
-    a=$(aion -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
-    ratio=$(ratio_of "$p" "$a")
-    c=""
-    if [ "$CEILING" = 1 ] && [ -n "$args" ]; then
+printf '%-5s %-22s %12s %12s %8s %12s %11s\n' round workload postgresql aiondb ratio ceiling ceiling/pg
+for round in $(seq 1 "$ROUNDS"); do
+    for w in "tpc-b|" "select-only|-S" "select-only prepared|-S -M prepared"; do
+        name=${w%%|*}
+        args=${w#*|}
         # shellcheck disable=SC2086
-        c=$(ceiling -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
-    fi
-    cratio=$([ -n "$c" ] && ratio_of "$p" "$c" || echo -)
-    printf '%-22s %12s %12s %8s %12s %11s\n' "$name" "${p:--}" "${a:--}" "$ratio" "${c:--}" "$cratio"
+        p=$(pg -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
+        # shellcheck disable=SC2086
+        a=$(aion -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
+        c=""
+        if [ "$CEILING" = 1 ] && [ -n "$args" ]; then
+            # shellcheck disable=SC2086
+            c=$(ceiling -c "$CLIENTS" -j "$THREADS" -T "$SECS" $args 2>/dev/null | tps)
+        fi
+        cratio=$([ -n "$c" ] && ratio_of "$p" "$c" || echo -)
+        printf '%-5s %-22s %12s %12s %8s %12s %11s\n' "$round" "$name" "${p:--}" "${a:--}" \
+            "$(ratio_of "$p" "$a")" "${c:--}" "$cratio"
+        echo "$name|$p|$a|$c" >>"$work/rounds"
+    done
 done
+if [ "$ROUNDS" -gt 1 ]; then
+    # Ratios are paired within a round (the host's speed drifts between
+    # rounds for both servers alike); the median of them is the figure.
+    python3 - "$work/rounds" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, p, a, c = line.rstrip("\n").split("|")
+    rows.setdefault(name, []).append((p, a, c))
+def ratios(pairs):
+    return [float(x) / float(p) for p, x in pairs if p and x and float(p) > 0]
+def med(v):
+    return f"{statistics.median(v):.2f}" if v else "-"
+for name, rs in rows.items():
+    ra = ratios([(p, a) for p, a, _ in rs])
+    rc = ratios([(p, c) for p, _, c in rs])
+    print(f"{'med':<5} {name:<22} {'':>12} {'':>12} {med(ra):>8} {'':>12} {med(rc):>11}")
+PY
+fi
 if [ -n "$ceiling_pid" ]; then kill "$ceiling_pid" 2>/dev/null || true; wait "$ceiling_pid" 2>/dev/null || true; ceiling_pid=""; fi
 
 [ "$DURABLE" = 1 ] || exit 0
