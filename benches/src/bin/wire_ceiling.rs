@@ -113,6 +113,18 @@ fn answer(out: &mut Vec<u8>, sql: &[u8], with_description: bool) {
     }
 }
 
+/// The body length of a message whose length field says `len`; pgbench
+/// sends nothing near 1 MiB, anything longer ends the connection.
+fn checked_len(len: u32) -> io::Result<usize> {
+    match len {
+        4..=0x10_0000 => Ok(len as usize - 4),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message length {len}"),
+        )),
+    }
+}
+
 fn serve(conn: TcpStream) -> io::Result<()> {
     conn.set_nodelay(true)?;
     let mut w = conn.try_clone()?;
@@ -122,8 +134,8 @@ fn serve(conn: TcpStream) -> io::Result<()> {
     loop {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
-        let len = u32::from_be_bytes(len) as usize;
-        let mut body = vec![0u8; len.saturating_sub(4)];
+        let len = checked_len(u32::from_be_bytes(len))?;
+        let mut body = vec![0u8; len];
         r.read_exact(&mut body)?;
         let code = body
             .get(..4)
@@ -163,8 +175,8 @@ fn serve(conn: TcpStream) -> io::Result<()> {
     loop {
         let mut head = [0u8; 5];
         r.read_exact(&mut head)?;
-        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        body.resize(len.saturating_sub(4), 0);
+        let len = checked_len(u32::from_be_bytes([head[1], head[2], head[3], head[4]]))?;
+        body.resize(len, 0);
         r.read_exact(&mut body)?;
         let cstr = |b: &[u8]| -> Vec<u8> { b.iter().take_while(|&&c| c != 0).copied().collect() };
         match head[0] {
@@ -176,14 +188,14 @@ fn serve(conn: TcpStream) -> io::Result<()> {
             }
             b'P' => {
                 let name = cstr(&body);
-                let sql = cstr(&body[name.len() + 1..]);
+                let sql = cstr(body.get(name.len() + 1..).unwrap_or_default());
                 statements.retain(|(n, _)| *n != name);
                 statements.push((name, sql));
                 msg(&mut out, b'1', &[]);
             }
             b'B' => {
                 let pname = cstr(&body);
-                let sname = cstr(&body[pname.len() + 1..]);
+                let sname = cstr(body.get(pname.len() + 1..).unwrap_or_default());
                 portal = statements
                     .iter()
                     .find(|(n, _)| *n == sname)
