@@ -13,10 +13,11 @@
 #
 # The select-only workloads also run against `wire_ceiling` (skip with
 # CEILING=0; benches/src/bin/wire_ceiling.rs), a server that answers with
-# canned rows and does no database work: its TPS is the most any server
-# can get from pgbench on this machine, since pgbench and the kernel's
-# socket work share the same cores. The last column is that ceiling over
-# PostgreSQL's TPS, the highest ratio the aiondb column could show.
+# canned rows and does no database work: its TPS is about the most any
+# server can get from pgbench on this machine, since pgbench and the
+# kernel's socket work share the same cores. The last column is that
+# ceiling over PostgreSQL's TPS, about the highest ratio the aiondb column
+# could show in that round.
 #
 # The workloads run $ROUNDS times (3), PostgreSQL and aiondb back to back
 # in each round; the last lines give the median of each round's ratio.
