@@ -66,10 +66,14 @@ work=$(mktemp -d /tmp/pgbench-vs-pg.XXXXXX)
 chown postgres "$work"
 aion_pid=""
 ceiling_pid=""
+# Stops the background process $1 (if any) and waits for it.
+stop() {
+    if [ -n "$1" ]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi
+}
 cleanup() {
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
-    if [ -n "$aion_pid" ]; then kill "$aion_pid" 2>/dev/null || true; wait "$aion_pid" 2>/dev/null || true; fi
-    if [ -n "$ceiling_pid" ]; then kill "$ceiling_pid" 2>/dev/null || true; wait "$ceiling_pid" 2>/dev/null || true; fi
+    stop "$aion_pid"
+    stop "$ceiling_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -150,12 +154,13 @@ for name, rs in rows.items():
     print(f"{'med':<5} {name:<22} {'':>12} {'':>12} {med(ra):>8} {'':>12} {med(rc):>11}")
 PY
 fi
-if [ -n "$ceiling_pid" ]; then kill "$ceiling_pid" 2>/dev/null || true; wait "$ceiling_pid" 2>/dev/null || true; ceiling_pid=""; fi
+stop "$ceiling_pid"
+ceiling_pid=""
 
 [ "$DURABLE" = 1 ] || exit 0
 
 echo "restarting PostgreSQL with synchronous_commit=on; aiondb on the durable backend (policy always)" >&2
-kill "$aion_pid" && wait "$aion_pid" 2>/dev/null || true
+stop "$aion_pid"
 aion_pid=""
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -m fast stop >/dev/null
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \

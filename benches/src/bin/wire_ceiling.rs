@@ -85,33 +85,44 @@ fn complete(out: &mut Vec<u8>, tag: &str) {
     msg(out, b'C', &b);
 }
 
-/// The row pgbench expects for `sql`: at start it asks how the accounts
-/// table is partitioned (three columns: not partitioned) and for the scale
-/// (`count(*)` of branches); after that, for balances.
-fn canned(sql: &str) -> &'static [Option<&'static str>] {
-    if sql.contains("partstrat") {
+/// A canned result row.
+type Row = &'static [Option<&'static str>];
+
+/// The row pgbench expects for `sql`, `None` when it is not a SELECT
+/// (VACUUM, TRUNCATE, SET: those just complete). At start pgbench asks
+/// how the accounts table is partitioned (three columns: not partitioned)
+/// and for the scale (`count(*)` of branches); after that, for balances.
+fn canned(sql: &[u8]) -> Option<Row> {
+    let sql = String::from_utf8_lossy(sql).to_ascii_lowercase();
+    if !sql.trim_start().starts_with("select") {
+        return None;
+    }
+    Some(if sql.contains("partstrat") {
         &[Some("1"), None, Some("0")]
     } else if sql.contains("count(") {
         &[Some("2")]
     } else {
         &[Some("0")]
+    })
+}
+
+/// The answer for a statement whose row is `row` (see `canned`).
+fn answer(out: &mut Vec<u8>, row: Option<Row>, with_description: bool) {
+    match row {
+        Some(row) => {
+            if with_description {
+                row_description(out, row.len());
+            }
+            data_row(out, row);
+            complete(out, "SELECT 1");
+        }
+        None => complete(out, "OK"),
     }
 }
 
-/// The answer to `sql`: a canned row for a SELECT; anything else (VACUUM,
-/// TRUNCATE, SET) just completes.
-fn answer(out: &mut Vec<u8>, sql: &[u8], with_description: bool) {
-    let sql = String::from_utf8_lossy(sql).to_ascii_lowercase();
-    if sql.trim_start().starts_with("select") {
-        let row = canned(&sql);
-        if with_description {
-            row_description(out, row.len());
-        }
-        data_row(out, row);
-        complete(out, "SELECT 1");
-    } else {
-        complete(out, "OK");
-    }
+/// The NUL-terminated string at the start of `b`.
+fn cstr(b: &[u8]) -> &[u8] {
+    b.split(|&c| c == 0).next().unwrap_or_default()
 }
 
 /// The body length of a message whose length field says `len`; pgbench
@@ -169,9 +180,9 @@ fn serve(conn: TcpStream) -> io::Result<()> {
     w.write_all(&out)?;
     out.clear();
 
-    // The statement text by name, for Describe and Execute.
-    let mut statements: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut portal = Vec::new();
+    // Each prepared statement's row, worked out once at Parse.
+    let mut statements: Vec<(Vec<u8>, Option<Row>)> = Vec::new();
+    let mut portal = None;
     let mut body = Vec::with_capacity(1024);
     loop {
         let mut head = [0u8; 5];
@@ -179,19 +190,18 @@ fn serve(conn: TcpStream) -> io::Result<()> {
         let len = checked_len(u32::from_be_bytes([head[1], head[2], head[3], head[4]]))?;
         body.resize(len, 0);
         r.read_exact(&mut body)?;
-        let cstr = |b: &[u8]| -> Vec<u8> { b.iter().take_while(|&&c| c != 0).copied().collect() };
         match head[0] {
             b'Q' => {
-                answer(&mut out, &cstr(&body), true);
+                answer(&mut out, canned(cstr(&body)), true);
                 msg(&mut out, b'Z', b"I");
                 w.write_all(&out)?;
                 out.clear();
             }
             b'P' => {
                 let name = cstr(&body);
-                let sql = cstr(body.get(name.len() + 1..).unwrap_or_default());
-                statements.retain(|(n, _)| *n != name);
-                statements.push((name, sql));
+                let row = canned(cstr(body.get(name.len() + 1..).unwrap_or_default()));
+                statements.retain(|(n, _)| n != name);
+                statements.push((name.to_vec(), row));
                 msg(&mut out, b'1', &[]);
             }
             b'B' => {
@@ -199,9 +209,8 @@ fn serve(conn: TcpStream) -> io::Result<()> {
                 let sname = cstr(body.get(pname.len() + 1..).unwrap_or_default());
                 portal = statements
                     .iter()
-                    .find(|(n, _)| *n == sname)
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_default();
+                    .find(|(n, _)| n == sname)
+                    .and_then(|&(_, row)| row);
                 msg(&mut out, b'2', &[]);
             }
             b'D' => {
@@ -211,7 +220,7 @@ fn serve(conn: TcpStream) -> io::Result<()> {
                 }
                 row_description(&mut out, 1);
             }
-            b'E' => answer(&mut out, &portal, false),
+            b'E' => answer(&mut out, portal, false),
             b'C' => msg(&mut out, b'3', &[]),
             b'H' => {
                 w.write_all(&out)?;

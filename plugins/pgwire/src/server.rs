@@ -486,58 +486,65 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                     Err(e) => return (self, Err(e)),
                 },
             };
-            if !on_worker {
-                match self.step(&session).await {
-                    Ok(Flow::Go) => continue,
-                    Ok(Flow::Quit) => return (self, Ok(())),
-                    Err(e) => return (self, Err(e)),
+            let flow = if on_worker {
+                let (conn, ran) = self.run_on_worker(&session).await;
+                self = conn;
+                match ran {
+                    Ok(flow) => flow,
+                    // The pool refused the job (overloaded or stopping): run
+                    // the message here, where the statement gets that error.
+                    Err(_) => self.step(&session).await,
                 }
-            }
-            let host = self.host.clone();
-            // The worker borrows the connection through the slot; should
-            // the job never run (the pool refusing it), it stays here.
-            let slot = Arc::new(Mutex::new(self));
-            let (job_slot, sess) = (Arc::clone(&slot), Arc::clone(&session));
-            let ran = on_pool(&host, move || {
-                let mut conn = job_slot.lock().unwrap_or_else(|e| e.into_inner());
-                let r =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.burst(&sess)));
-                if let Err(e) = conn.leave_worker() {
-                    return Err(Fatal::from(e));
-                }
-                r.unwrap_or_else(|_| {
-                    log::error!("pgwire: a connection's engine job panicked");
-                    Err(Fatal(AionError::internal(
-                        "the connection's engine job failed",
-                    )))
-                })
-            })
-            .await;
-            self = match Arc::try_unwrap(slot) {
-                Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
-                // The job still holds its handle: it ran and is being
-                // dropped; wait for it to let go.
-                Err(mut slot) => loop {
-                    async_std::task::yield_now().await;
-                    match Arc::try_unwrap(slot) {
-                        Ok(m) => break m.into_inner().unwrap_or_else(|e| e.into_inner()),
-                        Err(s) => slot = s,
-                    }
-                },
+            } else {
+                self.step(&session).await
             };
-            match ran {
-                Ok(Ok(Flow::Go)) => {}
-                Ok(Ok(Flow::Quit)) => return (self, Ok(())),
-                Ok(Err(e)) => return (self, Err(e)),
-                // The pool refused the job (overloaded or stopping): run
-                // the message here, where the statement gets that error.
-                Err(_) => match self.step(&session).await {
-                    Ok(Flow::Go) => {}
-                    Ok(Flow::Quit) => return (self, Ok(())),
-                    Err(e) => return (self, Err(e)),
-                },
+            match flow {
+                Ok(Flow::Go) => {}
+                Ok(Flow::Quit) => return (self, Ok(())),
+                Err(e) => return (self, Err(e)),
             }
         }
+    }
+
+    /// Hands the connection to an engine worker for a burst (see
+    /// `inline`) and takes it back; `Err` when the pool refused the job,
+    /// which then never ran.
+    async fn run_on_worker(
+        self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+    ) -> (Self, DbResult<Result<Flow, Fatal>>) {
+        let host = self.host.clone();
+        // The worker borrows the connection through the slot; should the
+        // job never run, it stays here.
+        let slot = Arc::new(Mutex::new(self));
+        let (job_slot, sess) = (Arc::clone(&slot), Arc::clone(session));
+        let ran = on_pool(&host, move || {
+            let mut conn = job_slot.lock().unwrap_or_else(|e| e.into_inner());
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.burst(&sess)));
+            if let Err(e) = conn.leave_worker() {
+                return Err(Fatal::from(e));
+            }
+            r.unwrap_or_else(|_| {
+                log::error!("pgwire: a connection's engine job panicked");
+                Err(Fatal(AionError::internal(
+                    "the connection's engine job failed",
+                )))
+            })
+        })
+        .await;
+        let conn = match Arc::try_unwrap(slot) {
+            Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+            // The job still holds its handle: it ran and is being dropped;
+            // wait for it to let go.
+            Err(mut slot) => loop {
+                async_std::task::yield_now().await;
+                match Arc::try_unwrap(slot) {
+                    Ok(m) => break m.into_inner().unwrap_or_else(|e| e.into_inner()),
+                    Err(s) => slot = s,
+                }
+            },
+        };
+        (conn, ran)
     }
 
     /// Startup and authentication.
