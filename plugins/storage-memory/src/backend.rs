@@ -783,7 +783,7 @@ impl MemoryBackend {
             let Some(posting) = ix.get(&key) else {
                 continue;
             };
-            for &rid in posting.as_slice() {
+            for &rid in posting {
                 if Some(rid) == self_row {
                     continue;
                 }
@@ -1122,7 +1122,7 @@ impl MemoryBackend {
         let Some(posting) = ix.get(&key) else {
             return Ok(());
         };
-        for &id in posting.as_slice() {
+        for &id in posting {
             if let Some(v) = visible_with_key(&data, ix, id, key, &vis) {
                 let cols = (!proj.is_empty()).then(|| proj.iter().map(|&c| c as usize));
                 emit_version(out, id, v, cols, request.with_row_ids);

@@ -181,7 +181,7 @@ impl TableCursor {
                 };
                 let key = KeyRef::of(key);
                 if let Some(posting) = ix.get(&key) {
-                    let rows = posting.as_slice();
+                    let rows = posting;
                     let from = match after {
                         Some(a) => rows.partition_point(|r| r <= a),
                         None => 0,
@@ -218,7 +218,7 @@ impl TableCursor {
                 // Finish the key we stopped inside, then move past it.
                 if let Some((k, last)) = after.take() {
                     if let Some(posting) = ix.get(&k.as_ref()) {
-                        let rows = posting.as_slice();
+                        let rows = posting;
                         let rest: Vec<RowId> = if *reverse {
                             rows[..rows.partition_point(|r| r < &last)]
                                 .iter()

@@ -8,6 +8,7 @@
 
 mod backend;
 mod cursor;
+mod intkeys;
 mod keys;
 mod row;
 mod table;

@@ -3,9 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
-use std::collections::hash_map::Entry as HashEntry;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtOrd};
 use std::sync::{Arc, RwLock};
 
@@ -14,6 +12,7 @@ use aiondb_sdk::catalog::{IndexDef, TableDef, TableId};
 use aiondb_sdk::error::{AionError, DbResult, SqlState};
 use aiondb_sdk::value::{ExtPayload, Value};
 
+use crate::intkeys::IntKeys;
 use crate::keys::{key_cmp, probe, IndexKey, KeyRef};
 use crate::row::PackedRow;
 use crate::txn::Snapshot;
@@ -133,8 +132,19 @@ impl Posting {
         }
     }
 
+    /// A posting of row ids already sorted and distinct.
+    pub fn from_sorted(mut rows: Vec<RowId>) -> Posting {
+        match rows.as_slice() {
+            &[only] => Posting::One(only),
+            _ => {
+                rows.shrink_to_fit();
+                Posting::Many(Box::new(rows))
+            }
+        }
+    }
+
     /// Adds `row`, keeping row ids sorted (scans resume after a row id).
-    fn add(&mut self, row: RowId) {
+    pub fn add(&mut self, row: RowId) {
         match self {
             Posting::One(r) if *r == row => {}
             Posting::One(r) => {
@@ -150,7 +160,7 @@ impl Posting {
     }
 
     /// Removes `row`; true when the posting is now empty.
-    fn remove(&mut self, row: RowId) -> bool {
+    pub fn remove(&mut self, row: RowId) -> bool {
         match self {
             Posting::One(r) => *r == row,
             Posting::Many(v) => {
@@ -172,34 +182,11 @@ pub(crate) struct Index {
     pub def: IndexDef,
     pub cols: Vec<usize>,
     pub map: BTreeMap<IndexKey, Posting>,
-    /// Unique one-column indexes also keep their integer keys in a hash
-    /// table: a primary-key probe then costs one or two cache misses
-    /// instead of a btree descent. Holds exactly the `IndexKey::Int`
-    /// entries of `map`.
-    ints: Option<HashMap<i64, Posting, BuildHasherDefault<IntHasher>>>,
-}
-
-/// Hashing for integer keys: the low bits (the bucket) are the key
-/// itself, so ascending ids, the usual primary keys, fill neighbouring
-/// buckets (inserts stay in cache); the top 7 bits (hashbrown's tag) come
-/// from a multiplication so tags still tell keys apart. SipHash would cost
-/// more than the probe.
-#[derive(Default)]
-pub(crate) struct IntHasher(u64);
-
-impl Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i64(&mut self, i: i64) {
-        let x = i as u64;
-        self.0 = x ^ (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57));
-    }
+    /// Unique one-column indexes also keep their integer keys in an array
+    /// or hash table (see `IntKeys`): a primary-key probe then costs one
+    /// cache miss or none instead of a btree descent. Holds exactly the
+    /// `IndexKey::Int` entries of `map`.
+    ints: Option<IntKeys>,
 }
 
 impl Index {
@@ -215,7 +202,7 @@ impl Index {
                 ),
             ));
         }
-        let ints = (def.unique && cols.len() == 1).then(HashMap::default);
+        let ints = (def.unique && cols.len() == 1).then(IntKeys::default);
         Ok(Index {
             def,
             cols,
@@ -274,13 +261,13 @@ impl Index {
     /// btree's comparisons then inline instead of going through two
     /// `dyn KeyView` calls each.
     #[inline]
-    pub fn get(&self, key: &KeyRef<'_>) -> Option<&Posting> {
+    pub fn get(&self, key: &KeyRef<'_>) -> Option<&[RowId]> {
         match key {
             KeyRef::Int(i) => match &self.ints {
-                Some(h) => h.get(i),
-                None => self.map.get(&IndexKey::Int(*i)),
+                Some(h) => h.get(*i),
+                None => self.map.get(&IndexKey::Int(*i)).map(Posting::as_slice),
             },
-            KeyRef::Vals(_) => self.map.get(probe(key)),
+            KeyRef::Vals(_) => self.map.get(probe(key)).map(Posting::as_slice),
         }
     }
 
@@ -300,12 +287,7 @@ impl Index {
         // API (inserts mostly add new keys).
         if let KeyRef::Int(i) = key {
             if let Some(h) = &mut self.ints {
-                match h.entry(i) {
-                    HashEntry::Occupied(mut o) => o.get_mut().add(row),
-                    HashEntry::Vacant(v) => {
-                        v.insert(Posting::One(row));
-                    }
-                }
+                h.add(i, row);
             }
             return match self.map.entry(IndexKey::Int(i)) {
                 Entry::Occupied(mut o) => {
@@ -334,11 +316,7 @@ impl Index {
         let mut buf = Vec::new();
         let key = self.key_ref(values, &mut buf);
         if let (KeyRef::Int(i), Some(h)) = (key, &mut self.ints) {
-            if let HashEntry::Occupied(mut o) = h.entry(i) {
-                if o.get_mut().remove(row) {
-                    o.remove();
-                }
-            }
+            h.remove(i, row);
         }
         let empty = match self.get_mut(&key) {
             Some(p) => p.remove(row),

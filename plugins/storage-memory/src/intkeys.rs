@@ -1,0 +1,320 @@
+//! Integer keys of a unique one-column index, kept beside its btree for
+//! point probes.
+//!
+//! Keys that are mostly consecutive (serial and identity columns, the usual
+//! primary keys) live in a plain array indexed by `key - base`: a probe is
+//! one read of 8 bytes, and a table of a few hundred thousand rows keeps
+//! the whole array in the L2 cache. Once the keys get sparse (fewer than
+//! half the slots would be used) they move to a hash table for good.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use aiondb_sdk::capability::RowId;
+
+use crate::table::Posting;
+
+/// No row has the key.
+const EMPTY: RowId = RowId::MAX;
+/// Several rows have the key (dead versions wait for vacuum); they are in
+/// `many`.
+const MANY: RowId = RowId::MAX - 1;
+/// Slack allowed beyond half-full, so small tables never go sparse.
+const SLACK: u64 = 64;
+
+type IntMap<V> = HashMap<i64, V, BuildHasherDefault<IntHasher>>;
+
+pub(crate) enum IntKeys {
+    Dense {
+        base: i64,
+        slots: Vec<RowId>,
+        /// Slots that are not `EMPTY`.
+        used: u64,
+        many: IntMap<Vec<RowId>>,
+    },
+    Sparse(IntMap<Posting>),
+}
+
+/// Whether `used` keys spread over `lo..=hi` are dense enough for an array.
+fn dense_enough(used: u64, lo: i64, hi: i64) -> bool {
+    let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
+    span <= 2 * u128::from(used) + u128::from(SLACK)
+}
+
+impl Default for IntKeys {
+    fn default() -> Self {
+        IntKeys::Dense {
+            base: 0,
+            slots: Vec::new(),
+            used: 0,
+            many: IntMap::default(),
+        }
+    }
+}
+
+impl IntKeys {
+    /// Row ids under `key`, oldest first.
+    #[inline]
+    pub fn get(&self, key: i64) -> Option<&[RowId]> {
+        match self {
+            IntKeys::Dense {
+                base, slots, many, ..
+            } => {
+                let i = usize::try_from(key.checked_sub(*base)?).ok()?;
+                match slots.get(i)? {
+                    &EMPTY => None,
+                    &MANY => many.get(&key).map(Vec::as_slice),
+                    r => Some(std::slice::from_ref(r)),
+                }
+            }
+            IntKeys::Sparse(h) => h.get(&key).map(Posting::as_slice),
+        }
+    }
+
+    pub fn add(&mut self, key: i64, row: RowId) {
+        if let IntKeys::Dense {
+            base,
+            slots,
+            used,
+            many,
+        } = self
+        {
+            if slots.is_empty() {
+                *base = key;
+            }
+            let hi = (*base).saturating_add(slots.len() as i64).saturating_sub(1);
+            let (lo, hi) = (key.min(*base), key.max(hi));
+            if !dense_enough(*used + 1, lo, hi) {
+                self.go_sparse();
+                return self.add(key, row);
+            }
+            if key < *base {
+                // Room below as well, so descending inserts do not move the
+                // array every time.
+                let room = (slots.len() as u64 / 4).min(SLACK * 16) as i64;
+                let lo = key.saturating_sub(room);
+                let lo = if dense_enough(*used + 1, lo, hi) {
+                    lo
+                } else {
+                    key
+                };
+                let shift = (*base - lo) as usize;
+                slots.splice(0..0, std::iter::repeat_n(EMPTY, shift));
+                *base = lo;
+            }
+            let i = (key - *base) as usize;
+            if i >= slots.len() {
+                slots.resize(i + 1, EMPTY);
+            }
+            match slots[i] {
+                EMPTY => {
+                    slots[i] = row;
+                    *used += 1;
+                }
+                MANY => {
+                    if let Some(rows) = many.get_mut(&key) {
+                        if let Err(pos) = rows.binary_search(&row) {
+                            rows.insert(pos, row);
+                        }
+                    }
+                }
+                r if r == row => {}
+                r => {
+                    slots[i] = MANY;
+                    many.insert(key, vec![r.min(row), r.max(row)]);
+                }
+            }
+            return;
+        }
+        if let IntKeys::Sparse(h) = self {
+            match h.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().add(row),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Posting::One(row));
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: i64, row: RowId) {
+        match self {
+            IntKeys::Dense {
+                base,
+                slots,
+                used,
+                many,
+            } => {
+                let Some(i) = key
+                    .checked_sub(*base)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .filter(|&i| i < slots.len())
+                else {
+                    return;
+                };
+                match slots[i] {
+                    MANY => {
+                        let Some(rows) = many.get_mut(&key) else {
+                            return;
+                        };
+                        rows.retain(|&r| r != row);
+                        match rows.as_slice() {
+                            [] => {
+                                many.remove(&key);
+                                slots[i] = EMPTY;
+                                *used -= 1;
+                            }
+                            &[only] => {
+                                many.remove(&key);
+                                slots[i] = only;
+                            }
+                            _ => {}
+                        }
+                    }
+                    r if r == row => {
+                        slots[i] = EMPTY;
+                        *used -= 1;
+                    }
+                    _ => {}
+                }
+                // A table emptied by deletes gives its array back.
+                if *used == 0 {
+                    *slots = Vec::new();
+                }
+            }
+            IntKeys::Sparse(h) => {
+                if let std::collections::hash_map::Entry::Occupied(mut o) = h.entry(key) {
+                    if o.get_mut().remove(row) {
+                        o.remove();
+                    }
+                }
+            }
+        }
+    }
+
+    fn go_sparse(&mut self) {
+        let IntKeys::Dense {
+            base, slots, many, ..
+        } = self
+        else {
+            return;
+        };
+        let mut h = IntMap::default();
+        h.reserve(slots.len() / 2);
+        for (i, &r) in slots.iter().enumerate() {
+            let key = *base + i as i64;
+            match r {
+                EMPTY => {}
+                MANY => {
+                    if let Some(rows) = many.remove(&key) {
+                        h.insert(key, Posting::from_sorted(rows));
+                    }
+                }
+                r => {
+                    h.insert(key, Posting::One(r));
+                }
+            }
+        }
+        aiondb_sdk::log::debug!(
+            "integer index keys are sparse; {} keys move to a hash table",
+            h.len()
+        );
+        *self = IntKeys::Sparse(h);
+    }
+}
+
+/// Hashing for integer keys: the low bits (the bucket) are the key
+/// itself, so ascending ids fill neighbouring buckets (inserts stay in
+/// cache); the top 7 bits (hashbrown's tag) come from a multiplication so
+/// tags still tell keys apart. SipHash would cost more than the probe.
+#[derive(Default)]
+pub(crate) struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        let x = i as u64;
+        self.0 = x ^ (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(k: &IntKeys, key: i64) -> Vec<RowId> {
+        k.get(key).map(<[RowId]>::to_vec).unwrap_or_default()
+    }
+
+    #[test]
+    fn consecutive_keys_stay_dense_and_read_back() {
+        let mut k = IntKeys::default();
+        for i in 0..10_000 {
+            k.add(i + 100, i as u64);
+        }
+        assert!(matches!(k, IntKeys::Dense { .. }));
+        assert_eq!(rows(&k, 100), vec![0]);
+        assert_eq!(rows(&k, 10_099), vec![9_999]);
+        assert_eq!(rows(&k, 99), Vec::<RowId>::new());
+        assert_eq!(rows(&k, 10_100), Vec::<RowId>::new());
+        assert_eq!(rows(&k, i64::MIN), Vec::<RowId>::new());
+        assert_eq!(rows(&k, i64::MAX), Vec::<RowId>::new());
+    }
+
+    #[test]
+    fn descending_and_shuffled_keys_stay_dense() {
+        let mut k = IntKeys::default();
+        for i in (0..5_000).rev() {
+            k.add(i, i as u64);
+        }
+        for i in 0..5_000u64 {
+            let key = 5_000 + ((i * 7919) % 5_000) as i64;
+            k.add(key, key as u64);
+        }
+        assert!(matches!(k, IntKeys::Dense { .. }));
+        for key in 0..10_000 {
+            assert_eq!(rows(&k, key), vec![key as u64], "key {key}");
+        }
+    }
+
+    #[test]
+    fn several_rows_per_key_and_removal() {
+        let mut k = IntKeys::default();
+        k.add(5, 10);
+        k.add(5, 3);
+        k.add(5, 3);
+        k.add(6, 11);
+        assert_eq!(rows(&k, 5), vec![3, 10]);
+        k.remove(5, 10);
+        assert_eq!(rows(&k, 5), vec![3]);
+        k.remove(5, 3);
+        assert_eq!(rows(&k, 5), Vec::<RowId>::new());
+        k.remove(5, 3);
+        k.remove(1_000_000, 3);
+        assert_eq!(rows(&k, 6), vec![11]);
+    }
+
+    #[test]
+    fn sparse_keys_move_to_a_hash_table_with_their_rows() {
+        let mut k = IntKeys::default();
+        for i in 0..100 {
+            k.add(i, i as u64);
+        }
+        k.add(50, 500);
+        k.add(i64::MAX, 7);
+        k.add(i64::MIN, 8);
+        assert!(matches!(k, IntKeys::Sparse(_)));
+        assert_eq!(rows(&k, 50), vec![50, 500]);
+        assert_eq!(rows(&k, 99), vec![99]);
+        assert_eq!(rows(&k, i64::MAX), vec![7]);
+        assert_eq!(rows(&k, i64::MIN), vec![8]);
+        k.remove(50, 50);
+        assert_eq!(rows(&k, 50), vec![500]);
+    }
+}
