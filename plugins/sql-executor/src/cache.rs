@@ -15,8 +15,10 @@
 //! CTEs, data-modifying CTEs, window functions, table functions, EXPLAIN,
 //! DDL).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use aiondb_sdk::plan::{ExprKind, Operator};
 use aiondb_sdk::prelude::*;
@@ -25,8 +27,8 @@ use crate::dml::DmlSpec;
 use crate::ops::{QueryCursor, QueryState};
 use crate::shared::*;
 
-/// Entries kept at most; beyond it the cache starts over (plans of
-/// dropped statements are never told about).
+/// Entries kept at most per executor and thread; beyond it the cache
+/// starts over (plans of dropped statements are never told about).
 const CAPACITY: usize = 512;
 
 enum Entry {
@@ -43,9 +45,43 @@ struct Kept {
 /// the rest of a lookup).
 type PlanMap = HashMap<u64, Kept, aiondb_sdk::hash::BuildIdHasher>;
 
-#[derive(Default)]
+/// Source of `PlanCache` instance ids.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Kept states per executor instance, per thread: taking and giving
+    /// back a state costs no lock, and sessions on other threads never
+    /// wait for each other here. A session runs a statement on one thread,
+    /// so it finds its states again; when it moves to another thread it
+    /// compiles once there. Plugin libraries stay loaded for the life of
+    /// the process, so these destructors can always run.
+    static KEPT: RefCell<HashMap<u64, PlanMap, aiondb_sdk::hash::BuildIdHasher>> =
+        RefCell::new(HashMap::default());
+}
+
+/// One executor's kept states (the key of its per-thread maps).
 pub(crate) struct PlanCache {
-    map: Mutex<PlanMap>,
+    instance: u64,
+}
+
+impl Default for PlanCache {
+    fn default() -> Self {
+        PlanCache {
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for PlanCache {
+    fn drop(&mut self) {
+        // Other threads' maps keep this instance's states until their
+        // thread ends or the map starts over; they are never used again.
+        let _ = KEPT.try_with(|k| {
+            if let Ok(mut k) = k.try_borrow_mut() {
+                k.remove(&self.instance);
+            }
+        });
+    }
 }
 
 /// Where a running query's state goes back to.
@@ -63,29 +99,29 @@ impl Home {
 }
 
 impl PlanCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PlanMap> {
-        // A panic while holding the lock leaves a usable map.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn take(&self, id: u64) -> Option<Kept> {
-        self.lock().remove(&id)
+        KEPT.try_with(|k| {
+            let mut k = k.try_borrow_mut().ok()?;
+            k.get_mut(&self.instance)?.remove(&id)
+        })
+        .ok()
+        .flatten()
     }
 
     fn put(&self, id: u64, catalog_version: u64, entry: Entry) {
-        let evicted = {
-            let mut map = self.lock();
-            let evicted = (map.len() >= CAPACITY).then(|| std::mem::take(&mut *map));
-            map.insert(
-                id,
-                Kept {
-                    catalog_version,
-                    entry,
-                },
-            );
-            evicted
+        let kept = Kept {
+            catalog_version,
+            entry,
         };
-        // Dropped outside the lock.
+        // Dropped outside the borrow: dropping a state may run code that
+        // comes back here (a cursor giving back its own state).
+        let evicted = KEPT.try_with(|k| {
+            let mut k = k.try_borrow_mut().ok()?;
+            let map = k.entry(self.instance).or_default();
+            let evicted = (map.len() >= CAPACITY).then(|| std::mem::take(map));
+            map.insert(id, kept);
+            evicted
+        });
         drop(evicted);
     }
 }

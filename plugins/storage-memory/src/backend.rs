@@ -1,5 +1,6 @@
 //! The `StorageBackend` implementation.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering as AtOrd};
@@ -35,16 +36,22 @@ struct Inner {
     mem: Arc<MemAccount>,
     /// Versions deleted by a transaction below this are dead to everyone.
     horizon: AtomicU64,
-    /// States of finished transactions, emptied, for the next ones: an
-    /// autocommit statement then allocates no state, undo log or count
-    /// list. A leaf lock (never held while taking another). Boxed: states
-    /// move between this list and the active map without copying.
-    #[allow(clippy::vec_box)]
-    spare: Mutex<Vec<Box<TxnState>>>,
 }
 
-/// Spare transaction states kept at most.
-const SPARE_STATES: usize = 64;
+/// Spare transaction states kept at most, per thread.
+const SPARE_STATES: usize = 8;
+
+thread_local! {
+    /// States of finished transactions, emptied, for the next ones: an
+    /// autocommit statement then allocates no state, undo log or count
+    /// list. Per thread, so taking one costs no lock: a session begins and
+    /// ends its transactions on one thread (when not, a state just moves
+    /// to another thread's list). Boxed: states move between this list and
+    /// the active map without copying. A state holds nothing of one
+    /// backend once emptied, so every backend of the process shares them.
+    #[allow(clippy::vec_box)]
+    static SPARE: RefCell<Vec<Box<TxnState>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The `in_memory` backend. Cloning shares the same database.
 #[derive(Clone)]
@@ -145,7 +152,6 @@ impl MemoryBackend {
                     limit: AtomicU64::new(0),
                 }),
                 horizon: AtomicU64::new(1),
-                spare: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -181,7 +187,7 @@ impl MemoryBackend {
         first_statement: bool,
         wait: LockWait,
     ) -> TxnId {
-        let spare = lock(&self.inner.spare).pop();
+        let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
         let mut g = lock(&self.inner.mgr);
         // Taken before the id is handed out: the transaction knows its own
         // rows by id, and ids from xmax on are invisible anyway. Usually the
@@ -228,8 +234,7 @@ impl MemoryBackend {
     }
 
     /// Empties a finished transaction's state (dropping what its undo log
-    /// held, outside every lock but the spare list's) and keeps it for a
-    /// later transaction.
+    /// held, outside every lock) and keeps it for a later transaction.
     fn recycle(&self, mut st: Box<TxnState>) {
         // Big logs are not worth keeping.
         if st.undo.capacity() > 1024 {
@@ -247,10 +252,13 @@ impl MemoryBackend {
         st.deltas.clear();
         st.ssi = None;
         st.waiting_for = None;
-        let mut spare = lock(&self.inner.spare);
-        if spare.len() < SPARE_STATES {
-            spare.push(st);
-        }
+        SPARE.with(|s| {
+            if let Ok(mut spare) = s.try_borrow_mut() {
+                if spare.len() < SPARE_STATES {
+                    spare.push(st);
+                }
+            }
+        });
     }
 
     pub(crate) fn begin_statement_impl(&self, txn: TxnId, wait: LockWait) -> DbResult<()> {
