@@ -6,6 +6,7 @@
 //! engine pool. See README.md for settings.
 
 mod guard;
+mod named;
 pub mod proto;
 pub mod scram;
 mod server;

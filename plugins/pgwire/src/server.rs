@@ -2,7 +2,6 @@
 //! query protocols over one kernel session. Engine work runs on the
 //! kernel's engine pool; this side only reads, parses and writes.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -22,6 +21,7 @@ use aiondb_sdk::types::{DataType, TypeId};
 use aiondb_sdk::value::{FormatOptions, Value};
 
 use crate::guard::{Backoff, CancelRegistry};
+use crate::named::Named;
 use crate::proto::{self, ErrorFields, FieldDescription, Frontend, Startup};
 use crate::scram::{ScramError, ScramServer, Verifier};
 use crate::tls::Tls;
@@ -129,8 +129,8 @@ pub(crate) struct Conn<S> {
     /// direct.
     inline: bool,
     /// The extended protocol's statements and portals by name.
-    stmts: HashMap<String, Stmt>,
-    portals: HashMap<String, Portal>,
+    stmts: Named<Stmt>,
+    portals: Named<Portal>,
     /// After an error in an extended-query batch, messages are skipped
     /// until Sync (as PostgreSQL does).
     skipping: bool,
@@ -261,8 +261,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             rend: 0,
             sock: None,
             inline: false,
-            stmts: HashMap::new(),
-            portals: HashMap::new(),
+            stmts: Named::default(),
+            portals: Named::default(),
             skipping: false,
             cycle_start: true,
         }
@@ -789,8 +789,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
         msg: Frontend,
-        stmts: &mut HashMap<String, Stmt>,
-        portals: &mut HashMap<String, Portal>,
+        stmts: &mut Named<Stmt>,
+        portals: &mut Named<Portal>,
     ) -> Result<Option<DbResult<()>>, Fatal> {
         let result: DbResult<()> = match msg {
             Frontend::Terminate => return Ok(None),
@@ -1168,7 +1168,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     async fn parse(
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
-        stmts: &mut HashMap<String, Stmt>,
+        stmts: &mut Named<Stmt>,
         name: String,
         sql: String,
         param_oids: Vec<u32>,
@@ -1207,8 +1207,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     #[allow(clippy::too_many_arguments)]
     fn bind(
         &mut self,
-        stmts: &HashMap<String, Stmt>,
-        portals: &mut HashMap<String, Portal>,
+        stmts: &Named<Stmt>,
+        portals: &mut Named<Portal>,
         portal: String,
         statement: String,
         param_formats: Vec<i16>,
@@ -1260,8 +1260,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
 
     fn describe(
         &mut self,
-        stmts: &HashMap<String, Stmt>,
-        portals: &HashMap<String, Portal>,
+        stmts: &Named<Stmt>,
+        portals: &Named<Portal>,
         portal: bool,
         name: &str,
     ) -> DbResult<()> {
@@ -1295,8 +1295,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     async fn execute(
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
-        stmts: &HashMap<String, Stmt>,
-        portals: &mut HashMap<String, Portal>,
+        stmts: &Named<Stmt>,
+        portals: &mut Named<Portal>,
         name: &str,
         max_rows: i32,
     ) -> DbResult<()> {
