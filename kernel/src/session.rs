@@ -444,6 +444,10 @@ pub struct Session {
     metrics_shard: usize,
     /// Cancels the running statement (see [`Session::cancel_flag`]).
     cancel: CancelFlag,
+    /// The running statement's lock wait bounds, refreshed per statement
+    /// in place: it holds a clone of `cancel` made once, so handing it to
+    /// the storage costs no reference counting.
+    wait: LockWait,
     /// Named prepared statements (the extended protocol's), by name: the
     /// namespace DEALLOCATE works on. Ids are the surface's handles.
     named: HashMap<String, u64>,
@@ -598,6 +602,10 @@ impl Session {
             replanned: HashMap::new(),
             format: Arc::default(),
             metrics_shard,
+            wait: LockWait {
+                cancel: cancel.clone(),
+                ..LockWait::default()
+            },
             cancel,
             named: HashMap::new(),
             deallocated: Vec::new(),
@@ -1296,13 +1304,13 @@ impl Session {
         // As in PostgreSQL, the first statement of a transaction starts when
         // the transaction does (and one clock read is saved).
         let statement_start = if first { txn_start } else { now_pg_micros() };
-        let wait = self.lock_wait(statement_start);
+        self.set_lock_wait(statement_start);
         // An implicit transaction began together with its first statement
         // (`begin_with_statement`).
         if !first {
             self.engine
                 .storage()?
-                .begin_statement(txn_id, &wait)
+                .begin_statement(txn_id, &self.wait)
                 .into_result()?;
         }
         let ctx = &mut self.exec_ctx;
@@ -1311,7 +1319,7 @@ impl Session {
         ctx.read_only = read_only;
         ctx.txn_start = txn_start;
         ctx.statement_start = statement_start;
-        ctx.deadline_unix_us = wait.deadline_unix_us;
+        ctx.deadline_unix_us = self.wait.deadline_unix_us;
         ctx.lock_timeout_ms = self.lock_timeout_ms;
         let ctx = &self.exec_ctx;
         let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
@@ -1371,10 +1379,11 @@ impl Session {
     ) -> DbResult<()> {
         let isolation = isolation.unwrap_or(self.default_isolation);
         let read_only = read_only.unwrap_or(self.default_read_only);
-        let storage = self.engine.storage()?;
         let start = now_pg_micros();
+        self.set_lock_wait(start);
+        let storage = self.engine.storage()?;
         let id = if implicit {
-            storage.begin_with_statement(isolation, read_only, &self.lock_wait(start))
+            storage.begin_with_statement(isolation, read_only, &self.wait)
         } else {
             storage.begin(isolation, read_only)
         }
@@ -1400,17 +1409,14 @@ impl Session {
     /// The lock_timeout and the statement_timeout deadline (Unix
     /// microseconds, 0 = none) of a statement starting at `start`
     /// (PostgreSQL-epoch microseconds).
-    fn lock_wait(&self, start: i64) -> LockWait {
-        let deadline_unix_us = if self.statement_timeout_ms > 0 {
+    /// Sets `self.wait` for a statement starting at `start`.
+    fn set_lock_wait(&mut self, start: i64) {
+        self.wait.deadline_unix_us = if self.statement_timeout_ms > 0 {
             (start + PG_EPOCH_MICROS_FROM_UNIX).max(0) as u64 + self.statement_timeout_ms * 1000
         } else {
             0
         };
-        LockWait {
-            timeout_ms: self.lock_timeout_ms,
-            deadline_unix_us,
-            cancel: self.cancel.clone(),
-        }
+        self.wait.timeout_ms = self.lock_timeout_ms;
     }
 
     fn set_txn_settings(&mut self) {

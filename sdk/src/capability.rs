@@ -296,6 +296,16 @@ impl CancelFlag {
         }
     }
 
+    /// Whether both are the same flag (or both the default one).
+    #[inline]
+    pub fn same(&self, other: &CancelFlag) -> bool {
+        match (&self.flag, &other.flag) {
+            (ROption::RSome(a), ROption::RSome(b)) => std::ptr::eq(&**a, &**b),
+            (ROption::RNone, ROption::RNone) => true,
+            _ => false,
+        }
+    }
+
     /// Whether a cancel was asked for since the last [`Self::reset`].
     #[inline]
     pub fn is_set(&self) -> bool {
@@ -445,6 +455,20 @@ pub struct LockWait {
     pub deadline_unix_us: u64,
     /// The statement's cancel request: a wait ends with 57014 once set.
     pub cancel: CancelFlag,
+}
+
+impl LockWait {
+    /// Makes `self` equal to `other` without touching the cancel flag's
+    /// reference count when both already share it (per statement, the
+    /// usual case: a session's flag never changes).
+    #[inline]
+    pub fn assign_from(&mut self, other: &LockWait) {
+        self.timeout_ms = other.timeout_ms;
+        self.deadline_unix_us = other.deadline_unix_us;
+        if !self.cancel.same(&other.cancel) {
+            self.cancel = other.cancel.clone();
+        }
+    }
 }
 
 /// Result of locking a row.

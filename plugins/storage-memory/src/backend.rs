@@ -185,7 +185,7 @@ impl MemoryBackend {
         &self,
         isolation: IsolationLevel,
         first_statement: bool,
-        wait: LockWait,
+        wait: &LockWait,
     ) -> TxnId {
         let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
         let mut g = lock(&self.inner.mgr);
@@ -209,7 +209,8 @@ impl MemoryBackend {
                 st.snapshot = snap;
                 st.snapshot_fixed = first_statement;
                 st.cid = u32::from(first_statement);
-                st.wait = wait;
+                // Usually the same session's state: its cancel flag stays.
+                st.wait.assign_from(wait);
                 st.waiting_for = None;
                 st.ssi = ssi;
                 st
@@ -223,7 +224,7 @@ impl MemoryBackend {
                 savepoints: Vec::new(),
                 locks: Vec::new(),
                 table_locks: Default::default(),
-                wait,
+                wait: wait.clone(),
                 waiting_for: None,
                 ssi,
                 deltas: Deltas::default(),
@@ -261,7 +262,7 @@ impl MemoryBackend {
         });
     }
 
-    pub(crate) fn begin_statement_impl(&self, txn: TxnId, wait: LockWait) -> DbResult<()> {
+    pub(crate) fn begin_statement_impl(&self, txn: TxnId, wait: &LockWait) -> DbResult<()> {
         let mut g = lock(&self.inner.mgr);
         let seq = g.commit_seq;
         let fresh = {
@@ -270,7 +271,7 @@ impl MemoryBackend {
         };
         let snap = fresh.then(|| g.snapshot());
         let st = g.state_mut(txn)?;
-        st.wait = wait;
+        st.wait.assign_from(wait);
         st.cid = st.cid.checked_add(1).ok_or_else(|| {
             AionError::new(
                 SqlState::PROGRAM_LIMIT_EXCEEDED,
@@ -1575,7 +1576,7 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn begin(&self, isolation: IsolationLevel, _read_only: bool) -> AResult<TxnId> {
-        r(Ok(self.begin_impl(isolation, false, LockWait::default())))
+        r(Ok(self.begin_impl(isolation, false, &LockWait::default())))
     }
 
     fn begin_with_statement(
@@ -1584,7 +1585,7 @@ impl StorageBackend for MemoryBackend {
         _read_only: bool,
         wait: &LockWait,
     ) -> AResult<TxnId> {
-        r(Ok(self.begin_impl(isolation, true, wait.clone())))
+        r(Ok(self.begin_impl(isolation, true, wait)))
     }
 
     fn fetch(
@@ -1600,7 +1601,7 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn begin_statement(&self, txn: TxnId, wait: &LockWait) -> AResult<()> {
-        r(self.begin_statement_impl(txn, wait.clone()))
+        r(self.begin_statement_impl(txn, wait))
     }
 
     fn commit(&self, txn: TxnId) -> AResult<()> {

@@ -2,7 +2,7 @@
 //! and the SERIALIZABLE read/write bookkeeping. Everything here lives under
 //! one mutex that is only ever taken after (never before) a table lock.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aiondb_sdk::capability::{IsolationLevel, LockWait, RowId, TxnId};
@@ -184,11 +184,88 @@ pub(crate) struct LockEntry {
     pub shared: Vec<TxnId>,
 }
 
+/// Running transactions by id, sorted. Ids only grow, so a new one goes at
+/// the end, and few run at once: one vector beats a btree's node walk at
+/// the begin and end of every autocommit statement. Boxed: a state is a
+/// few hundred bytes and moves in and out on every statement.
+#[derive(Default)]
+#[allow(clippy::vec_box)]
+pub(crate) struct Active(Vec<(TxnId, Box<TxnState>)>);
+
+type ActiveIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (TxnId, Box<TxnState>)>,
+    fn(&'a (TxnId, Box<TxnState>)) -> (&'a TxnId, &'a TxnState),
+>;
+
+impl Active {
+    #[inline]
+    fn pos(&self, id: TxnId) -> Result<usize, usize> {
+        // The newest is the usual one asked for.
+        match self.0.last() {
+            Some((last, _)) if *last == id => Ok(self.0.len() - 1),
+            Some((last, _)) if *last < id => Err(self.0.len()),
+            _ => self.0.binary_search_by_key(&id, |e| e.0),
+        }
+    }
+
+    pub fn insert(&mut self, id: TxnId, st: Box<TxnState>) {
+        match self.pos(id) {
+            Ok(i) => self.0[i].1 = st,
+            Err(i) => self.0.insert(i, (id, st)),
+        }
+    }
+
+    pub fn remove(&mut self, id: &TxnId) -> Option<Box<TxnState>> {
+        let i = self.pos(*id).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    #[inline]
+    pub fn get(&self, id: &TxnId) -> Option<&TxnState> {
+        let i = self.pos(*id).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, id: &TxnId) -> Option<&mut TxnState> {
+        let i = self.pos(*id).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    #[inline]
+    pub fn contains_key(&self, id: &TxnId) -> bool {
+        self.pos(*id).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Ids in ascending order.
+    pub fn keys(&self) -> impl Iterator<Item = &TxnId> {
+        self.0.iter().map(|e| &e.0)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &TxnState> {
+        self.0.iter().map(|e| &*e.1)
+    }
+
+    pub fn iter(&self) -> ActiveIter<'_> {
+        self.0.iter().map(|e| (&e.0, &*e.1))
+    }
+}
+
+impl<'a> IntoIterator for &'a Active {
+    type Item = (&'a TxnId, &'a TxnState);
+    type IntoIter = ActiveIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 pub(crate) struct Mgr {
     pub next_txn: TxnId,
-    /// Boxed: a transaction's state is a few hundred bytes, and per
-    /// statement it would otherwise be moved into and out of btree nodes.
-    pub active: BTreeMap<TxnId, Box<TxnState>>,
+    pub active: Active,
     pub locks: HashMap<(TableId, RowId), LockEntry>,
     /// Table locks, held to the end of the transaction: writers share,
     /// DDL that replaces or drops contents (TRUNCATE, ALTER, DROP, index
@@ -213,7 +290,7 @@ impl Mgr {
     pub fn new() -> Self {
         Mgr {
             next_txn: 1,
-            active: BTreeMap::new(),
+            active: Active::default(),
             locks: HashMap::new(),
             table_locks: HashMap::default(),
             commit_seq: 0,
@@ -243,17 +320,11 @@ impl Mgr {
     }
 
     pub fn state(&self, txn: TxnId) -> DbResult<&TxnState> {
-        self.active
-            .get(&txn)
-            .map(|b| &**b)
-            .ok_or_else(|| no_txn(txn))
+        self.active.get(&txn).ok_or_else(|| no_txn(txn))
     }
 
     pub fn state_mut(&mut self, txn: TxnId) -> DbResult<&mut TxnState> {
-        self.active
-            .get_mut(&txn)
-            .map(|b| &mut **b)
-            .ok_or_else(|| no_txn(txn))
+        self.active.get_mut(&txn).ok_or_else(|| no_txn(txn))
     }
 
     /// Oldest xmin of any running snapshot: a version deleted by a
