@@ -29,7 +29,9 @@ use crate::{lock, read, write};
 const VACUUM_MIN_DEAD: u64 = 1024;
 
 struct Inner {
-    tables: RwLock<HashMap<TableId, Arc<TableCell>>>,
+    // Table ids hashed with one multiplication: SipHash would cost more
+    // than the rest of a point read's table lookup.
+    tables: RwLock<HashMap<TableId, Arc<TableCell>, aiondb_sdk::hash::BuildIdHasher>>,
     mgr: Mutex<Mgr>,
     /// Signalled whenever a transaction ends (lock waiters re-check).
     cond: Condvar,
@@ -144,7 +146,7 @@ impl MemoryBackend {
     pub fn new() -> Self {
         MemoryBackend {
             inner: Arc::new(Inner {
-                tables: RwLock::new(HashMap::new()),
+                tables: RwLock::new(HashMap::default()),
                 mgr: Mutex::new(Mgr::new()),
                 cond: Condvar::new(),
                 mem: Arc::new(MemAccount {
