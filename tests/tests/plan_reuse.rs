@@ -159,3 +159,41 @@ fn reruns_of_data_modifying_ctes_modify_every_time() {
     }
     assert_eq!(ints(&mut c, &del, &[Value::Int4(1)]), vec![vec![0]]);
 }
+
+/// A kept INSERT ... RETURNING hands back its rows on every run (they no
+/// longer travel through a cursor), and a failed check leaves nothing
+/// behind for the next run.
+#[test]
+fn reruns_of_insert_returning_return_their_rows() {
+    let (_db, mut c) = setup();
+    let ins = c
+        .prepare("INSERT INTO kv VALUES ($1, $2, $3) RETURNING id, n * 2")
+        .expect("prepare");
+    for i in 0..5 {
+        let r = c
+            .query(
+                &ins,
+                &[Value::Int4(500 + i), Value::text("r"), Value::Int4(i)],
+            )
+            .expect("insert returning");
+        assert_eq!(r.tag(), "INSERT 0 1");
+        let rows: Vec<Vec<i64>> = r
+            .rows()
+            .map(|row| (0..2).filter_map(|j| row.get_i64(j)).collect())
+            .collect();
+        assert_eq!(rows, vec![vec![i64::from(500 + i), i64::from(2 * i)]]);
+    }
+    let e = c
+        .query(&ins, &[Value::Int4(600), Value::Null, Value::Int4(1)])
+        .expect_err("not null");
+    assert_eq!(e.sqlstate.as_str(), "23502");
+    let r = c
+        .query(&ins, &[Value::Int4(601), Value::text("s"), Value::Int4(3)])
+        .expect("insert after a failed check");
+    assert_eq!(r.len(), 1);
+    let count = c
+        .execute("SELECT count(*) FROM kv WHERE id >= 500")
+        .expect("count");
+    let n = count.rows().next().and_then(|row| row.get_i64(0));
+    assert_eq!(n, Some(6));
+}

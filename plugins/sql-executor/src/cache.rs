@@ -245,6 +245,9 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
 enum Started {
     Boxed(RowCursorBox),
     Query(QueryCursor),
+    /// A kept DML statement that ran: its RETURNING rows and count (no
+    /// cursor object or schema copy when the caller wants it all).
+    Dml(Vec<Vec<Value>>, u64),
 }
 
 /// `Executor::execute`, reusing compiled state for kernel-kept plans.
@@ -258,6 +261,7 @@ pub(crate) fn execute(
     Ok(match start(cache, ctx, services, plan, params)? {
         Started::Boxed(c) => c,
         Started::Query(q) => aiondb_sdk::plugin::guarded_cursor(q),
+        Started::Dml(rows, affected) => crate::dml::finish_dml(plan, (rows, affected))?,
     })
 }
 
@@ -273,6 +277,15 @@ pub(crate) fn run(
 ) -> DbResult<u64> {
     match start(cache, ctx, services, plan, params)? {
         Started::Query(mut q) => q.drain_into(out),
+        Started::Dml(rows, affected) => {
+            for r in rows {
+                if r.len() != out.width() {
+                    return Err(bad_plan("RETURNING width differs from the plan output"));
+                }
+                out.push_row(r);
+            }
+            Ok(affected)
+        }
         Started::Boxed(mut c) => {
             while let Some(mut b) = c.next_batch(0).into_result()?.into_option() {
                 if b.width() != out.width() {
@@ -335,9 +348,9 @@ fn start(
             }
         };
         let (cx, spec) = &mut *run;
-        let cursor = crate::dml::finish_dml(plan, spec.run(cx)?)?;
+        let (rows, affected) = spec.run(cx)?;
         cache.put(id, version, Entry::Dml(run));
-        return Ok(Started::Boxed(cursor));
+        return Ok(Started::Dml(rows, affected));
     }
     let reused = match kept {
         Some(Entry::Query(mut st)) => refresh(&mut st.cx, ctx, services, params).then_some(st),

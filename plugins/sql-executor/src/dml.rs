@@ -747,27 +747,35 @@ fn insert(
     input.open(cx)?;
     while input.advance(cx)? {
         cx.tick()?;
-        let mut row = input.current().to_vec();
-        if row.len() != w {
+        let got = input.current().len();
+        if got != w {
             return Err(bad_plan(format!(
-                "INSERT input has {} columns, table \"{}\" has {w}",
-                row.len(),
+                "INSERT input has {got} columns, table \"{}\" has {w}",
                 t.table.name
             )));
         }
-        validate_row(cx, t, &mut row, None)?;
         let Some((arbiter, action)) = &oc else {
-            cx.reserve(row_bytes(&row))?;
+            // Moved straight into the batch and checked there: no copy of
+            // the row (and of its strings) per insert.
+            input.take_current(&mut pending);
+            let last = pending.len() - 1;
+            let Some(row) = pending.row_mut(last) else {
+                return Err(bad_plan("INSERT row vanished from its batch"));
+            };
+            validate_row(cx, t, row, None)?;
+            let bytes = row_bytes(row);
             if !t.returning.is_empty() {
-                pending_rows.push(row.clone());
+                pending_rows.push(row.to_vec());
             }
-            pending.push_row(row);
+            cx.reserve(bytes)?;
             // Flush in chunks so huge INSERT ... SELECT stays bounded.
             if pending.len() >= 1024 {
                 affected += flush(cx, t, &mut pending)?;
             }
             continue;
         };
+        let mut row = input.current().to_vec();
+        validate_row(cx, t, &mut row, None)?;
         let st = storage(cx, &t.table)?;
         let mut one = RowBatch::with_capacity(w, 1);
         one.push_row(row.iter().cloned());
