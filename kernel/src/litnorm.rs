@@ -49,7 +49,7 @@ impl Literal {
 }
 
 /// A statement with its safe literals replaced by `$1`, `$2`, ...
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Normalized {
     /// Cache key: the text with placeholders, a NUL, then the literals'
     /// types (`WHERE a = 1` and `WHERE a = 1.5` plan differently). One
@@ -327,25 +327,50 @@ impl<'a> Scanner<'a> {
 
 /// The literal a number's text denotes, typed as the planner types it.
 fn number_literal(text: &str, negative: bool, integer: bool) -> Literal {
-    let signed = if negative {
+    if integer {
+        // Digits only: parsed as they are and negated in i128, so no string
+        // is built for the common case (i64::MIN included).
+        if let Ok(u) = text.parse::<u64>() {
+            let i = if negative {
+                -i128::from(u)
+            } else {
+                i128::from(u)
+            };
+            if let Ok(i) = i32::try_from(i) {
+                return Literal::Int4(i);
+            }
+            if let Ok(i) = i64::try_from(i) {
+                return Literal::Int8(i);
+            }
+        }
+    }
+    Literal::Numeric(if negative {
         format!("-{text}")
     } else {
         text.to_string()
-    };
-    if integer {
-        if let Ok(i) = signed.parse::<i32>() {
-            return Literal::Int4(i);
-        }
-        if let Ok(i) = signed.parse::<i64>() {
-            return Literal::Int8(i);
-        }
-    }
-    Literal::Numeric(signed)
+    })
 }
 
 /// Normalises a single statement; `None` when it has no literal to replace
 /// or holds anything the scanner does not understand.
+#[cfg(test)]
 pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
+    let mut n = Normalized::default();
+    normalize_into(sql, &mut n).then_some(n)
+}
+
+/// [`normalize`] into `out`, whose buffers are reused (a session keeps one:
+/// a statement then allocates no key or literal list); false when the
+/// statement has no literal to replace or holds anything the scanner does
+/// not understand (`out` is then unspecified).
+pub(crate) fn normalize_into(sql: &str, out: &mut Normalized) -> bool {
+    out.key.clear();
+    out.literals.clear();
+    out.sql_len = 0;
+    scan(sql, out).is_some()
+}
+
+fn scan(sql: &str, out: &mut Normalized) -> Option<()> {
     let mut sc = Scanner {
         s: sql.as_bytes(),
         text: sql,
@@ -356,11 +381,6 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
     let mut first_word = true;
     let mut frozen = false;
     let mut pending: Option<Pending> = None;
-    let mut out = Normalized {
-        key: String::new(),
-        sql_len: 0,
-        literals: Vec::new(),
-    };
     // Where the text not yet copied to `out.key` starts.
     let mut last = 0;
     let mut ended = false;
@@ -599,7 +619,7 @@ pub(crate) fn normalize(sql: &str) -> Option<Normalized> {
     for l in &out.literals {
         out.key.push(l.code());
     }
-    Some(out)
+    Some(())
 }
 
 fn push_num(out: &mut String, n: usize) {

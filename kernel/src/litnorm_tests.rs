@@ -303,3 +303,42 @@ fn keywords_in_any_case() {
         Some("select a from t where a = $1 and b = $2\0iu".into())
     );
 }
+
+#[test]
+fn integer_literals_take_the_smallest_type_at_every_boundary() {
+    let cases: [(&str, bool, Literal); 10] = [
+        ("2147483647", false, Literal::Int4(i32::MAX)),
+        ("2147483648", false, Literal::Int8(2_147_483_648)),
+        ("2147483648", true, Literal::Int4(i32::MIN)),
+        ("2147483649", true, Literal::Int8(-2_147_483_649)),
+        ("9223372036854775807", false, Literal::Int8(i64::MAX)),
+        ("9223372036854775808", true, Literal::Int8(i64::MIN)),
+        (
+            "9223372036854775808",
+            false,
+            Literal::Numeric("9223372036854775808".into()),
+        ),
+        (
+            "9223372036854775809",
+            true,
+            Literal::Numeric("-9223372036854775809".into()),
+        ),
+        (
+            "99999999999999999999999",
+            true,
+            Literal::Numeric("-99999999999999999999999".into()),
+        ),
+        ("007", true, Literal::Int4(-7)),
+    ];
+    for (text, negative, want) in cases {
+        assert_eq!(
+            number_literal(text, negative, true),
+            want,
+            "{text} {negative}"
+        );
+    }
+    assert_eq!(
+        number_literal("1.5", true, false),
+        Literal::Numeric("-1.5".into())
+    );
+}

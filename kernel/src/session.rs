@@ -434,6 +434,8 @@ pub struct Session {
     /// parameters (see [`litnorm`]), keyed by the normalised text and the
     /// literals' types.
     lit_cache: HashMap<String, LitEntry>,
+    /// Buffers of the last normalised statement, reused by the next.
+    lit_scratch: litnorm::Normalized,
     /// Fresh plans of prepared statements whose own plan went stale (DDL,
     /// another search path), keyed by the statement's syntax tree. An entry
     /// holds that tree, so the address cannot be reused while it exists.
@@ -599,6 +601,7 @@ impl Session {
             txn: None,
             cache: HashMap::new(),
             lit_cache: HashMap::new(),
+            lit_scratch: litnorm::Normalized::default(),
             replanned: HashMap::new(),
             format: Arc::default(),
             metrics_shard,
@@ -774,10 +777,16 @@ impl Session {
             }
         }
         // Statements differing only in literals share a plan.
-        if let Some(n) = litnorm::normalize(sql) {
-            if let Some(outcome) = self.execute_normalized(&n) {
+        // The scratch is out of `self` while the statement runs.
+        let mut n = std::mem::take(&mut self.lit_scratch);
+        if litnorm::normalize_into(sql, &mut n) {
+            let outcome = self.execute_normalized(&n);
+            self.lit_scratch = n;
+            if let Some(outcome) = outcome {
                 return outcome;
             }
+        } else {
+            self.lit_scratch = n;
         }
         let trees = match self.engine.parse(sql) {
             Ok(t) => t,
