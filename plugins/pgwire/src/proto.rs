@@ -465,10 +465,11 @@ pub fn ready_for_query(out: &mut Vec<u8>, status: u8) {
     finish(out, at);
 }
 
-/// One column of a RowDescription.
+/// One column of a RowDescription (the name borrowed from the schema: a
+/// description is written for every simple query that returns rows).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldDescription {
-    pub name: String,
+pub struct FieldDescription<'a> {
+    pub name: &'a str,
     /// OID of the source table, 0 when the column is not a plain column.
     pub table_oid: u32,
     /// Attribute number in the source table, 0 when none.
@@ -481,11 +482,14 @@ pub struct FieldDescription {
     pub format: i16,
 }
 
-pub fn row_description(out: &mut Vec<u8>, fields: &[FieldDescription]) {
+pub fn row_description<'a>(
+    out: &mut Vec<u8>,
+    fields: impl ExactSizeIterator<Item = FieldDescription<'a>>,
+) {
     let at = begin(out, b'T');
     out.extend_from_slice(&(fields.len() as i16).to_be_bytes());
     for f in fields {
-        put_cstr(out, &f.name);
+        put_cstr(out, f.name);
         out.extend_from_slice(&f.table_oid.to_be_bytes());
         out.extend_from_slice(&f.column.to_be_bytes());
         out.extend_from_slice(&f.type_oid.to_be_bytes());
@@ -1055,15 +1059,16 @@ mod tests {
         let mut out = Vec::new();
         row_description(
             &mut out,
-            &[FieldDescription {
-                name: "id".into(),
+            [FieldDescription {
+                name: "id",
                 table_oid: 16385,
                 column: 1,
                 type_oid: 23,
                 type_len: type_len(23),
                 type_modifier: -1,
                 format: 1,
-            }],
+            }]
+            .into_iter(),
         );
         let msgs = split(&out);
         assert_eq!(msgs[0].0, b'T');

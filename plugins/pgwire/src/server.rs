@@ -1117,8 +1117,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 continue;
             }
             if r.returns_rows {
-                let fields = describe_fields(&r.columns, &[]);
-                proto::row_description(&mut self.out, &fields);
+                proto::row_description(&mut self.out, describe_fields(&r.columns, &[]));
                 self.write_rows(r, 0, r.rows.len(), &[]).await?;
             }
             proto::command_complete(&mut self.out, r.tag.as_str());
@@ -1273,7 +1272,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 return Err(no_statement(&p.stmt));
             };
             if st.returns_rows {
-                proto::row_description(&mut self.out, &describe_fields(&st.columns, &p.formats));
+                proto::row_description(&mut self.out, describe_fields(&st.columns, &p.formats));
             } else {
                 proto::no_data(&mut self.out);
             }
@@ -1285,7 +1284,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         let oids: Vec<u32> = st.param_types.iter().map(DataType::oid).collect();
         proto::parameter_description(&mut self.out, &oids);
         if st.returns_rows {
-            proto::row_description(&mut self.out, &describe_fields(&st.columns, &[]));
+            proto::row_description(&mut self.out, describe_fields(&st.columns, &[]));
         } else {
             proto::no_data(&mut self.out);
         }
@@ -1468,24 +1467,22 @@ fn expand_formats(codes: &[i16], n: usize, what: &str) -> DbResult<Vec<i16>> {
     Ok(v)
 }
 
-fn describe_fields(columns: &Schema, formats: &[i16]) -> Vec<FieldDescription> {
-    columns
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let oid = f.data_type.oid();
-            FieldDescription {
-                name: f.name.to_string(),
-                table_oid: 0,
-                column: 0,
-                type_oid: oid,
-                type_len: proto::type_len(oid),
-                type_modifier: f.data_type.typmod,
-                format: formats.get(i).copied().unwrap_or(0),
-            }
-        })
-        .collect()
+fn describe_fields<'a>(
+    columns: &'a Schema,
+    formats: &'a [i16],
+) -> impl ExactSizeIterator<Item = FieldDescription<'a>> + 'a {
+    columns.fields.iter().enumerate().map(move |(i, f)| {
+        let oid = f.data_type.oid();
+        FieldDescription {
+            name: f.name.as_str(),
+            table_oid: 0,
+            column: 0,
+            type_oid: oid,
+            type_len: proto::type_len(oid),
+            type_modifier: f.data_type.typmod,
+            format: formats.get(i).copied().unwrap_or(0),
+        }
+    })
 }
 
 /// The type a client declared for a parameter (0 or an unknown OID leaves
