@@ -1415,10 +1415,9 @@ impl Session {
         Ok(())
     }
 
-    /// The lock_timeout and the statement_timeout deadline (Unix
-    /// microseconds, 0 = none) of a statement starting at `start`
-    /// (PostgreSQL-epoch microseconds).
-    /// Sets `self.wait` for a statement starting at `start`.
+    /// Sets `self.wait` to the lock_timeout and the statement_timeout
+    /// deadline (Unix microseconds, 0 = none) of a statement starting at
+    /// `start` (PostgreSQL-epoch microseconds).
     fn set_lock_wait(&mut self, start: i64) {
         self.wait.deadline_unix_us = if self.statement_timeout_ms > 0 {
             (start + PG_EPOCH_MICROS_FROM_UNIX).max(0) as u64 + self.statement_timeout_ms * 1000
