@@ -29,7 +29,7 @@ use crate::catalog::{self, KernelCatalog, UndoEntry};
 use crate::config::{keys, Config};
 use crate::litnorm::{self, Literal, Normalized};
 use crate::registry::{Provider, Registry};
-use crate::sql_metrics::{CommandKind, SqlMetrics};
+use crate::sql_metrics::{CommandKind, SessionCounters, SqlMetrics};
 
 #[path = "session_roles.rs"]
 mod roles;
@@ -442,8 +442,8 @@ pub struct Session {
     replanned: HashMap<usize, Arc<PreparedStatement>>,
     /// TimeZone and DateStyle, parsed once per change of either.
     format: Arc<FormatOptions>,
-    /// This session's shard of the engine's statement counters.
-    metrics_shard: usize,
+    /// This session's statement counters (only it writes them).
+    counters: SessionCounters,
     /// Cancels the running statement (see [`Session::cancel_flag`]).
     cancel: CancelFlag,
     /// The running statement's lock wait bounds, refreshed per statement
@@ -557,7 +557,7 @@ impl Session {
             settings.insert("lock_timeout", engine.limits.lock_timeout_ms.to_string());
         }
         let limits = engine.limits.clone();
-        let metrics_shard = engine.metrics.shard();
+        let counters = engine.metrics.session();
         let trusted = engine
             .services
             .catalog
@@ -604,7 +604,7 @@ impl Session {
             lit_scratch: litnorm::Normalized::default(),
             replanned: HashMap::new(),
             format: Arc::default(),
-            metrics_shard,
+            counters,
             wait: LockWait {
                 cancel: cancel.clone(),
                 ..LockWait::default()
@@ -1245,8 +1245,7 @@ impl Session {
         if let Some(u) = plan.utility() {
             let u = u.clone();
             let r = self.run_utility(&u, plan);
-            let m = &self.engine.metrics;
-            m.command(self.metrics_shard, stmt.kind, r.is_ok());
+            self.counters.command(stmt.kind, r.is_ok());
             return r;
         }
         if self.txn.as_ref().is_some_and(|t| t.failed) {
@@ -1344,8 +1343,8 @@ impl Session {
             ),
             Err(_) => (false, 0, 0),
         };
-        let m = &self.engine.metrics;
-        m.statement(self.metrics_shard, stmt.kind, ok, micros, read, written);
+        self.counters
+            .statement(stmt.kind, ok, micros, read, written);
         let undo = catalog::journal_take();
         if let Some(t) = &mut self.txn {
             t.journal.extend(undo);
@@ -1479,8 +1478,7 @@ impl Session {
             self.engine.kernel_catalog.undo(t.journal);
         }
         let rolled_back = !commit || t.failed || result.is_err();
-        let m = &self.engine.metrics;
-        m.transaction(self.metrics_shard, !rolled_back);
+        self.counters.transaction(!rolled_back);
         let mut changed = false;
         if rolled_back {
             if let Some(before) = t.settings_before {
