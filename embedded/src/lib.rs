@@ -24,6 +24,7 @@ pub mod dump;
 
 use aiondb_kernel::config::{keys, Config};
 use aiondb_kernel::session::{PreparedStatement, Session, SessionOptions, StatementResult};
+use aiondb_kernel::tag::Tag;
 use aiondb_kernel::Kernel;
 use aiondb_sdk::plugin::PluginModuleRef;
 use aiondb_sdk::row::{Field, RowBatch, Schema};
@@ -242,7 +243,7 @@ impl Connection {
 /// The result of one statement: command tag, columns and typed rows.
 #[derive(Clone, Debug)]
 pub struct QueryResult {
-    tag: String,
+    tag: Tag,
     /// Shared with the prepared statement: results copy no column list.
     columns: Arc<Schema>,
     rows: RowBatch,
@@ -268,7 +269,7 @@ impl From<StatementResult> for QueryResult {
 impl QueryResult {
     fn empty() -> Self {
         QueryResult {
-            tag: String::new(),
+            tag: Tag::default(),
             columns: Arc::default(),
             rows: RowBatch::new(0),
             rows_affected: 0,
@@ -279,7 +280,7 @@ impl QueryResult {
 
     /// The command tag, as PostgreSQL reports it (`SELECT 3`, `INSERT 0 1`).
     pub fn tag(&self) -> &str {
-        &self.tag
+        self.tag.as_str()
     }
 
     pub fn columns(&self) -> &[Field] {

@@ -27,6 +27,7 @@ pub mod runtime;
 pub mod session;
 pub mod sql_metrics;
 mod surface;
+pub mod tag;
 
 use std::fmt;
 use std::path::PathBuf;

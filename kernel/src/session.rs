@@ -30,6 +30,7 @@ use crate::config::{keys, Config};
 use crate::litnorm::{self, Literal, Normalized};
 use crate::registry::{Provider, Registry};
 use crate::sql_metrics::{CommandKind, SessionCounters, SqlMetrics};
+use crate::tag::Tag;
 
 #[path = "session_roles.rs"]
 mod roles;
@@ -269,7 +270,7 @@ pub enum TransactionStatus {
 #[derive(Clone, Debug)]
 pub struct StatementResult {
     /// Command tag as PostgreSQL sends it (`SELECT 2`, `INSERT 0 1`, `BEGIN`).
-    pub tag: String,
+    pub tag: Tag,
     /// Result columns; empty for commands without rows. Shared with the
     /// prepared statement, so a result costs no copy of the column list.
     pub schema: Arc<Schema>,
@@ -1361,7 +1362,7 @@ impl Session {
         let mut tag = command_tag(&plan.command, &executed, !plan.output.fields.is_empty());
         let mut copy = None;
         if let Some((options, false)) = plan.copy() {
-            tag = format!("COPY {}", executed.rows.len());
+            tag = Tag::counted("COPY", executed.rows.len() as u64);
             copy = Some(CopyState {
                 copy_in: false,
                 options: options.clone(),
@@ -1507,7 +1508,7 @@ impl Session {
 
     fn simple(tag: &str) -> StatementResult {
         StatementResult {
-            tag: tag.to_string(),
+            tag: Tag::new(tag),
             schema: Arc::default(),
             rows: RowBatch::new(0),
             rows_affected: 0,
@@ -1573,7 +1574,7 @@ impl Session {
                 }
                 self.end_txn(true)?;
                 if was_failed {
-                    result.tag = "ROLLBACK".to_string();
+                    result.tag = Tag::new("ROLLBACK");
                 }
             }
             Utility::Rollback => {
@@ -1666,7 +1667,7 @@ impl Session {
                 result.schema = Arc::new(plan.output.clone());
                 result.rows = RowBatch::new(1);
                 result.rows.push_row([Value::text(shown)]);
-                result.tag = "SELECT 1".to_string();
+                result.tag = Tag::new("SELECT 1");
             }
             Utility::ResetAll => {
                 let names: Vec<&'static str> = SESSION_SETTINGS
@@ -1691,7 +1692,7 @@ impl Session {
                     Arc::new(Schema::new(vec![Field::new(column, DataType::TEXT, true)]));
                 result.rows = RowBatch::new(1);
                 result.rows.push_row([Value::text(value)]);
-                result.tag = "SHOW".to_string();
+                result.tag = Tag::new("SHOW");
             }
             Utility::ShowAll => {
                 result.schema = Arc::new(Schema::new(vec![
@@ -1709,7 +1710,7 @@ impl Session {
                         Value::text(""),
                     ]);
                 }
-                result.tag = "SHOW".to_string();
+                result.tag = Tag::new("SHOW");
             }
         }
         result.format = self.format.clone();
@@ -1887,33 +1888,14 @@ fn is_copy_in(plan: &Plan) -> bool {
     matches!(plan.copy(), Some((_, true)))
 }
 
-fn command_tag(command: &str, e: &Executed, returns_rows: bool) -> String {
-    // Built by hand: `format!` is a measurable share of a point query.
-    fn tag(prefix: &str, n: u64) -> String {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let mut s = String::with_capacity(prefix.len() + 1 + digits.len() - i);
-        s.push_str(prefix);
-        s.push(' ');
-        for &d in &digits[i..] {
-            s.push(char::from(d));
-        }
-        s
-    }
+fn command_tag(command: &str, e: &Executed, returns_rows: bool) -> Tag {
     match command {
-        "SELECT" => tag("SELECT", e.rows.len() as u64),
-        "INSERT" => tag("INSERT 0", e.affected),
-        "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY" => tag(command, e.affected),
-        _ if returns_rows && command.is_empty() => tag("SELECT", e.rows.len() as u64),
-        _ => command.to_string(),
+        "SELECT" => Tag::counted("SELECT", e.rows.len() as u64),
+        "INSERT" => Tag::counted("INSERT 0", e.affected),
+        "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY" => {
+            Tag::counted(command, e.affected)
+        }
+        _ if returns_rows && command.is_empty() => Tag::counted("SELECT", e.rows.len() as u64),
+        _ => Tag::new(command),
     }
 }

@@ -53,7 +53,7 @@ impl KernelSurfaceSession {
 
 pub(crate) fn outcome(r: StatementResult) -> StatementOutcome {
     StatementOutcome {
-        tag: RString::from(r.tag),
+        tag: RString::from(r.tag.as_str()),
         returns_rows: r.copy.is_none() && !r.schema.fields.is_empty(),
         columns: (*r.schema).clone(),
         rows: r.rows,
