@@ -780,14 +780,14 @@ impl Session {
         // Statements differing only in literals share a plan.
         // The scratch is out of `self` while the statement runs.
         let mut n = std::mem::take(&mut self.lit_scratch);
-        if litnorm::normalize_into(sql, &mut n) {
-            let outcome = self.execute_normalized(&n);
-            self.lit_scratch = n;
-            if let Some(outcome) = outcome {
-                return outcome;
-            }
+        let outcome = if litnorm::normalize_into(sql, &mut n) {
+            self.execute_normalized(&n)
         } else {
-            self.lit_scratch = n;
+            None
+        };
+        self.lit_scratch = n;
+        if let Some(outcome) = outcome {
+            return outcome;
         }
         let trees = match self.engine.parse(sql) {
             Ok(t) => t,

@@ -34,12 +34,12 @@ impl Tag {
     pub fn counted(prefix: &str, n: u64) -> Tag {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
-        let mut n = n;
+        let mut rest = n;
         loop {
             i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
+            digits[i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
                 break;
             }
         }
@@ -47,11 +47,7 @@ impl Tag {
         let len = prefix.len() + 1 + digits.len();
         if len > INLINE {
             // Only a prefix longer than any command name gets here.
-            let mut s = String::with_capacity(len);
-            s.push_str(prefix);
-            s.push(' ');
-            s.extend(digits.iter().map(|&d| char::from(d)));
-            return Tag(Repr::Heap(s.into()));
+            return Tag(Repr::Heap(format!("{prefix} {n}").into()));
         }
         let mut buf = [0u8; INLINE];
         buf[..prefix.len()].copy_from_slice(prefix.as_bytes());

@@ -1,6 +1,7 @@
 //! A hasher for integer ids (plan ids, table ids): one multiplication
 //! (Fibonacci hashing) instead of SipHash, for maps that sit on per-statement
-//! paths and whose keys no client chooses.
+//! paths and whose keys no client chooses, or whose colliding keys would
+//! only slow the client that chose them (a connection's statement names).
 
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -3,15 +3,17 @@
 //! The unnamed one (every portal of most drivers and of `pgbench -M
 //! prepared`, every statement of some) sits in its own field: no hashing
 //! and no string compare on the hot path. Named ones are few per
-//! connection and short, so they are hashed with FNV-1a; SipHash's setup
-//! costs more than the names.
+//! connection and short, so they are hashed with the SDK's id hasher
+//! (SipHash's setup costs more than the names); a client choosing names
+//! that collide only slows its own connection.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use aiondb_sdk::hash::BuildIdHasher;
 
 pub(crate) struct Named<T> {
     unnamed: Option<T>,
-    named: HashMap<String, T, BuildHasherDefault<Fnv>>,
+    named: HashMap<String, T, BuildIdHasher>,
 }
 
 impl<T> Default for Named<T> {
@@ -60,27 +62,6 @@ impl<T> Named<T> {
             self.unnamed.take()
         } else {
             self.named.remove(name)
-        }
-    }
-}
-
-/// FNV-1a, 64 bits.
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
 }

@@ -278,12 +278,7 @@ pub(crate) fn run(
     match start(cache, ctx, services, plan, params)? {
         Started::Query(mut q) => q.drain_into(out),
         Started::Dml(rows, affected) => {
-            for r in rows {
-                if r.len() != out.width() {
-                    return Err(bad_plan("RETURNING width differs from the plan output"));
-                }
-                out.push_row(r);
-            }
+            crate::dml::push_returning(out, rows)?;
             Ok(affected)
         }
         Started::Boxed(mut c) => {

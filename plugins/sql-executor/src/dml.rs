@@ -698,15 +698,20 @@ pub(crate) fn finish_dml(
     plan: &Plan,
     (rows, affected): (Vec<Vec<Value>>, u64),
 ) -> DbResult<RowCursorBox> {
-    let width = plan.output.len();
-    let mut batch = RowBatch::with_capacity(width, rows.len());
+    let mut batch = RowBatch::with_capacity(plan.output.len(), rows.len());
+    push_returning(&mut batch, rows)?;
+    Ok(rows_cursor(plan.output.clone(), batch, affected))
+}
+
+/// Appends RETURNING rows to `out`, whose width is the plan's output width.
+pub(crate) fn push_returning(out: &mut RowBatch, rows: Vec<Vec<Value>>) -> DbResult<()> {
     for r in rows {
-        if r.len() != width {
+        if r.len() != out.width() {
             return Err(bad_plan("RETURNING width differs from the plan output"));
         }
-        batch.push_row(r);
+        out.push_row(r);
     }
-    Ok(rows_cursor(plan.output.clone(), batch, affected))
+    Ok(())
 }
 
 type Conflict = (
