@@ -197,3 +197,42 @@ fn reruns_of_insert_returning_return_their_rows() {
     let n = count.rows().next().and_then(|row| row.get_i64(0));
     assert_eq!(n, Some(6));
 }
+
+/// Point selects by primary key read straight into the result on reruns;
+/// misses, NULL keys, the result byte limit and a dropped column must
+/// behave as on the first run.
+#[test]
+fn reruns_of_point_selects_keep_limits_and_misses() {
+    let db = Database::with_settings(&[
+        ("AIONDB_EPHEMERAL", "true"),
+        ("AIONDB_LIMITS_MAX_RESULT_BYTES", "2000"),
+    ])
+    .expect("db");
+    let mut c = db.connect_anonymous("main", "plan_reuse").expect("connect");
+    c.execute("CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)")
+        .expect("create");
+    c.execute("INSERT INTO kv SELECT g, repeat('x', g * 10), g FROM generate_series(1, 300) g")
+        .expect("load");
+    let sel = c
+        .prepare("SELECT v, n FROM kv WHERE id = $1")
+        .expect("prepare");
+    for round in 0..3 {
+        for id in [1, 150, 7] {
+            let r = c.query(&sel, &[Value::Int4(id)]).expect("point");
+            let rows: Vec<_> = r.rows().collect();
+            assert_eq!(rows.len(), 1, "round {round}, id {id}");
+            assert_eq!(rows[0].get_i64(1), Some(i64::from(id)));
+            assert_eq!(rows[0].get_str(0).map(str::len), Some(id as usize * 10));
+        }
+        assert_eq!(c.query(&sel, &[Value::Int4(301)]).expect("miss").len(), 0);
+        assert_eq!(c.query(&sel, &[Value::Null]).expect("null key").len(), 0);
+        // 2500 bytes of text is over the 2000-byte result limit.
+        let e = c
+            .query(&sel, &[Value::Int4(250)])
+            .expect_err("over the byte limit");
+        assert_eq!(e.sqlstate.as_str(), "54000");
+    }
+    c.execute("ALTER TABLE kv DROP COLUMN v").expect("alter");
+    let e = c.query(&sel, &[Value::Int4(1)]).expect_err("v is gone");
+    assert_eq!(e.sqlstate.as_str(), "42703");
+}

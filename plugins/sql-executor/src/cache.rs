@@ -48,6 +48,16 @@ type PlanMap = HashMap<u64, Kept, aiondb_sdk::hash::BuildIdHasher>;
 /// Source of `PlanCache` instance ids.
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
+/// One thread's kept states.
+#[derive(Default)]
+struct ThreadKept {
+    /// The state given back last, with its (instance, plan id): a session
+    /// rerunning one statement takes it back from here without hashing.
+    last: Option<(u64, u64, Kept)>,
+    /// The others, per executor instance.
+    maps: HashMap<u64, PlanMap, aiondb_sdk::hash::BuildIdHasher>,
+}
+
 thread_local! {
     /// Kept states per executor instance, per thread: taking and giving
     /// back a state costs no lock, and sessions on other threads never
@@ -55,8 +65,7 @@ thread_local! {
     /// so it finds its states again; when it moves to another thread it
     /// compiles once there. Plugin libraries stay loaded for the life of
     /// the process, so these destructors can always run.
-    static KEPT: RefCell<HashMap<u64, PlanMap, aiondb_sdk::hash::BuildIdHasher>> =
-        RefCell::new(HashMap::default());
+    static KEPT: RefCell<ThreadKept> = RefCell::new(ThreadKept::default());
 }
 
 /// One executor's kept states (the key of its per-thread maps).
@@ -76,11 +85,16 @@ impl Drop for PlanCache {
     fn drop(&mut self) {
         // Other threads' maps keep this instance's states until their
         // thread ends or the map starts over; they are never used again.
-        let _ = KEPT.try_with(|k| {
-            if let Ok(mut k) = k.try_borrow_mut() {
-                k.remove(&self.instance);
-            }
+        // Dropped outside the borrow (see `put`).
+        let gone = KEPT.try_with(|k| {
+            let mut k = k.try_borrow_mut().ok()?;
+            let last = match &k.last {
+                Some((inst, _, _)) if *inst == self.instance => k.last.take(),
+                _ => None,
+            };
+            Some((last, k.maps.remove(&self.instance)))
         });
+        drop(gone);
     }
 }
 
@@ -102,7 +116,10 @@ impl PlanCache {
     fn take(&self, id: u64) -> Option<Kept> {
         KEPT.try_with(|k| {
             let mut k = k.try_borrow_mut().ok()?;
-            k.get_mut(&self.instance)?.remove(&id)
+            if matches!(&k.last, Some((inst, i, _)) if *inst == self.instance && *i == id) {
+                return k.last.take().map(|(_, _, kept)| kept);
+            }
+            k.maps.get_mut(&self.instance)?.remove(&id)
         })
         .ok()
         .flatten()
@@ -117,10 +134,17 @@ impl PlanCache {
         // comes back here (a cursor giving back its own state).
         let evicted = KEPT.try_with(|k| {
             let mut k = k.try_borrow_mut().ok()?;
-            let map = k.entry(self.instance).or_default();
+            let previous = k.last.replace((self.instance, id, kept))?;
+            let (inst, pid, prev) = previous;
+            if inst == self.instance && pid == id {
+                // A second state of the same plan (a cursor still open
+                // while it ran again): one is enough.
+                return Some((Some(prev), None));
+            }
+            let map = k.maps.entry(inst).or_default();
             let evicted = (map.len() >= CAPACITY).then(|| std::mem::take(map));
-            map.insert(id, kept);
-            evicted
+            let replaced = map.insert(pid, prev);
+            Some((replaced, evicted))
         });
         drop(evicted);
     }
@@ -248,6 +272,9 @@ enum Started {
     /// A kept DML statement that ran: its RETURNING rows and count (no
     /// cursor object or schema copy when the caller wants it all).
     Dml(Vec<Vec<Value>>, u64),
+    /// A kept query that ran straight into the caller's batch
+    /// (`QueryState::run_into`): its row count.
+    Done(u64),
 }
 
 /// `Executor::execute`, reusing compiled state for kernel-kept plans.
@@ -258,7 +285,8 @@ pub(crate) fn execute(
     plan: &Plan,
     params: &[Value],
 ) -> DbResult<RowCursorBox> {
-    Ok(match start(cache, ctx, services, plan, params)? {
+    Ok(match start(cache, ctx, services, plan, params, None)? {
+        Started::Done(_) => return Err(AionError::internal("a kept query ran without a cursor")),
         Started::Boxed(c) => c,
         Started::Query(q) => aiondb_sdk::plugin::guarded_cursor(q),
         Started::Dml(rows, affected) => crate::dml::finish_dml(plan, (rows, affected))?,
@@ -275,7 +303,8 @@ pub(crate) fn run(
     params: &[Value],
     out: &mut RowBatch,
 ) -> DbResult<u64> {
-    match start(cache, ctx, services, plan, params)? {
+    match start(cache, ctx, services, plan, params, Some(out))? {
+        Started::Done(n) => Ok(n),
         Started::Query(mut q) => q.drain_into(out),
         Started::Dml(rows, affected) => {
             crate::dml::push_returning(out, rows)?;
@@ -311,6 +340,7 @@ fn start(
     services: &Services,
     plan: &Plan,
     params: &[Value],
+    out: Option<&mut RowBatch>,
 ) -> DbResult<Started> {
     let id = plan.cache_id;
     if id == 0 || ctx.read_only {
@@ -360,6 +390,14 @@ fn start(
             crate::ops::compile_query(ctx, services, plan, params)?
         }
     };
+    if let Some(out) = out {
+        if let Some(r) = st.run_into(out) {
+            // A failed run's state is not reused.
+            let n = r?;
+            cache.put(id, version, Entry::Query(st));
+            return Ok(Started::Done(n));
+        }
+    }
     st.root.open(&mut st.cx)?;
     Ok(Started::Query(QueryCursor::new(
         st,

@@ -34,6 +34,12 @@ pub(crate) trait Op: Send {
     /// At most this many rows will be pulled (LIMIT + OFFSET above); a
     /// sort keeps only that many (top-N).
     fn limit_hint(&mut self, _rows: Option<u64>) {}
+    /// Runs the whole operator (as root) straight into `out`, when it can
+    /// skip opening and the row-at-a-time path; `None` when it cannot, and
+    /// then nothing has been done. Returns the rows appended.
+    fn run_into(&mut self, _cx: &mut EvalCx, _out: &mut RowBatch) -> Option<DbResult<usize>> {
+        None
+    }
 }
 
 /// EXPLAIN ANALYZE counters of one plan node.
@@ -676,6 +682,42 @@ impl ScanOp {
 }
 
 impl Op for ScanOp {
+    /// A point probe whose fetched row is the output row (no filter, row
+    /// lock or reordering) reads into the caller's batch: no scan batch,
+    /// no row copy.
+    fn run_into(&mut self, cx: &mut EvalCx, out: &mut RowBatch) -> Option<DbResult<usize>> {
+        if !self.point
+            || self.filter.is_some()
+            || self.out_map.is_some()
+            || self.lock != RowLockMode::None
+            || out.width() != self.fetch_width
+        {
+            return None;
+        }
+        let Some((index, Probe::Eq(list))) = &self.index else {
+            return None;
+        };
+        let mut run = || -> DbResult<usize> {
+            cx.tick()?;
+            if !Self::probe_into(cx, list, &mut self.key)? {
+                return Ok(0);
+            }
+            let before = out.len();
+            storage_of(&cx.services, &self.table)?
+                .fetch(
+                    cx.ctx.txn,
+                    self.table.id,
+                    *index,
+                    RSlice::from_slice(&self.key),
+                    &self.request,
+                    out,
+                )
+                .into_result()?;
+            Ok(out.len() - before)
+        };
+        Some(run())
+    }
+
     fn open(&mut self, cx: &mut EvalCx) -> DbResult<()> {
         self.pos = 0;
         self.next = 0;
@@ -1580,6 +1622,43 @@ pub(crate) struct QueryState {
     pub root: Box<dyn Op>,
     pub schema: Schema,
     pub width: usize,
+}
+
+impl QueryState {
+    /// `Op::run_into` on the root, with the result limits `fill_into`
+    /// applies row by row.
+    pub(crate) fn run_into(&mut self, out: &mut RowBatch) -> Option<DbResult<u64>> {
+        if out.width() != self.width {
+            return None;
+        }
+        let before = out.len();
+        let n = match self.root.run_into(&mut self.cx, out)? {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        let ctx = &self.cx.ctx;
+        let lim = ctx.max_result_rows;
+        if lim != 0 && n as u64 > lim {
+            return Some(Err(AionError::new(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!("result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS ({lim} rows)"),
+            )));
+        }
+        let blim = ctx.max_result_bytes;
+        if blim != 0 {
+            let bytes: u64 = (before..out.len())
+                .filter_map(|i| out.row(i))
+                .map(row_bytes)
+                .sum();
+            if bytes > blim {
+                return Some(Err(AionError::new(
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
+                    format!("result exceeds AIONDB_LIMITS_MAX_RESULT_BYTES ({blim} bytes)"),
+                )));
+            }
+        }
+        Some(Ok(n as u64))
+    }
 }
 
 pub(crate) struct QueryCursor {
