@@ -478,9 +478,10 @@ static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) fn now_pg_micros() -> i64 {
+    // Seconds and microseconds apart: `as_micros` would multiply in u128.
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
+        .map(|d| d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
         .unwrap_or(0);
     unix - PG_EPOCH_MICROS_FROM_UNIX
 }

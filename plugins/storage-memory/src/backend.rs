@@ -189,12 +189,18 @@ impl MemoryBackend {
         first_statement: bool,
         wait: &LockWait,
     ) -> TxnId {
-        let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
+        let mut spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
         let mut g = lock(&self.inner.mgr);
         // Taken before the id is handed out: the transaction knows its own
         // rows by id, and ids from xmax on are invisible anyway. Usually the
         // cached snapshot (see `Mgr::snapshot`), so no allocation.
-        let snap = g.snapshot();
+        let snap = match spare.as_mut() {
+            Some(st) => {
+                g.snapshot_into(&mut st.snapshot);
+                None
+            }
+            None => Some(g.snapshot()),
+        };
         let id = g.next_txn;
         g.next_txn += 1;
         let ssi = (isolation == IsolationLevel::Serializable).then(|| Ssi {
@@ -204,11 +210,11 @@ impl MemoryBackend {
             in_conflict: false,
             out_conflict: false,
         });
-        let st = match spare {
-            // Recycled: emptied by `recycle`, allocations kept.
-            Some(mut st) => {
+        let st = match (spare, snap) {
+            // Recycled: emptied by `recycle`, allocations kept; its
+            // snapshot was set above.
+            (Some(mut st), _) => {
                 st.isolation = isolation;
-                st.snapshot = snap;
                 st.snapshot_fixed = first_statement;
                 st.cid = u32::from(first_statement);
                 // Usually the same session's state: its cancel flag stays.
@@ -217,9 +223,9 @@ impl MemoryBackend {
                 st.ssi = ssi;
                 st
             }
-            None => Box::new(TxnState {
+            (None, snap) => Box::new(TxnState {
                 isolation,
-                snapshot: snap,
+                snapshot: snap.unwrap_or_else(|| g.snapshot()),
                 snapshot_fixed: first_statement,
                 cid: u32::from(first_statement),
                 undo: Vec::new(),
