@@ -1469,13 +1469,11 @@ impl MemoryBackend {
     fn check_unique_build(&self, data: &TableData, ix: &Index, me: TxnId) -> DbResult<()> {
         let active: Vec<TxnId> = lock(&self.inner.mgr).active.keys().copied().collect();
         let alive = |x: TxnId| x == 0 || x == me || active.binary_search(&x).is_ok();
-        for (key, posting) in &ix.map {
-            let key = key.as_ref();
-            if posting.as_slice().len() < 2 || key.prefix_has_null(usize::MAX) {
+        for (key, posting) in ix.range(Bound::Unbounded, Bound::Unbounded, false) {
+            if posting.len() < 2 || key.prefix_has_null(usize::MAX) {
                 continue;
             }
             let live = posting
-                .as_slice()
                 .iter()
                 .filter(|&&rid| {
                     data.row(rid).is_some_and(|r| {

@@ -14,7 +14,7 @@ use aiondb_sdk::row::{Field, RowBatch, Schema};
 use aiondb_sdk::types::DataType;
 use aiondb_sdk::value::Value;
 
-use crate::keys::{probe, IndexKey, KeyRef, KeyView};
+use crate::keys::{IndexKey, KeyRef};
 use crate::table::{Index, TableCell, TableData, Version};
 use crate::txn::Snapshot;
 use crate::{keys, read};
@@ -250,28 +250,18 @@ impl TableCursor {
                 if bounds_empty(lo, hi) {
                     *done = true;
                 } else {
-                    let (lo_key, hi_key) = (key_bound(lo), key_bound(hi));
-                    let range = ix
-                        .map
-                        .range::<dyn KeyView, _>((dyn_bound(&lo_key), dyn_bound(&hi_key)));
-                    let mut iter: Box<dyn Iterator<Item = (&IndexKey, &crate::table::Posting)>> =
-                        if *reverse {
-                            Box::new(range.rev())
-                        } else {
-                            Box::new(range)
-                        };
+                    let iter = ix.range(key_bound(lo), key_bound(hi), *reverse);
                     *done = true;
-                    'keys: for (k, posting) in iter.by_ref() {
-                        if k.as_ref().prefix_has_null(*null_prefix) {
+                    'keys: for (k, rows) in iter {
+                        if k.prefix_has_null(*null_prefix) {
                             continue;
                         }
-                        let rows = posting.as_slice();
                         let mut emit_row = |id: RowId, out: &mut RowBatch| -> bool {
                             if out.len() >= want {
                                 return false;
                             }
-                            *after = Some((k.clone(), id));
-                            self.emit_checked(out, data, ix, id, k.as_ref());
+                            *after = Some((k.to_key(), id));
+                            self.emit_checked(out, data, ix, id, k);
                             true
                         };
                         if *reverse {
@@ -321,14 +311,6 @@ fn key_bound(b: &Bound<Box<[Value]>>) -> Bound<KeyRef<'_>> {
     match b {
         Bound::Included(k) => Bound::Included(KeyRef::of(k)),
         Bound::Excluded(k) => Bound::Excluded(KeyRef::of(k)),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-fn dyn_bound<'a>(b: &'a Bound<KeyRef<'a>>) -> Bound<&'a (dyn KeyView + 'a)> {
-    match b {
-        Bound::Included(k) => Bound::Included(probe(k)),
-        Bound::Excluded(k) => Bound::Excluded(probe(k)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }

@@ -6,12 +6,20 @@
 //! one read of 8 bytes, and a table of a few hundred thousand rows keeps
 //! the whole array in the L2 cache. Once the keys get sparse (fewer than
 //! half the slots would be used) they move to a hash table for good.
+//!
+//! While dense, the array is also the index's order for integer keys: the
+//! btree then holds none of them (an insert skips a btree descent), and
+//! range scans read the array between their bounds. Going sparse hands
+//! every key to the btree as well (see `Index::add`).
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Bound;
 
 use aiondb_sdk::capability::RowId;
 
+use crate::keys::KeyRef;
 use crate::table::Posting;
 
 /// No row has the key.
@@ -53,7 +61,109 @@ impl Default for IntKeys {
     }
 }
 
+/// The keys of a dense array between two positions, from either end.
+pub(crate) struct DenseIter<'a> {
+    base: i64,
+    slots: &'a [RowId],
+    many: &'a IntMap<Vec<RowId>>,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> DenseIter<'a> {
+    fn rows(&self, i: usize) -> Option<&'a [RowId]> {
+        match self.slots.get(i)? {
+            &EMPTY => None,
+            &MANY => self.many.get(&(self.base + i as i64)).map(Vec::as_slice),
+            r => Some(std::slice::from_ref(r)),
+        }
+    }
+
+    /// The next key upwards (`back` false) or downwards, with its rows.
+    pub fn step(&mut self, back: bool) -> Option<(i64, &'a [RowId])> {
+        while self.front < self.back {
+            let i = if back {
+                self.back -= 1;
+                self.back
+            } else {
+                self.front += 1;
+                self.front - 1
+            };
+            if let Some(rows) = self.rows(i) {
+                return Some((self.base + i as i64, rows));
+            }
+        }
+        None
+    }
+}
+
+/// The first of `0..len` where `pred` holds, for a `pred` that is false
+/// and then true.
+fn first_true(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
 impl IntKeys {
+    pub fn is_dense(&self) -> bool {
+        matches!(self, IntKeys::Dense { .. })
+    }
+
+    /// Every key and its rows (any order).
+    pub fn entries(&self) -> Vec<(i64, Vec<RowId>)> {
+        match self {
+            IntKeys::Dense { .. } => {
+                let mut it = self.dense_range(Bound::Unbounded, Bound::Unbounded);
+                std::iter::from_fn(|| it.as_mut()?.step(false))
+                    .map(|(k, r)| (k, r.to_vec()))
+                    .collect()
+            }
+            IntKeys::Sparse(h) => h.iter().map(|(k, p)| (*k, p.as_slice().to_vec())).collect(),
+        }
+    }
+
+    /// The keys of the dense array within the bounds (compared in the
+    /// index order, so bounds of other numeric types work); `None` once
+    /// sparse.
+    pub fn dense_range(
+        &self,
+        lo: Bound<KeyRef<'_>>,
+        hi: Bound<KeyRef<'_>>,
+    ) -> Option<DenseIter<'_>> {
+        let IntKeys::Dense {
+            base, slots, many, ..
+        } = self
+        else {
+            return None;
+        };
+        let key = |i: usize| KeyRef::Int(*base + i as i64);
+        let front = first_true(slots.len(), |i| match lo {
+            Bound::Unbounded => true,
+            Bound::Included(b) => key(i).cmp(b) != Ordering::Less,
+            Bound::Excluded(b) => key(i).cmp(b) == Ordering::Greater,
+        });
+        let back = first_true(slots.len(), |i| match hi {
+            Bound::Unbounded => false,
+            Bound::Included(b) => key(i).cmp(b) == Ordering::Greater,
+            Bound::Excluded(b) => key(i).cmp(b) != Ordering::Less,
+        });
+        Some(DenseIter {
+            base: *base,
+            slots,
+            many,
+            front,
+            back: back.max(front),
+        })
+    }
+
     /// Row ids under `key`, oldest first.
     #[inline]
     pub fn get(&self, key: i64) -> Option<&[RowId]> {

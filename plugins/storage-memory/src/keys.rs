@@ -7,6 +7,7 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
+use std::ops::Bound;
 
 use aiondb_sdk::abi_stable::std_types::RVec;
 use aiondb_sdk::value::{ExtPayload, ExtValue, Value};
@@ -211,6 +212,15 @@ impl KeyView for KeyRef<'_> {
 #[inline]
 pub(crate) fn probe<'a>(k: &'a KeyRef<'a>) -> &'a (dyn KeyView + 'a) {
     k
+}
+
+/// A bound of borrowed keys as the btree's `range` takes it.
+pub(crate) fn dyn_bound<'a>(b: &'a Bound<KeyRef<'a>>) -> Bound<&'a (dyn KeyView + 'a)> {
+    match b {
+        Bound::Included(k) => Bound::Included(probe(k)),
+        Bound::Excluded(k) => Bound::Excluded(probe(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
 }
 
 impl<'a> Borrow<dyn KeyView + 'a> for IndexKey {

@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtOrd};
 use std::sync::{Arc, RwLock};
 
@@ -13,7 +14,7 @@ use aiondb_sdk::error::{AionError, DbResult, SqlState};
 use aiondb_sdk::value::{ExtPayload, Value};
 
 use crate::intkeys::IntKeys;
-use crate::keys::{key_cmp, probe, IndexKey, KeyRef};
+use crate::keys::{dyn_bound, key_cmp, probe, IndexKey, KeyRef, KeyView};
 use crate::row::PackedRow;
 use crate::txn::Snapshot;
 
@@ -181,12 +182,64 @@ impl Posting {
 pub(crate) struct Index {
     pub def: IndexDef,
     pub cols: Vec<usize>,
-    pub map: BTreeMap<IndexKey, Posting>,
+    /// Every key, except the integer keys of a dense `ints`. Private: read
+    /// it through `get` and `range`, which see those too.
+    map: BTreeMap<IndexKey, Posting>,
     /// Unique one-column indexes also keep their integer keys in an array
     /// or hash table (see `IntKeys`): a primary-key probe then costs one
     /// cache miss or none instead of a btree descent. Holds exactly the
-    /// `IndexKey::Int` entries of `map`.
+    /// `IndexKey::Int` entries of the index; while it is a dense array,
+    /// `map` holds none of them (an insert then skips the btree).
     ints: Option<IntKeys>,
+}
+
+/// An index's entries between two bounds in key order (or reversed): the
+/// btree's merged with the dense integer keys it does not hold.
+pub(crate) struct IndexRange<'a> {
+    map: Option<std::collections::btree_map::Range<'a, IndexKey, Posting>>,
+    dense: Option<crate::intkeys::DenseIter<'a>>,
+    reverse: bool,
+    next_map: Option<(KeyRef<'a>, &'a [RowId])>,
+    next_int: Option<(i64, &'a [RowId])>,
+}
+
+impl<'a> Iterator for IndexRange<'a> {
+    type Item = (KeyRef<'a>, &'a [RowId]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next_map.is_none() {
+            if let Some(m) = self.map.as_mut() {
+                let e = if self.reverse {
+                    m.next_back()
+                } else {
+                    m.next()
+                };
+                self.next_map = e.map(|(k, p)| (k.as_ref(), p.as_slice()));
+            }
+        }
+        if self.next_int.is_none() {
+            if let Some(d) = self.dense.as_mut() {
+                self.next_int = d.step(self.reverse);
+            }
+        }
+        let int_first = match (&self.next_map, &self.next_int) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some((k, _)), Some((i, _))) => {
+                let o = KeyRef::Int(*i).cmp(*k);
+                if self.reverse {
+                    o == Ordering::Greater
+                } else {
+                    o != Ordering::Greater
+                }
+            }
+        };
+        if int_first {
+            self.next_int.take().map(|(i, r)| (KeyRef::Int(i), r))
+        } else {
+            self.next_map.take()
+        }
+    }
 }
 
 impl Index {
@@ -267,7 +320,49 @@ impl Index {
                 Some(h) => h.get(*i),
                 None => self.map.get(&IndexKey::Int(*i)).map(Posting::as_slice),
             },
-            KeyRef::Vals(_) => self.map.get(probe(key)).map(Posting::as_slice),
+            KeyRef::Vals(_) => {
+                if let Some(p) = self.map.get(probe(key)) {
+                    return Some(p.as_slice());
+                }
+                // A key of another numeric type equal to a dense integer
+                // key (the btree would have found it by value too).
+                let h = self.ints.as_ref()?;
+                let mut it = h.dense_range(Bound::Included(*key), Bound::Included(*key))?;
+                it.step(false).map(|(_, rows)| rows)
+            }
+        }
+    }
+
+    /// The entries between `lo` and `hi` in key order (`reverse`: from the
+    /// top).
+    pub fn range<'a>(
+        &'a self,
+        lo: Bound<KeyRef<'a>>,
+        hi: Bound<KeyRef<'a>>,
+        reverse: bool,
+    ) -> IndexRange<'a> {
+        // `BTreeMap::range` panics on inverted or empty exclusive bounds.
+        let empty = match (lo, hi) {
+            (Bound::Included(l), Bound::Included(h)) => l.cmp(h) == Ordering::Greater,
+            (Bound::Included(l) | Bound::Excluded(l), Bound::Included(h) | Bound::Excluded(h)) => {
+                l.cmp(h) != Ordering::Less
+            }
+            _ => false,
+        };
+        let map = (!empty).then(|| {
+            self.map
+                .range::<dyn KeyView, _>((dyn_bound(&lo), dyn_bound(&hi)))
+        });
+        let dense = match &self.ints {
+            Some(h) if !empty => h.dense_range(lo, hi),
+            _ => None,
+        };
+        IndexRange {
+            map,
+            dense,
+            reverse,
+            next_map: None,
+            next_int: None,
         }
     }
 
@@ -287,6 +382,19 @@ impl Index {
         // API (inserts mostly add new keys).
         if let KeyRef::Int(i) = key {
             if let Some(h) = &mut self.ints {
+                if h.is_dense() {
+                    let new = h.get(i).is_none();
+                    h.add(i, row);
+                    if !h.is_dense() {
+                        // Sparse now: the btree takes every integer key,
+                        // for ordered scans.
+                        for (k, rows) in h.entries() {
+                            self.map
+                                .insert(IndexKey::Int(k), Posting::from_sorted(rows));
+                        }
+                    }
+                    return if new { key_bytes(key) } else { 0 };
+                }
                 h.add(i, row);
             }
             return match self.map.entry(IndexKey::Int(i)) {
@@ -316,6 +424,15 @@ impl Index {
         let mut buf = Vec::new();
         let key = self.key_ref(values, &mut buf);
         if let (KeyRef::Int(i), Some(h)) = (key, &mut self.ints) {
+            if h.is_dense() {
+                let had = h.get(i).is_some();
+                h.remove(i, row);
+                return if had && h.get(i).is_none() {
+                    key_bytes(key)
+                } else {
+                    0
+                };
+            }
             h.remove(i, row);
         }
         let empty = match self.get_mut(&key) {
@@ -614,4 +731,168 @@ impl TableData {
 pub(crate) struct TableCell {
     pub id: TableId,
     pub data: RwLock<TableData>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiondb_sdk::abi_stable::std_types::RVec;
+    use std::collections::BTreeMap;
+
+    fn unique_int_index() -> Index {
+        let def = IndexDef {
+            id: 1,
+            table: 1,
+            name: "t_pkey".into(),
+            method: "btree".into(),
+            columns: RVec::from(vec![0u32]),
+            unique: true,
+            options: RVec::new(),
+        };
+        match Index::new(def, 2) {
+            Ok(ix) => ix,
+            Err(e) => panic!("index: {e}"),
+        }
+    }
+
+    fn key_ref(b: &Bound<Vec<Value>>) -> Bound<KeyRef<'_>> {
+        match b {
+            Bound::Included(v) => Bound::Included(KeyRef::of(v)),
+            Bound::Excluded(v) => Bound::Excluded(KeyRef::of(v)),
+            Bound::Unbounded => Bound::Unbounded,
+        }
+    }
+
+    /// Range reads agree with a sorted model whether the integer keys sit
+    /// in the dense array (and not in the btree) or, once sparse, in the
+    /// btree: with NULL keys (in the btree either way), several rows per
+    /// key, bounds of other numeric types, and both directions.
+    #[test]
+    fn integer_ranges_agree_with_a_model() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // (spread of keys, step from which one far key in 500 comes, dense
+        // at the end): dense throughout, sparse from the start, and dense
+        // until a far key moves hundreds of keys into the btree.
+        for (spread, far_from, dense_at_end) in [
+            (300u64, usize::MAX, true),
+            (1 << 40, 0, false),
+            (300, 3_000, false),
+        ] {
+            let mut ix = unique_int_index();
+            let mut model: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
+            let mut nulls: Vec<RowId> = Vec::new();
+            for step in 0..6_000 {
+                let null = next() % 17 == 0;
+                let k = if step >= far_from && step % 500 == 0 {
+                    1 << 35
+                } else {
+                    (next() % spread) as i64 - 50
+                };
+                let key = if null {
+                    Value::Null
+                } else {
+                    match i32::try_from(k) {
+                        Ok(small) if step % 2 == 1 => Value::Int4(small),
+                        _ => Value::Int8(k),
+                    }
+                };
+                let row = next() % 5;
+                let values = [key, Value::Int4(0)];
+                let rows = if null {
+                    &mut nulls
+                } else {
+                    model.entry(k).or_default()
+                };
+                if next() % 3 == 0 {
+                    ix.remove(&values, row);
+                    rows.retain(|&r| r != row);
+                } else {
+                    ix.add(&values, row);
+                    if let Err(pos) = rows.binary_search(&row) {
+                        rows.insert(pos, row);
+                    }
+                }
+                model.retain(|_, rows| !rows.is_empty());
+                if step % 50 != 0 {
+                    continue;
+                }
+                // Bounds: integers, halves as float8, small ints as int2.
+                let bound = |r: u64, pick: u64| -> Bound<Vec<Value>> {
+                    let v = (r % (spread.min(1 << 20) + 100)) as i64 - 100;
+                    let v = match pick % 3 {
+                        0 => Value::Int8(v),
+                        1 => Value::Float8(v as f64 + 0.5),
+                        _ => Value::Int2(v as i16),
+                    };
+                    match pick % 4 {
+                        0 => Bound::Unbounded,
+                        1 => Bound::Excluded(vec![v]),
+                        _ => Bound::Included(vec![v]),
+                    }
+                };
+                for _ in 0..4 {
+                    let (lo, hi) = (bound(next(), next()), bound(next(), next()));
+                    let reverse = next() % 2 == 0;
+                    let (lo_k, hi_k) = (key_ref(&lo), key_ref(&hi));
+                    let got: Vec<(Option<i64>, Vec<RowId>)> = ix
+                        .range(lo_k, hi_k, reverse)
+                        .map(|(k, rows)| {
+                            let k = match k {
+                                KeyRef::Int(i) => Some(i),
+                                KeyRef::Vals(_) => None,
+                            };
+                            (k, rows.to_vec())
+                        })
+                        .collect();
+                    let null_key = [Value::Null];
+                    let inside = |k: KeyRef<'_>| {
+                        let above = match lo_k {
+                            Bound::Unbounded => true,
+                            Bound::Included(b) => k.cmp(b) != Ordering::Less,
+                            Bound::Excluded(b) => k.cmp(b) == Ordering::Greater,
+                        };
+                        let below = match hi_k {
+                            Bound::Unbounded => true,
+                            Bound::Included(b) => k.cmp(b) != Ordering::Greater,
+                            Bound::Excluded(b) => k.cmp(b) == Ordering::Less,
+                        };
+                        above && below
+                    };
+                    let mut want: Vec<(Option<i64>, Vec<RowId>)> = model
+                        .iter()
+                        .filter(|(k, _)| inside(KeyRef::Int(**k)))
+                        .map(|(k, rows)| (Some(*k), rows.clone()))
+                        .collect();
+                    // NULL sorts after every number.
+                    if !nulls.is_empty() && inside(KeyRef::Vals(&null_key)) {
+                        want.push((None, nulls.clone()));
+                    }
+                    if reverse {
+                        want.reverse();
+                    }
+                    assert_eq!(got, want, "step {step}: {lo:?}..{hi:?} reverse {reverse}");
+                }
+                // Point reads, also by a float8 key equal to an integer.
+                for k in [-50, 0, 7, 120] {
+                    let want = model.get(&k).cloned().unwrap_or_default();
+                    let int = ix.get(&KeyRef::Int(k)).map(<[RowId]>::to_vec);
+                    assert_eq!(int.unwrap_or_default(), want, "key {k}");
+                    let f = [Value::Float8(k as f64)];
+                    let float = ix.get(&KeyRef::of(&f)).map(<[RowId]>::to_vec);
+                    assert_eq!(float.unwrap_or_default(), want, "key {k} as float8");
+                }
+            }
+            assert_eq!(
+                ix.ints.as_ref().is_some_and(IntKeys::is_dense),
+                dense_at_end,
+                "spread {spread}"
+            );
+        }
+    }
 }
