@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use abi_stable::std_types::{ROption, RResult};
@@ -91,18 +91,50 @@ pub struct Provider {
     /// Index of the providing plugin in [`Registry::plugins`].
     pub plugin: usize,
     object: ProviderObject,
-    calls: AtomicU64,
+    calls: Box<StripedCount>,
+}
+
+/// Counter stripes: threads add to different cache lines.
+const STRIPES: usize = 8;
+
+/// A count that many threads add to on every statement: one shared atomic
+/// would move its cache line between cores on each add, so each thread
+/// adds to its own stripe (by thread number) and a read sums them.
+#[derive(Default)]
+struct StripedCount([Padded; STRIPES]);
+
+#[derive(Default)]
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+/// Source of the stripe numbers threads take.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+}
+
+impl StripedCount {
+    #[inline]
+    fn add(&self) {
+        let i = STRIPE.try_with(|s| *s).unwrap_or(0);
+        self.0[i].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 impl Provider {
     /// The provider object; counts the use for per-plugin call metrics.
     pub fn object(&self) -> &ProviderObject {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.add();
         &self.object
     }
 
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.calls.sum()
     }
 }
 
@@ -259,7 +291,7 @@ impl Registry {
                         key: key.clone(),
                         plugin: index,
                         object: p.object,
-                        calls: AtomicU64::new(0),
+                        calls: Box::default(),
                     },
                 );
                 provides.push((cap, key));
@@ -473,5 +505,24 @@ mod tests {
     fn topo_reports_cycles() {
         let deps = vec![BTreeSet::from([1]), BTreeSet::from([0]), BTreeSet::new()];
         assert_eq!(topo_order(&deps), Err(vec![0, 1]));
+    }
+
+    #[test]
+    fn striped_counts_add_up_across_threads() {
+        let count = Arc::new(StripedCount::default());
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let c = Arc::clone(&count);
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        c.add();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(count.sum(), 12_000);
     }
 }
