@@ -213,7 +213,7 @@ fn layout_error(e: ProtoError) -> ProtoError {
 
 /// A message from a client after startup.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Frontend {
+pub enum Frontend<'a> {
     Query(String),
     Parse {
         name: String,
@@ -223,13 +223,7 @@ pub enum Frontend {
     /// Format codes are passed through unchecked: PostgreSQL reports a code
     /// other than 0 or 1 as 22023 when it applies them, not as a framing
     /// error.
-    Bind {
-        portal: String,
-        statement: String,
-        param_formats: Vec<i16>,
-        params: Vec<Option<Vec<u8>>>,
-        result_formats: Vec<i16>,
-    },
+    Bind(Bind<'a>),
     Describe {
         portal: bool,
         name: String,
@@ -254,7 +248,7 @@ pub enum Frontend {
 }
 
 /// Parses a message `body` (without tag and length) of type `tag`.
-pub fn parse_frontend(tag: u8, body: &[u8]) -> Result<Frontend, ProtoError> {
+pub fn parse_frontend(tag: u8, body: &[u8]) -> Result<Frontend<'_>, ProtoError> {
     let mut r = Reader::new(body);
     let msg = match tag {
         b'Q' => Frontend::Query(r.cstr()?.to_string()),
@@ -310,35 +304,84 @@ pub fn parse_frontend(tag: u8, body: &[u8]) -> Result<Frontend, ProtoError> {
     Ok(msg)
 }
 
-fn parse_bind(r: &mut Reader<'_>) -> Result<Frontend, ProtoError> {
-    let portal = r.cstr()?.to_string();
-    let statement = r.cstr()?.to_string();
+/// A Bind message, borrowed from its body: binding copies nothing but the
+/// parameter values it decodes. Checked when parsed, so the accessors
+/// cannot fail.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct Bind<'a> {
+    pub portal: &'a str,
+    pub statement: &'a str,
+    /// Big-endian `i16` codes.
+    param_formats: &'a [u8],
+    /// `nparams` times a big-endian `i32` length (-1 for NULL) and the
+    /// bytes.
+    params: &'a [u8],
+    pub nparams: usize,
+    result_formats: &'a [u8],
+}
+
+fn codes(b: &[u8]) -> impl ExactSizeIterator<Item = i16> + '_ {
+    b.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]))
+}
+
+impl<'a> Bind<'a> {
+    pub fn param_formats(&self) -> impl ExactSizeIterator<Item = i16> + 'a {
+        codes(self.param_formats)
+    }
+
+    pub fn result_formats(&self) -> impl ExactSizeIterator<Item = i16> + 'a {
+        codes(self.result_formats)
+    }
+
+    /// The parameter values in order, `None` for NULL.
+    pub fn params(&self) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
+        let mut rest = self.params;
+        (0..self.nparams).map_while(move |_| {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = i32::from_be_bytes(*len);
+            if len < 0 {
+                rest = tail;
+                return Some(None);
+            }
+            let (value, tail) = tail.split_at_checked(len as usize)?;
+            rest = tail;
+            Some(Some(value))
+        })
+    }
+}
+
+fn parse_bind<'a>(r: &mut Reader<'a>) -> Result<Frontend<'a>, ProtoError> {
+    let portal = r.cstr()?;
+    let statement = r.cstr()?;
     let nformats = r.count(2)?;
-    let param_formats = (0..nformats).map(|_| r.i16()).collect::<Result<_, _>>()?;
+    let param_formats = r.bytes(2 * nformats)?;
     let nparams = r.count(4)?;
     if nformats > 1 && nformats != nparams {
         return Err(ProtoError::new(format!(
             "bind message has {nformats} parameter formats but {nparams} parameters"
         )));
     }
-    let mut params = Vec::with_capacity(nparams);
+    let start = r.pos;
     for _ in 0..nparams {
-        let len = r.i32()?;
-        params.push(match len {
-            -1 => None,
+        match r.i32()? {
+            -1 => {}
             n if n < 0 => return Err(ProtoError::new(format!("invalid parameter length {n}"))),
-            n => Some(r.bytes(n as usize)?.to_vec()),
-        });
+            n => {
+                r.bytes(n as usize)?;
+            }
+        }
     }
+    let params = &r.buf[start..r.pos];
     let nresults = r.count(2)?;
-    let result_formats = (0..nresults).map(|_| r.i16()).collect::<Result<_, _>>()?;
-    Ok(Frontend::Bind {
+    let result_formats = r.bytes(2 * nresults)?;
+    Ok(Frontend::Bind(Bind {
         portal,
         statement,
         param_formats,
         params,
+        nparams,
         result_formats,
-    })
+    }))
 }
 
 /// Splits a SASLInitialResponse body into the chosen mechanism and the
@@ -920,16 +963,14 @@ mod tests {
     #[test]
     fn bind_message() {
         let b = bind_body(&[1], &[Some(b"\0\0\0\x07"), None, Some(b"")], &[0, 1]);
-        assert_eq!(
-            parse_frontend(b'B', &b),
-            Ok(Frontend::Bind {
-                portal: "p".into(),
-                statement: "s".into(),
-                param_formats: vec![1],
-                params: vec![Some(vec![0, 0, 0, 7]), None, Some(vec![])],
-                result_formats: vec![0, 1],
-            })
-        );
+        let Ok(Frontend::Bind(m)) = parse_frontend(b'B', &b) else {
+            panic!("not a bind: {:?}", parse_frontend(b'B', &b));
+        };
+        assert_eq!((m.portal, m.statement, m.nparams), ("p", "s", 3));
+        assert_eq!(m.param_formats().collect::<Vec<_>>(), vec![1]);
+        let params: Vec<Option<&[u8]>> = m.params().collect();
+        assert_eq!(params, vec![Some(&[0u8, 0, 0, 7][..]), None, Some(&[][..])]);
+        assert_eq!(m.result_formats().collect::<Vec<_>>(), vec![0, 1]);
         for cut in 0..b.len() {
             assert!(parse_frontend(b'B', &b[..cut]).is_err(), "cut at {cut}");
         }

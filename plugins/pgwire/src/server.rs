@@ -129,8 +129,9 @@ pub(crate) struct Conn<S> {
     /// direct.
     inline: bool,
     /// The extended protocol's statements and portals by name.
-    stmts: Named<Stmt>,
-    portals: Named<Portal>,
+    /// Boxed: `step` moves them out and back for every message.
+    stmts: Option<Box<Named<Stmt>>>,
+    portals: Option<Box<Named<Portal>>>,
     /// After an error in an extended-query batch, messages are skipped
     /// until Sync (as PostgreSQL does).
     skipping: bool,
@@ -170,7 +171,8 @@ struct Portal {
     params: Vec<Value>,
     /// One format per result column (expanded from the client's list).
     formats: Vec<i16>,
-    pending: Option<(StatementOutcome, usize)>,
+    /// Boxed: keeps a portal small, and portals move on every message.
+    pending: Option<Box<(StatementOutcome, usize)>>,
 }
 
 /// Serves one accepted client: startup on the plain stream, then, when
@@ -261,8 +263,8 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             rend: 0,
             sock: None,
             inline: false,
-            stmts: Named::default(),
-            portals: Named::default(),
+            stmts: Some(Box::default()),
+            portals: Some(Box::default()),
             skipping: false,
             cycle_start: true,
         }
@@ -753,20 +755,24 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         } else {
             self.read_message().await?
         };
-        let msg = match proto::parse_frontend(tag, &self.body) {
+        // Out of `self` while the handlers borrow it (a Bind is read in
+        // place; a handler reading more messages gets a buffer of its own).
+        let body = std::mem::take(&mut self.body);
+        let msg = match proto::parse_frontend(tag, &body) {
             Ok(m) => m,
             Err(e) => return Err(Fatal(protocol_violation(e.to_string()))),
         };
         if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
+            self.body = body;
             return Ok(Flow::Go);
         }
         self.cycle_start = matches!(msg, Frontend::Query(_) | Frontend::Sync);
-        // Out of `self` while the handlers borrow it.
-        let mut stmts = std::mem::take(&mut self.stmts);
-        let mut portals = std::mem::take(&mut self.portals);
+        let mut stmts = self.stmts.take().unwrap_or_default();
+        let mut portals = self.portals.take().unwrap_or_default();
         let result = self.handle(session, msg, &mut stmts, &mut portals).await;
-        self.stmts = stmts;
-        self.portals = portals;
+        self.stmts = Some(stmts);
+        self.portals = Some(portals);
+        self.body = body;
         let result = match result? {
             None => return Ok(Flow::Quit),
             Some(r) => r,
@@ -788,7 +794,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     async fn handle(
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
-        msg: Frontend,
+        msg: Frontend<'_>,
         stmts: &mut Named<Stmt>,
         portals: &mut Named<Portal>,
     ) -> Result<Option<DbResult<()>>, Fatal> {
@@ -830,21 +836,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                 sql,
                 param_types,
             } => self.parse(session, stmts, name, sql, param_types).await,
-            Frontend::Bind {
-                portal,
-                statement,
-                param_formats,
-                params,
-                result_formats,
-            } => self.bind(
-                stmts,
-                portals,
-                portal,
-                statement,
-                param_formats,
-                params,
-                result_formats,
-            ),
+            Frontend::Bind(m) => self.bind(stmts, portals, &m),
             Frontend::Describe { portal, name } => self.describe(stmts, portals, portal, &name),
             Frontend::Execute { portal, max_rows } => {
                 self.execute(session, stmts, portals, &portal, max_rows)
@@ -1208,51 +1200,66 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         &mut self,
         stmts: &Named<Stmt>,
         portals: &mut Named<Portal>,
-        portal: String,
-        statement: String,
-        param_formats: Vec<i16>,
-        params: Vec<Option<Vec<u8>>>,
-        result_formats: Vec<i16>,
+        m: &proto::Bind<'_>,
     ) -> DbResult<()> {
-        let Some(st) = stmts.get(&statement) else {
-            return Err(no_statement(&statement));
+        let Some(st) = stmts.get(m.statement) else {
+            return Err(no_statement(m.statement));
         };
-        if params.len() != st.param_types.len() {
+        if m.nparams != st.param_types.len() {
             return Err(protocol_violation(format!(
                 "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
-                params.len(),
-                statement,
+                m.nparams,
+                m.statement,
                 st.param_types.len()
             )));
         }
-        let pf = expand_formats(&param_formats, params.len(), "parameter")?;
-        let fmt = &self.fmt;
-        let mut values = Vec::with_capacity(params.len());
-        for (i, p) in params.iter().enumerate() {
-            let ty = &st.param_types[i];
-            let v = match p {
-                None => Value::Null,
-                Some(bytes) if pf[i] == 1 => values::decode_binary(bytes, ty)?,
-                Some(bytes) => values::decode_text(bytes, ty, fmt)?,
-            };
-            values.push(v);
+        let ncols = st.columns.fields.len();
+        check_formats(m.param_formats(), m.nparams, "parameter")?;
+        check_formats(m.result_formats(), ncols, "result")?;
+        // As in PostgreSQL, binding the unnamed portal drops the old one
+        // first; its buffers are reused.
+        let mut p = if m.portal.is_empty() {
+            portals.remove("")
+        } else {
+            None
         }
-        let formats = expand_formats(&result_formats, st.columns.fields.len(), "result")?;
-        if !portal.is_empty() && portals.contains_key(&portal) {
+        .unwrap_or_else(|| Portal {
+            stmt: String::new(),
+            params: Vec::new(),
+            formats: Vec::new(),
+            pending: None,
+        });
+        p.pending = None;
+        p.stmt.clear();
+        p.stmt.push_str(m.statement);
+        p.params.clear();
+        let fmt = &self.fmt;
+        // No codes: text; one: for every parameter; else one each.
+        let mut codes = m.param_formats();
+        let all = if codes.len() == 1 { codes.next() } else { None };
+        for (i, v) in m.params().enumerate() {
+            let code = all.or_else(|| codes.next()).unwrap_or(0);
+            let ty = &st.param_types[i];
+            p.params.push(match v {
+                None => Value::Null,
+                Some(bytes) if code == 1 => values::decode_binary(bytes, ty)?,
+                Some(bytes) => values::decode_text(bytes, ty, fmt)?,
+            });
+        }
+        p.formats.clear();
+        let mut results = m.result_formats();
+        match results.len() {
+            0 => p.formats.resize(ncols, 0),
+            1 => p.formats.resize(ncols, results.next().unwrap_or(0)),
+            _ => p.formats.extend(results),
+        }
+        if !m.portal.is_empty() && portals.contains_key(m.portal) {
             return Err(AionError::new(
                 SqlState::new(b"42P03"),
-                format!("portal \"{portal}\" already exists"),
+                format!("portal \"{}\" already exists", m.portal),
             ));
         }
-        portals.insert(
-            portal,
-            Portal {
-                stmt: statement,
-                params: values,
-                formats,
-                pending: None,
-            },
-        );
+        portals.insert(m.portal.to_string(), p);
         proto::bind_complete(&mut self.out);
         Ok(())
     }
@@ -1307,7 +1314,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         };
         let mut sync_error = None;
         let (outcome, from) = match p.pending.take() {
-            Some(x) => x,
+            Some(x) => *x,
             None => {
                 let sess = Arc::clone(session);
                 let id = st.id;
@@ -1373,7 +1380,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         if to < total {
             proto::portal_suspended(&mut self.out);
             if let Some(p) = portals.get_mut(name) {
-                p.pending = Some((outcome, to));
+                p.pending = Some(Box::new((outcome, to)));
             }
         } else {
             proto::command_complete(&mut self.out, outcome.tag.as_str());
@@ -1447,24 +1454,25 @@ fn reported(session: &Arc<Mutex<SurfaceSessionBox>>) -> Vec<(String, String)> {
 
 /// A client's format codes for `n` values: none means all text, one
 /// applies to all, otherwise one each.
-fn expand_formats(codes: &[i16], n: usize, what: &str) -> DbResult<Vec<i16>> {
-    let all = |c: i16| vec![c; n];
-    let v = match codes.len() {
-        0 => all(0),
-        1 => all(codes[0]),
-        len if len == n => codes.to_vec(),
-        len => {
-            return Err(protocol_violation(format!(
-                "bind message has {len} {what} formats but {n} {what}s"
-            )))
-        }
-    };
-    if let Some(bad) = v.iter().find(|&&c| c != 0 && c != 1) {
+/// Checks a Bind message's format codes: none (text), one for all, or
+/// one per item; each 0 (text) or 1 (binary).
+fn check_formats(
+    mut codes: impl ExactSizeIterator<Item = i16>,
+    n: usize,
+    what: &str,
+) -> DbResult<()> {
+    let len = codes.len();
+    if len > 1 && len != n {
+        return Err(protocol_violation(format!(
+            "bind message has {len} {what} formats but {n} {what}s"
+        )));
+    }
+    if let Some(bad) = codes.find(|&c| c != 0 && c != 1) {
         return Err(protocol_violation(format!(
             "unsupported format code: {bad}"
         )));
     }
-    Ok(v)
+    Ok(())
 }
 
 fn describe_fields<'a>(
