@@ -437,6 +437,8 @@ pub struct Session {
     lit_cache: HashMap<String, LitEntry>,
     /// Buffers of the last normalised statement, reused by the next.
     lit_scratch: litnorm::Normalized,
+    /// The literal cache's parameter values, reused.
+    lit_params: Vec<Value>,
     /// Fresh plans of prepared statements whose own plan went stale (DDL,
     /// another search path), keyed by the statement's syntax tree. An entry
     /// holds that tree, so the address cannot be reused while it exists.
@@ -604,6 +606,7 @@ impl Session {
             cache: HashMap::new(),
             lit_cache: HashMap::new(),
             lit_scratch: litnorm::Normalized::default(),
+            lit_params: Vec::new(),
             replanned: HashMap::new(),
             format: Arc::default(),
             counters,
@@ -846,8 +849,15 @@ impl Session {
                 p?
             }
         };
-        let params = self.literal_params(&stmt, &n.literals)?;
-        Some(match self.run_statement(&stmt, &params, false) {
+        let mut params = std::mem::take(&mut self.lit_params);
+        if !self.literal_params(&stmt, &n.literals, &mut params) {
+            self.lit_params = params;
+            return None;
+        }
+        let r = self.run_statement(&stmt, &params, false);
+        params.clear();
+        self.lit_params = params;
+        Some(match r {
             Ok(r) => Ok(vec![r]),
             Err(e) => {
                 self.fail_current();
@@ -888,23 +898,31 @@ impl Session {
         Some(Arc::new(p))
     }
 
-    /// The literals as values of their parameters' types; `None` when one
-    /// does not convert (the literal path reports that error).
-    fn literal_params(&self, stmt: &PreparedStatement, literals: &[Literal]) -> Option<Vec<Value>> {
-        let mut out = Vec::with_capacity(literals.len());
+    /// The literals as values of their parameters' types, into `out`
+    /// (empty); false when one does not convert (the literal path reports
+    /// that error).
+    fn literal_params(
+        &self,
+        stmt: &PreparedStatement,
+        literals: &[Literal],
+        out: &mut Vec<Value>,
+    ) -> bool {
+        out.clear();
         for (l, ty) in literals.iter().zip(stmt.plan.param_types.iter()) {
-            out.push(match l {
-                Literal::Int4(i) => Value::Int4(*i),
-                Literal::Int8(i) => Value::Int8(*i),
+            let v = match l {
+                Literal::Int4(i) => Some(Value::Int4(*i)),
+                Literal::Int8(i) => Some(Value::Int8(*i)),
                 Literal::Numeric(s) => {
-                    aiondb_sdk::value::parse_text_with(DataType::NUMERIC, s, &self.format).ok()?
+                    aiondb_sdk::value::parse_text_with(DataType::NUMERIC, s, &self.format).ok()
                 }
-                Literal::Text(s) => {
-                    aiondb_sdk::value::parse_text_with(*ty, s, &self.format).ok()?
-                }
-            });
+                Literal::Text(s) => aiondb_sdk::value::parse_text_with(*ty, s, &self.format).ok(),
+            };
+            match v {
+                Some(v) => out.push(v),
+                None => return false,
+            }
         }
-        Some(out)
+        true
     }
 
     /// Runs the statements of a query string (after the first ones, when a

@@ -214,7 +214,7 @@ fn layout_error(e: ProtoError) -> ProtoError {
 /// A message from a client after startup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frontend<'a> {
-    Query(String),
+    Query(&'a str),
     Parse {
         name: String,
         sql: String,
@@ -251,7 +251,7 @@ pub enum Frontend<'a> {
 pub fn parse_frontend(tag: u8, body: &[u8]) -> Result<Frontend<'_>, ProtoError> {
     let mut r = Reader::new(body);
     let msg = match tag {
-        b'Q' => Frontend::Query(r.cstr()?.to_string()),
+        b'Q' => Frontend::Query(r.cstr()?),
         b'P' => {
             let name = r.cstr()?.to_string();
             let sql = r.cstr()?.to_string();
@@ -885,7 +885,7 @@ mod tests {
     fn simple_messages() {
         assert_eq!(
             parse_frontend(b'Q', b"select 1\0"),
-            Ok(Frontend::Query("select 1".into()))
+            Ok(Frontend::Query("select 1"))
         );
         assert!(parse_frontend(b'Q', b"select 1").is_err());
         assert!(parse_frontend(b'Q', b"select 1\0x").is_err());

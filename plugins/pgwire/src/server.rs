@@ -91,6 +91,8 @@ pub(crate) struct Conn<S> {
     cfg: Config,
     /// Scratch for message bodies.
     body: Vec<u8>,
+    /// Simple-query text on its way to the engine, reused.
+    sql_buf: String,
     /// The reported settings as the client last heard them, and the
     /// output format they imply: refreshed once per statement, so
     /// TimeZone is not re-parsed for every execution.
@@ -247,6 +249,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             host,
             cfg,
             body: Vec::new(),
+            sql_buf: String::new(),
             reported: Vec::new(),
             reported_version: None,
             fmt: FormatOptions::default(),
@@ -1047,16 +1050,26 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
     async fn simple_query(
         &mut self,
         session: &Arc<Mutex<SurfaceSessionBox>>,
-        sql: String,
+        sql: &str,
     ) -> Result<(), Fatal> {
         let sess = Arc::clone(session);
+        // The text goes to the engine job in a buffer that comes back.
+        let mut buf = std::mem::take(&mut self.sql_buf);
+        buf.clear();
+        buf.push_str(sql);
         let outcome = self
             .on_pool(move || {
-                sess.lock()
+                let o = sess
+                    .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .simple_query(RStr::from_str(&sql))
+                    .simple_query(RStr::from_str(&buf));
+                (o, buf)
             })
-            .await;
+            .await
+            .map(|(o, buf)| {
+                self.sql_buf = buf;
+                o
+            });
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
