@@ -112,6 +112,21 @@ impl RowBatch {
         );
     }
 
+    /// Appends every row of `other`, moving its values (an empty batch
+    /// takes `other`'s buffer whole).
+    ///
+    /// # Panics
+    /// If the widths differ: a bug in the caller, as with `push_row`.
+    pub fn append(&mut self, other: RowBatch) {
+        assert_eq!(self.width, other.width, "batch widths differ");
+        if self.values.is_empty() {
+            self.values = other.values;
+        } else {
+            self.values.reserve(other.values.len());
+            self.values.extend(other.values);
+        }
+    }
+
     /// The row at `index`.
     pub fn row(&self, index: usize) -> Option<&[Value]> {
         let w = self.width();
@@ -151,6 +166,16 @@ impl RowBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn append_moves_rows() {
+        let mut a = RowBatch::new(1);
+        let mut b = RowBatch::new(1);
+        b.push_row([Value::Int4(1)]);
+        a.append(b.clone());
+        a.append(b);
+        assert_eq!(a.values(), &[Value::Int4(1), Value::Int4(1)]);
+    }
 
     #[test]
     fn batch_rows() {

@@ -236,3 +236,63 @@ fn reruns_of_point_selects_keep_limits_and_misses() {
     let e = c.query(&sel, &[Value::Int4(1)]).expect_err("v is gone");
     assert_eq!(e.sqlstate.as_str(), "42703");
 }
+
+/// Range and full scans of kept plans take the storage's batches whole on
+/// reruns: rows, order, NULL bounds, results over several batches and the
+/// result row limit must behave as on the first run.
+#[test]
+fn reruns_of_range_and_full_scans_keep_rows_and_limits() {
+    let (_db, mut c) = setup();
+    c.execute("INSERT INTO kv SELECT g, 'w' || g, g % 10 FROM generate_series(101, 5000) g")
+        .expect("load");
+    let range = c
+        .prepare("SELECT id, n FROM kv WHERE id >= $1 AND id < $2")
+        .expect("prepare");
+    let down = c
+        .prepare("SELECT id FROM kv WHERE id > $1 ORDER BY id DESC")
+        .expect("prepare");
+    let all = c.prepare("SELECT id FROM kv").expect("prepare");
+    for round in 0..3 {
+        let got = ints(&mut c, &range, &[Value::Int4(10), Value::Int4(14)]);
+        assert_eq!(
+            got,
+            (10..14).map(|i| vec![i, i % 10]).collect::<Vec<_>>(),
+            "round {round}"
+        );
+        assert!(ints(&mut c, &range, &[Value::Null, Value::Int4(14)]).is_empty());
+        assert!(ints(&mut c, &range, &[Value::Int4(20), Value::Int4(10)]).is_empty());
+        let got = ints(&mut c, &down, &[Value::Int4(4997)]);
+        assert_eq!(got, vec![vec![5000], vec![4999], vec![4998]]);
+        // Several storage batches.
+        let mut ids: Vec<i64> = ints(&mut c, &all, &[]).into_iter().map(|r| r[0]).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (1..=5000).collect::<Vec<_>>(), "round {round}");
+    }
+
+    let db = Database::with_settings(&[
+        ("AIONDB_EPHEMERAL", "true"),
+        ("AIONDB_LIMITS_MAX_RESULT_ROWS", "50"),
+    ])
+    .expect("db");
+    let mut c = db.connect_anonymous("main", "plan_reuse").expect("connect");
+    c.execute("CREATE TABLE kv (id int PRIMARY KEY, n int)")
+        .expect("create");
+    c.execute("INSERT INTO kv SELECT g, g FROM generate_series(1, 2000) g")
+        .expect("load");
+    let range = c
+        .prepare("SELECT id, n FROM kv WHERE id >= $1 AND id < $2")
+        .expect("prepare");
+    let all = c.prepare("SELECT id FROM kv").expect("prepare");
+    for _ in 0..3 {
+        assert_eq!(
+            ints(&mut c, &range, &[Value::Int4(1), Value::Int4(51)]).len(),
+            50
+        );
+        let e = c
+            .query(&range, &[Value::Int4(1), Value::Int4(52)])
+            .expect_err("51 rows");
+        assert_eq!(e.sqlstate.as_str(), "54000");
+        let e = c.query(&all, &[]).expect_err("2000 rows");
+        assert_eq!(e.sqlstate.as_str(), "54000");
+    }
+}

@@ -34,11 +34,48 @@ pub(crate) trait Op: Send {
     /// At most this many rows will be pulled (LIMIT + OFFSET above); a
     /// sort keeps only that many (top-N).
     fn limit_hint(&mut self, _rows: Option<u64>) {}
-    /// Runs the whole operator (as root) straight into `out`, when it can
-    /// skip opening and the row-at-a-time path; `None` when it cannot, and
-    /// then nothing has been done. Returns the rows appended.
+    /// Runs the whole operator (as root) straight into `out`, without the
+    /// row-at-a-time path, applying the result limits as it goes; `None`
+    /// when it cannot, and then nothing has been done. Returns the rows
+    /// appended.
     fn run_into(&mut self, _cx: &mut EvalCx, _out: &mut RowBatch) -> Option<DbResult<usize>> {
         None
+    }
+}
+
+/// The result row and byte limits over rows appended to a batch in
+/// pieces (what `QueryCursor::fill_into` checks row by row).
+#[derive(Default)]
+pub(crate) struct ResultLimits {
+    rows: u64,
+    bytes: u64,
+}
+
+impl ResultLimits {
+    /// Counts the rows of `out` from `from` on.
+    pub(crate) fn add(&mut self, ctx: &ExecContext, out: &RowBatch, from: usize) -> DbResult<()> {
+        self.rows += out.len().saturating_sub(from) as u64;
+        let lim = ctx.max_result_rows;
+        if lim != 0 && self.rows > lim {
+            return Err(AionError::new(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!("result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS ({lim} rows)"),
+            ));
+        }
+        let blim = ctx.max_result_bytes;
+        if blim != 0 {
+            self.bytes += (from..out.len())
+                .filter_map(|i| out.row(i))
+                .map(row_bytes)
+                .sum::<u64>();
+            if self.bytes > blim {
+                return Err(AionError::new(
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
+                    format!("result exceeds AIONDB_LIMITS_MAX_RESULT_BYTES ({blim} bytes)"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -682,37 +719,64 @@ impl ScanOp {
 }
 
 impl Op for ScanOp {
-    /// A point probe whose fetched row is the output row (no filter, row
-    /// lock or reordering) reads into the caller's batch: no scan batch,
-    /// no row copy.
+    /// A scan whose fetched rows are the output rows (no filter, row lock
+    /// or reordering) reads into the caller's batch: a point probe with
+    /// `fetch`, anything else by taking the storage cursor's batches whole.
     fn run_into(&mut self, cx: &mut EvalCx, out: &mut RowBatch) -> Option<DbResult<usize>> {
-        if !self.point
-            || self.filter.is_some()
+        if self.filter.is_some()
             || self.out_map.is_some()
             || self.lock != RowLockMode::None
+            || self.fetch_width == 0
             || out.width() != self.fetch_width
         {
             return None;
         }
-        let Some((index, Probe::Eq(list))) = &self.index else {
-            return None;
-        };
+        let before = out.len();
+        let mut limits = ResultLimits::default();
+        if let (true, Some((index, Probe::Eq(list)))) = (self.point, &self.index) {
+            let mut run = || -> DbResult<usize> {
+                cx.tick()?;
+                if !Self::probe_into(cx, list, &mut self.key)? {
+                    return Ok(0);
+                }
+                storage_of(&cx.services, &self.table)?
+                    .fetch(
+                        cx.ctx.txn,
+                        self.table.id,
+                        *index,
+                        RSlice::from_slice(&self.key),
+                        &self.request,
+                        out,
+                    )
+                    .into_result()?;
+                limits.add(&cx.ctx, out, before)?;
+                Ok(out.len() - before)
+            };
+            return Some(run());
+        }
         let mut run = || -> DbResult<usize> {
-            cx.tick()?;
-            if !Self::probe_into(cx, list, &mut self.key)? {
-                return Ok(0);
+            self.open(cx)?;
+            while !self.done {
+                let Some(cur) = self.cursor.as_mut() else {
+                    break;
+                };
+                let Some(b) = cur.next_batch(0).into_result()?.into_option() else {
+                    break;
+                };
+                if b.width() != out.width() {
+                    return Err(bad_plan(format!(
+                        "scan batch of width {} where the plan declares {}",
+                        b.width(),
+                        out.width()
+                    )));
+                }
+                let from = out.len();
+                out.append(b);
+                cx.check_deadline()?;
+                limits.add(&cx.ctx, out, from)?;
             }
-            let before = out.len();
-            storage_of(&cx.services, &self.table)?
-                .fetch(
-                    cx.ctx.txn,
-                    self.table.id,
-                    *index,
-                    RSlice::from_slice(&self.key),
-                    &self.request,
-                    out,
-                )
-                .into_result()?;
+            self.done = true;
+            self.cursor = None;
             Ok(out.len() - before)
         };
         Some(run())
@@ -1625,39 +1689,12 @@ pub(crate) struct QueryState {
 }
 
 impl QueryState {
-    /// `Op::run_into` on the root, with the result limits `fill_into`
-    /// applies row by row.
+    /// `Op::run_into` on the root (which applies the result limits).
     pub(crate) fn run_into(&mut self, out: &mut RowBatch) -> Option<DbResult<u64>> {
         if out.width() != self.width {
             return None;
         }
-        let before = out.len();
-        let n = match self.root.run_into(&mut self.cx, out)? {
-            Ok(n) => n,
-            Err(e) => return Some(Err(e)),
-        };
-        let ctx = &self.cx.ctx;
-        let lim = ctx.max_result_rows;
-        if lim != 0 && n as u64 > lim {
-            return Some(Err(AionError::new(
-                SqlState::PROGRAM_LIMIT_EXCEEDED,
-                format!("result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS ({lim} rows)"),
-            )));
-        }
-        let blim = ctx.max_result_bytes;
-        if blim != 0 {
-            let bytes: u64 = (before..out.len())
-                .filter_map(|i| out.row(i))
-                .map(row_bytes)
-                .sum();
-            if bytes > blim {
-                return Some(Err(AionError::new(
-                    SqlState::PROGRAM_LIMIT_EXCEEDED,
-                    format!("result exceeds AIONDB_LIMITS_MAX_RESULT_BYTES ({blim} bytes)"),
-                )));
-            }
-        }
-        Some(Ok(n as u64))
+        Some(self.root.run_into(&mut self.cx, out)?.map(|n| n as u64))
     }
 }
 
