@@ -32,18 +32,8 @@ impl Tag {
 
     /// `prefix`, a space, then `n` in decimal (`SELECT 3`, `INSERT 0 1`).
     pub fn counted(prefix: &str, n: u64) -> Tag {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut rest = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let digits = &digits[i..];
+        let mut buf = [0u8; 20];
+        let digits = aiondb_sdk::value::decimal(n, &mut buf);
         let len = prefix.len() + 1 + digits.len();
         if len > INLINE {
             // Only a prefix longer than any command name gets here.

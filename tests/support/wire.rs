@@ -357,6 +357,14 @@ pub fn startup_packet(params: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
+/// A frontend message: `tag`, the length, then `body`.
+pub fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
 /// Reads one backend message: (tag, body); `None` at end of stream.
 pub fn read_msg(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];

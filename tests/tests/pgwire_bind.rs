@@ -11,13 +11,6 @@ use aiondb_integration_tests::wire::*;
 
 const BENCH: (&str, &str) = ("AIONDB_BENCH_MODE", "true");
 
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![tag];
-    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    m.extend_from_slice(body);
-    m
-}
-
 fn cstr(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(s.as_bytes());
     b.push(0);
@@ -28,7 +21,7 @@ fn parse(name: &str, sql: &str) -> Vec<u8> {
     cstr(&mut b, name);
     cstr(&mut b, sql);
     b.extend_from_slice(&0i16.to_be_bytes());
-    msg(b'P', &b)
+    message(b'P', &b)
 }
 
 fn bind(portal: &str, stmt: &str, pf: &[i16], params: &[Option<&[u8]>], rf: &[i16]) -> Vec<u8> {
@@ -53,18 +46,18 @@ fn bind(portal: &str, stmt: &str, pf: &[i16], params: &[Option<&[u8]>], rf: &[i1
     for f in rf {
         b.extend_from_slice(&f.to_be_bytes());
     }
-    msg(b'B', &b)
+    message(b'B', &b)
 }
 
 fn execute(portal: &str) -> Vec<u8> {
     let mut b = Vec::new();
     cstr(&mut b, portal);
     b.extend_from_slice(&0i32.to_be_bytes());
-    msg(b'E', &b)
+    message(b'E', &b)
 }
 
 fn sync() -> Vec<u8> {
-    msg(b'S', &[])
+    message(b'S', &[])
 }
 
 fn session(port: u16) -> TcpStream {
@@ -236,7 +229,7 @@ fn malformed_binds_close_the_connection_with_08p01() {
             b.extend_from_slice(&1i32.to_be_bytes());
             b.push(b'1');
             b.extend_from_slice(&0i16.to_be_bytes());
-            msg(b'B', &b)
+            message(b'B', &b)
         }),
         ("a parameter length past the end", {
             let mut b = Vec::new();
@@ -246,7 +239,7 @@ fn malformed_binds_close_the_connection_with_08p01() {
             b.extend_from_slice(&1i16.to_be_bytes());
             b.extend_from_slice(&100i32.to_be_bytes());
             b.push(b'1');
-            msg(b'B', &b)
+            message(b'B', &b)
         }),
     ] {
         let mut s = session(server.port);

@@ -21,18 +21,13 @@ const BENCH: (&str, &str) = ("AIONDB_BENCH_MODE", "true");
 const PAUSE: Duration = Duration::from_millis(50);
 
 fn query(sql: &str) -> Vec<u8> {
-    let mut m = vec![b'Q'];
-    m.extend_from_slice(&((sql.len() + 5) as i32).to_be_bytes());
-    m.extend_from_slice(sql.as_bytes());
-    m.push(0);
-    m
+    let mut body = sql.as_bytes().to_vec();
+    body.push(0);
+    message(b'Q', &body)
 }
 
 fn copy_data(data: &[u8]) -> Vec<u8> {
-    let mut m = vec![b'd'];
-    m.extend_from_slice(&((data.len() + 4) as i32).to_be_bytes());
-    m.extend_from_slice(data);
-    m
+    message(b'd', data)
 }
 
 /// A session past startup.

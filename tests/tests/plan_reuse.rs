@@ -16,6 +16,13 @@ fn setup() -> (Database, Connection) {
     (db, c)
 }
 
+/// An empty database with one limit set, and a connection to it.
+fn with_limit(key: &str, value: &str) -> (Database, Connection) {
+    let db = Database::with_settings(&[("AIONDB_EPHEMERAL", "true"), (key, value)]).expect("db");
+    let c = db.connect_anonymous("main", "plan_reuse").expect("connect");
+    (db, c)
+}
+
 fn ints(c: &mut Connection, st: &aiondb_embedded::Statement, p: &[Value]) -> Vec<Vec<i64>> {
     c.query(st, p)
         .expect("query")
@@ -203,12 +210,7 @@ fn reruns_of_insert_returning_return_their_rows() {
 /// behave as on the first run.
 #[test]
 fn reruns_of_point_selects_keep_limits_and_misses() {
-    let db = Database::with_settings(&[
-        ("AIONDB_EPHEMERAL", "true"),
-        ("AIONDB_LIMITS_MAX_RESULT_BYTES", "2000"),
-    ])
-    .expect("db");
-    let mut c = db.connect_anonymous("main", "plan_reuse").expect("connect");
+    let (_db, mut c) = with_limit("AIONDB_LIMITS_MAX_RESULT_BYTES", "2000");
     c.execute("CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)")
         .expect("create");
     c.execute("INSERT INTO kv SELECT g, repeat('x', g * 10), g FROM generate_series(1, 300) g")
@@ -269,12 +271,7 @@ fn reruns_of_range_and_full_scans_keep_rows_and_limits() {
         assert_eq!(ids, (1..=5000).collect::<Vec<_>>(), "round {round}");
     }
 
-    let db = Database::with_settings(&[
-        ("AIONDB_EPHEMERAL", "true"),
-        ("AIONDB_LIMITS_MAX_RESULT_ROWS", "50"),
-    ])
-    .expect("db");
-    let mut c = db.connect_anonymous("main", "plan_reuse").expect("connect");
+    let (_db, mut c) = with_limit("AIONDB_LIMITS_MAX_RESULT_ROWS", "50");
     c.execute("CREATE TABLE kv (id int PRIMARY KEY, n int)")
         .expect("create");
     c.execute("INSERT INTO kv SELECT g, g FROM generate_series(1, 2000) g")

@@ -324,6 +324,16 @@ fn codes(b: &[u8]) -> impl ExactSizeIterator<Item = i16> + '_ {
     b.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]))
 }
 
+/// Format code `i` of a list that holds none (text for all), one (for
+/// all) or one per item.
+fn code_at(b: &[u8], i: usize) -> i16 {
+    let i = if b.len() == 2 { 0 } else { i };
+    match b.get(2 * i..2 * i + 2) {
+        Some(c) => i16::from_be_bytes([c[0], c[1]]),
+        None => 0,
+    }
+}
+
 impl<'a> Bind<'a> {
     pub fn param_formats(&self) -> impl ExactSizeIterator<Item = i16> + 'a {
         codes(self.param_formats)
@@ -331,6 +341,16 @@ impl<'a> Bind<'a> {
 
     pub fn result_formats(&self) -> impl ExactSizeIterator<Item = i16> + 'a {
         codes(self.result_formats)
+    }
+
+    /// The format code of parameter `i`.
+    pub fn param_format(&self, i: usize) -> i16 {
+        code_at(self.param_formats, i)
+    }
+
+    /// The format code of result column `i`.
+    pub fn result_format(&self, i: usize) -> i16 {
+        code_at(self.result_formats, i)
     }
 
     /// The parameter values in order, `None` for NULL.

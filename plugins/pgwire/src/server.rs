@@ -1247,25 +1247,16 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         p.stmt.push_str(m.statement);
         p.params.clear();
         let fmt = &self.fmt;
-        // No codes: text; one: for every parameter; else one each.
-        let mut codes = m.param_formats();
-        let all = if codes.len() == 1 { codes.next() } else { None };
         for (i, v) in m.params().enumerate() {
-            let code = all.or_else(|| codes.next()).unwrap_or(0);
             let ty = &st.param_types[i];
             p.params.push(match v {
                 None => Value::Null,
-                Some(bytes) if code == 1 => values::decode_binary(bytes, ty)?,
+                Some(bytes) if m.param_format(i) == 1 => values::decode_binary(bytes, ty)?,
                 Some(bytes) => values::decode_text(bytes, ty, fmt)?,
             });
         }
         p.formats.clear();
-        let mut results = m.result_formats();
-        match results.len() {
-            0 => p.formats.resize(ncols, 0),
-            1 => p.formats.resize(ncols, results.next().unwrap_or(0)),
-            _ => p.formats.extend(results),
-        }
+        p.formats.extend((0..ncols).map(|i| m.result_format(i)));
         if !m.portal.is_empty() && portals.contains_key(m.portal) {
             return Err(AionError::new(
                 SqlState::new(b"42P03"),

@@ -110,21 +110,11 @@ pub fn encode_text(v: &Value, opts: &FormatOptions, out: &mut Vec<u8>) {
 }
 
 fn write_int(v: i64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&buf[i..]);
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(aiondb_sdk::value::decimal(v.unsigned_abs(), &mut buf));
 }
 
 /// Checks that client text is UTF-8 without NUL bytes, as PostgreSQL's

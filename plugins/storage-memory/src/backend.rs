@@ -189,55 +189,48 @@ impl MemoryBackend {
         first_statement: bool,
         wait: &LockWait,
     ) -> TxnId {
-        let mut spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
+        let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
         let mut g = lock(&self.inner.mgr);
-        // Taken before the id is handed out: the transaction knows its own
-        // rows by id, and ids from xmax on are invisible anyway. Usually the
-        // cached snapshot (see `Mgr::snapshot`), so no allocation.
-        let snap = match spare.as_mut() {
-            Some(st) => {
-                g.snapshot_into(&mut st.snapshot);
-                None
-            }
-            None => Some(g.snapshot()),
-        };
-        let id = g.next_txn;
-        g.next_txn += 1;
-        let ssi = (isolation == IsolationLevel::Serializable).then(|| Ssi {
-            start_seq: g.commit_seq,
-            reads: Default::default(),
-            writes: Default::default(),
-            in_conflict: false,
-            out_conflict: false,
-        });
-        let st = match (spare, snap) {
-            // Recycled: emptied by `recycle`, allocations kept; its
-            // snapshot was set above.
-            (Some(mut st), _) => {
-                st.isolation = isolation;
-                st.snapshot_fixed = first_statement;
-                st.cid = u32::from(first_statement);
-                // Usually the same session's state: its cancel flag stays.
+        // Recycled states were emptied by `recycle` and keep their
+        // allocations; usually the same session's, so the cancel flag in
+        // `wait` stays.
+        let mut st = match spare {
+            Some(mut st) => {
                 st.wait.assign_from(wait);
-                st.waiting_for = None;
-                st.ssi = ssi;
                 st
             }
-            (None, snap) => Box::new(TxnState {
+            None => Box::new(TxnState {
                 isolation,
-                snapshot: snap.unwrap_or_else(|| g.snapshot()),
-                snapshot_fixed: first_statement,
-                cid: u32::from(first_statement),
+                snapshot: g.snapshot(),
+                snapshot_fixed: false,
+                cid: 0,
                 undo: Vec::new(),
                 savepoints: Vec::new(),
                 locks: Vec::new(),
                 table_locks: Default::default(),
                 wait: wait.clone(),
                 waiting_for: None,
-                ssi,
+                ssi: None,
                 deltas: Deltas::default(),
             }),
         };
+        // Taken before the id is handed out: the transaction knows its own
+        // rows by id, and ids from xmax on are invisible anyway. Usually the
+        // cached snapshot (see `Mgr::snapshot`), so no allocation.
+        g.snapshot_into(&mut st.snapshot);
+        let id = g.next_txn;
+        g.next_txn += 1;
+        st.isolation = isolation;
+        st.snapshot_fixed = first_statement;
+        st.cid = u32::from(first_statement);
+        st.waiting_for = None;
+        st.ssi = (isolation == IsolationLevel::Serializable).then(|| Ssi {
+            start_seq: g.commit_seq,
+            reads: Default::default(),
+            writes: Default::default(),
+            in_conflict: false,
+            out_conflict: false,
+        });
         g.active.insert(id, st);
         id
     }

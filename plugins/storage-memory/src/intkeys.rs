@@ -117,17 +117,15 @@ impl IntKeys {
         matches!(self, IntKeys::Dense { .. })
     }
 
-    /// Every key and its rows (any order).
-    pub fn entries(&self) -> Vec<(i64, Vec<RowId>)> {
-        match self {
-            IntKeys::Dense { .. } => {
-                let mut it = self.dense_range(Bound::Unbounded, Bound::Unbounded);
-                std::iter::from_fn(|| it.as_mut()?.step(false))
-                    .map(|(k, r)| (k, r.to_vec()))
-                    .collect()
-            }
-            IntKeys::Sparse(h) => h.iter().map(|(k, p)| (*k, p.as_slice().to_vec())).collect(),
-        }
+    /// Every key of the hash table and its rows, in no order (none while
+    /// dense).
+    pub fn sparse_entries(&self) -> impl Iterator<Item = (i64, &[RowId])> {
+        let h = match self {
+            IntKeys::Sparse(h) => Some(h),
+            IntKeys::Dense { .. } => None,
+        };
+        h.into_iter()
+            .flat_map(|h| h.iter().map(|(k, p)| (*k, p.as_slice())))
     }
 
     /// The keys of the dense array within the bounds (compared in the
@@ -416,13 +414,7 @@ mod tests {
     #[test]
     fn random_operations_agree_with_a_model() {
         use std::collections::BTreeMap;
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x2545_F491_4F6C_DD1Du64);
         // (key range, rows per key range): dense ascending, dense around a
         // negative base, and sparse.
         for (spread, base) in [(200u64, 0i64), (300, -1_000), (1 << 40, 5)] {
@@ -431,7 +423,7 @@ mod tests {
             for step in 0..20_000 {
                 let key = base + (next() % spread) as i64;
                 let row = next() % 4;
-                if next() % 3 == 0 {
+                if next().is_multiple_of(3) {
                     k.remove(key, row);
                     if let Some(rows) = model.get_mut(&key) {
                         rows.retain(|&r| r != row);

@@ -39,6 +39,18 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A xorshift generator for randomised tests: the same sequence on every
+/// run for a given seed.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 fn register(_host: HostRef) -> DbResult<Registration> {
     Ok(Registration::new().storage_backend("in_memory", MemoryBackend::new()))
 }

@@ -388,9 +388,9 @@ impl Index {
                     if !h.is_dense() {
                         // Sparse now: the btree takes every integer key,
                         // for ordered scans.
-                        for (k, rows) in h.entries() {
+                        for (k, rows) in h.sparse_entries() {
                             self.map
-                                .insert(IndexKey::Int(k), Posting::from_sorted(rows));
+                                .insert(IndexKey::Int(k), Posting::from_sorted(rows.to_vec()));
                         }
                     }
                     return if new { key_bytes(key) } else { 0 };
@@ -769,13 +769,7 @@ mod tests {
     /// key, bounds of other numeric types, and both directions.
     #[test]
     fn integer_ranges_agree_with_a_model() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::xorshift(0x9E37_79B9_7F4A_7C15u64);
         // (spread of keys, step from which one far key in 500 comes, dense
         // at the end): dense throughout, sparse from the start, and dense
         // until a far key moves hundreds of keys into the btree.
@@ -788,7 +782,7 @@ mod tests {
             let mut model: BTreeMap<i64, Vec<RowId>> = BTreeMap::new();
             let mut nulls: Vec<RowId> = Vec::new();
             for step in 0..6_000 {
-                let null = next() % 17 == 0;
+                let null = next().is_multiple_of(17);
                 let k = if step >= far_from && step % 500 == 0 {
                     1 << 35
                 } else {
@@ -809,7 +803,7 @@ mod tests {
                 } else {
                     model.entry(k).or_default()
                 };
-                if next() % 3 == 0 {
+                if next().is_multiple_of(3) {
                     ix.remove(&values, row);
                     rows.retain(|&r| r != row);
                 } else {
@@ -838,7 +832,7 @@ mod tests {
                 };
                 for _ in 0..4 {
                     let (lo, hi) = (bound(next(), next()), bound(next(), next()));
-                    let reverse = next() % 2 == 0;
+                    let reverse = next().is_multiple_of(2);
                     let (lo_k, hi_k) = (key_ref(&lo), key_ref(&hi));
                     let got: Vec<(Option<i64>, Vec<RowId>)> = ix
                         .range(lo_k, hi_k, reverse)

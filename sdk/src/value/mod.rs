@@ -36,7 +36,7 @@ pub use datetime::{
 pub use float::{parse_f32, parse_f64, write_f32, write_f64};
 pub use format::{DateOrder, DateOutput, DateStyle, FormatOptions, NamedZone, TimeZone};
 pub use json::{normalize_jsonb, parse_json, write_json_string, Json};
-pub use text::{parse_text, parse_text_with, write_text, write_text_with};
+pub use text::{decimal, parse_text, parse_text_with, write_text, write_text_with};
 
 pub use arith::{eval_binary, eval_binary_with, eval_unary};
 pub use cast::{

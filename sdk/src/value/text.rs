@@ -744,3 +744,20 @@ fn parse_array(elem: DataType, input: &str, opts: &FormatOptions) -> DbResult<Ar
         elements: RVec::from(elements),
     })
 }
+
+/// The decimal digits of `n`, written into the end of `buf` (no
+/// allocation, unlike `to_string`; for hot paths that print counts and
+/// integers).
+pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
