@@ -390,3 +390,44 @@ pub fn connect(port: u16) -> TcpStream {
         .expect("timeout");
     s
 }
+
+/// A simple-protocol Query message.
+pub fn simple_query(sql: &str) -> Vec<u8> {
+    let mut body = sql.as_bytes().to_vec();
+    body.push(0);
+    message(b'Q', &body)
+}
+
+/// A raw session as `USER` (trust: bench mode), past its first
+/// ReadyForQuery.
+pub fn raw_session(port: u16) -> TcpStream {
+    let mut s = connect(port);
+    s.write_all(&startup_packet(&[("user", USER), ("database", "aiondb")]))
+        .expect("startup");
+    loop {
+        match read_msg(&mut s) {
+            Some((b'Z', _)) => return s,
+            Some(_) => {}
+            None => panic!("the server closed the connection during startup"),
+        }
+    }
+}
+
+/// Reads up to ReadyForQuery; returns the DataRow first values and the
+/// command tags seen, in order, as text (`E<sqlstate>` for errors).
+pub fn answers_until_ready(s: &mut TcpStream) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let (tag, body) = read_msg(s).expect("a message before ReadyForQuery");
+        match tag {
+            b'Z' => return seen,
+            b'D' => {
+                let len = i32::from_be_bytes([body[2], body[3], body[4], body[5]]);
+                seen.push(text(&body[6..6 + len.max(0) as usize]));
+            }
+            b'C' => seen.push(text(&body[..body.len() - 1])),
+            b'E' => seen.push(format!("E{}", sqlstate(&body))),
+            _ => {}
+        }
+    }
+}

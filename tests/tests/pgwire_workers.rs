@@ -20,29 +20,14 @@ const LINGER: (&str, &str) = ("AIONDB_PGWIRE_WORKER_LINGER_US", "2000");
 const BENCH: (&str, &str) = ("AIONDB_BENCH_MODE", "true");
 const PAUSE: Duration = Duration::from_millis(50);
 
-fn query(sql: &str) -> Vec<u8> {
-    let mut body = sql.as_bytes().to_vec();
-    body.push(0);
-    message(b'Q', &body)
-}
-
 fn copy_data(data: &[u8]) -> Vec<u8> {
     message(b'd', data)
-}
-
-/// A session past startup.
-fn session(port: u16) -> TcpStream {
-    let mut s = connect(port);
-    s.write_all(&startup_packet(&[("user", USER), ("database", "aiondb")]))
-        .expect("startup");
-    until_ready(&mut s);
-    s
 }
 
 /// Creates table `name (a int)` and starts a COPY into it, in one query;
 /// returns once the server waits for the data.
 fn create_and_copy(s: &mut TcpStream, name: &str) {
-    s.write_all(&query(&format!(
+    s.write_all(&simple_query(&format!(
         "CREATE TABLE {name} (a int); COPY {name} FROM STDIN"
     )))
     .expect("write");
@@ -52,84 +37,69 @@ fn create_and_copy(s: &mut TcpStream, name: &str) {
     assert_eq!(tag, b'G');
 }
 
-/// Reads up to ReadyForQuery; returns the DataRow first values and the
-/// command tags seen, in order, as text (`E<sqlstate>` for errors).
-fn until_ready(s: &mut TcpStream) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        let (tag, body) = read_msg(s).expect("a message before ReadyForQuery");
-        match tag {
-            b'Z' => return seen,
-            b'D' => {
-                let len = i32::from_be_bytes([body[2], body[3], body[4], body[5]]);
-                seen.push(text(&body[6..6 + len.max(0) as usize]));
-            }
-            b'C' => seen.push(text(&body[..body.len() - 1])),
-            b'E' => seen.push(format!("E{}", sqlstate(&body))),
-            _ => {}
-        }
-    }
-}
-
 #[test]
 fn pipelined_and_split_messages() {
     let server = Server::start(&[BENCH, LINGER]);
-    let mut s = session(server.port);
+    let mut s = raw_session(server.port);
     // Three queries in one write: answered in order.
-    let mut batch = query("SELECT 1");
-    batch.extend(query("SELECT 'two'"));
-    batch.extend(query("SELECT 3 + 0"));
+    let mut batch = simple_query("SELECT 1");
+    batch.extend(simple_query("SELECT 'two'"));
+    batch.extend(simple_query("SELECT 3 + 0"));
     s.write_all(&batch).expect("write");
-    assert_eq!(until_ready(&mut s), ["1", "SELECT 1"]);
-    assert_eq!(until_ready(&mut s), ["two", "SELECT 1"]);
-    assert_eq!(until_ready(&mut s), ["3", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["1", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["two", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["3", "SELECT 1"]);
     // One query in pieces with pauses longer than the linger: inside the
     // head, inside the body, and a whole query plus half of the next.
-    let q = query("SELECT 'split'");
+    let q = simple_query("SELECT 'split'");
     for cut in [2, 9] {
         s.write_all(&q[..cut]).expect("write");
         sleep(PAUSE);
         s.write_all(&q[cut..]).expect("write");
-        assert_eq!(until_ready(&mut s), ["split", "SELECT 1"]);
+        assert_eq!(answers_until_ready(&mut s), ["split", "SELECT 1"]);
     }
-    let mut two = query("SELECT 'first'");
-    let second = query("SELECT 'second'");
+    let mut two = simple_query("SELECT 'first'");
+    let second = simple_query("SELECT 'second'");
     two.extend_from_slice(&second[..7]);
     s.write_all(&two).expect("write");
-    assert_eq!(until_ready(&mut s), ["first", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["first", "SELECT 1"]);
     sleep(PAUSE);
     s.write_all(&second[7..]).expect("write");
-    assert_eq!(until_ready(&mut s), ["second", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["second", "SELECT 1"]);
     // A message longer than a worker buffers (1 MiB) is read on the
     // network side.
     let long = format!("SELECT length('{}')", "x".repeat(2 << 20));
-    s.write_all(&query(&long)).expect("write");
-    assert_eq!(until_ready(&mut s), ["2097152", "SELECT 1"]);
+    s.write_all(&simple_query(&long)).expect("write");
+    assert_eq!(answers_until_ready(&mut s), ["2097152", "SELECT 1"]);
     // A transaction across pauses keeps its state.
-    s.write_all(&query(
+    s.write_all(&simple_query(
         "BEGIN; CREATE TABLE t (a int); INSERT INTO t VALUES (1)",
     ))
     .expect("write");
-    assert_eq!(until_ready(&mut s), ["BEGIN", "CREATE TABLE", "INSERT 0 1"]);
+    assert_eq!(
+        answers_until_ready(&mut s),
+        ["BEGIN", "CREATE TABLE", "INSERT 0 1"]
+    );
     sleep(PAUSE);
-    s.write_all(&query("SELECT count(*) FROM t"))
+    s.write_all(&simple_query("SELECT count(*) FROM t"))
         .expect("write");
-    assert_eq!(until_ready(&mut s), ["1", "SELECT 1"]);
-    s.write_all(&query("ROLLBACK")).expect("write");
-    assert_eq!(until_ready(&mut s), ["ROLLBACK"]);
-    s.write_all(&query("SELECT count(*) FROM t"))
+    assert_eq!(answers_until_ready(&mut s), ["1", "SELECT 1"]);
+    s.write_all(&simple_query("ROLLBACK")).expect("write");
+    assert_eq!(answers_until_ready(&mut s), ["ROLLBACK"]);
+    s.write_all(&simple_query("SELECT count(*) FROM t"))
         .expect("write");
-    assert_eq!(until_ready(&mut s), ["E42P01"]);
+    assert_eq!(answers_until_ready(&mut s), ["E42P01"]);
 }
 
 #[test]
 fn copy_data_that_trickles_in() {
     let server = Server::start(&[BENCH, LINGER]);
-    let mut s = session(server.port);
-    s.write_all(&query("CREATE TABLE c (a int, b text)"))
+    let mut s = raw_session(server.port);
+    s.write_all(&simple_query("CREATE TABLE c (a int, b text)"))
         .expect("write");
-    assert_eq!(until_ready(&mut s), ["CREATE TABLE"]);
-    s.write_all(&query("COPY c FROM STDIN")).expect("write");
+    assert_eq!(answers_until_ready(&mut s), ["CREATE TABLE"]);
+    s.write_all(&simple_query("COPY c FROM STDIN"))
+        .expect("write");
     let (tag, _) = read_msg(&mut s).expect("CopyInResponse");
     assert_eq!(tag, b'G');
     // Rows arrive slower than the linger, one split inside a message.
@@ -141,10 +111,10 @@ fn copy_data_that_trickles_in() {
     s.write_all(&row[4..]).expect("write");
     sleep(PAUSE);
     s.write_all(&[b'c', 0, 0, 0, 4]).expect("CopyDone");
-    assert_eq!(until_ready(&mut s), ["COPY 2"]);
-    s.write_all(&query("SELECT string_agg(b, ',' ORDER BY a) FROM c"))
+    assert_eq!(answers_until_ready(&mut s), ["COPY 2"]);
+    s.write_all(&simple_query("SELECT string_agg(b, ',' ORDER BY a) FROM c"))
         .expect("write");
-    assert_eq!(until_ready(&mut s), ["one,two", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["one,two", "SELECT 1"]);
 }
 
 #[test]
@@ -155,11 +125,12 @@ fn a_stalled_client_holds_no_one_else() {
     // One configured worker: a client that stops mid-message, one in
     // the middle of a COPY and one idle must not keep others waiting.
     let server = Server::start(&[BENCH, LINGER, ("AIONDB_ENGINE_POOL_WORKER_THREADS", "1")]);
-    let mut half = session(server.port);
-    half.write_all(&query("SELECT 'late'")[..8]).expect("write");
-    let mut copying = session(server.port);
+    let mut half = raw_session(server.port);
+    half.write_all(&simple_query("SELECT 'late'")[..8])
+        .expect("write");
+    let mut copying = raw_session(server.port);
     create_and_copy(&mut copying, "w");
-    let _idle = session(server.port);
+    let _idle = raw_session(server.port);
     for i in 0..3 {
         let out = server.psql_command(&server.conninfo_with(""), &format!("SELECT {i} + 40"));
         assert_eq!(
@@ -170,17 +141,18 @@ fn a_stalled_client_holds_no_one_else() {
         );
     }
     // Both waiting clients still finish.
-    half.write_all(&query("SELECT 'late'")[8..]).expect("write");
-    assert_eq!(until_ready(&mut half), ["late", "SELECT 1"]);
+    half.write_all(&simple_query("SELECT 'late'")[8..])
+        .expect("write");
+    assert_eq!(answers_until_ready(&mut half), ["late", "SELECT 1"]);
     copying.write_all(&copy_data(b"7\n")).expect("write");
     copying.write_all(&[b'c', 0, 0, 0, 4]).expect("CopyDone");
-    assert_eq!(until_ready(&mut copying), ["COPY 1"]);
+    assert_eq!(answers_until_ready(&mut copying), ["COPY 1"]);
 }
 
 #[test]
 fn shutdown_with_a_worker_waiting_on_a_client() {
     let server = Server::start(&[BENCH, LINGER]);
-    let mut s = session(server.port);
+    let mut s = raw_session(server.port);
     create_and_copy(&mut s, "x");
     // The worker now waits for COPY data that never comes; SIGTERM must
     // still end the server (the wait gives up when the surface stops).
@@ -199,21 +171,21 @@ fn shutdown_with_a_worker_waiting_on_a_client() {
 #[test]
 fn linger_zero_serves_everything_on_the_network_side() {
     let server = Server::start(&[BENCH, ("AIONDB_PGWIRE_WORKER_LINGER_US", "0")]);
-    let mut s = session(server.port);
-    let mut batch = query("CREATE TABLE z (a int)");
-    batch.extend(query("COPY z FROM STDIN"));
+    let mut s = raw_session(server.port);
+    let mut batch = simple_query("CREATE TABLE z (a int)");
+    batch.extend(simple_query("COPY z FROM STDIN"));
     s.write_all(&batch).expect("write");
-    assert_eq!(until_ready(&mut s), ["CREATE TABLE"]);
+    assert_eq!(answers_until_ready(&mut s), ["CREATE TABLE"]);
     let (tag, _) = read_msg(&mut s).expect("CopyInResponse");
     assert_eq!(tag, b'G');
     s.write_all(&copy_data(b"1\n2\n")).expect("write");
     s.write_all(&[b'c', 0, 0, 0, 4]).expect("CopyDone");
-    assert_eq!(until_ready(&mut s), ["COPY 2"]);
-    let q = query("SELECT sum(a) FROM z");
+    assert_eq!(answers_until_ready(&mut s), ["COPY 2"]);
+    let q = simple_query("SELECT sum(a) FROM z");
     s.write_all(&q[..6]).expect("write");
     sleep(PAUSE);
     s.write_all(&q[6..]).expect("write");
-    assert_eq!(until_ready(&mut s), ["3", "SELECT 1"]);
+    assert_eq!(answers_until_ready(&mut s), ["3", "SELECT 1"]);
     if have("pgbench", &["--version"]) {
         let out = server.pgbench(&["-i", "-s", "1", "-q"]);
         assert!(out.status.success(), "{}", text(&out.stderr));

@@ -37,6 +37,7 @@ const STARTUP_TIMEOUT_MS: &str = "AIONDB_PGWIRE_STARTUP_TIMEOUT_MS";
 const AUTH_FAILURE_BACKOFF_MS: &str = "AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS";
 const IDLE_TIMEOUT_MS: &str = "AIONDB_PGWIRE_IDLE_TIMEOUT_MS";
 const WORKER_LINGER_US: &str = "AIONDB_PGWIRE_WORKER_LINGER_US";
+const LANES: &str = "AIONDB_PGWIRE_LANES";
 const BENCH_MODE: &str = "AIONDB_BENCH_MODE";
 
 fn text(host: &HostRef, key: &str) -> Option<String> {
@@ -151,6 +152,13 @@ impl PgWireSurface {
         let active = metric(&host, PGWIRE_CONNECTIONS_ACTIVE);
         let accepted = metric(&host, PGWIRE_CONNECTIONS_TOTAL);
         let stopping = Arc::new(AtomicBool::new(false));
+        let linger = Duration::from_micros(number(&host, WORKER_LINGER_US, 5_000));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let lanes = match number(&host, LANES, cores) {
+            _ if linger.is_zero() => None,
+            0 => None,
+            n => server::Lanes::new(n as usize, host.clone(), linger, Arc::clone(&stopping)),
+        };
         let cfg = server::Config {
             startup_timeout: Duration::from_millis(number(&host, STARTUP_TIMEOUT_MS, 10_000)),
             idle_timeout: (idle_ms > 0).then(|| Duration::from_millis(idle_ms)),
@@ -164,8 +172,9 @@ impl PgWireSurface {
                 500,
             )))),
             auth_failures: metric(&host, AUTH_FAILURES_TOTAL),
-            linger: Duration::from_micros(number(&host, WORKER_LINGER_US, 5_000)),
+            linger,
             stopping: Arc::clone(&stopping),
+            lanes,
         };
         let max_total = number(&host, MAX_CONNECTIONS, 100) as usize;
         let max_per_ip = number(&host, MAX_CONNECTIONS_PER_IP, 64) as usize;

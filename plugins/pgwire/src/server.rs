@@ -29,6 +29,9 @@ use crate::values;
 
 mod copy;
 mod inline;
+mod lanes;
+
+pub(crate) use lanes::Lanes;
 
 /// Largest message accepted from a client (PostgreSQL allows 1 GB for a
 /// few message types; we keep a lower bound against memory exhaustion).
@@ -65,6 +68,9 @@ pub(crate) struct Config {
     pub linger: Duration,
     /// Set when the surface stops: workers blocked on a client give up.
     pub stopping: Arc<AtomicBool>,
+    /// Workers serving several idle-between-statements connections each
+    /// (`lanes`); `None`: one worker per busy connection.
+    pub lanes: Option<Arc<Lanes>>,
 }
 
 /// A client-visible failure that ends the connection after it is sent.
@@ -175,6 +181,42 @@ struct Portal {
     formats: Vec<i16>,
     /// Boxed: keeps a portal small, and portals move on every message.
     pending: Option<Box<(StatementOutcome, usize)>>,
+}
+
+/// A connection lent to a lane, with its session.
+struct LaneSlot<S> {
+    conn: Mutex<Conn<S>>,
+    session: Arc<Mutex<SurfaceSessionBox>>,
+    fd: std::os::fd::RawFd,
+}
+
+impl<S> LaneSlot<S> {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Conn<S>> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<S: Read + Write + Unpin + Send + 'static> lanes::Hot for LaneSlot<S> {
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.fd
+    }
+
+    fn serve(&self, read: bool) -> Option<Result<Flow, Fatal>> {
+        let mut conn = self.conn();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            conn.lane_serve(&self.session, read)
+        }))
+        .unwrap_or_else(|_| {
+            log::error!("pgwire: a connection's lane turn panicked");
+            Some(Err(Fatal(AionError::internal(
+                "the connection's engine job failed",
+            ))))
+        })
+    }
+
+    fn leave(&self) -> std::io::Result<()> {
+        self.conn().leave_worker()
+    }
 }
 
 /// Serves one accepted client: startup on the plain stream, then, when
@@ -491,7 +533,21 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
                     Err(e) => return (self, Err(e)),
                 },
             };
-            let flow = if on_worker {
+            let lane = match (on_worker, &self.cfg.lanes) {
+                (true, Some(lanes)) if !self.sync_pending && Self::status(&session) == b'I' => {
+                    lanes.pick(self.home_lane())
+                }
+                _ => None,
+            };
+            let flow = if let Some(lane) = lane {
+                let (conn, ran) = self.run_on_lane(lane, &session).await;
+                self = conn;
+                match ran {
+                    Some(flow) => flow,
+                    // The pool refused the lane's job: as below.
+                    None => self.step(&session).await,
+                }
+            } else if on_worker {
                 let (conn, ran) = self.run_on_worker(&session).await;
                 self = conn;
                 match ran {
@@ -550,6 +606,109 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             },
         };
         (conn, ran)
+    }
+
+    /// Puts the connection on lane `lane` (see `lanes`) until it leaves
+    /// and takes it back; `None` when the pool refused the lane's job.
+    async fn run_on_lane(
+        self,
+        lane: usize,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+    ) -> (Self, Option<Result<Flow, Fatal>>) {
+        let (Some(lanes), Some(sock)) = (self.cfg.lanes.clone(), &self.sock) else {
+            return (self, None);
+        };
+        let fd = sock.raw_fd();
+        if let Err(e) = sock.set_blocking(true) {
+            return (self, Some(Err(e.into())));
+        }
+        let slot = Arc::new(LaneSlot {
+            conn: Mutex::new(self),
+            session: Arc::clone(session),
+            fd,
+        });
+        let (tx, rx) = async_std::channel::bounded(1);
+        let home = slot.conn().home_lane();
+        let entered = lanes.enter(lane, home, Arc::clone(&slot) as Arc<dyn lanes::Hot>, tx);
+        let ran = match entered {
+            Ok(()) => Some(rx.recv().await.unwrap_or_else(|_| {
+                Err(Fatal(AionError::internal("the connection's lane stopped")))
+            })),
+            Err(_) => {
+                if let Err(e) = lanes::Hot::leave(&*slot) {
+                    return (Self::from_slot(slot).await, Some(Err(e.into())));
+                }
+                None
+            }
+        };
+        (Self::from_slot(slot).await, ran)
+    }
+
+    /// The connection out of its lane slot; the lane may still be
+    /// dropping its handle.
+    async fn from_slot(mut slot: Arc<LaneSlot<S>>) -> Self {
+        loop {
+            match Arc::try_unwrap(slot) {
+                Ok(s) => return s.conn.into_inner().unwrap_or_else(|e| e.into_inner()),
+                Err(s) => {
+                    slot = s;
+                    async_std::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    /// Connections are spread over the lanes in the order they started.
+    fn home_lane(&self) -> usize {
+        self.backend_pid.unwrap_or(0).unsigned_abs() as usize
+    }
+
+    /// On a lane: takes what the socket has (`read`) and handles the whole
+    /// messages buffered; `None` while the connection may stay (its
+    /// session is idle between statements, see `lanes`).
+    fn lane_serve(
+        &mut self,
+        session: &Arc<Mutex<SurfaceSessionBox>>,
+        read: bool,
+    ) -> Option<Result<Flow, Fatal>> {
+        if self.sock.is_none() {
+            return Some(Ok(Flow::Go));
+        }
+        if read {
+            self.make_room(0);
+            let at = self.rend;
+            let got = match &self.sock {
+                Some(sock) => sock.read_now(&mut self.rbuf[at..]),
+                None => Ok(None),
+            };
+            match got {
+                Ok(Some(0)) => {
+                    return Some(Err(
+                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()
+                    ))
+                }
+                Ok(Some(got)) => self.rend += got,
+                Ok(None) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+        self.inline = true;
+        loop {
+            match self.buffered_message() {
+                Some(true) => {}
+                // Too long for a worker: the network side reads it.
+                Some(false) => return Some(Ok(Flow::Go)),
+                // The rest comes later; the lane waits for it.
+                None => return None,
+            }
+            match inline::block_on(self.step(session)) {
+                Ok(Flow::Go) => {}
+                other => return Some(other),
+            }
+            if self.sync_pending || Self::status(session) != b'I' {
+                return Some(Ok(Flow::Go));
+            }
+        }
     }
 
     /// Startup and authentication.

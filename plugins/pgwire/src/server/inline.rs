@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -92,6 +92,36 @@ impl SyncSock {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The descriptor, for a lane's epoll set.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    /// Reads what the socket has without waiting, whatever its mode;
+    /// `Ok(None)`: nothing yet.
+    pub fn read_now(&self, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+        loop {
+            // SAFETY: `buf` is live and writable for its whole length.
+            let n = unsafe {
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                return Ok(Some(n as usize));
+            }
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                ErrorKind::WouldBlock => return Ok(None),
+                ErrorKind::Interrupted => {}
+                _ => return Err(e),
             }
         }
     }
