@@ -693,22 +693,27 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             }
         }
         self.inline = true;
-        loop {
-            match self.buffered_message() {
-                Some(true) => {}
-                // Too long for a worker: the network side reads it.
-                Some(false) => return Some(Ok(Flow::Go)),
-                // The rest comes later; the lane waits for it.
-                None => return None,
+        // One future per turn, not per message: it is large, and
+        // `block_on` moves it.
+        inline::block_on(async {
+            loop {
+                match self.buffered_message() {
+                    Some(true) => {}
+                    // Too long for a worker: the network side reads it.
+                    Some(false) => return Some(Ok(Flow::Go)),
+                    // Only a session idle between statements waits on a
+                    // lane for the rest or the next message.
+                    None if self.sync_pending || Self::status(session) != b'I' => {
+                        return Some(Ok(Flow::Go))
+                    }
+                    None => return None,
+                }
+                match self.step(session).await {
+                    Ok(Flow::Go) => {}
+                    other => return Some(other),
+                }
             }
-            match inline::block_on(self.step(session)) {
-                Ok(Flow::Go) => {}
-                other => return Some(other),
-            }
-            if self.sync_pending || Self::status(session) != b'I' {
-                return Some(Ok(Flow::Go));
-            }
-        }
+        })
     }
 
     /// Startup and authentication.

@@ -168,13 +168,18 @@ impl Wake for Unpark {
 /// first poll and this costs no more than a function call. (async-std's
 /// `block_on` would also run the runtime's other tasks on this thread.)
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
+    thread_local! {
+        // Made once per thread: a lane runs this for every batch.
+        static WAKER: Waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     }
+    let mut fut = pin!(fut);
+    WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    })
 }
