@@ -315,6 +315,7 @@ impl Lanes {
 /// A lane's job: serves its connections until none is left.
 fn run(all: &[Arc<Lane>], me: usize, linger: Duration, stopping: &AtomicBool, hot: &AtomicUsize) {
     let Some(lane) = all.get(me) else { return };
+    let _unwinding = Unwinding { lane, hot };
     let epfd = lane.epfd.as_raw_fd();
     let timeout = linger.as_millis().clamp(1, 1000) as libc::c_int;
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
@@ -362,6 +363,26 @@ fn run(all: &[Arc<Lane>], me: usize, linger: Duration, stopping: &AtomicBool, ho
             if let Some(e) = taken {
                 serve_token(all, me, e, token, hot);
             }
+        }
+    }
+}
+
+/// Should a lane's job unwind (a bug: connection turns catch their own
+/// panics), its connections go back to the network side instead of
+/// waiting for a job that is gone.
+struct Unwinding<'a> {
+    lane: &'a Lane,
+    hot: &'a AtomicUsize,
+}
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = self.lane.state();
+            let n = st.waiting.len() + st.inbox.len();
+            self.lane.release_all(&mut st);
+            self.hot.fetch_sub(n, Ordering::Relaxed);
+            st.running = false;
         }
     }
 }
