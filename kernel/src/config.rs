@@ -40,6 +40,7 @@ pub mod keys {
     pub const PGWIRE_IDLE_TIMEOUT_MS: &str = "AIONDB_PGWIRE_IDLE_TIMEOUT_MS";
     pub const PGWIRE_WORKER_LINGER_US: &str = "AIONDB_PGWIRE_WORKER_LINGER_US";
     pub const PGWIRE_LANES: &str = "AIONDB_PGWIRE_LANES";
+    pub const PGWIRE_LANE_AFFINITY: &str = "AIONDB_PGWIRE_LANE_AFFINITY";
     pub const PGWIRE_AUTH_FAILURE_BACKOFF_MS: &str = "AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS";
 
     pub const OBSERVABILITY_ENABLED: &str = "AIONDB_OBSERVABILITY_ENABLED";
@@ -185,6 +186,8 @@ pub static SETTINGS: &[SettingSpec] = &[
         "Microseconds an engine worker serving a connection waits for its next message before handing it back (0 = never serve connections from workers)."),
     setting(PGWIRE_LANES, SettingKind::U64 { min: 0, max: 1024 }, None,
         "Engine workers that each serve several busy connections between statements (unset = number of CPU cores; 0 = one worker per busy connection)."),
+    setting(PGWIRE_LANE_AFFINITY, SettingKind::Bool, Some("true"),
+        "Keep each lane's worker on a CPU of its own and serve each connection from the lane on the CPU its client sends from."),
     setting(PGWIRE_AUTH_FAILURE_BACKOFF_MS, SettingKind::Millis, Some("500"),
         "Delay before answering a failed authentication, to slow down guessing."),
     // observability

@@ -24,7 +24,29 @@ fn ask(s: &mut TcpStream, sql: &str) -> Vec<String> {
 
 #[test]
 fn clients_sharing_a_lane_each_get_their_own_answers() {
-    let server = Server::start(&[BENCH, ONE_LANE]);
+    clients_get_their_own_answers(&[BENCH, ONE_LANE]);
+}
+
+/// Two lanes kept to CPUs: connections also move between lanes to follow
+/// their clients' CPUs.
+#[test]
+fn clients_moving_between_lanes_each_get_their_own_answers() {
+    clients_get_their_own_answers(&[
+        BENCH,
+        ("AIONDB_PGWIRE_LANES", "2"),
+        ("AIONDB_PGWIRE_LANE_AFFINITY", "true"),
+    ]);
+    clients_get_their_own_answers(&[
+        BENCH,
+        ("AIONDB_PGWIRE_LANES", "3"),
+        ("AIONDB_PGWIRE_LANE_AFFINITY", "false"),
+    ]);
+}
+
+/// Six clients, each running 200 pipelined rounds of its own queries and
+/// a few transaction blocks; every answer is checked.
+fn clients_get_their_own_answers(env: &[(&str, &str)]) {
+    let server = Server::start(env);
     let mut setup = raw_session(server.port);
     assert_eq!(
         ask(&mut setup, "CREATE TABLE k (id int PRIMARY KEY, n int)"),

@@ -38,6 +38,7 @@ const AUTH_FAILURE_BACKOFF_MS: &str = "AIONDB_PGWIRE_AUTH_FAILURE_BACKOFF_MS";
 const IDLE_TIMEOUT_MS: &str = "AIONDB_PGWIRE_IDLE_TIMEOUT_MS";
 const WORKER_LINGER_US: &str = "AIONDB_PGWIRE_WORKER_LINGER_US";
 const LANES: &str = "AIONDB_PGWIRE_LANES";
+const LANE_AFFINITY: &str = "AIONDB_PGWIRE_LANE_AFFINITY";
 const BENCH_MODE: &str = "AIONDB_BENCH_MODE";
 
 fn text(host: &HostRef, key: &str) -> Option<String> {
@@ -157,7 +158,16 @@ impl PgWireSurface {
         let lanes = match number(&host, LANES, cores) {
             _ if linger.is_zero() => None,
             0 => None,
-            n => server::Lanes::new(n as usize, host.clone(), linger, Arc::clone(&stopping)),
+            n => server::Lanes::new(
+                n as usize,
+                !matches!(
+                    host.setting(RStr::from_str(LANE_AFFINITY)).into_option(),
+                    Some(SettingValue::Bool(false))
+                ),
+                host.clone(),
+                linger,
+                Arc::clone(&stopping),
+            ),
         };
         let cfg = server::Config {
             startup_timeout: Duration::from_millis(number(&host, STARTUP_TIMEOUT_MS, 10_000)),

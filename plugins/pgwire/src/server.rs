@@ -217,6 +217,10 @@ impl<S: Read + Write + Unpin + Send + 'static> lanes::Hot for LaneSlot<S> {
     fn leave(&self) -> std::io::Result<()> {
         self.conn().leave_worker()
     }
+
+    fn incoming_cpu(&self) -> Option<usize> {
+        self.conn().sock.as_ref()?.incoming_cpu()
+    }
 }
 
 /// Serves one accepted client: startup on the plain stream, then, when
@@ -535,7 +539,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             };
             let lane = match (on_worker, &self.cfg.lanes) {
                 (true, Some(lanes)) if !self.sync_pending && Self::status(&session) == b'I' => {
-                    lanes.pick(self.home_lane())
+                    lanes.pick(self.home_lane(lanes))
                 }
                 _ => None,
             };
@@ -628,7 +632,7 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             fd,
         });
         let (tx, rx) = async_std::channel::bounded(1);
-        let home = slot.conn().home_lane();
+        let home = slot.conn().home_lane(&lanes);
         let entered = lanes.enter(lane, home, Arc::clone(&slot) as Arc<dyn lanes::Hot>, tx);
         let ran = match entered {
             Ok(()) => Some(rx.recv().await.unwrap_or_else(|_| {
@@ -658,9 +662,13 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         }
     }
 
-    /// Connections are spread over the lanes in the order they started.
-    fn home_lane(&self) -> usize {
-        self.backend_pid.unwrap_or(0).unsigned_abs() as usize
+    /// The lane this connection belongs on (`Lanes::home`).
+    fn home_lane(&self, lanes: &Lanes) -> usize {
+        let cpu = match (lanes.affinity(), &self.sock) {
+            (true, Some(sock)) => sock.incoming_cpu(),
+            _ => None,
+        };
+        lanes.home(cpu, self.backend_pid.unwrap_or(0).unsigned_abs() as usize)
     }
 
     /// On a lane: takes what the socket has (`read`) and handles the whole

@@ -101,6 +101,25 @@ impl SyncSock {
         self.sock.as_raw_fd()
     }
 
+    /// The CPU that last handled a packet from the client (for loopback
+    /// clients, the CPU the client ran on when it sent); `None` when the
+    /// system does not say.
+    pub fn incoming_cpu(&self) -> Option<usize> {
+        let mut cpu: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `cpu` and `len` are live and sized as the option wants.
+        let r = unsafe {
+            libc::getsockopt(
+                self.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_INCOMING_CPU,
+                (&mut cpu as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (r == 0 && cpu >= 0).then_some(cpu as usize)
+    }
+
     /// Reads what the socket has without waiting, whatever its mode;
     /// `Ok(None)`: nothing yet.
     pub fn read_now(&self, buf: &mut [u8]) -> std::io::Result<Option<usize>> {

@@ -39,6 +39,8 @@ use super::{Fatal, Flow};
 
 /// How often the watchman looks at the lanes.
 const TICK: Duration = Duration::from_millis(2);
+/// Turns of a lane between looks at where its clients send from.
+const REHOME_EVERY: u64 = 64;
 /// Ticks one turn may last before the lane's other connections move.
 const STUCK_TICKS: u32 = 2;
 /// The token of a lane's wake-up eventfd in its epoll set.
@@ -54,6 +56,8 @@ pub(super) trait Hot: Send + Sync {
     fn serve(&self, read: bool) -> Option<Result<Flow, Fatal>>;
     /// Puts the socket back in the network side's mode.
     fn leave(&self) -> std::io::Result<()>;
+    /// The CPU the client last sent from, when known.
+    fn incoming_cpu(&self) -> Option<usize>;
 }
 
 /// A connection on a lane.
@@ -144,6 +148,15 @@ impl Lane {
         Ok(lane)
     }
 
+    /// Takes new connections: its worker is not stuck on one.
+    fn open(&self) -> bool {
+        !self.stalled.load(Ordering::Relaxed)
+    }
+
+    fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -192,34 +205,44 @@ impl Lane {
 /// The lanes of a surface, and its watchman.
 pub(crate) struct Lanes {
     lanes: Arc<[Arc<Lane>]>,
+    /// With CPU affinity: each lane's CPU.
+    cpus: Option<Arc<[usize]>>,
     host: HostRef,
     linger: Duration,
     stopping: Arc<AtomicBool>,
     /// Connections on all lanes; the watchman sleeps while it is 0.
-    hot: Arc<AtomicUsize>,
+    hot: AtomicUsize,
     watchman: Mutex<Option<std::thread::Thread>>,
 }
 
 impl Lanes {
-    /// `n` lanes (at least one); `None` when the system refuses the
+    /// `n` lanes (at least one), each kept on a CPU of its own when
+    /// `affinity` (see `home`); `None` when the system refuses the
     /// descriptors (connections are then served one per worker).
     pub fn new(
         n: usize,
+        affinity: bool,
         host: HostRef,
         linger: Duration,
         stopping: Arc<AtomicBool>,
     ) -> Option<Arc<Lanes>> {
-        let lanes = (0..n.max(1))
+        let n = n.max(1);
+        let lanes = (0..n)
             .map(|_| Lane::new().map(Arc::new))
             .collect::<std::io::Result<Arc<[_]>>>()
             .map_err(|e| log::warn!("pgwire: no lanes ({e}); one worker per busy connection"))
             .ok()?;
+        let cpus = match affinity {
+            true => allowed_cpus().map(|c| (0..n).map(|i| c[i % c.len()]).collect()),
+            false => None,
+        };
         let lanes = Arc::new(Lanes {
             lanes,
+            cpus,
             host,
             linger,
             stopping,
-            hot: Arc::default(),
+            hot: AtomicUsize::new(0),
             watchman: Mutex::new(None),
         });
         let weak = Arc::downgrade(&lanes);
@@ -239,24 +262,40 @@ impl Lanes {
         }
     }
 
-    /// A lane for a connection whose home lane is `home` (modulo the
-    /// number of lanes): home when no open lane has fewer connections,
-    /// else the least loaded; never one whose worker is stuck on a
-    /// connection. Coming home keeps clients spread evenly across lanes
-    /// when they come and go (a lane with 3 of 4 busy clients is the
-    /// bottleneck).
+    /// Whether lanes keep to CPUs, and so want `home`'s `client_cpu`.
+    pub(super) fn affinity(&self) -> bool {
+        self.cpus.is_some()
+    }
+
+    /// The lane a connection belongs on. With affinity, the one on the
+    /// CPU its client last sent from: a loopback client's packets are
+    /// handled on its own CPU, so the lane's worker and the client then
+    /// hand each message to each other on one CPU, with no wake-up of
+    /// another CPU in between (pgbench `-S` went from 65-110k TPS,
+    /// depending on how the scheduler happened to place the threads, to
+    /// 100-107k every run). Otherwise, or when the CPU is not known,
+    /// connections are spread in the order they started.
+    pub(super) fn home(&self, client_cpu: Option<usize>, start_order: usize) -> usize {
+        let on_cpu = |cpu: usize| self.cpus.as_ref()?.iter().position(|&c| c == cpu);
+        client_cpu
+            .and_then(on_cpu)
+            .unwrap_or(start_order % self.lanes.len())
+    }
+
+    /// A lane for a connection whose home lane is `home`: home when no
+    /// open lane has fewer connections, else the least loaded; never one
+    /// whose worker is stuck on a connection. (A lane with 3 of 4 busy
+    /// clients is the bottleneck.)
     pub(super) fn pick(&self, home: usize) -> Option<usize> {
-        let open = |l: &&Arc<Lane>| !l.stalled.load(Ordering::Relaxed);
         let (least, min) = self
             .lanes
             .iter()
             .enumerate()
-            .filter(|(_, l)| open(l))
-            .map(|(i, l)| (i, l.load.load(Ordering::Relaxed)))
+            .filter(|(_, l)| l.open())
+            .map(|(i, l)| (i, l.load()))
             .min_by_key(|&(_, load)| load)?;
-        let home = home % self.lanes.len();
         match self.lanes.get(home) {
-            Some(h) if open(&h) && h.load.load(Ordering::Relaxed) <= min => Some(home),
+            Some(h) if h.open() && h.load() <= min => Some(home),
             _ => Some(least),
         }
     }
@@ -264,65 +303,121 @@ impl Lanes {
     /// Puts `conn` on lane `i`; it comes back through `done`. `Err` when
     /// the pool refused the lane's job (the connection is not taken).
     pub(super) fn enter(
-        &self,
+        self: &Arc<Self>,
         i: usize,
         home: usize,
         conn: Arc<dyn Hot>,
         done: async_std::channel::Sender<Result<Flow, Fatal>>,
     ) -> DbResult<()> {
-        let Some(lane) = self.lanes.get(i) else {
-            return Err(AionError::internal("no such lane"));
-        };
         let entry = Entry {
             conn,
             done,
             idle_ticks: 0,
-            home: home % self.lanes.len(),
+            home,
             registered: false,
         };
-        lane.load.fetch_add(1, Ordering::Relaxed);
         if self.hot.fetch_add(1, Ordering::Relaxed) == 0 {
             if let Some(t) = &*self.watchman.lock().unwrap_or_else(|e| e.into_inner()) {
                 t.unpark();
             }
         }
+        self.push(i, entry).map_err(|refused| {
+            self.hot.fetch_sub(1, Ordering::Relaxed);
+            refused.1
+        })
+    }
+
+    /// Puts `entry` in lane `i`'s inbox, starting the lane's job when none
+    /// runs; gives the entry back when the pool refuses the job.
+    fn push(self: &Arc<Self>, i: usize, entry: Entry) -> Result<(), Box<(Entry, AionError)>> {
+        let Some(lane) = self.lanes.get(i) else {
+            return Err(Box::new((entry, AionError::internal("no such lane"))));
+        };
+        lane.load.fetch_add(1, Ordering::Relaxed);
         let mut st = lane.state();
-        if st.running {
+        if !st.running {
+            let lanes = Arc::clone(self);
+            if let Err(e) = self.host.submit(job(move || run(&lanes, i))).into_result() {
+                drop(st);
+                lane.load.fetch_sub(1, Ordering::Relaxed);
+                return Err(Box::new((entry, e)));
+            }
+            st.running = true;
             st.inbox.push(entry);
-            drop(st);
-            lane.notify();
             return Ok(());
         }
-        let all = Arc::clone(&self.lanes);
-        let (linger, stopping) = (self.linger, Arc::clone(&self.stopping));
-        let hot = Arc::clone(&self.hot);
-        if let Err(e) = self
-            .host
-            .submit(job(move || run(&all, i, linger, &stopping, &hot)))
-            .into_result()
-        {
-            drop(st);
-            lane.load.fetch_sub(1, Ordering::Relaxed);
-            self.hot.fetch_sub(1, Ordering::Relaxed);
-            return Err(e);
-        }
-        st.running = true;
         st.inbox.push(entry);
+        drop(st);
+        lane.notify();
         Ok(())
+    }
+
+    /// Where a connection that stays on lane `me` after a turn should go
+    /// instead, if anywhere: home when a stall moved it away and home now
+    /// has two connections fewer; and, every [`REHOME_EVERY`] turns with
+    /// affinity, the lane on its client's CPU when that lane has no more
+    /// connections than this one (so two misplaced clients swap).
+    fn better_lane(&self, me: usize, e: &mut Entry) -> Option<usize> {
+        let load = |i: usize| self.lanes.get(i).map_or(usize::MAX, |l| l.load());
+        let open = |i: usize| self.lanes.get(i).is_some_and(|l| l.open());
+        if e.home != me && open(e.home) && load(e.home) + 1 < load(me) {
+            return Some(e.home);
+        }
+        let turns = self.lanes.get(me)?.turn.load(Ordering::Relaxed) / 2;
+        if self.cpus.is_none() || turns % REHOME_EVERY != 0 {
+            return None;
+        }
+        let home = self.home(e.conn.incoming_cpu(), e.home);
+        e.home = home;
+        (home != me && open(home) && load(home) <= load(me)).then_some(home)
     }
 }
 
+/// The CPUs this process may run on, in order; `None` when the system
+/// does not say.
+fn allowed_cpus() -> Option<Vec<usize>> {
+    // SAFETY: `set` is a live, zeroed cpu_set_t of the size passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
+        (!cpus.is_empty()).then_some(cpus)
+    }
+}
+
+/// The calling thread's CPU affinity, to put back later.
+fn thread_affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: as in `allowed_cpus`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
+            .then_some(set)
+    }
+}
+
+fn set_thread_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: `set` is a valid cpu_set_t of the size passed. A refusal
+    // (a CPU taken away meanwhile) leaves the thread where it was.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+}
+
 /// A lane's job: serves its connections until none is left.
-fn run(all: &[Arc<Lane>], me: usize, linger: Duration, stopping: &AtomicBool, hot: &AtomicUsize) {
-    let Some(lane) = all.get(me) else { return };
-    let _unwinding = Unwinding { lane, hot };
+fn run(lanes: &Arc<Lanes>, me: usize) {
+    let Some(lane) = lanes.lanes.get(me) else {
+        return;
+    };
+    let _job = JobGuard::start(lanes, me);
     let epfd = lane.epfd.as_raw_fd();
-    let timeout = linger.as_millis().clamp(1, 1000) as libc::c_int;
+    let timeout = lanes.linger.as_millis().clamp(1, 1000) as libc::c_int;
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
     loop {
         let arrivals = std::mem::take(&mut lane.state().inbox);
         for e in arrivals {
-            serve(lane, e, false, hot);
+            serve(lanes, me, e);
         }
         // SAFETY: the buffer outlives the call and its length is passed.
         let n = unsafe {
@@ -333,11 +428,11 @@ fn run(all: &[Arc<Lane>], me: usize, linger: Duration, stopping: &AtomicBool, ho
                 timeout,
             )
         };
-        if stopping.load(Ordering::Relaxed) {
+        if lanes.stopping.load(Ordering::Relaxed) {
             let mut st = lane.state();
             let before = st.waiting.len() + st.inbox.len();
             lane.release_all(&mut st);
-            hot.fetch_sub(before, Ordering::Relaxed);
+            lanes.hot.fetch_sub(before, Ordering::Relaxed);
             st.running = false;
             return;
         }
@@ -361,69 +456,115 @@ fn run(all: &[Arc<Lane>], me: usize, linger: Duration, stopping: &AtomicBool, ho
             // Gone when the watchman handed it back meanwhile.
             let taken = lane.state().waiting.remove(&token);
             if let Some(e) = taken {
-                serve_token(all, me, e, token, hot);
+                serve_token(lanes, me, e, token);
             }
         }
     }
 }
 
-/// Should a lane's job unwind (a bug: connection turns catch their own
-/// panics), its connections go back to the network side instead of
-/// waiting for a job that is gone.
-struct Unwinding<'a> {
-    lane: &'a Lane,
-    hot: &'a AtomicUsize,
+/// For the length of a lane's job: the worker kept to the lane's CPU (and
+/// put back as it was after), and should the job unwind (a bug:
+/// connection turns catch their own panics), its connections handed back
+/// instead of waiting for a job that is gone.
+struct JobGuard<'a> {
+    lanes: &'a Lanes,
+    me: usize,
+    affinity: Option<libc::cpu_set_t>,
 }
 
-impl Drop for Unwinding<'_> {
+impl<'a> JobGuard<'a> {
+    fn start(lanes: &'a Lanes, me: usize) -> JobGuard<'a> {
+        let cpu = lanes.cpus.as_ref().and_then(|c| c.get(me).copied());
+        let affinity = cpu.and_then(|cpu| {
+            let saved = thread_affinity()?;
+            // SAFETY: a zeroed cpu_set_t is the empty set, and `cpu` came
+            // from sched_getaffinity, so it is below CPU_SETSIZE.
+            let only = unsafe {
+                let mut only: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut only);
+                only
+            };
+            set_thread_affinity(&only);
+            Some(saved)
+        });
+        JobGuard {
+            lanes,
+            me,
+            affinity,
+        }
+    }
+}
+
+impl Drop for JobGuard<'_> {
     fn drop(&mut self) {
+        if let Some(saved) = &self.affinity {
+            set_thread_affinity(saved);
+        }
         if std::thread::panicking() {
-            let mut st = self.lane.state();
-            let n = st.waiting.len() + st.inbox.len();
-            self.lane.release_all(&mut st);
-            self.hot.fetch_sub(n, Ordering::Relaxed);
-            st.running = false;
+            if let Some(lane) = self.lanes.lanes.get(self.me) {
+                let mut st = lane.state();
+                let n = st.waiting.len() + st.inbox.len();
+                lane.release_all(&mut st);
+                self.lanes.hot.fetch_sub(n, Ordering::Relaxed);
+                st.running = false;
+            }
         }
     }
 }
 
 /// Serves a connection that epoll reported, under its token.
-fn serve_token(all: &[Arc<Lane>], me: usize, e: Entry, token: u64, hot: &AtomicUsize) {
-    let Some(lane) = all.get(me) else { return };
-    let served = match turn(lane, &e, true) {
-        // Away from a less loaded home lane (a stall moved it): back to
-        // the network side, which places it at home.
-        None if drifted(all, me, e.home) => Some(Ok(Flow::Go)),
-        r => r,
+fn serve_token(lanes: &Arc<Lanes>, me: usize, mut e: Entry, token: u64) {
+    let Some(lane) = lanes.lanes.get(me) else {
+        return;
     };
-    match served {
-        None => {
-            let mut e = e;
-            e.idle_ticks = 0;
-            lane.state().waiting.insert(token, e);
-        }
+    match turn(lane, &e, true) {
+        None => match lanes.better_lane(me, &mut e) {
+            None => {
+                e.idle_ticks = 0;
+                lane.state().waiting.insert(token, e);
+            }
+            Some(to) => move_to(lanes, me, e, to),
+        },
         Some(result) => {
             lane.load.fetch_sub(1, Ordering::Relaxed);
-            hot.fetch_sub(1, Ordering::Relaxed);
+            lanes.hot.fetch_sub(1, Ordering::Relaxed);
             e.release(lane.epfd.as_raw_fd(), result);
         }
     }
 }
 
-/// Whether a connection on lane `me` should go back to `home`: that lane
-/// is open and has at least two connections fewer.
-fn drifted(all: &[Arc<Lane>], me: usize, home: usize) -> bool {
-    let load = |i: usize| all.get(i).map_or(0, |l| l.load.load(Ordering::Relaxed));
-    home != me
-        && all
-            .get(home)
-            .is_some_and(|h| !h.stalled.load(Ordering::Relaxed))
-        && load(home) + 1 < load(me)
+/// Moves a connection from lane `me` to lane `to`.
+fn move_to(lanes: &Arc<Lanes>, me: usize, mut e: Entry, to: usize) {
+    let Some(lane) = lanes.lanes.get(me) else {
+        return;
+    };
+    if e.registered {
+        // SAFETY: plain system call on open descriptors.
+        unsafe {
+            libc::epoll_ctl(
+                lane.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                e.conn.fd(),
+                std::ptr::null_mut(),
+            )
+        };
+        e.registered = false;
+    }
+    lane.load.fetch_sub(1, Ordering::Relaxed);
+    e.idle_ticks = 0;
+    if let Err(refused) = lanes.push(to, e) {
+        lanes.hot.fetch_sub(1, Ordering::Relaxed);
+        refused.0.release(lane.epfd.as_raw_fd(), Ok(Flow::Go));
+    }
 }
 
-/// Serves a newly arrived connection (its message is in its buffer).
-fn serve(lane: &Lane, mut e: Entry, read: bool, hot: &AtomicUsize) {
-    match turn(lane, &e, read) {
+/// Serves a newly arrived connection (its message is in its buffer, or
+/// it moved here from another lane).
+fn serve(lanes: &Lanes, me: usize, mut e: Entry) {
+    let Some(lane) = lanes.lanes.get(me) else {
+        return;
+    };
+    match turn(lane, &e, false) {
         None => {
             let mut st = lane.state();
             let token = st.next_token;
@@ -437,14 +578,14 @@ fn serve(lane: &Lane, mut e: Entry, read: bool, hot: &AtomicUsize) {
                     drop(st);
                     log::debug!("pgwire: lane could not watch a connection: {err}");
                     lane.load.fetch_sub(1, Ordering::Relaxed);
-                    hot.fetch_sub(1, Ordering::Relaxed);
+                    lanes.hot.fetch_sub(1, Ordering::Relaxed);
                     e.release(lane.epfd.as_raw_fd(), Ok(Flow::Go));
                 }
             }
         }
         Some(result) => {
             lane.load.fetch_sub(1, Ordering::Relaxed);
-            hot.fetch_sub(1, Ordering::Relaxed);
+            lanes.hot.fetch_sub(1, Ordering::Relaxed);
             e.release(lane.epfd.as_raw_fd(), result);
         }
     }
