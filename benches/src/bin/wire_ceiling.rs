@@ -173,7 +173,7 @@ fn event_loop(me: usize, loops: &[Loop], cpus: &[usize], new: Receiver<Conn>) {
                 Err(e) => e.kind() == io::ErrorKind::WouldBlock,
             };
             answered += 1;
-            let moved = match open && answered % 64 == 0 {
+            let moved = match open && answered.is_multiple_of(64) {
                 true => home(&c.stream, cpus).filter(|&h| h != me),
                 false => None,
             };

@@ -16,12 +16,16 @@
 //!   waiting for its client never shares a thread with a statement waiting
 //!   for that lock.
 //! - The watchman thread looks at the lanes every [`TICK`]: a lane that
-//!   has been on one connection's messages for a whole tick (a long
-//!   statement, a COPY, a client not reading its answers) hands its other
-//!   connections back to the network side, which places them elsewhere;
-//!   and connections that sent nothing for the linger time go back too.
+//!   has been on one connection's messages for [`STUCK_TICKS`] looks (a
+//!   long statement, a lock wait, a COPY, a client not reading its
+//!   answers) hands its other connections back to the network side, which
+//!   places them elsewhere; and connections that sent nothing for the
+//!   linger time go back too.
 //! - A message arriving in parts waits in the lane's buffer, not in a
 //!   thread.
+//!
+//! With affinity (`Lanes::home`), each lane's worker keeps to one CPU and
+//! serves the connections whose clients send from that CPU.
 //!
 //! Statements still only run on engine-pool workers: a lane is a pool job.
 
