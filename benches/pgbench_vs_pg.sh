@@ -2,7 +2,7 @@
 # pgbench against PostgreSQL 15 and AionDB side by side, on this machine.
 #
 #   benches/pgbench_vs_pg.sh            # scale 2, 10 s per run, 4 clients
-#   SCALE=2 SECONDS_PER_RUN=10 CLIENTS=4 THREADS=2 ROUNDS=3 benches/pgbench_vs_pg.sh
+#   SCALE=2 SECONDS_PER_RUN=10 CLIENTS=4 THREADS=2 ROUNDS=5 benches/pgbench_vs_pg.sh
 #
 # PostgreSQL runs as the postgres user in a throwaway cluster (initdb in a
 # temporary directory, synchronous_commit=off, port $PG_PORT); AionDB runs
@@ -13,14 +13,18 @@
 #
 # The select-only workloads also run against `wire_ceiling` (skip with
 # CEILING=0; benches/src/bin/wire_ceiling.rs), a server that answers with
-# canned rows and does no database work: its TPS is about the most any
-# server can get from pgbench on this machine, since pgbench and the
-# kernel's socket work share the same cores. The last column is that
+# canned rows and does no database work, serving its sockets the
+# cheapest way we know (an epoll loop per CPU, each client served on its
+# own CPU): its TPS is about the most any server can get from pgbench on
+# this machine, since pgbench and the kernel's socket work share the same
+# cores. The last column is that
 # ceiling over PostgreSQL's TPS, about the highest ratio the aiondb column
 # could show in that round.
 #
-# The workloads run $ROUNDS times (3), PostgreSQL and aiondb back to back
-# in each round; the last lines give the median of each round's ratio.
+# The workloads run $ROUNDS times (5), PostgreSQL and aiondb back to back
+# in each round; the last lines give the median of each round's ratio
+# (both servers' TPS move by 10-30% from run to run on this VM, so one
+# round says little).
 #
 # Then the durable comparison (skip with DURABLE=0): PostgreSQL restarted
 # with synchronous_commit=on, AionDB on `--storage-backend durable` with
@@ -36,7 +40,7 @@ THREADS=${THREADS:-2}
 DURABLE=${DURABLE:-1}
 DURABLE_CLIENTS=${DURABLE_CLIENTS:-8}
 CEILING=${CEILING:-1}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PG_PORT=${PG_PORT:-5499}
 AION_PORT=${AION_PORT:-5498}
 CEILING_PORT=${CEILING_PORT:-5497}
