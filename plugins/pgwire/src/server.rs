@@ -539,12 +539,13 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             };
             let lane = match (on_worker, &self.cfg.lanes) {
                 (true, Some(lanes)) if !self.sync_pending && Self::status(&session) == b'I' => {
-                    lanes.pick(self.home_lane(lanes))
+                    let home = self.home_lane(lanes);
+                    lanes.pick(home).map(|lane| (lane, home))
                 }
                 _ => None,
             };
-            let flow = if let Some(lane) = lane {
-                let (conn, ran) = self.run_on_lane(lane, &session).await;
+            let flow = if let Some((lane, home)) = lane {
+                let (conn, ran) = self.run_on_lane(lane, home, &session).await;
                 self = conn;
                 match ran {
                     Some(flow) => flow,
@@ -612,11 +613,13 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         (conn, ran)
     }
 
-    /// Puts the connection on lane `lane` (see `lanes`) until it leaves
-    /// and takes it back; `None` when the pool refused the lane's job.
+    /// Puts the connection on lane `lane` (its home being `home`, see
+    /// `lanes`) until it leaves and takes it back; `None` when the pool
+    /// refused the lane's job.
     async fn run_on_lane(
         self,
         lane: usize,
+        home: usize,
         session: &Arc<Mutex<SurfaceSessionBox>>,
     ) -> (Self, Option<Result<Flow, Fatal>>) {
         let (Some(lanes), Some(sock)) = (self.cfg.lanes.clone(), &self.sock) else {
@@ -632,7 +635,6 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             fd,
         });
         let (tx, rx) = async_std::channel::bounded(1);
-        let home = slot.conn().home_lane(&lanes);
         let entered = lanes.enter(lane, home, Arc::clone(&slot) as Arc<dyn lanes::Hot>, tx);
         let ran = match entered {
             Ok(()) => Some(rx.recv().await.unwrap_or_else(|_| {
