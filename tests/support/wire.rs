@@ -391,11 +391,18 @@ pub fn connect(port: u16) -> TcpStream {
     s
 }
 
+/// A frontend message written by one of postgres-protocol's encoders.
+pub fn encoded<E: std::fmt::Debug>(
+    encode: impl FnOnce(&mut bytes::BytesMut) -> Result<(), E>,
+) -> Vec<u8> {
+    let mut b = bytes::BytesMut::new();
+    encode(&mut b).expect("encode a frontend message");
+    b.to_vec()
+}
+
 /// A simple-protocol Query message.
 pub fn simple_query(sql: &str) -> Vec<u8> {
-    let mut body = sql.as_bytes().to_vec();
-    body.push(0);
-    message(b'Q', &body)
+    encoded(|b| postgres_protocol::message::frontend::query(sql, b))
 }
 
 /// A raw session as `USER` (trust: bench mode), past its first

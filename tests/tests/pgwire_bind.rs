@@ -8,6 +8,8 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use aiondb_integration_tests::wire::*;
+use postgres_protocol::message::frontend;
+use postgres_protocol::IsNull;
 
 const BENCH: (&str, &str) = ("AIONDB_BENCH_MODE", "true");
 
@@ -17,55 +19,38 @@ fn cstr(b: &mut Vec<u8>, s: &str) {
 }
 
 fn parse(name: &str, sql: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    cstr(&mut b, name);
-    cstr(&mut b, sql);
-    b.extend_from_slice(&0i16.to_be_bytes());
-    message(b'P', &b)
+    encoded(|b| frontend::parse(name, sql, [], b))
 }
 
+/// A Bind; `None` parameters are NULL. Counts are written as given, so
+/// a Bind that does not fit its statement can be sent too.
 fn bind(portal: &str, stmt: &str, pf: &[i16], params: &[Option<&[u8]>], rf: &[i16]) -> Vec<u8> {
-    let mut b = Vec::new();
-    cstr(&mut b, portal);
-    cstr(&mut b, stmt);
-    b.extend_from_slice(&(pf.len() as i16).to_be_bytes());
-    for f in pf {
-        b.extend_from_slice(&f.to_be_bytes());
-    }
-    b.extend_from_slice(&(params.len() as i16).to_be_bytes());
-    for p in params {
-        match p {
-            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(v) => {
-                b.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                b.extend_from_slice(v);
-            }
-        }
-    }
-    b.extend_from_slice(&(rf.len() as i16).to_be_bytes());
-    for f in rf {
-        b.extend_from_slice(&f.to_be_bytes());
-    }
-    message(b'B', &b)
+    encoded(|b| {
+        frontend::bind(
+            portal,
+            stmt,
+            pf.iter().copied(),
+            params.iter(),
+            |p, buf| match p {
+                Some(v) => {
+                    buf.extend_from_slice(v);
+                    Ok(IsNull::No)
+                }
+                None => Ok(IsNull::Yes),
+            },
+            rf.iter().copied(),
+            b,
+        )
+        .map_err(|_| "a Bind too long to encode")
+    })
 }
 
 fn execute(portal: &str) -> Vec<u8> {
-    let mut b = Vec::new();
-    cstr(&mut b, portal);
-    b.extend_from_slice(&0i32.to_be_bytes());
-    message(b'E', &b)
+    encoded(|b| frontend::execute(portal, 0, b))
 }
 
 fn sync() -> Vec<u8> {
     message(b'S', &[])
-}
-
-fn session(port: u16) -> TcpStream {
-    let mut s = connect(port);
-    s.write_all(&startup_packet(&[("user", USER), ("database", "aiondb")]))
-        .expect("startup");
-    until_ready(&mut s);
-    s
 }
 
 /// Everything up to ReadyForQuery: each DataRow as its columns (text, or
@@ -126,7 +111,7 @@ fn round(s: &mut TcpStream, msgs: &[Vec<u8>]) -> Vec<String> {
 #[test]
 fn format_codes_and_a_rebound_unnamed_portal() {
     let server = Server::start(&[BENCH]);
-    let mut s = session(server.port);
+    let mut s = raw_session(server.port);
     let sql = "SELECT $1::int4 + 1, $2::text, $3::int8";
     assert_eq!(round(&mut s, &[parse("", sql)]), Vec::<String>::new());
     let seven = 7i32.to_be_bytes();
@@ -242,7 +227,7 @@ fn malformed_binds_close_the_connection_with_08p01() {
             message(b'B', &b)
         }),
     ] {
-        let mut s = session(server.port);
+        let mut s = raw_session(server.port);
         assert_eq!(
             round(&mut s, &[parse("", sql), m]),
             ["E08P01", "closed"],
@@ -250,7 +235,7 @@ fn malformed_binds_close_the_connection_with_08p01() {
         );
     }
     // The server still serves new sessions.
-    let mut s = session(server.port);
+    let mut s = raw_session(server.port);
     assert_eq!(
         round(
             &mut s,

@@ -957,27 +957,27 @@ mod tests {
         assert!(parse_frontend(b'P', &bad).is_err());
     }
 
+    /// A Bind body (no tag, no length) from postgres-protocol's client
+    /// encoder: portal "p", statement "s".
     fn bind_body(formats: &[i16], params: &[Option<&[u8]>], results: &[i16]) -> Vec<u8> {
-        let mut b = b"p\0s\0".to_vec();
-        b.extend_from_slice(&(formats.len() as i16).to_be_bytes());
-        for f in formats {
-            b.extend_from_slice(&f.to_be_bytes());
-        }
-        b.extend_from_slice(&(params.len() as i16).to_be_bytes());
-        for p in params {
-            match p {
-                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+        let mut b = bytes::BytesMut::new();
+        let encoded = postgres_protocol::message::frontend::bind(
+            "p",
+            "s",
+            formats.iter().copied(),
+            params.iter(),
+            |p, buf| match p {
                 Some(v) => {
-                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                    b.extend_from_slice(v);
+                    buf.extend_from_slice(v);
+                    Ok(postgres_protocol::IsNull::No)
                 }
-            }
-        }
-        b.extend_from_slice(&(results.len() as i16).to_be_bytes());
-        for f in results {
-            b.extend_from_slice(&f.to_be_bytes());
-        }
-        b
+                None => Ok(postgres_protocol::IsNull::Yes),
+            },
+            results.iter().copied(),
+            &mut b,
+        );
+        assert!(encoded.is_ok(), "bind encodes");
+        b[5..].to_vec()
     }
 
     #[test]

@@ -687,11 +687,10 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
         if read {
             self.make_room(0);
             let at = self.rend;
-            let got = match &self.sock {
-                Some(sock) => sock.read_now(&mut self.rbuf[at..]),
-                None => Ok(None),
+            let Some(sock) = &self.sock else {
+                return Some(Ok(Flow::Go));
             };
-            match got {
+            match sock.read_now(&mut self.rbuf[at..]) {
                 Ok(Some(0)) => {
                     return Some(Err(
                         std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()

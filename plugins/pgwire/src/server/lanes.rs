@@ -73,13 +73,14 @@ struct Entry {
     idle_ticks: u32,
     /// The lane the connection belongs on when the lanes are balanced.
     home: usize,
-    /// In the epoll set.
-    registered: bool,
 }
 
 impl Entry {
-    fn release(self, epfd: RawFd, result: Result<Flow, Fatal>) {
-        if self.registered {
+    /// Out of the epoll set `watched_by` (a waiting connection is in its
+    /// lane's; one in an inbox or just served for the first time is in
+    /// none).
+    fn unwatch(&self, watched_by: Option<RawFd>) {
+        if let Some(epfd) = watched_by {
             // SAFETY: plain system call on descriptors we hold open (the
             // connection's task keeps its socket until it hears back).
             unsafe {
@@ -91,6 +92,11 @@ impl Entry {
                 )
             };
         }
+    }
+
+    /// Back to the connection's task with `result`.
+    fn release(self, watched_by: Option<RawFd>, result: Result<Flow, Fatal>) {
+        self.unwatch(watched_by);
         // A socket left in blocking mode would stall the network side.
         let result = match self.conn.leave() {
             Ok(()) => result,
@@ -193,15 +199,13 @@ impl Lane {
     /// Hands back every waiting connection (and those not yet served).
     fn release_all(&self, state: &mut State) {
         let epfd = self.epfd.as_raw_fd();
-        let entries: Vec<Entry> = state
-            .waiting
-            .drain()
-            .map(|(_, e)| e)
-            .chain(state.inbox.drain(..))
-            .collect();
-        self.load.fetch_sub(entries.len(), Ordering::Relaxed);
-        for e in entries {
-            e.release(epfd, Ok(Flow::Go));
+        self.load
+            .fetch_sub(state.waiting.len() + state.inbox.len(), Ordering::Relaxed);
+        for (_, e) in state.waiting.drain() {
+            e.release(Some(epfd), Ok(Flow::Go));
+        }
+        for e in state.inbox.drain(..) {
+            e.release(None, Ok(Flow::Go));
         }
     }
 }
@@ -214,8 +218,6 @@ pub(crate) struct Lanes {
     host: HostRef,
     linger: Duration,
     stopping: Arc<AtomicBool>,
-    /// Connections on all lanes; the watchman sleeps while it is 0.
-    hot: AtomicUsize,
     watchman: Mutex<Option<std::thread::Thread>>,
 }
 
@@ -246,7 +248,6 @@ impl Lanes {
             host,
             linger,
             stopping,
-            hot: AtomicUsize::new(0),
             watchman: Mutex::new(None),
         });
         let weak = Arc::downgrade(&lanes);
@@ -264,6 +265,11 @@ impl Lanes {
                 None
             }
         }
+    }
+
+    /// Connections on all lanes.
+    fn hot(&self) -> usize {
+        self.lanes.iter().map(|l| l.load()).sum()
     }
 
     /// Whether lanes keep to CPUs, and so want `home`'s `client_cpu`.
@@ -318,17 +324,14 @@ impl Lanes {
             done,
             idle_ticks: 0,
             home,
-            registered: false,
         };
-        if self.hot.fetch_add(1, Ordering::Relaxed) == 0 {
+        if self.hot() == 0 {
+            // The watchman sleeps while no lane has a connection.
             if let Some(t) = &*self.watchman.lock().unwrap_or_else(|e| e.into_inner()) {
                 t.unpark();
             }
         }
-        self.push(i, entry).map_err(|refused| {
-            self.hot.fetch_sub(1, Ordering::Relaxed);
-            refused.1
-        })
+        self.push(i, entry).map_err(|refused| refused.1)
     }
 
     /// Puts `entry` in lane `i`'s inbox, starting the lane's job when none
@@ -434,9 +437,7 @@ fn run(lanes: &Arc<Lanes>, me: usize) {
         };
         if lanes.stopping.load(Ordering::Relaxed) {
             let mut st = lane.state();
-            let before = st.waiting.len() + st.inbox.len();
             lane.release_all(&mut st);
-            lanes.hot.fetch_sub(before, Ordering::Relaxed);
             st.running = false;
             return;
         }
@@ -507,9 +508,7 @@ impl Drop for JobGuard<'_> {
         if std::thread::panicking() {
             if let Some(lane) = self.lanes.lanes.get(self.me) {
                 let mut st = lane.state();
-                let n = st.waiting.len() + st.inbox.len();
                 lane.release_all(&mut st);
-                self.lanes.hot.fetch_sub(n, Ordering::Relaxed);
                 st.running = false;
             }
         }
@@ -531,40 +530,27 @@ fn serve_token(lanes: &Arc<Lanes>, me: usize, mut e: Entry, token: u64) {
         },
         Some(result) => {
             lane.load.fetch_sub(1, Ordering::Relaxed);
-            lanes.hot.fetch_sub(1, Ordering::Relaxed);
-            e.release(lane.epfd.as_raw_fd(), result);
+            e.release(Some(lane.epfd.as_raw_fd()), result);
         }
     }
 }
 
-/// Moves a connection from lane `me` to lane `to`.
+/// Moves a waiting connection from lane `me` to lane `to`.
 fn move_to(lanes: &Arc<Lanes>, me: usize, mut e: Entry, to: usize) {
     let Some(lane) = lanes.lanes.get(me) else {
         return;
     };
-    if e.registered {
-        // SAFETY: plain system call on open descriptors.
-        unsafe {
-            libc::epoll_ctl(
-                lane.epfd.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                e.conn.fd(),
-                std::ptr::null_mut(),
-            )
-        };
-        e.registered = false;
-    }
+    e.unwatch(Some(lane.epfd.as_raw_fd()));
     lane.load.fetch_sub(1, Ordering::Relaxed);
     e.idle_ticks = 0;
     if let Err(refused) = lanes.push(to, e) {
-        lanes.hot.fetch_sub(1, Ordering::Relaxed);
-        refused.0.release(lane.epfd.as_raw_fd(), Ok(Flow::Go));
+        refused.0.release(None, Ok(Flow::Go));
     }
 }
 
 /// Serves a newly arrived connection (its message is in its buffer, or
 /// it moved here from another lane).
-fn serve(lanes: &Lanes, me: usize, mut e: Entry) {
+fn serve(lanes: &Lanes, me: usize, e: Entry) {
     let Some(lane) = lanes.lanes.get(me) else {
         return;
     };
@@ -575,22 +561,19 @@ fn serve(lanes: &Lanes, me: usize, mut e: Entry) {
             st.next_token += 1;
             match lane.ctl(libc::EPOLL_CTL_ADD, e.conn.fd(), token) {
                 Ok(()) => {
-                    e.registered = true;
                     st.waiting.insert(token, e);
                 }
                 Err(err) => {
                     drop(st);
                     log::debug!("pgwire: lane could not watch a connection: {err}");
                     lane.load.fetch_sub(1, Ordering::Relaxed);
-                    lanes.hot.fetch_sub(1, Ordering::Relaxed);
-                    e.release(lane.epfd.as_raw_fd(), Ok(Flow::Go));
+                    e.release(None, Ok(Flow::Go));
                 }
             }
         }
         Some(result) => {
             lane.load.fetch_sub(1, Ordering::Relaxed);
-            lanes.hot.fetch_sub(1, Ordering::Relaxed);
-            e.release(lane.epfd.as_raw_fd(), result);
+            e.release(None, result);
         }
     }
 }
@@ -620,7 +603,6 @@ fn watch(lanes: std::sync::Weak<Lanes>) {
         }
         let idle_limit = (l.linger.as_micros() / TICK.as_micros()).max(1) as u32;
         seen.resize(l.lanes.len(), (0, 0));
-        let mut released = 0;
         for (lane, seen) in l.lanes.iter().zip(seen.iter_mut()) {
             let turn = lane.turn.load(Ordering::Acquire);
             seen.1 = match turn % 2 == 1 && turn == seen.0 {
@@ -639,7 +621,6 @@ fn watch(lanes: std::sync::Weak<Lanes>) {
                     log::debug!(
                         "pgwire: a lane is busy with one connection; moving {others} others"
                     );
-                    released += others;
                     lane.release_all(&mut st);
                 }
                 continue;
@@ -656,13 +637,11 @@ fn watch(lanes: std::sync::Weak<Lanes>) {
             for t in idle {
                 if let Some(e) = st.waiting.remove(&t) {
                     lane.load.fetch_sub(1, Ordering::Relaxed);
-                    released += 1;
-                    e.release(epfd, Ok(Flow::Go));
+                    e.release(Some(epfd), Ok(Flow::Go));
                 }
             }
         }
-        l.hot.fetch_sub(released, Ordering::Relaxed);
-        let sleep = l.hot.load(Ordering::Relaxed) == 0;
+        let sleep = l.hot() == 0;
         drop(l);
         if sleep {
             // Woken by the next connection put on a lane.
