@@ -263,10 +263,16 @@ pub struct ExecContext {
     pub memory_limit_bytes: u64,
     pub max_recursive_rows: u64,
     pub max_recursive_iterations: u64,
+    /// Fixed for a session (`session` below).
     pub user: RString,
+    /// Fixed for a session.
     pub database: RString,
+    /// The `search_path` setting, split. It changes only together with
+    /// `settings` (a new `RArc`), so an executor keeping a copy may skip
+    /// comparing it while the session and the settings object are the same.
     pub search_path: RVec<RString>,
-    /// Session settings (`current_setting`), shared between statements.
+    /// Session settings (`current_setting`), shared between statements;
+    /// any change replaces the whole `RArc`.
     pub settings: RArc<RVec<KeyValue>>,
     /// The kernel session running the statement: the key of per-session
     /// state kept elsewhere (`currval`, `lastval`).

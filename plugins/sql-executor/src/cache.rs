@@ -179,26 +179,53 @@ fn cacheable(plan: &Plan) -> bool {
             .any(|e| matches!(e.kind, ExprKind::Subquery { .. }))
 }
 
-fn same_services(a: &Services, b: &Services) -> bool {
-    std::ptr::eq(&*a.catalog, &*b.catalog)
+/// Whether `b` names the same providers as the ones `cx` was compiled
+/// with. The objects are compared by address: `cx` holds clones of them,
+/// so an equal address is the same object. Their keys are strings and are
+/// compared once per caller's `Services` value (remembered by address, the
+/// kernel passes its engine's long-lived one); only a different value at
+/// that address holding these very objects under other keys could fool
+/// this.
+fn same_services(cx: &mut EvalCx, b: &Services) -> bool {
+    let a = &cx.services;
+    let same_objects = std::ptr::eq(&*a.catalog, &*b.catalog)
         && std::ptr::eq(&*a.parser, &*b.parser)
-        && a.default_storage == b.default_storage
         && a.storages.len() == b.storages.len()
         && a.storages
             .iter()
             .zip(b.storages.iter())
-            .all(|(x, y)| x.key == y.key && std::ptr::eq(&*x.backend, &*y.backend))
+            .all(|(x, y)| std::ptr::eq(&*x.backend, &*y.backend))
         && a.functions.len() == b.functions.len()
         && a.functions
             .iter()
             .zip(b.functions.iter())
-            .all(|(x, y)| x.key == y.key && std::ptr::eq(&*x.set, &*y.set))
+            .all(|(x, y)| std::ptr::eq(&*x.set, &*y.set));
+    if !same_objects {
+        return false;
+    }
+    let addr = b as *const Services as usize;
+    if cx.services_seen == addr {
+        return true;
+    }
+    let same_keys = a.default_storage == b.default_storage
+        && a.storages
+            .iter()
+            .zip(b.storages.iter())
+            .all(|(x, y)| x.key == y.key)
+        && a.functions
+            .iter()
+            .zip(b.functions.iter())
+            .all(|(x, y)| x.key == y.key);
+    if same_keys {
+        cx.services_seen = addr;
+    }
+    same_keys
 }
 
 /// Prepares a kept context for another execution; false when it cannot be
 /// reused.
 fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Value]) -> bool {
-    if !same_services(&cx.services, services) || !cx.stats.is_empty() {
+    if !cx.stats.is_empty() || !same_services(cx, services) {
         return false;
     }
     // Destructured without `..`: a new ExecContext field must be handled.
@@ -235,20 +262,27 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
     c.memory_limit_bytes = *memory_limit_bytes;
     c.max_recursive_rows = *max_recursive_rows;
     c.max_recursive_iterations = *max_recursive_iterations;
-    c.session = *session;
     if c.cancel != *cancel {
         c.cancel = cancel.clone();
     }
-    if c.user != *user {
-        c.user = user.clone();
+    // A session's user and database never change, and its search path
+    // changes only together with its settings (see `ExecContext`): the
+    // same session with the same settings object needs no string compared.
+    // The settings are held here, so an equal address is the same object.
+    let same_settings = std::ptr::eq(&*c.settings, &**settings);
+    if c.session != *session || !same_settings {
+        if c.user != *user {
+            c.user = user.clone();
+        }
+        if c.database != *database {
+            c.database = database.clone();
+        }
+        if c.search_path != *search_path {
+            c.search_path = search_path.clone();
+        }
     }
-    if c.database != *database {
-        c.database = database.clone();
-    }
-    if c.search_path != *search_path {
-        c.search_path = search_path.clone();
-    }
-    if !std::ptr::eq(&*c.settings, &**settings) {
+    c.session = *session;
+    if !same_settings {
         c.settings = settings.clone();
         // SET TimeZone / DateStyle since the last run.
         cx.format = crate::shared::format_options(&cx.ctx);

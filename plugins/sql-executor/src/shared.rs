@@ -51,6 +51,9 @@ pub(crate) struct EvalCx {
     pub(crate) format: FormatOptions,
     /// The TimeZone setting as text, for zone-dependent functions.
     pub(crate) zone: RString,
+    /// Address of the last caller's `Services` found equal to `services`
+    /// (`cache::same_services`); 0 for none.
+    pub(crate) services_seen: usize,
 }
 
 /// A subquery expression's plan, built once; re-opened per evaluation when
@@ -102,6 +105,7 @@ impl EvalCx {
             fk_cache: None,
             format: format_options(ctx),
             zone: zone_setting(ctx),
+            services_seen: 0,
         }
     }
 

@@ -338,11 +338,13 @@ impl MemoryBackend {
     pub(crate) fn commit_impl(&self, txn: TxnId) -> DbResult<()> {
         let finished = {
             let mut g = lock(&self.inner.mgr);
-            g.state(txn)?;
-            if let Err(e) = g.ssi_commit_check(txn) {
-                drop(g);
-                self.rollback_impl(txn);
-                return Err(e);
+            // Only SERIALIZABLE transactions have a commit check to pass.
+            if g.state(txn)?.ssi.is_some() {
+                if let Err(e) = g.ssi_commit_check(txn) {
+                    drop(g);
+                    self.rollback_impl(txn);
+                    return Err(e);
+                }
             }
             self.finish_locked(g, txn, true)
         };

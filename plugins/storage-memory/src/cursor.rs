@@ -103,10 +103,7 @@ pub(crate) fn emit_version(
     with_row_ids: bool,
 ) {
     let rid = with_row_ids.then(|| Value::Int8(i64::try_from(id).unwrap_or(i64::MAX)));
-    match proj {
-        None => out.push_row(v.row.iter().chain(rid)),
-        Some(p) => out.push_row(p.map(|c| v.row.get(c)).chain(rid)),
-    }
+    v.row.push_into(out, proj, rid);
 }
 
 /// The version of row `id` visible to `vis`, if it still carries `key` in

@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 
+use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::{codec, Value};
 
 const COUNT: usize = 2;
@@ -80,8 +81,7 @@ impl PackedRow {
 
     #[inline]
     pub fn width(&self) -> usize {
-        let b = self.bytes();
-        usize::from(u16::from_le_bytes([b[0], b[1]]))
+        width_of(self.bytes())
     }
 
     /// Bytes held outside the version (0 for an inline row).
@@ -92,33 +92,35 @@ impl PackedRow {
         }
     }
 
-    #[inline]
-    fn start(&self, i: usize) -> usize {
-        let p = COUNT + OFF * i;
-        let b = self.bytes();
-        u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize
-    }
-
     /// Column `i`'s encoding.
     #[inline]
     fn col(&self, i: usize) -> &[u8] {
-        let b = self.bytes();
-        let end = if i + 1 < self.width() {
-            self.start(i + 1)
-        } else {
-            b.len()
-        };
-        &b[self.start(i)..end]
+        col_of(self.bytes(), i)
     }
 
     /// Column `i` as a value.
     #[inline]
     pub fn get(&self, i: usize) -> Value {
-        match codec::decode(self.col(i)) {
-            Ok((v, _)) => v,
-            // Only `new` writes these buffers, from valid values, and they
-            // never leave memory: a failure here is a bug in this file.
-            Err(e) => panic!("packed row column {i} does not decode: {}", e.message),
+        decode_col(self.col(i), i)
+    }
+
+    /// Appends the columns `proj` (every column when `None`), then
+    /// `extra`, to `out` as one row.
+    #[inline]
+    pub fn push_into(
+        &self,
+        out: &mut RowBatch,
+        proj: Option<impl Iterator<Item = usize>>,
+        extra: Option<Value>,
+    ) {
+        // The slice is worked out once, not per column.
+        let b = self.bytes();
+        match proj {
+            None => {
+                let w = width_of(b);
+                out.push_row((0..w).map(|i| decode_col(col_of(b, i), i)).chain(extra))
+            }
+            Some(p) => out.push_row(p.map(|c| decode_col(col_of(b, c), c)).chain(extra)),
         }
     }
 
@@ -138,27 +140,43 @@ impl PackedRow {
     pub fn values(&self) -> Vec<Value> {
         (0..self.width()).map(|i| self.get(i)).collect()
     }
+}
 
-    /// Every column in order (one pass, no offset lookups).
-    pub fn iter(&self) -> impl Iterator<Item = Value> + '_ {
-        let b = self.bytes();
-        let mut pos = if self.width() == 0 {
-            b.len()
-        } else {
-            self.start(0)
-        };
-        std::iter::from_fn(move || {
-            if pos >= b.len() {
-                return None;
-            }
-            match codec::decode(&b[pos..]) {
-                Ok((v, used)) => {
-                    pos += used;
-                    Some(v)
-                }
-                Err(e) => panic!("packed row does not decode: {}", e.message),
-            }
-        })
+#[inline]
+fn width_of(b: &[u8]) -> usize {
+    usize::from(u16::from_le_bytes([b[0], b[1]]))
+}
+
+#[inline]
+fn start_of(b: &[u8], i: usize) -> usize {
+    let p = COUNT + OFF * i;
+    u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize
+}
+
+/// Column `i`'s encoding in the packed bytes `b` (a column ends where the
+/// next starts).
+#[inline]
+fn col_of(b: &[u8], i: usize) -> &[u8] {
+    let start = start_of(b, i);
+    let end = if i + 1 < width_of(b) {
+        start_of(b, i + 1)
+    } else {
+        b.len()
+    };
+    &b[start..end]
+}
+
+/// Column `i`'s value, from its encoding `col`.
+#[inline]
+fn decode_col(col: &[u8], i: usize) -> Value {
+    if let Some(v) = codec::decode_scalar(col) {
+        return v;
+    }
+    match codec::decode(col) {
+        Ok((v, _)) => v,
+        // Only `new` writes these buffers, from valid values, and they
+        // never leave memory: a failure here is a bug in this file.
+        Err(e) => panic!("packed row column {i} does not decode: {}", e.message),
     }
 }
 
@@ -181,14 +199,25 @@ mod tests {
             assert_eq!(&p.get(i), v);
         }
         assert_eq!(p.values(), vals);
-        assert_eq!(p.iter().collect::<Vec<_>>(), vals);
+        let mut all = RowBatch::new(vals.len() + 1);
+        p.push_into(
+            &mut all,
+            None::<std::ops::Range<usize>>,
+            Some(Value::Int8(1)),
+        );
+        assert_eq!(&all.values()[..vals.len()], &vals[..]);
+        let mut some = RowBatch::new(2);
+        p.push_into(&mut some, Some([3, 1].into_iter()), None);
+        assert_eq!(some.values(), &[Value::Int8(-9), Value::text("seven")]);
         assert_eq!(p.int(0), Some(7));
         assert_eq!(p.int(1), None);
         assert_eq!(p.text(1), Some("seven"));
         assert_eq!(p.int(3), Some(-9));
         let empty = PackedRow::new(&[]);
         assert_eq!(empty.width(), 0);
-        assert_eq!(empty.iter().count(), 0);
+        let mut none = RowBatch::new(0);
+        empty.push_into(&mut none, None::<std::ops::Range<usize>>, None);
+        assert!(none.values().is_empty());
     }
 
     #[test]

@@ -372,6 +372,49 @@ pub fn peek_text(buf: &[u8]) -> Option<&str> {
     std::str::from_utf8(buf.get(5..5usize.checked_add(n)?)?).ok()
 }
 
+/// The value at the start of `buf` when it is one of the common scalar
+/// kinds (NULL, booleans, integers, floats, text, dates and times), without
+/// the general decoder's error plumbing; `None` for every other kind and for
+/// a malformed encoding, which `decode` then reports. Row readers try this
+/// first: most columns are of these kinds.
+#[inline]
+pub fn decode_scalar(buf: &[u8]) -> Option<Value> {
+    fn arr<const N: usize>(buf: &[u8]) -> Option<[u8; N]> {
+        buf.get(1..1 + N)?.try_into().ok()
+    }
+    Some(match *buf.first()? {
+        NULL => Value::Null,
+        BOOL => match *buf.get(1)? {
+            0 => Value::Bool(false),
+            1 => Value::Bool(true),
+            _ => return None,
+        },
+        INT2 => Value::Int2(i16::from_le_bytes(arr(buf)?)),
+        INT4 => Value::Int4(i32::from_le_bytes(arr(buf)?)),
+        INT8 => Value::Int8(i64::from_le_bytes(arr(buf)?)),
+        FLOAT4 => Value::Float4(f32::from_bits(u32::from_le_bytes(arr(buf)?))),
+        FLOAT8 => Value::Float8(f64::from_bits(u64::from_le_bytes(arr(buf)?))),
+        TEXT => {
+            let n = u32::from_le_bytes(arr::<4>(buf)?) as usize;
+            let bytes = buf.get(5..5usize.checked_add(n)?)?;
+            // Short ASCII strings (most keys and labels) skip the general
+            // UTF-8 validator, which costs several times more on them.
+            let s = if bytes.is_ascii() {
+                // SAFETY: every ASCII byte sequence is valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            } else {
+                std::str::from_utf8(bytes).ok()?
+            };
+            Value::Text(RString::from(s))
+        }
+        DATE => Value::Date(i32::from_le_bytes(arr(buf)?)),
+        TIME => Value::Time(i64::from_le_bytes(arr(buf)?)),
+        TIMESTAMP => Value::Timestamp(i64::from_le_bytes(arr(buf)?)),
+        TIMESTAMPTZ => Value::TimestampTz(i64::from_le_bytes(arr(buf)?)),
+        _ => return None,
+    })
+}
+
 /// Whether the encoded value is NULL.
 #[inline]
 pub fn peek_null(buf: &[u8]) -> bool {
@@ -439,6 +482,35 @@ mod tests {
                 _ => assert_eq!(v, back),
             }
         }
+    }
+
+    #[test]
+    fn scalar_decoding_agrees_with_the_decoder_or_declines() {
+        let mut declined = 0;
+        for v in samples() {
+            let mut buf = Vec::new();
+            encode(&v, &mut buf);
+            let (full, _) = decode(&buf).expect("decodes");
+            match decode_scalar(&buf) {
+                Some(Value::Float8(a)) => match full {
+                    Value::Float8(b) => assert_eq!(a.to_bits(), b.to_bits()),
+                    other => panic!("{other:?} read as a float8"),
+                },
+                Some(fast) => assert_eq!(fast, full),
+                None => declined += 1,
+            }
+            // A cut-off encoding is declined (or, for NULL, complete).
+            if buf.len() > 1 {
+                assert!(decode_scalar(&buf[..buf.len() - 1]).is_none(), "{v:?}");
+            }
+        }
+        // Numeric, bytea, interval, uuid, json, arrays and extensions.
+        assert!(declined > 0);
+        let mut bad_text = Vec::new();
+        encode(&Value::text("ab"), &mut bad_text);
+        let last = bad_text.len() - 1;
+        bad_text[last] = 0xff;
+        assert!(decode_scalar(&bad_text).is_none());
     }
 
     #[test]
