@@ -1236,7 +1236,8 @@ impl Session {
         let fresh;
         let version = self.engine.services.catalog.version();
         let is_current = |p: &PreparedStatement, key: &Arc<str>| {
-            p.plan.catalog_version == version && p.search_path == *key
+            p.plan.catalog_version == version
+                && (Arc::ptr_eq(&p.search_path, key) || p.search_path == *key)
         };
         let stmt = if is_current(stmt, &self.search_path_key) {
             stmt

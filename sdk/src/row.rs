@@ -157,6 +157,11 @@ impl RowBatch {
         self.width = width as u32;
     }
 
+    /// Values the batch can hold without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.values.capacity()
+    }
+
     /// All values, row-major.
     pub fn values(&self) -> &[Value] {
         &self.values

@@ -746,7 +746,15 @@ fn insert(
     let w = t.table.columns.len();
     let mut out = Vec::new();
     let mut affected = 0u64;
-    let mut pending = RowBatch::new(w);
+    // The last statement's batch, emptied: a kept single-row INSERT then
+    // allocates nothing for its row.
+    let mut pending = match cx.spare_batch.take() {
+        Some(mut b) => {
+            b.reset(w);
+            b
+        }
+        None => RowBatch::with_capacity(w, 1),
+    };
     let mut pending_rows: Vec<Vec<Value>> = Vec::new();
     let mut updated: HashSet<RowId> = HashSet::new();
     input.open(cx)?;
@@ -866,6 +874,10 @@ fn insert(
     input.close(cx);
     if !pending.is_empty() {
         affected += flush(cx, t, &mut pending)?;
+    }
+    // Only small buffers are worth keeping.
+    if pending.capacity() <= 64 {
+        cx.spare_batch = Some(pending);
     }
     for r in &pending_rows {
         returning_row(cx, t, r, &mut out)?;

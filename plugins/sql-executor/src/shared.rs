@@ -54,6 +54,8 @@ pub(crate) struct EvalCx {
     /// Address of the last caller's `Services` found equal to `services`
     /// (`cache::same_services`); 0 for none.
     pub(crate) services_seen: usize,
+    /// An empty row batch kept between executions of a kept INSERT.
+    pub(crate) spare_batch: Option<RowBatch>,
 }
 
 /// A subquery expression's plan, built once; re-opened per evaluation when
@@ -106,6 +108,7 @@ impl EvalCx {
             format: format_options(ctx),
             zone: zone_setting(ctx),
             services_seen: 0,
+            spare_batch: None,
         }
     }
 

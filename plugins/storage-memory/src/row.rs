@@ -150,7 +150,10 @@ fn width_of(b: &[u8]) -> usize {
 #[inline]
 fn start_of(b: &[u8], i: usize) -> usize {
     let p = COUNT + OFF * i;
-    u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize
+    // One bounds check for the four bytes (a bad offset is a bug here:
+    // only `new` writes these buffers).
+    let word: [u8; 4] = b[p..p + 4].try_into().unwrap_or([0; 4]);
+    u32::from_le_bytes(word) as usize
 }
 
 /// Column `i`'s encoding in the packed bytes `b` (a column ends where the

@@ -304,23 +304,41 @@ impl Mgr {
         if let Some(s) = &self.cached_snapshot {
             return Arc::clone(s);
         }
-        let active: Vec<TxnId> = self.active.keys().copied().collect();
-        let snap = Arc::new(Snapshot {
-            xmin: active.first().copied().unwrap_or(self.next_txn),
-            xmax: self.next_txn,
-            active,
-        });
+        let mut snap = Snapshot {
+            xmin: 0,
+            xmax: 0,
+            active: Vec::new(),
+        };
+        self.fill_snapshot(&mut snap);
+        let snap = Arc::new(snap);
         self.cached_snapshot = Some(Arc::clone(&snap));
         snap
     }
 
+    /// The running transactions as of now, into `snap`.
+    fn fill_snapshot(&self, snap: &mut Snapshot) {
+        snap.active.clear();
+        snap.active.extend(self.active.keys().copied());
+        snap.xmin = snap.active.first().copied().unwrap_or(self.next_txn);
+        snap.xmax = self.next_txn;
+    }
+
     /// `snapshot` into `slot`, leaving it alone when it already holds the
     /// same one (a recycled state of a read-mostly session usually does:
-    /// no reference count goes up and down).
+    /// no reference count goes up and down). After a commit, a slot whose
+    /// old snapshot nobody else holds (a writing session's recycled state)
+    /// gets the new one built in place, without an allocation.
     pub fn snapshot_into(&mut self, slot: &mut Arc<Snapshot>) {
         match &self.cached_snapshot {
             Some(s) if Arc::ptr_eq(s, slot) => {}
-            _ => *slot = self.snapshot(),
+            Some(s) => *slot = Arc::clone(s),
+            None => match Arc::get_mut(slot) {
+                Some(snap) => {
+                    self.fill_snapshot(snap);
+                    self.cached_snapshot = Some(Arc::clone(slot));
+                }
+                None => *slot = self.snapshot(),
+            },
         }
     }
 
