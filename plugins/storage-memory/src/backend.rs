@@ -38,6 +38,27 @@ struct Inner {
     mem: Arc<MemAccount>,
     /// Versions deleted by a transaction below this are dead to everyone.
     horizon: AtomicU64,
+    /// Unique in the process: keys this backend's entry in `LAST_TABLE`.
+    id: u64,
+    /// Bumped at every change of `tables` (under its write lock).
+    tables_version: AtomicU64,
+}
+
+static NEXT_BACKEND_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The table a thread's last point read used, so that the next one skips
+/// the table map's read lock: two atomic read-modify-writes on a line every
+/// session shares. Weak: a dropped table's rows are not kept alive by a
+/// thread that happens to have read it last.
+struct LastTable {
+    backend: u64,
+    version: u64,
+    id: TableId,
+    cell: std::sync::Weak<TableCell>,
+}
+
+thread_local! {
+    static LAST_TABLE: RefCell<Option<LastTable>> = const { RefCell::new(None) };
 }
 
 /// Spare transaction states kept at most, per thread.
@@ -154,6 +175,8 @@ impl MemoryBackend {
                     limit: AtomicU64::new(0),
                 }),
                 horizon: AtomicU64::new(1),
+                id: NEXT_BACKEND_ID.fetch_add(1, AtOrd::Relaxed),
+                tables_version: AtomicU64::new(0),
             }),
         }
     }
@@ -161,6 +184,44 @@ impl MemoryBackend {
     /// Bytes of table data currently held (approximate).
     pub fn memory_used(&self) -> u64 {
         self.inner.mem.used.load(AtOrd::Relaxed)
+    }
+
+    /// The table map for a change; every change bumps `tables_version`
+    /// (under the lock, so a reader that sees the new version reads the
+    /// changed map).
+    fn tables_mut(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<
+        '_,
+        HashMap<TableId, Arc<TableCell>, aiondb_sdk::hash::BuildIdHasher>,
+    > {
+        let g = write(&self.inner.tables);
+        self.inner.tables_version.fetch_add(1, AtOrd::AcqRel);
+        g
+    }
+
+    /// Table `id`, through the thread's `LAST_TABLE` when it is still this
+    /// table of this backend and the map has not changed since.
+    fn table_cached(&self, id: TableId) -> DbResult<Arc<TableCell>> {
+        let version = self.inner.tables_version.load(AtOrd::Acquire);
+        LAST_TABLE.with(|slot| {
+            let mut last = slot.borrow_mut();
+            if let Some(t) = last.as_ref() {
+                if t.backend == self.inner.id && t.version == version && t.id == id {
+                    if let Some(cell) = t.cell.upgrade() {
+                        return Ok(cell);
+                    }
+                }
+            }
+            let cell = self.table(id)?;
+            *last = Some(LastTable {
+                backend: self.inner.id,
+                version,
+                id,
+                cell: Arc::downgrade(&cell),
+            });
+            Ok(cell)
+        })
     }
 
     fn table(&self, id: TableId) -> DbResult<Arc<TableCell>> {
@@ -434,11 +495,11 @@ impl MemoryBackend {
                     }
                 }
                 Undo::CreatedTable { table } => {
-                    write(&self.inner.tables).remove(&table);
+                    self.tables_mut().remove(&table);
                     cached = None;
                 }
                 Undo::DroppedTable { cell } => {
-                    write(&self.inner.tables).insert(cell.id, cell);
+                    self.tables_mut().insert(cell.id, cell);
                     cached = None;
                 }
                 Undo::Replaced { table, old } => {
@@ -1103,7 +1164,7 @@ impl MemoryBackend {
         request: &ScanRequest,
         out: &mut RowBatch,
     ) -> DbResult<()> {
-        let cell = self.table(table)?;
+        let cell = self.table_cached(table)?;
         let vis = self.read_ctx(txn, table, request.latest)?;
         let data = read(&cell.data);
         let ix = data
@@ -1255,7 +1316,7 @@ impl MemoryBackend {
     pub(crate) fn create_table_impl(&self, txn: TxnId, def: &TableDef) -> DbResult<()> {
         check_width(def)?;
         {
-            let mut tables = write(&self.inner.tables);
+            let mut tables = self.tables_mut();
             if tables.contains_key(&def.id) {
                 return Err(AionError::new(
                     SqlState::DUPLICATE_TABLE,
@@ -1276,7 +1337,8 @@ impl MemoryBackend {
 
     pub(crate) fn drop_table_impl(&self, txn: TxnId, table: TableId) -> DbResult<()> {
         self.lock_table(txn, table, true)?;
-        let cell = write(&self.inner.tables)
+        let cell = self
+            .tables_mut()
             .remove(&table)
             .ok_or_else(|| undefined_table(table))?;
         self.record(txn, [Undo::DroppedTable { cell }], None);

@@ -1574,3 +1574,53 @@ fn more_than_1600_columns_is_refused() {
     ok(b.create_table(x, &table_def(6, &refs[..1600])));
     ok(b.rollback(x));
 }
+
+// ------------------------------------------------- the per-thread table cache
+
+impl Db {
+    /// `v` of the row with key `k`, by a point read.
+    fn fetch_v(&self, x: TxnId, k: i32) -> AResult<Option<Value>> {
+        let mut out = RowBatch::new(2);
+        match self
+            .b
+            .fetch(x, T, PK, RSlice::from_slice(&[i(k)]), &all(), &mut out)
+        {
+            ROk(()) => ROk(out.row(0).map(|r| r[1].clone())),
+            RErr(e) => RErr(e),
+        }
+    }
+}
+
+#[test]
+fn point_reads_follow_drops_and_their_rollbacks() {
+    let db = Db::new();
+    db.seed(3);
+    let r = db.begin(RC);
+    assert_eq!(ok(db.fetch_v(r, 2)), Some(t("v2")));
+    ok(db.b.commit(r));
+    // Dropped, then rolled back: the table is back, with its rows.
+    let x = db.begin(RC);
+    ok(db.b.drop_table(x, T));
+    ok(db.b.rollback(x));
+    let r = db.begin(RC);
+    assert_eq!(ok(db.fetch_v(r, 2)), Some(t("v2")));
+    ok(db.b.commit(r));
+    // Dropped for good: no stale table behind the next read, and its rows
+    // are freed although this thread read it last.
+    let used = db.b.memory_used();
+    assert!(used > 0);
+    let x = db.begin(RC);
+    ok(db.b.drop_table(x, T));
+    ok(db.b.commit(x));
+    assert!(db.b.memory_used() < used);
+    let r = db.begin(RC);
+    assert_eq!(err(db.fetch_v(r, 2)).sqlstate, SqlState::UNDEFINED_TABLE);
+    ok(db.b.commit(r));
+    // A second backend's table of the same id is its own.
+    let other = Db::new();
+    other.seed(1);
+    let r = other.begin(RC);
+    assert_eq!(ok(other.fetch_v(r, 1)), Some(t("v1")));
+    assert_eq!(ok(other.fetch_v(r, 2)), None);
+    ok(other.b.commit(r));
+}
