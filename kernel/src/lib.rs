@@ -16,6 +16,7 @@
 //! ```
 
 pub mod catalog;
+mod clock;
 pub mod config;
 mod host;
 mod litnorm;

@@ -484,34 +484,7 @@ static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) fn now_pg_micros() -> i64 {
-    unix_micros() - PG_EPOCH_MICROS_FROM_UNIX
-}
-
-/// Wall-clock microseconds since the Unix epoch. Read twice per statement
-/// (its start and its duration), so straight from `clock_gettime`:
-/// `SystemTime`'s checked subtraction cost as much as the read itself.
-#[cfg(unix)]
-fn unix_micros() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write to; CLOCK_REALTIME always
-    // exists, and on failure `ts` stays zero.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    // time_t and long are i64 on 64-bit targets, narrower on others.
-    #[allow(clippy::useless_conversion)]
-    let (sec, nsec) = (i64::from(ts.tv_sec), i64::from(ts.tv_nsec));
-    sec * 1_000_000 + nsec / 1_000
-}
-
-#[cfg(not(unix))]
-fn unix_micros() -> i64 {
-    // Seconds and microseconds apart: `as_micros` would multiply in u128.
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
-        .unwrap_or(0)
+    crate::clock::unix_micros() - PG_EPOCH_MICROS_FROM_UNIX
 }
 
 fn aborted() -> AionError {
