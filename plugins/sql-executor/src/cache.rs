@@ -345,7 +345,7 @@ pub(crate) fn run(
             Ok(affected)
         }
         Started::Boxed(mut c) => {
-            while let Some(mut b) = c.next_batch(0).into_result()?.into_option() {
+            while let Some(b) = c.next_batch(0).into_result()?.into_option() {
                 if b.width() != out.width() {
                     return Err(bad_plan(format!(
                         "result batch of width {} where the plan declares {}",
@@ -353,15 +353,7 @@ pub(crate) fn run(
                         out.width()
                     )));
                 }
-                if out.is_empty() {
-                    *out = b;
-                } else {
-                    for i in 0..b.len() {
-                        if let Some(r) = b.row_mut(i) {
-                            out.push_row(r.iter_mut().map(|v| std::mem::replace(v, Value::Null)));
-                        }
-                    }
-                }
+                out.append(b);
             }
             c.rows_affected().into_result()
         }

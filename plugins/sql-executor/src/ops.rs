@@ -43,8 +43,9 @@ pub(crate) trait Op: Send {
     }
 }
 
-/// The result row and byte limits over rows appended to a batch in
-/// pieces (what `QueryCursor::fill_into` checks row by row).
+/// The result row and byte limits over the rows a statement returns,
+/// counted row by row (`QueryCursor::fill_into`) or a batch at a time
+/// (`Op::run_into`).
 #[derive(Default)]
 pub(crate) struct ResultLimits {
     rows: u64,
@@ -54,7 +55,24 @@ pub(crate) struct ResultLimits {
 impl ResultLimits {
     /// Counts the rows of `out` from `from` on.
     pub(crate) fn add(&mut self, ctx: &ExecContext, out: &RowBatch, from: usize) -> DbResult<()> {
-        self.rows += out.len().saturating_sub(from) as u64;
+        let rows = out.len().saturating_sub(from) as u64;
+        self.count(ctx, rows, || {
+            (from..out.len())
+                .filter_map(|i| out.row(i))
+                .map(row_bytes)
+                .sum()
+        })
+    }
+
+    /// Counts `rows` more rows of `bytes` (worked out only under a byte
+    /// limit).
+    pub(crate) fn count(
+        &mut self,
+        ctx: &ExecContext,
+        rows: u64,
+        bytes: impl FnOnce() -> u64,
+    ) -> DbResult<()> {
+        self.rows += rows;
         let lim = ctx.max_result_rows;
         if lim != 0 && self.rows > lim {
             return Err(AionError::new(
@@ -64,10 +82,7 @@ impl ResultLimits {
         }
         let blim = ctx.max_result_bytes;
         if blim != 0 {
-            self.bytes += (from..out.len())
-                .filter_map(|i| out.row(i))
-                .map(row_bytes)
-                .sum::<u64>();
+            self.bytes += bytes();
             if self.bytes > blim {
                 return Err(AionError::new(
                     SqlState::PROGRAM_LIMIT_EXCEEDED,
@@ -1704,8 +1719,8 @@ pub(crate) struct QueryCursor {
     /// Where the state goes back when the cursor is dropped (cached plans).
     home: Option<crate::cache::Home>,
     done: bool,
-    sent_rows: u64,
-    sent_bytes: u64,
+    /// The rows sent so far, against the result limits.
+    sent: ResultLimits,
 }
 
 impl QueryCursor {
@@ -1714,8 +1729,7 @@ impl QueryCursor {
             st: Some(st),
             home,
             done: false,
-            sent_rows: 0,
-            sent_bytes: 0,
+            sent: ResultLimits::default(),
         }
     }
 
@@ -1764,24 +1778,7 @@ impl QueryCursor {
                 break;
             }
             let row = st.root.current();
-            self.sent_rows += 1;
-            let lim = st.cx.ctx.max_result_rows;
-            if lim != 0 && self.sent_rows > lim {
-                return Err(AionError::new(
-                    SqlState::PROGRAM_LIMIT_EXCEEDED,
-                    format!("result exceeds AIONDB_LIMITS_MAX_RESULT_ROWS ({lim} rows)"),
-                ));
-            }
-            let blim = st.cx.ctx.max_result_bytes;
-            if blim != 0 {
-                self.sent_bytes += row_bytes(row);
-                if self.sent_bytes > blim {
-                    return Err(AionError::new(
-                        SqlState::PROGRAM_LIMIT_EXCEEDED,
-                        format!("result exceeds AIONDB_LIMITS_MAX_RESULT_BYTES ({blim} bytes)"),
-                    ));
-                }
-            }
+            self.sent.count(&st.cx.ctx, 1, || row_bytes(row))?;
             if row.len() != st.width {
                 return Err(bad_plan(format!(
                     "row of width {} where the plan declares {}",
@@ -1803,7 +1800,7 @@ impl QueryCursor {
             self.home = None;
             return Err(e);
         }
-        Ok(self.sent_rows)
+        Ok(self.sent.rows)
     }
 }
 
@@ -1838,7 +1835,7 @@ impl RowCursor for QueryCursor {
         }
     }
     fn rows_affected(&self) -> AResult<u64> {
-        ROk(self.sent_rows)
+        ROk(self.sent.rows)
     }
 }
 

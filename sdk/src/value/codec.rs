@@ -369,7 +369,14 @@ pub fn peek_text(buf: &[u8]) -> Option<&str> {
         return None;
     }
     let n = u32::from_le_bytes(buf.get(1..5)?.try_into().ok()?) as usize;
-    std::str::from_utf8(buf.get(5..5usize.checked_add(n)?)?).ok()
+    let bytes = buf.get(5..5usize.checked_add(n)?)?;
+    // Short ASCII strings (most keys and labels) skip the general UTF-8
+    // validator, which costs several times more on them.
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 /// The value at the start of `buf` when it is one of the common scalar
@@ -394,19 +401,7 @@ pub fn decode_scalar(buf: &[u8]) -> Option<Value> {
         INT8 => Value::Int8(i64::from_le_bytes(arr(buf)?)),
         FLOAT4 => Value::Float4(f32::from_bits(u32::from_le_bytes(arr(buf)?))),
         FLOAT8 => Value::Float8(f64::from_bits(u64::from_le_bytes(arr(buf)?))),
-        TEXT => {
-            let n = u32::from_le_bytes(arr::<4>(buf)?) as usize;
-            let bytes = buf.get(5..5usize.checked_add(n)?)?;
-            // Short ASCII strings (most keys and labels) skip the general
-            // UTF-8 validator, which costs several times more on them.
-            let s = if bytes.is_ascii() {
-                // SAFETY: every ASCII byte sequence is valid UTF-8.
-                unsafe { std::str::from_utf8_unchecked(bytes) }
-            } else {
-                std::str::from_utf8(bytes).ok()?
-            };
-            Value::Text(RString::from(s))
-        }
+        TEXT => Value::Text(RString::from(peek_text(buf)?)),
         DATE => Value::Date(i32::from_le_bytes(arr(buf)?)),
         TIME => Value::Time(i64::from_le_bytes(arr(buf)?)),
         TIMESTAMP => Value::Timestamp(i64::from_le_bytes(arr(buf)?)),

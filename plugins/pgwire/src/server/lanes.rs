@@ -196,6 +196,20 @@ impl Lane {
         unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
     }
 
+    /// Hands `e` back to its task with `result`, off this lane (out of its
+    /// epoll set when `watched`).
+    fn hand_back(&self, e: Entry, watched: bool, result: Result<Flow, Fatal>) {
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        e.release(watched.then(|| self.epfd.as_raw_fd()), result);
+    }
+
+    /// Hands back every connection and marks the lane's job gone.
+    fn close(&self) {
+        let mut st = self.state();
+        self.release_all(&mut st);
+        st.running = false;
+    }
+
     /// Hands back every waiting connection (and those not yet served).
     fn release_all(&self, state: &mut State) {
         let epfd = self.epfd.as_raw_fd();
@@ -380,25 +394,20 @@ impl Lanes {
     }
 }
 
-/// The CPUs this process may run on, in order; `None` when the system
-/// does not say.
+/// The CPUs this process may run on (as the calling thread), in order;
+/// `None` when the system does not say.
 fn allowed_cpus() -> Option<Vec<usize>> {
-    // SAFETY: `set` is a live, zeroed cpu_set_t of the size passed.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return None;
-        }
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect();
-        (!cpus.is_empty()).then_some(cpus)
-    }
+    let set = thread_affinity()?;
+    // SAFETY: CPU_ISSET reads a live cpu_set_t at indices below its size.
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
 }
 
 /// The calling thread's CPU affinity, to put back later.
 fn thread_affinity() -> Option<libc::cpu_set_t> {
-    // SAFETY: as in `allowed_cpus`.
+    // SAFETY: `set` is a live, zeroed cpu_set_t of the size passed.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
@@ -436,9 +445,7 @@ fn run(lanes: &Arc<Lanes>, me: usize) {
             )
         };
         if lanes.stopping.load(Ordering::Relaxed) {
-            let mut st = lane.state();
-            lane.release_all(&mut st);
-            st.running = false;
+            lane.close();
             return;
         }
         if n <= 0 {
@@ -507,9 +514,7 @@ impl Drop for JobGuard<'_> {
         }
         if std::thread::panicking() {
             if let Some(lane) = self.lanes.lanes.get(self.me) {
-                let mut st = lane.state();
-                lane.release_all(&mut st);
-                st.running = false;
+                lane.close();
             }
         }
     }
@@ -528,10 +533,7 @@ fn serve_token(lanes: &Arc<Lanes>, me: usize, mut e: Entry, token: u64) {
             }
             Some(to) => move_to(lanes, me, e, to),
         },
-        Some(result) => {
-            lane.load.fetch_sub(1, Ordering::Relaxed);
-            e.release(Some(lane.epfd.as_raw_fd()), result);
-        }
+        Some(result) => lane.hand_back(e, true, result),
     }
 }
 
@@ -566,15 +568,11 @@ fn serve(lanes: &Lanes, me: usize, e: Entry) {
                 Err(err) => {
                     drop(st);
                     log::debug!("pgwire: lane could not watch a connection: {err}");
-                    lane.load.fetch_sub(1, Ordering::Relaxed);
-                    e.release(None, Ok(Flow::Go));
+                    lane.hand_back(e, false, Ok(Flow::Go));
                 }
             }
         }
-        Some(result) => {
-            lane.load.fetch_sub(1, Ordering::Relaxed);
-            e.release(None, result);
-        }
+        Some(result) => lane.hand_back(e, false, result),
     }
 }
 
@@ -625,7 +623,6 @@ fn watch(lanes: std::sync::Weak<Lanes>) {
                 }
                 continue;
             }
-            let epfd = lane.epfd.as_raw_fd();
             let idle: Vec<u64> = st
                 .waiting
                 .iter_mut()
@@ -636,8 +633,7 @@ fn watch(lanes: std::sync::Weak<Lanes>) {
                 .collect();
             for t in idle {
                 if let Some(e) = st.waiting.remove(&t) {
-                    lane.load.fetch_sub(1, Ordering::Relaxed);
-                    e.release(Some(epfd), Ok(Flow::Go));
+                    lane.hand_back(e, true, Ok(Flow::Go));
                 }
             }
         }
