@@ -222,6 +222,27 @@ fn same_services(cx: &mut EvalCx, b: &Services) -> bool {
     same_keys
 }
 
+/// Copies a run's parameters over the last run's, refilling the kept text
+/// and bytea buffers: a kept statement's parameters then allocate nothing.
+fn copy_params(dst: &mut Vec<Value>, src: &[Value]) {
+    dst.truncate(src.len());
+    for (d, s) in dst.iter_mut().zip(src) {
+        match (d, s) {
+            (Value::Text(d), Value::Text(s)) => {
+                d.clear();
+                d.push_str(s);
+            }
+            (Value::Bytea(d), Value::Bytea(s)) => {
+                d.clear();
+                d.extend_from_slice(s);
+            }
+            (d, s) => d.clone_from(s),
+        }
+    }
+    let kept = dst.len();
+    dst.extend_from_slice(src.get(kept..).unwrap_or_default());
+}
+
 /// Prepares a kept context for another execution; false when it cannot be
 /// reused.
 fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Value]) -> bool {
@@ -288,8 +309,7 @@ fn refresh(cx: &mut EvalCx, ctx: &ExecContext, services: &Services, params: &[Va
         cx.format = crate::shared::format_options(&cx.ctx);
         cx.zone = crate::shared::zone_setting(&cx.ctx);
     }
-    cx.params.clear();
-    cx.params.extend_from_slice(params);
+    copy_params(&mut cx.params, params);
     cx.outer.clear();
     cx.subplans.clear();
     cx.worktables.clear();
@@ -433,4 +453,35 @@ fn start(
             catalog_version: version,
         }),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_params;
+    use aiondb_sdk::value::Value;
+
+    #[test]
+    fn copied_params_equal_the_new_ones_whatever_the_last_run_left() {
+        let mut kept = Vec::new();
+        let runs = [
+            vec![Value::text("a longer first text"), Value::Int4(1)],
+            vec![Value::text("short"), Value::Null],
+            vec![
+                Value::Null,
+                Value::text("now text"),
+                Value::Bytea(vec![1, 2].into()),
+            ],
+            vec![
+                Value::Int8(7),
+                Value::text(""),
+                Value::Bytea(vec![3].into()),
+            ],
+            vec![Value::text("only one")],
+            vec![],
+        ];
+        for run in &runs {
+            copy_params(&mut kept, run);
+            assert_eq!(&kept, run);
+        }
+    }
 }

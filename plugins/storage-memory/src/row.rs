@@ -37,6 +37,9 @@ thread_local! {
 impl PackedRow {
     pub fn new(values: &[Value]) -> PackedRow {
         let header = COUNT + OFF * values.len();
+        if let Some(row) = Self::scalar_inline(values, header) {
+            return row;
+        }
         let body: usize = values.iter().map(codec::encoded_len).sum();
         if header + body > INLINE {
             let mut buf = Vec::with_capacity(header + body);
@@ -57,6 +60,27 @@ impl PackedRow {
                 len: scratch.len() as u8,
                 buf,
             }
+        })
+    }
+
+    /// A small row of common scalars, written straight into the inline
+    /// buffer; `None` when a value is of another kind or the row does not
+    /// fit, and the general path then decides.
+    #[inline]
+    fn scalar_inline(values: &[Value], header: usize) -> Option<PackedRow> {
+        let mut buf = [0u8; INLINE];
+        buf.get_mut(..COUNT)?
+            .copy_from_slice(&(values.len() as u16).to_le_bytes());
+        let mut end = header;
+        for (i, v) in values.iter().enumerate() {
+            let at = COUNT + OFF * i;
+            buf.get_mut(at..at + OFF)?
+                .copy_from_slice(&(end as u32).to_le_bytes());
+            end += codec::encode_scalar(v, buf.get_mut(end..)?)?;
+        }
+        Some(PackedRow::Inline {
+            len: end as u8,
+            buf,
         })
     }
 
@@ -240,5 +264,43 @@ mod tests {
             assert_eq!(p.size() == 0, inline);
         }
         assert_eq!(std::mem::size_of::<PackedRow>(), 48);
+    }
+
+    #[test]
+    fn scalar_rows_pack_byte_for_byte_as_the_general_encoder_does() {
+        let rows = [
+            vec![],
+            vec![Value::Null],
+            vec![Value::Int4(-1), Value::text("payload"), Value::Int4(6)],
+            vec![Value::Bool(true), Value::Int2(3), Value::Float4(0.5)],
+            vec![Value::Date(1), Value::Time(2), Value::TimestampTz(-3)],
+            // Kinds the shortcut declines, alone and among scalars.
+            vec![Value::Int4(1), Value::Uuid([7; 16])],
+            vec![Value::Bytea(vec![1, 2, 3].into())],
+            // Exactly full, one byte over, and more columns than fit.
+            vec![Value::text("x".repeat(INLINE - 11))],
+            vec![Value::text("x".repeat(INLINE - 10))],
+            vec![Value::Null; 12],
+        ];
+        for vals in rows {
+            let header = COUNT + OFF * vals.len();
+            let mut general = Vec::new();
+            PackedRow::encode(&vals, header, &mut general);
+            let fast = PackedRow::scalar_inline(&vals, header);
+            let all_scalar = vals
+                .iter()
+                .all(|v| !matches!(v, Value::Uuid(_) | Value::Bytea(_)));
+            assert_eq!(
+                fast.is_some(),
+                all_scalar && general.len() <= INLINE,
+                "{vals:?}"
+            );
+            if let Some(p) = fast {
+                assert_eq!(p.bytes(), &general[..], "{vals:?}");
+            }
+            let p = PackedRow::new(&vals);
+            assert_eq!(p.bytes(), &general[..], "{vals:?}");
+            assert_eq!(p.values(), vals);
+        }
     }
 }

@@ -410,6 +410,47 @@ pub fn decode_scalar(buf: &[u8]) -> Option<Value> {
     })
 }
 
+/// Writes the binary form of `v` at the start of `out` for the common
+/// scalar kinds (those `decode_scalar` reads), returning its length; `None`
+/// for every other kind and when `out` is too short, where `encode` then
+/// serves. Row writers with a fixed buffer try this first: it skips the
+/// growable buffer's capacity checks and the length pass.
+#[inline]
+pub fn encode_scalar(v: &Value, out: &mut [u8]) -> Option<usize> {
+    fn put<const N: usize>(out: &mut [u8], tag: u8, payload: [u8; N]) -> Option<usize> {
+        let dst = out.get_mut(..1 + N)?;
+        dst[0] = tag;
+        dst[1..].copy_from_slice(&payload);
+        Some(1 + N)
+    }
+    match v {
+        Value::Null => {
+            *out.first_mut()? = NULL;
+            Some(1)
+        }
+        Value::Bool(b) => put(out, BOOL, [u8::from(*b)]),
+        Value::Int2(x) => put(out, INT2, x.to_le_bytes()),
+        Value::Int4(x) => put(out, INT4, x.to_le_bytes()),
+        Value::Int8(x) => put(out, INT8, x.to_le_bytes()),
+        Value::Float4(x) => put(out, FLOAT4, x.to_bits().to_le_bytes()),
+        Value::Float8(x) => put(out, FLOAT8, x.to_bits().to_le_bytes()),
+        Value::Date(x) => put(out, DATE, x.to_le_bytes()),
+        Value::Time(x) => put(out, TIME, x.to_le_bytes()),
+        Value::Timestamp(x) => put(out, TIMESTAMP, x.to_le_bytes()),
+        Value::TimestampTz(x) => put(out, TIMESTAMPTZ, x.to_le_bytes()),
+        Value::Text(s) => {
+            let b = s.as_bytes();
+            let len = u32::try_from(b.len()).ok()?;
+            let dst = out.get_mut(..5 + b.len())?;
+            dst[0] = TEXT;
+            dst[1..5].copy_from_slice(&len.to_le_bytes());
+            dst[5..].copy_from_slice(b);
+            Some(5 + b.len())
+        }
+        _ => None,
+    }
+}
+
 /// Whether the encoded value is NULL.
 #[inline]
 pub fn peek_null(buf: &[u8]) -> bool {
@@ -506,6 +547,27 @@ mod tests {
         let last = bad_text.len() - 1;
         bad_text[last] = 0xff;
         assert!(decode_scalar(&bad_text).is_none());
+    }
+
+    #[test]
+    fn scalar_encoding_writes_what_the_encoder_writes_or_declines() {
+        let mut declined = 0;
+        for v in samples() {
+            let mut full = Vec::new();
+            encode(&v, &mut full);
+            let mut buf = [0xaau8; 64];
+            match encode_scalar(&v, &mut buf) {
+                Some(n) => {
+                    assert_eq!(&buf[..n], &full[..], "{v:?}");
+                    // Exactly enough room works, one byte less declines.
+                    assert_eq!(encode_scalar(&v, &mut buf[..n]), Some(n));
+                    assert_eq!(encode_scalar(&v, &mut buf[..n - 1]), None, "{v:?}");
+                }
+                None => declined += 1,
+            }
+        }
+        // Numeric, bytea, interval, uuid, json, arrays and extensions.
+        assert!(declined > 0);
     }
 
     #[test]
