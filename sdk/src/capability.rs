@@ -524,7 +524,16 @@ pub trait StorageBackend: Send + Sync {
     /// Builds the index over existing rows (23505 if a unique one is violated).
     fn create_index(&self, txn: TxnId, index: &IndexDef, table: &TableDef) -> AResult<()>;
     fn drop_index(&self, txn: TxnId, table: TableId, index: IndexId) -> AResult<()>;
-    fn insert(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>>;
+    /// Inserts `rows` and appends their new ids to `ids`, in row order
+    /// (caller-owned, so a caller inserting row by row reuses one buffer).
+    /// On an error, `ids` holds the rows inserted before it.
+    fn insert(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        rows: &RowBatch,
+        ids: &mut RVec<RowId>,
+    ) -> AResult<()>;
     fn lock_row(
         &self,
         txn: TxnId,

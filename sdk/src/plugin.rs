@@ -387,8 +387,14 @@ impl<T: StorageBackend> StorageBackend for Guarded<T> {
     fn truncate(&self, txn: TxnId, table: TableId) -> AResult<()> {
         guard("storage truncate", || self.0.truncate(txn, table))
     }
-    fn insert(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>> {
-        guard("storage insert", || self.0.insert(txn, table, rows))
+    fn insert(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        rows: &RowBatch,
+        ids: &mut RVec<RowId>,
+    ) -> AResult<()> {
+        guard("storage insert", || self.0.insert(txn, table, rows, ids))
     }
     fn update(
         &self,

@@ -342,7 +342,9 @@ impl<'a> Exec<'a> {
             batch.push_row(r.iter().cloned());
         }
         if !batch.is_empty() {
-            storage.insert(self.ctx.txn, id, &batch).into_result()?;
+            storage
+                .insert(self.ctx.txn, id, &batch, &mut RVec::new())
+                .into_result()?;
         }
         Ok(rows.len() as u64)
     }

@@ -792,8 +792,12 @@ fn insert(
         let st = storage(cx, &t.table)?;
         let mut one = RowBatch::with_capacity(w, 1);
         one.push_row(row.iter().cloned());
-        match st.insert(cx.ctx.txn, t.table.id, &one).into_result() {
-            Ok(ids) => {
+        let mut ids = RVec::new();
+        match st
+            .insert(cx.ctx.txn, t.table.id, &one, &mut ids)
+            .into_result()
+        {
+            Ok(()) => {
                 updated.extend(ids.iter().copied());
                 affected += 1;
                 returning_row(cx, t, &row, &mut out)?;
@@ -887,11 +891,19 @@ fn insert(
 
 fn flush(cx: &mut EvalCx, t: &Target, pending: &mut RowBatch) -> DbResult<u64> {
     let st = storage(cx, &t.table)?;
-    let ids = st.insert(cx.ctx.txn, t.table.id, pending).into_result()?;
+    // Kept between statements: a row-at-a-time INSERT allocates no id list.
+    let mut ids = std::mem::take(&mut cx.spare_ids);
+    ids.clear();
+    let done = st
+        .insert(cx.ctx.txn, t.table.id, pending, &mut ids)
+        .into_result();
+    let inserted = ids.len() as u64;
+    cx.spare_ids = ids;
+    done?;
     let n = pending.len() as u64;
     cx.release(pending.rows().map(row_bytes).sum());
     pending.clear();
-    Ok(n.max(ids.len() as u64))
+    Ok(n.max(inserted))
 }
 
 fn row_id_of(row: &[Value], pos: usize) -> DbResult<RowId> {

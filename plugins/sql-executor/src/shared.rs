@@ -56,6 +56,8 @@ pub(crate) struct EvalCx {
     pub(crate) services_seen: usize,
     /// An empty row batch kept between executions of a kept INSERT.
     pub(crate) spare_batch: Option<RowBatch>,
+    /// The row ids an INSERT's storage call returned, kept for the next.
+    pub(crate) spare_ids: RVec<RowId>,
 }
 
 /// A subquery expression's plan, built once; re-opened per evaluation when
@@ -109,6 +111,7 @@ impl EvalCx {
             zone: zone_setting(ctx),
             services_seen: 0,
             spare_batch: None,
+            spare_ids: RVec::new(),
         }
     }
 

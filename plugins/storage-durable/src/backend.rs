@@ -801,15 +801,22 @@ impl StorageBackend for DurableBackend {
         }))
     }
 
-    fn insert(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>> {
+    fn insert(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        rows: &RowBatch,
+        ids: &mut RVec<RowId>,
+    ) -> AResult<()> {
         r(self.get().and_then(|o| {
             o.check_writable()?;
-            let ids = o.inner.insert(txn, table, rows).into_result()?;
+            let first = ids.len();
+            o.inner.insert(txn, table, rows, ids).into_result()?;
             o.log_op(txn, None, |w| {
                 w.u8(OP_INSERT);
-                write_rows(w, table, &ids, rows);
+                write_rows(w, table, &ids[first..], rows);
             });
-            Ok(ids)
+            Ok(())
         }))
     }
 

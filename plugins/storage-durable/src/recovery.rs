@@ -166,7 +166,8 @@ fn replay_ops(
             }
             OP_INSERT => {
                 let (table, old, rows) = read_rows(r)?;
-                let new = inner.insert(txn, table, &rows).into_result()?;
+                let mut new = RVec::new();
+                inner.insert(txn, table, &rows, &mut new).into_result()?;
                 map.record(table, &old, &new);
             }
             OP_UPDATE => {

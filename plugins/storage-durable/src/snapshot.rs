@@ -279,7 +279,8 @@ pub fn load(
             }
             S_ROWS => {
                 let (table, old, batch) = read_rows(&mut r)?;
-                let new = inner.insert(txn, table, &batch).into_result()?;
+                let mut new = RVec::new();
+                inner.insert(txn, table, &batch, &mut new).into_result()?;
                 map.record(table, &old, &new);
                 rows += old.len() as u64;
                 if last_report.elapsed().as_secs() >= 2 {

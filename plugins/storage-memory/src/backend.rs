@@ -907,12 +907,14 @@ impl MemoryBackend {
         txn: TxnId,
         table: TableId,
         rows: &RowBatch,
-    ) -> DbResult<RVec<RowId>> {
+        ids: &mut RVec<RowId>,
+    ) -> DbResult<()> {
         // The table lock first: the table may be dropped while we wait.
         let ctx = self.write_ctx(txn, table)?;
         let cell = self.table(table)?;
         let n = rows.len();
-        let mut ids: RVec<RowId> = RVec::with_capacity(n);
+        let first = ids.len();
+        ids.reserve(n);
         let mut i = 0;
         let result = loop {
             let mut wait_on = None;
@@ -965,13 +967,13 @@ impl MemoryBackend {
         };
         // Recorded whatever happened: a failed batch's earlier rows must
         // still go away on rollback.
-        let count = ids.len() as i64;
+        let new = &ids[first..];
         self.record(
             txn,
-            ids.iter().map(|&row| Undo::Inserted { table, row }),
-            Some((table, count)),
+            new.iter().map(|&row| Undo::Inserted { table, row }),
+            Some((table, new.len() as i64)),
         );
-        result.map(|_| ids)
+        result
     }
 
     pub(crate) fn update_impl(
@@ -1712,8 +1714,14 @@ impl StorageBackend for MemoryBackend {
         r(self.drop_index_impl(txn, table, index))
     }
 
-    fn insert(&self, txn: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>> {
-        r(self.insert_impl(txn, table, rows))
+    fn insert(
+        &self,
+        txn: TxnId,
+        table: TableId,
+        rows: &RowBatch,
+        ids: &mut RVec<RowId>,
+    ) -> AResult<()> {
+        r(self.insert_impl(txn, table, rows, ids))
     }
 
     fn lock_row(

@@ -29,6 +29,18 @@ fn err<T: std::fmt::Debug>(r: AResult<T>) -> AionError {
     }
 }
 
+/// `insert` with the new ids returned, as most tests want them.
+trait InsertIds {
+    fn insert_ids(&self, x: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>>;
+}
+
+impl<B: StorageBackend + ?Sized> InsertIds for B {
+    fn insert_ids(&self, x: TxnId, table: TableId, rows: &RowBatch) -> AResult<RVec<RowId>> {
+        let mut ids = RVec::new();
+        self.insert(x, table, rows, &mut ids).map(|()| ids)
+    }
+}
+
 fn err_c(r: AResult<RowCursorBox>) -> AionError {
     match r {
         ROk(_) => panic!("expected an error, got a cursor"),
@@ -160,7 +172,7 @@ impl Db {
     }
 
     fn ins(&self, x: TxnId, rows: &[Vec<Value>]) -> Vec<RowId> {
-        ok(self.b.insert(x, T, &batch(rows))).to_vec()
+        ok(self.b.insert_ids(x, T, &batch(rows))).to_vec()
     }
 
     /// Rows visible to the current statement of `x`, sorted by id.
@@ -409,7 +421,7 @@ fn unique_violation_message_and_nulls() {
     let db = Db::new();
     db.seed(2);
     let x = db.begin(RC);
-    let e = err(db.b.insert(x, T, &batch(&[vec![i(2), t("dup")]])));
+    let e = err(db.b.insert_ids(x, T, &batch(&[vec![i(2), t("dup")]])));
     assert_eq!(e.sqlstate.as_str(), "23505");
     assert_eq!(
         e.message.as_str(),
@@ -426,7 +438,7 @@ fn unique_violation_message_and_nulls() {
     // Duplicates inside one statement are caught.
     let e = err(db
         .b
-        .insert(x, T, &batch(&[vec![i(7), t("a")], vec![i(7), t("b")]])));
+        .insert_ids(x, T, &batch(&[vec![i(7), t("a")], vec![i(7), t("b")]])));
     assert_eq!(e.sqlstate.as_str(), "23505");
     ok(db.b.rollback(x));
     // An update to an existing key fails; delete then reinsert works.
@@ -457,8 +469,8 @@ fn multi_column_unique_detail() {
     ok(b.begin_statement(x, &LockWait::default()));
     ok(b.create_table(x, &def));
     ok(b.create_index(x, &index_def(50, 5, "ab_key", &[0, 1], true), &def));
-    ok(b.insert(x, 5, &batch(&[vec![i(1), t("x")], vec![i(1), t("y")]])));
-    let e = err(b.insert(x, 5, &batch(&[vec![i(1), t("y")]])));
+    ok(b.insert_ids(x, 5, &batch(&[vec![i(1), t("x")], vec![i(1), t("y")]])));
+    let e = err(b.insert_ids(x, 5, &batch(&[vec![i(1), t("y")]])));
     assert_eq!(
         e.detail.as_ref().map(|d| d.as_str()),
         ROption::RSome("Key (a, b)=(1, y) already exists.")
@@ -476,7 +488,7 @@ fn concurrent_inserter_is_waited_for() {
         let h = thread::spawn(move || {
             let x = ok(b2.begin(RC, false));
             ok(b2.begin_statement(x, &LockWait::default()));
-            let r = b2.insert(x, T, &batch(&[vec![i(1), t("b")]]));
+            let r = b2.insert_ids(x, T, &batch(&[vec![i(1), t("b")]]));
             tx.send(()).ok();
             let out = r
                 .into_result()
@@ -510,7 +522,7 @@ fn create_unique_index_over_duplicates_fails() {
     let x = ok(b.begin(RC, false));
     ok(b.begin_statement(x, &LockWait::default()));
     ok(b.create_table(x, &def));
-    ok(b.insert(
+    ok(b.insert_ids(
         x,
         2,
         &batch(&[
@@ -871,7 +883,7 @@ fn serializable_disjoint_tables_commit() {
     db.sel(a);
     db.ins(a, &[vec![i(1), t("a")]]);
     drain(ok(db.b.scan(b, 2, &all())), 0);
-    ok(db.b.insert(b, 2, &batch(&[vec![i(1), t("b")]])));
+    ok(db.b.insert_ids(b, 2, &batch(&[vec![i(1), t("b")]])));
     ok(db.b.commit(a));
     ok(db.b.commit(b));
 }
@@ -894,7 +906,7 @@ fn index_eq_range_prefix_reverse() {
     }
     rows.push(vec![Value::Null, t("n")]);
     rows.push(vec![i(3), Value::Null]);
-    ok(b.insert(x, 3, &batch(&rows)));
+    ok(b.insert_ids(x, 3, &batch(&rows)));
     ok(b.begin_statement(x, &LockWait::default()));
     let q = |query: IndexQuery, reverse: bool, max: u32| -> Vec<String> {
         drain(ok(b.index_scan(x, 3, 30, &query, &all(), reverse)), max)
@@ -1046,7 +1058,7 @@ fn alter_table_fill_drop_and_rename() {
     ok(db.b.commit(x));
     assert_eq!(db.committed(), vec![vec![i(1), i(42)], vec![i(2), i(42)]]);
     let x = db.begin(RC);
-    let e = err(db.b.insert(x, T, &batch(&[vec![i(1), i(0)]])));
+    let e = err(db.b.insert_ids(x, T, &batch(&[vec![i(1), i(0)]])));
     assert_eq!(e.sqlstate.as_str(), "23505");
     ok(db.b.rollback(x));
     // Rename keeps data; a rolled-back ALTER restores the old layout.
@@ -1069,7 +1081,7 @@ fn ddl_rollback_truncate_and_drop() {
     // A rolled-back CREATE TABLE leaves nothing behind.
     let x = db.begin(RC);
     ok(db.b.create_table(x, &table_def(9, &["a"])));
-    ok(db.b.insert(x, 9, &batch(&[vec![i(1)]])));
+    ok(db.b.insert_ids(x, 9, &batch(&[vec![i(1)]])));
     ok(db.b.rollback(x));
     let x = db.begin(RC);
     assert_eq!(err_c(db.b.scan(x, 9, &all())).sqlstate.as_str(), "42P01");
@@ -1105,7 +1117,7 @@ fn ddl_rollback_truncate_and_drop() {
     let x = db.begin(RC);
     db.ins(x, &[vec![i(1), t("a")]]);
     assert_eq!(
-        err(db.b.insert(x, T, &batch(&[vec![i(1), t("b")]])))
+        err(db.b.insert_ids(x, T, &batch(&[vec![i(1), t("b")]])))
             .sqlstate
             .as_str(),
         "23505"
@@ -1147,7 +1159,7 @@ fn memory_limit_refuses_inserts() {
     let mut failed = None;
     for k in 0..1000 {
         if let RErr(e) =
-            db.b.insert(x, T, &batch(&[vec![i(k), t("some payload text")]]))
+            db.b.insert_ids(x, T, &batch(&[vec![i(k), t("some payload text")]]))
         {
             failed = Some((k, e));
             break;
@@ -1224,7 +1236,7 @@ fn plugin_registers_in_memory_backend() {
     let x = ok(backend.begin(RC, false));
     ok(backend.begin_statement(x, &LockWait::default()));
     ok(backend.create_table(x, &def));
-    ok(backend.insert(x, 1, &batch(&[vec![i(1), t("a")]])));
+    ok(backend.insert_ids(x, 1, &batch(&[vec![i(1), t("a")]])));
     ok(backend.begin_statement(x, &LockWait::default()));
     assert_eq!(
         drain(ok(backend.scan(x, 1, &all())), 0),
@@ -1245,7 +1257,7 @@ fn bench_point_ops() {
         ok(db.b.begin_statement(x, &LockWait::default()));
         ok(db
             .b
-            .insert(x, T, &batch(&[vec![i(k), t("some text value")]])));
+            .insert_ids(x, T, &batch(&[vec![i(k), t("some text value")]])));
         ok(db.b.commit(x));
     }
     let ins = start.elapsed();
@@ -1353,7 +1365,7 @@ fn serializable_pivot_with_three_transactions() {
     ok(db.b.commit(t3));
     let t1 = db.begin(SER);
     drain(ok(db.b.scan(t1, P, &all())), 0); // reads P
-    ok(db.b.insert(t2, P, &batch(&[vec![i(1), t("p")]]))); // T2 writes P
+    ok(db.b.insert_ids(t2, P, &batch(&[vec![i(1), t("p")]]))); // T2 writes P
     ok(db.b.commit(t1));
     let e = err(db.b.commit(t2));
     assert_eq!(e.sqlstate.as_str(), "40001");
@@ -1539,7 +1551,7 @@ fn every_value_kind_survives_packing_and_text_keys_probe_in_place() {
         .enumerate()
         .map(|(n, v)| vec![i(n as i32), t(&format!("key{n}")), v.clone()])
         .collect();
-    ok(b.insert(x, 5, &batch(&rows)));
+    ok(b.insert_ids(x, 5, &batch(&rows)));
     ok(b.begin_statement(x, &LockWait::default()));
     let mut back = drain(ok(b.scan(x, 5, &all())), 0);
     back.sort_by_key(|r| r[0].as_i64());
@@ -1556,7 +1568,7 @@ fn every_value_kind_survives_packing_and_text_keys_probe_in_place() {
         0,
     );
     assert_eq!(hit, vec![rows[3].clone()]);
-    let e = err(b.insert(x, 5, &batch(&[vec![i(99), t("key3"), Value::Null]])));
+    let e = err(b.insert_ids(x, 5, &batch(&[vec![i(99), t("key3"), Value::Null]])));
     assert_eq!(e.sqlstate, SqlState::UNIQUE_VIOLATION);
     let detail = e.detail.clone().into_option().map(|d| d.to_string());
     assert!(detail.is_some_and(|d| d.contains("(v)=(key3)")), "{e}");
