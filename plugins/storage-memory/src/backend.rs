@@ -418,15 +418,12 @@ impl MemoryBackend {
                     }
                 }
             }
-            let dropped: Vec<TableId> = st
-                .undo
-                .iter()
-                .filter_map(|u| match u {
-                    Undo::DroppedTable { cell } => Some(cell.id),
-                    _ => None,
-                })
-                .collect();
-            if !dropped.is_empty() {
+            let dropped = st.undo.iter().filter_map(|u| match u {
+                Undo::DroppedTable { cell } => Some(cell.id),
+                _ => None,
+            });
+            let mut dropped = dropped.peekable();
+            if dropped.peek().is_some() {
                 let mut g = lock(&self.inner.mgr);
                 for t in dropped {
                     g.forget_table(t);
