@@ -755,6 +755,8 @@ fn insert(
         }
         None => RowBatch::with_capacity(w, 1),
     };
+    // What `pending` holds against the statement's memory limit.
+    let mut pending_bytes = 0u64;
     let mut pending_rows: Vec<Vec<Value>> = Vec::new();
     let mut updated: HashSet<RowId> = HashSet::new();
     input.open(cx)?;
@@ -781,9 +783,10 @@ fn insert(
                 pending_rows.push(row.to_vec());
             }
             cx.reserve(bytes)?;
+            pending_bytes += bytes;
             // Flush in chunks so huge INSERT ... SELECT stays bounded.
             if pending.len() >= 1024 {
-                affected += flush(cx, t, &mut pending)?;
+                affected += flush(cx, t, &mut pending, std::mem::take(&mut pending_bytes))?;
             }
             continue;
         };
@@ -877,7 +880,7 @@ fn insert(
     }
     input.close(cx);
     if !pending.is_empty() {
-        affected += flush(cx, t, &mut pending)?;
+        affected += flush(cx, t, &mut pending, pending_bytes)?;
     }
     // Only small buffers are worth keeping.
     if pending.capacity() <= 64 {
@@ -889,7 +892,8 @@ fn insert(
     Ok((out, affected))
 }
 
-fn flush(cx: &mut EvalCx, t: &Target, pending: &mut RowBatch) -> DbResult<u64> {
+/// Inserts the pending rows and releases their `bytes` of the memory limit.
+fn flush(cx: &mut EvalCx, t: &Target, pending: &mut RowBatch, bytes: u64) -> DbResult<u64> {
     let st = storage(cx, &t.table)?;
     // Kept between statements: a row-at-a-time INSERT allocates no id list.
     let mut ids = std::mem::take(&mut cx.spare_ids);
@@ -901,7 +905,7 @@ fn flush(cx: &mut EvalCx, t: &Target, pending: &mut RowBatch) -> DbResult<u64> {
     cx.spare_ids = ids;
     done?;
     let n = pending.len() as u64;
-    cx.release(pending.rows().map(row_bytes).sum());
+    cx.release(bytes);
     pending.clear();
     Ok(n.max(inserted))
 }
