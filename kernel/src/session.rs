@@ -287,7 +287,9 @@ pub struct StatementResult {
     pub format: Arc<FormatOptions>,
     /// COPY: the data `rows` hold (TO STDOUT), or that the statement waits
     /// for its data (FROM STDIN, see [`Session::copy_in`]).
-    pub copy: Option<CopyState>,
+    /// Boxed: results are moved through several layers, and most carry
+    /// none.
+    pub copy: Option<Box<CopyState>>,
 }
 
 /// A COPY FROM STDIN waiting for its data, and what the query string
@@ -385,10 +387,17 @@ struct Txn {
     start: i64,
     /// No statement has run in it yet.
     first_statement: bool,
+    /// What only some transactions need, made on first use: a transaction
+    /// without DDL, SET or savepoints (nearly every one) stays a few words
+    /// that are cheap to start, move and end.
+    more: Option<Box<TxnMore>>,
+}
+
+#[derive(Default)]
+struct TxnMore {
     /// Settings to restore if the transaction rolls back, and SET LOCAL
     /// values to drop when it ends.
-    /// Taken at the first SET inside the transaction (most transactions
-    /// never SET, so the common path copies nothing).
+    /// Taken at the first SET inside the transaction.
     settings_before: Option<HashMap<&'static str, String>>,
     /// Savepoint names with the catalog journal length when each was set.
     savepoints: Vec<(String, usize)>,
@@ -396,6 +405,23 @@ struct Txn {
     journal: Vec<UndoEntry>,
     /// Values to restore at COMMIT for settings changed by SET LOCAL.
     local_restore: Vec<(&'static str, String)>,
+}
+
+impl Txn {
+    fn more(&mut self) -> &mut TxnMore {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// Adds catalog before-images to the journal.
+    fn journal(&mut self, undo: Vec<UndoEntry>) {
+        if !undo.is_empty() {
+            self.more().journal.extend(undo);
+        }
+    }
+
+    fn journal_len(&self) -> usize {
+        self.more.as_ref().map_or(0, |m| m.journal.len())
+    }
 }
 
 /// Who is connected and how.
@@ -996,11 +1022,11 @@ impl Session {
             })
             .ok_or_else(|| AionError::internal("COPY FROM plan without its source"))?;
         let mut r = Self::simple("");
-        r.copy = Some(CopyState {
+        r.copy = Some(Box::new(CopyState {
             copy_in: true,
             options,
             columns: columns as u32,
-        });
+        }));
         r.format = self.format.clone();
         self.pending_copy = Some(PendingCopy {
             stmt,
@@ -1367,7 +1393,7 @@ impl Session {
             .statement(stmt.kind, ok, micros, read, written);
         let undo = catalog::journal_take();
         if let Some(t) = &mut self.txn {
-            t.journal.extend(undo);
+            t.journal(undo);
         }
         let executed = executed?;
         if let Some(started) = started {
@@ -1382,11 +1408,11 @@ impl Session {
         let mut copy = None;
         if let Some((options, false)) = plan.copy() {
             tag = Tag::counted("COPY", executed.rows.len() as u64);
-            copy = Some(CopyState {
+            copy = Some(Box::new(CopyState {
                 copy_in: false,
                 options: options.clone(),
                 columns: plan.output.fields.len() as u32,
-            });
+            }));
         }
         Ok(StatementResult {
             tag,
@@ -1425,10 +1451,7 @@ impl Session {
             start,
             // After BEGIN, the next statement is not the transaction's first.
             first_statement: implicit,
-            settings_before: None,
-            savepoints: Vec::new(),
-            journal: Vec::new(),
-            local_restore: Vec::new(),
+            more: None,
         });
         self.set_txn_settings();
         Ok(())
@@ -1468,10 +1491,11 @@ impl Session {
     /// Hands a committing transaction's catalog changes to a persistent
     /// backend, to be logged with its commit.
     fn log_catalog(&self, t: &Txn) -> DbResult<()> {
-        if !self.engine.persistent || t.journal.is_empty() {
+        let journal = t.more.as_ref().map_or(&[][..], |m| &m.journal[..]);
+        if !self.engine.persistent || journal.is_empty() {
             return Ok(());
         }
-        let entries = self.engine.kernel_catalog.entries_for(&t.journal);
+        let entries = self.engine.kernel_catalog.entries_for(journal);
         self.engine
             .storage()?
             .log_catalog(t.id, RSlice::from_slice(&entries))
@@ -1494,25 +1518,31 @@ impl Session {
         } else {
             storage.rollback(t.id).into_result()
         };
-        if !commit || t.failed || result.is_err() {
-            self.engine.kernel_catalog.undo(t.journal);
-        }
         let rolled_back = !commit || t.failed || result.is_err();
         self.counters.transaction(!rolled_back);
-        let mut changed = false;
-        if rolled_back {
-            if let Some(before) = t.settings_before {
-                self.settings = before;
-                changed = true;
+        if let Some(more) = t.more {
+            let TxnMore {
+                settings_before,
+                journal,
+                local_restore,
+                ..
+            } = *more;
+            let mut changed = false;
+            if rolled_back {
+                self.engine.kernel_catalog.undo(journal);
+                if let Some(before) = settings_before {
+                    self.settings = before;
+                    changed = true;
+                }
+            } else {
+                for (name, value) in local_restore.into_iter().rev() {
+                    self.settings.insert(name, value);
+                    changed = true;
+                }
             }
-        } else {
-            for (name, value) in t.local_restore.into_iter().rev() {
-                self.settings.insert(name, value);
-                changed = true;
+            if changed {
+                self.settings_changed();
             }
-        }
-        if changed {
-            self.settings_changed();
         }
         self.set_txn_settings();
         result
@@ -1615,7 +1645,8 @@ impl Session {
                 storage
                     .savepoint(t.id, RStr::from_str(name))
                     .into_result()?;
-                t.savepoints.push((name.to_string(), t.journal.len()));
+                let mark = t.journal_len();
+                t.more().savepoints.push((name.to_string(), mark));
             }
             Utility::RollbackToSavepoint(name) | Utility::ReleaseSavepoint(name) => {
                 let rollback = matches!(u, Utility::RollbackToSavepoint(_));
@@ -1631,7 +1662,13 @@ impl Session {
                         format!("{verb} can only be used in transaction blocks"),
                     ));
                 };
-                let Some(pos) = t.savepoints.iter().rposition(|(s, _)| s == name.as_str()) else {
+                let id = t.id;
+                let more = t.more.get_or_insert_with(Box::default);
+                let Some(pos) = more
+                    .savepoints
+                    .iter()
+                    .rposition(|(s, _)| s == name.as_str())
+                else {
                     return Err(AionError::new(
                         SqlState::new(b"3B001"),
                         format!("savepoint \"{name}\" does not exist"),
@@ -1639,18 +1676,18 @@ impl Session {
                 };
                 if rollback {
                     storage
-                        .rollback_to_savepoint(t.id, RStr::from_str(name))
+                        .rollback_to_savepoint(id, RStr::from_str(name))
                         .into_result()?;
-                    let mark = t.savepoints[pos].1.min(t.journal.len());
-                    let undo = t.journal.split_off(mark);
+                    let mark = more.savepoints[pos].1.min(more.journal.len());
+                    let undo = more.journal.split_off(mark);
+                    more.savepoints.truncate(pos + 1);
                     self.engine.kernel_catalog.undo(undo);
-                    t.savepoints.truncate(pos + 1);
                     t.failed = false;
                 } else {
                     storage
-                        .release_savepoint(t.id, RStr::from_str(name))
+                        .release_savepoint(id, RStr::from_str(name))
                         .into_result()?;
-                    t.savepoints.truncate(pos);
+                    more.savepoints.truncate(pos);
                 }
             }
             Utility::SetTransaction {
@@ -1786,16 +1823,18 @@ impl Session {
             return Ok(());
         }
         if let Some(t) = &mut self.txn {
-            if t.settings_before.is_none() {
-                t.settings_before = Some(self.settings.clone());
+            let more = t.more();
+            if more.settings_before.is_none() {
+                more.settings_before = Some(self.settings.clone());
             }
         }
         if local {
             // SET LOCAL reverts when the block ends, even on COMMIT.
             let previous = self.settings.get(canonical).cloned().unwrap_or_default();
             if let Some(t) = &mut self.txn {
-                if !t.local_restore.iter().any(|(n, _)| *n == canonical) {
-                    t.local_restore.push((canonical, previous));
+                let more = t.more();
+                if !more.local_restore.iter().any(|(n, _)| *n == canonical) {
+                    more.local_restore.push((canonical, previous));
                 }
             }
         }

@@ -181,7 +181,7 @@ impl Session {
                     // Leave the catalog as the statement found it.
                     self.engine.kernel_catalog.undo(undo);
                 } else {
-                    t.journal.extend(undo);
+                    t.journal(undo);
                 }
             }
         }

@@ -59,7 +59,7 @@ pub(crate) fn outcome(r: StatementResult) -> StatementOutcome {
         rows: r.rows,
         rows_affected: r.rows_affected,
         notices: RVec::from(r.notices),
-        copy: r.copy.into(),
+        copy: r.copy.map(|c| *c).into(),
     }
 }
 
