@@ -240,7 +240,7 @@ fn fail(name: &str, e: &AionError) -> ExitCode {
     if !line.ends_with(&code) {
         line.push_str(&format!(" {code}"));
     }
-    if let Some(h) = e.hint.as_ref().into_option() {
+    if let Some(h) = e.hint() {
         line.push_str(&format!("; hint: {h}"));
     }
     eprintln!("{}", line.replace('\n', " "));

@@ -77,10 +77,10 @@ impl fmt::Display for KernelError {
             KernelError::Io(e) => write!(f, "{e}"),
             KernelError::Engine(e) => {
                 write!(f, "{}", e.message)?;
-                if let Some(d) = e.detail.as_ref().into_option() {
+                if let Some(d) = e.detail() {
                     write!(f, "\nDETAIL: {d}")?;
                 }
-                if let Some(h) = e.hint.as_ref().into_option() {
+                if let Some(h) = e.hint() {
                     write!(f, "\nHINT: {h}")?;
                 }
                 Ok(())

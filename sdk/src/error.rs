@@ -4,7 +4,7 @@
 use std::fmt;
 
 use abi_stable::{
-    std_types::{ROption, RResult, RString},
+    std_types::{RBox, ROption, RResult, RString},
     StableAbi,
 };
 
@@ -126,13 +126,24 @@ pub struct AionError {
     pub sqlstate: SqlState,
     pub severity: Severity,
     pub message: RString,
-    pub detail: ROption<RString>,
-    pub hint: ROption<RString>,
+    /// Detail, hint, position and context, boxed: most errors carry none,
+    /// and every result that may hold an error is moved through several
+    /// layers per statement (with these inline, each move of a result was
+    /// a `memcpy` call).
+    extra: ROption<RBox<ErrorExtra>>,
+}
+
+/// The optional fields of an [`AionError`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Default)]
+struct ErrorExtra {
+    detail: ROption<RString>,
+    hint: ROption<RString>,
     /// 1-based character position in the statement text, when known.
-    pub position: ROption<u32>,
+    position: ROption<u32>,
     /// Where it happened (PostgreSQL's CONTEXT line, e.g.
     /// `COPY t, line 2, column a: "x"`).
-    pub context: ROption<RString>,
+    context: ROption<RString>,
 }
 
 impl AionError {
@@ -141,10 +152,7 @@ impl AionError {
             sqlstate,
             severity: Severity::Error,
             message: RString::from(message.into()),
-            detail: ROption::RNone,
-            hint: ROption::RNone,
-            position: ROption::RNone,
-            context: ROption::RNone,
+            extra: ROption::RNone,
         }
     }
 
@@ -157,23 +165,64 @@ impl AionError {
         Self::new(SqlState::FEATURE_NOT_SUPPORTED, message)
     }
 
+    fn extra_mut(&mut self) -> &mut ErrorExtra {
+        self.extra
+            .get_or_insert_with(|| RBox::new(ErrorExtra::default()))
+    }
+
+    fn extra(&self) -> Option<&ErrorExtra> {
+        self.extra.as_ref().into_option().map(|e| &**e)
+    }
+
+    /// PostgreSQL's DETAIL.
+    pub fn detail(&self) -> Option<&str> {
+        self.extra()?
+            .detail
+            .as_ref()
+            .into_option()
+            .map(RString::as_str)
+    }
+
+    /// PostgreSQL's HINT.
+    pub fn hint(&self) -> Option<&str> {
+        self.extra()?
+            .hint
+            .as_ref()
+            .into_option()
+            .map(RString::as_str)
+    }
+
+    /// 1-based character position in the statement text, when known.
+    pub fn position(&self) -> Option<u32> {
+        self.extra()?.position.into_option()
+    }
+
+    /// Where it happened (PostgreSQL's CONTEXT line).
+    pub fn context(&self) -> Option<&str> {
+        self.extra()?
+            .context
+            .as_ref()
+            .into_option()
+            .map(RString::as_str)
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = ROption::RSome(RString::from(detail.into()));
+        self.extra_mut().detail = ROption::RSome(RString::from(detail.into()));
         self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = ROption::RSome(RString::from(hint.into()));
+        self.extra_mut().hint = ROption::RSome(RString::from(hint.into()));
         self
     }
 
     pub fn with_position(mut self, position: u32) -> Self {
-        self.position = ROption::RSome(position);
+        self.extra_mut().position = ROption::RSome(position);
         self
     }
 
     pub fn with_context(mut self, context: impl Into<String>) -> Self {
-        self.context = ROption::RSome(RString::from(context.into()));
+        self.extra_mut().context = ROption::RSome(RString::from(context.into()));
         self
     }
 
@@ -207,10 +256,10 @@ impl fmt::Display for AionError {
             self.message,
             self.sqlstate
         )?;
-        if let ROption::RSome(d) = &self.detail {
+        if let Some(d) = self.detail() {
             write!(f, "\nDETAIL: {d}")?;
         }
-        if let ROption::RSome(h) = &self.hint {
+        if let Some(h) = self.hint() {
             write!(f, "\nHINT: {h}")?;
         }
         Ok(())

@@ -175,12 +175,12 @@ fn drop_with_dependencies() {
         "cannot drop table p because other objects depend on it"
     );
     assert_eq!(
-        e.detail.as_ref().map(|s| s.as_str()),
-        ROption::RSome("constraint c_a_fkey on table c depends on table p")
+        e.detail(),
+        Some("constraint c_a_fkey on table c depends on table p")
     );
     assert_eq!(
-        e.hint.as_ref().map(|s| s.as_str()),
-        ROption::RSome("Use DROP ... CASCADE to drop the dependent objects too.")
+        e.hint(),
+        Some("Use DROP ... CASCADE to drop the dependent objects too.")
     );
     db.ok("DROP TABLE p CASCADE");
     assert!(db.table("p").is_none());
@@ -301,10 +301,7 @@ fn alter_table_end_to_end() {
     let e = db.err("ALTER TABLE t ADD CONSTRAINT uq UNIQUE (flag)");
     assert_eq!(e.sqlstate.as_str(), "23505");
     assert_eq!(e.message.as_str(), "could not create unique index \"uq\"");
-    assert_eq!(
-        e.detail.as_ref().map(|s| s.as_str()),
-        ROption::RSome("Key (flag)=(t) is duplicated.")
-    );
+    assert_eq!(e.detail(), Some("Key (flag)=(t) is duplicated."));
     db.ok("ALTER TABLE t ADD CONSTRAINT uq UNIQUE (label)");
     assert_eq!(
         db.err("INSERT INTO t (id, label) VALUES (9, 'a')")
@@ -318,8 +315,8 @@ fn alter_table_end_to_end() {
     let e = db.err("ALTER TABLE r ADD FOREIGN KEY (x) REFERENCES t (id)");
     assert_eq!(e.sqlstate.as_str(), "23503");
     assert_eq!(
-        e.detail.as_ref().map(|s| s.as_str()),
-        ROption::RSome("Key (x)=(42) is not present in table \"t\".")
+        e.detail(),
+        Some("Key (x)=(42) is not present in table \"t\".")
     );
     db.ok("DELETE FROM r WHERE x = 42");
     db.ok("ALTER TABLE r ADD FOREIGN KEY (x) REFERENCES t (id)");
@@ -421,10 +418,7 @@ fn indexes_truncate_views_analyze() {
     assert_eq!(db.table("vv").unwrap().columns.len(), 3);
     let e = db.err("DROP TABLE base");
     assert_eq!(e.sqlstate.as_str(), "2BP01");
-    assert_eq!(
-        e.detail.as_ref().map(|s| s.as_str()),
-        ROption::RSome("view vv depends on table base")
-    );
+    assert_eq!(e.detail(), Some("view vv depends on table base"));
     db.ok("ALTER TABLE base RENAME TO base2");
     assert_eq!(db.query("SELECT k1 FROM vv ORDER BY k1"), ["2", "3"]);
     db.ok("ALTER TABLE base2 RENAME TO base");
@@ -462,10 +456,8 @@ fn errors_and_edge_cases() {
     let e = db.err("DROP SEQUENCE shared_seq RESTRICT");
     assert_eq!(e.sqlstate.as_str(), "2BP01");
     assert_eq!(
-        e.detail.as_ref().map(|s| s.as_str()),
-        ROption::RSome(
-            "default value for column id of table user_t depends on sequence shared_seq"
-        )
+        e.detail(),
+        Some("default value for column id of table user_t depends on sequence shared_seq")
     );
     db.ok("DROP SEQUENCE shared_seq CASCADE");
     assert!(db.table("user_t").unwrap().columns[0]

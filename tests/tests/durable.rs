@@ -240,7 +240,7 @@ fn manifest_rules() {
         .err()
         .expect("refused");
     assert!(e.message.contains("no storage manifest"), "{}", e.message);
-    let hint = e.hint.as_ref().map(|h| h.to_string()).unwrap_or_default();
+    let hint = e.hint().map(|h| h.to_string()).unwrap_or_default();
     assert!(hint.contains("aiondb upgrade"), "{hint}");
     // A tampered manifest is unreadable.
     std::fs::write(

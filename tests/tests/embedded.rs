@@ -186,7 +186,7 @@ fn open_refuses_an_unencrypted_directory_unless_allowed() {
         "{}",
         err.message
     );
-    let hint = err.hint.as_ref().map(|h| h.to_string()).unwrap_or_default();
+    let hint = err.hint().map(|h| h.to_string()).unwrap_or_default();
     assert!(
         hint.contains("AIONDB_ALLOW_UNENCRYPTED_STORAGE=true"),
         "{hint}"

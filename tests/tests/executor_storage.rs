@@ -319,10 +319,7 @@ fn not_null_check_and_fk() {
         err.message.as_str(),
         "null value in column \"b\" of relation \"c\" violates not-null constraint"
     );
-    assert_eq!(
-        err.detail.as_ref().map(|d| d.as_str()),
-        RSome("Failing row contains (null, null).")
-    );
+    assert_eq!(err.detail(), Some("Failing row contains (null, null)."));
     let err = env.insert(&c, vec![vec![i(1), i(1)]]).unwrap_err();
     assert_eq!(err.sqlstate.as_str(), "23503");
     assert_eq!(
@@ -330,8 +327,8 @@ fn not_null_check_and_fk() {
         "insert or update on table \"c\" violates foreign key constraint \"c_a_fkey\""
     );
     assert_eq!(
-        err.detail.as_ref().map(|d| d.as_str()),
-        RSome("Key (a)=(1) is not present in table \"p\".")
+        err.detail(),
+        Some("Key (a)=(1) is not present in table \"p\".")
     );
     env.insert(&p, vec![vec![i(1)], vec![i(2)]]).unwrap();
     env.insert(
@@ -504,8 +501,8 @@ fn update_with_returning_and_delete_restrict() {
         "update or delete on table \"p\" violates foreign key constraint \"c_a_fkey\" on table \"c\""
     );
     assert_eq!(
-        err.detail.as_ref().map(|d| d.as_str()),
-        RSome("Key (id)=(1) is still referenced from table \"c\".")
+        err.detail(),
+        Some("Key (id)=(1) is still referenced from table \"c\".")
     );
 }
 

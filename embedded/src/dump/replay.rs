@@ -112,7 +112,7 @@ pub fn restore(db: &Database, doc: &[u8]) -> DbResult<RestoreSummary> {
                     ),
                 )
                 .with_detail(format!("statement: {shown}"));
-                if let Some(h) = e.hint.into_option() {
+                if let Some(h) = e.hint() {
                     err = err.with_hint(h.to_string());
                 }
                 return Err(err);

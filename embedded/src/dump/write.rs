@@ -607,12 +607,9 @@ fn dump_rows(
             (Some(_), None) => conn.execute(&format!("{select}{order_by} LIMIT {page}")),
             (None, _) => conn.execute(&format!("{select}{order_by} LIMIT {page} OFFSET {offset}")),
         }
-        .map_err(|e| {
-            let msg = format!("dump: reading table {name}: {}", e.message);
-            AionError {
-                message: msg.into(),
-                ..e
-            }
+        .map_err(|mut e| {
+            e.message = format!("dump: reading table {name}: {}", e.message).into();
+            e
         })?;
         let n = result.len();
         for row in result.rows() {

@@ -657,10 +657,10 @@ impl<'a> ErrorFields<'a> {
             severity: e.severity.as_str(),
             code: e.sqlstate.as_str(),
             message: e.message.as_str(),
-            detail: e.detail.as_ref().map(|s| s.as_str()).into_option(),
-            hint: e.hint.as_ref().map(|s| s.as_str()).into_option(),
-            position: e.position.into_option(),
-            context: e.context.as_ref().map(|s| s.as_str()).into_option(),
+            detail: e.detail(),
+            hint: e.hint(),
+            position: e.position(),
+            context: e.context(),
         }
     }
 

@@ -343,16 +343,16 @@ impl<S: Read + Write + Unpin + Send + 'static> Conn<S> {
             }
         };
         let code = e.sqlstate.to_string();
-        let detail = e.detail.as_ref().map(|d| d.as_str()).into_option();
-        let hint = e.hint.as_ref().map(|d| d.as_str()).into_option();
+        let detail = e.detail();
+        let hint = e.hint();
         let fields = ErrorFields {
             severity,
             code: &code,
             message: e.message.as_str(),
             detail,
             hint,
-            position: e.position.into_option(),
-            context: e.context.as_ref().map(|c| c.as_str()).into_option(),
+            position: e.position(),
+            context: e.context(),
         };
         if fatal || severity == "ERROR" {
             proto::error_response(&mut self.out, &fields);

@@ -78,11 +78,7 @@ impl Op for CopyFromOp {
                 }
             };
             let reader = CopyReader::new(&self.data, &self.opts).map_err(|e| {
-                let ctx = e
-                    .context
-                    .as_ref()
-                    .map(|c| format!("COPY {}, {}", self.table, c))
-                    .into_option();
+                let ctx = e.context().map(|c| format!("COPY {}, {}", self.table, c));
                 match ctx {
                     Some(c) => e.with_context(c),
                     None => e,

@@ -7,9 +7,8 @@ fn err(sql: &str) -> (String, u32) {
         panic!("{sql}: expected a syntax error")
     };
     assert_eq!(e.sqlstate, SqlState::SYNTAX_ERROR, "{sql}: {}", e.message);
-    let pos = match e.position {
-        ROption::RSome(p) => p,
-        ROption::RNone => panic!("{sql}: no position"),
+    let Some(pos) = e.position() else {
+        panic!("{sql}: no position")
     };
     (e.message.to_string(), pos)
 }

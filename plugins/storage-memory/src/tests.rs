@@ -427,10 +427,7 @@ fn unique_violation_message_and_nulls() {
         e.message.as_str(),
         "duplicate key value violates unique constraint \"t1_pkey\""
     );
-    assert_eq!(
-        e.detail.as_ref().map(|d| d.as_str()),
-        ROption::RSome("Key (id)=(2) already exists.")
-    );
+    assert_eq!(e.detail(), Some("Key (id)=(2) already exists."));
     ok(db.b.rollback(x));
     // NULLs never conflict.
     let x = db.begin(RC);
@@ -471,10 +468,7 @@ fn multi_column_unique_detail() {
     ok(b.create_index(x, &index_def(50, 5, "ab_key", &[0, 1], true), &def));
     ok(b.insert_ids(x, 5, &batch(&[vec![i(1), t("x")], vec![i(1), t("y")]])));
     let e = err(b.insert_ids(x, 5, &batch(&[vec![i(1), t("y")]])));
-    assert_eq!(
-        e.detail.as_ref().map(|d| d.as_str()),
-        ROption::RSome("Key (a, b)=(1, y) already exists.")
-    );
+    assert_eq!(e.detail(), Some("Key (a, b)=(1, y) already exists."));
 }
 
 #[test]
@@ -538,10 +532,7 @@ fn create_unique_index_over_duplicates_fails() {
         e.message.as_str(),
         "could not create unique index \"t2_a_key\""
     );
-    assert_eq!(
-        e.detail.as_ref().map(|d| d.as_str()),
-        ROption::RSome("Key (a)=(1) is duplicated.")
-    );
+    assert_eq!(e.detail(), Some("Key (a)=(1) is duplicated."));
     // A non-unique one builds and answers.
     ok(b.create_index(x, &index_def(21, 2, "t2_a_idx", &[0], false), &def));
     ok(b.begin_statement(x, &LockWait::default()));
@@ -752,7 +743,7 @@ fn deadlock_is_detected() {
     let e = err(db.b.lock_row(b, T, r1, true, &wait_forever()));
     assert_eq!(e.sqlstate.as_str(), "40P01");
     assert_eq!(e.message.as_str(), "deadlock detected");
-    let detail = e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default();
+    let detail = e.detail().map(|d| d.to_string()).unwrap_or_default();
     assert!(
         detail.contains(&format!(
             "Transaction {b} waits for ShareLock on transaction {a}"
@@ -842,10 +833,7 @@ fn serializable_write_skew_is_refused() {
         e.message.as_str(),
         "could not serialize access due to read/write dependencies among transactions"
     );
-    assert_eq!(
-        e.hint.as_ref().map(|h| h.as_str()),
-        ROption::RSome("The transaction might succeed if retried.")
-    );
+    assert_eq!(e.hint(), Some("The transaction might succeed if retried."));
     let on_call = db.committed().iter().filter(|r| r[1] != t("off")).count();
     assert_eq!(on_call, 1);
 }
@@ -1169,11 +1157,7 @@ fn memory_limit_refuses_inserts() {
     assert!(k > 10);
     assert_eq!(e.sqlstate.as_str(), "53200");
     assert_eq!(e.message.as_str(), "out of memory");
-    assert!(e
-        .detail
-        .as_ref()
-        .map(|d| d.contains("20000"))
-        .unwrap_or(false));
+    assert!(e.detail().is_some_and(|d| d.contains("20000")));
     ok(db.b.rollback(x));
     assert!(
         db.b.memory_used() < 2_000,
@@ -1570,7 +1554,7 @@ fn every_value_kind_survives_packing_and_text_keys_probe_in_place() {
     assert_eq!(hit, vec![rows[3].clone()]);
     let e = err(b.insert_ids(x, 5, &batch(&[vec![i(99), t("key3"), Value::Null]])));
     assert_eq!(e.sqlstate, SqlState::UNIQUE_VIOLATION);
-    let detail = e.detail.clone().into_option().map(|d| d.to_string());
+    let detail = e.detail().map(|d| d.to_string());
     assert!(detail.is_some_and(|d| d.contains("(v)=(key3)")), "{e}");
     ok(b.commit(x));
 }

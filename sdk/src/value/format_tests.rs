@@ -125,10 +125,7 @@ fn date_style_settings_as_postgres_shows_them() {
             e.message.as_str(),
             format!("invalid value for parameter \"DateStyle\": \"{bad}\"")
         );
-        assert_eq!(
-            e.detail.as_ref().map(|s| s.as_str()).into_option(),
-            Some(detail)
-        );
+        assert_eq!(e.detail(), Some(detail));
     }
 }
 

@@ -215,7 +215,7 @@ fn errors_carry_sqlstate() {
     let e = parse_text(DataType::numeric(5, 2), "1234").unwrap_err();
     assert_eq!(e.message.as_str(), "numeric field overflow");
     assert_eq!(
-        e.detail.into_option().map(|d| d.to_string()).as_deref(),
+        e.detail().map(|d| d.to_string()).as_deref(),
         Some("A field with precision 5, scale 2 must round to an absolute value less than 10^3.")
     );
     let e = parse_text(DataType::scalar(TypeId::Ext(16400)), "[1,2]").unwrap_err();
