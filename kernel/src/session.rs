@@ -12,12 +12,12 @@ use std::time::Instant;
 use abi_stable::std_types::{RArc, ROption, RSlice, RStr, RString, RVec};
 use aiondb_sdk::capability::{
     CancelFlag, ExecContext, FunctionsHandle, IsolationLevel, LockWait, PlanContext, Services,
-    StorageHandle, StorageOptions, TxnId, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER, SQL_PLANNER,
-    STORAGE_BACKEND,
+    StorageHandle, StorageOptions, TxnId, AUTOCOMMIT_READ, SQL_EXECUTOR, SQL_FUNCTIONS, SQL_PARSER,
+    SQL_PLANNER, STORAGE_BACKEND,
 };
 use aiondb_sdk::catalog::{Catalog_TO, KeyValue};
 use aiondb_sdk::error::{AionError, DbResult, Severity, SqlState};
-use aiondb_sdk::plan::{Operator, Plan, Utility};
+use aiondb_sdk::plan::{ExprKind, Operator, Plan, RowLockMode, Utility};
 use aiondb_sdk::plugin::{ProviderObject, StorageBackendBox};
 use aiondb_sdk::row::{Field, RowBatch, Schema};
 use aiondb_sdk::surface::CopyState;
@@ -78,6 +78,8 @@ pub struct Engine {
     metrics: Arc<SqlMetrics>,
     /// The backend persists data: committing DDL logs catalog entries.
     persistent: bool,
+    /// The backend serves reads without a transaction (`AUTOCOMMIT_READ`).
+    autocommit_reads: bool,
 }
 
 fn missing(capability: &str) -> AionError {
@@ -159,7 +161,8 @@ impl Engine {
             memory_limit_bytes: config.u64(keys::STORAGE_MEMORY_LIMIT_BYTES).unwrap_or(0),
         };
         storage.backend.open(&options).into_result()?;
-        let persistent = storage.backend.info().into_result()?.persistent;
+        let info = storage.backend.info().into_result()?;
+        let (persistent, autocommit_reads) = (info.persistent, info.autocommit_reads);
         if persistent {
             let recovered = storage.backend.recovered_catalog().into_result()?;
             if !recovered.is_empty() {
@@ -191,6 +194,7 @@ impl Engine {
             kernel_catalog,
             metrics,
             persistent,
+            autocommit_reads,
         })
     }
 
@@ -316,6 +320,9 @@ pub struct PreparedStatement {
     search_path: Arc<str>,
     /// The `command` label of its statement counter, classified once.
     kind: CommandKind,
+    /// Reads one table through one scan and writes nothing: alone, it can
+    /// run as an autocommit read (see `single_read`).
+    single_read: bool,
 }
 
 impl PreparedStatement {
@@ -387,6 +394,9 @@ struct Txn {
     start: i64,
     /// No statement has run in it yet.
     first_statement: bool,
+    /// An autocommit read: the backend has no transaction for it (`id` is
+    /// `AUTOCOMMIT_READ`) until `upgrade_light_txn` begins one.
+    light: bool,
     /// What only some transactions need, made on first use: a transaction
     /// without DDL, SET or savepoints (nearly every one) stays a few words
     /// that are cheap to start, move and end.
@@ -1130,6 +1140,7 @@ impl Session {
         };
         Ok(PreparedStatement {
             kind,
+            single_read: single_read(&plan),
             sql: Arc::from(sql),
             tree,
             schema: Arc::new(plan.output.clone()),
@@ -1317,7 +1328,15 @@ impl Session {
         }
         let implicit = self.txn.is_none();
         if implicit {
-            self.begin_txn(true, None, None)?;
+            let light = !in_multi
+                && stmt.single_read
+                && self.engine.autocommit_reads
+                && self.default_isolation != IsolationLevel::Serializable;
+            if light {
+                self.begin_light_txn();
+            } else {
+                self.begin_txn(true, None, None)?;
+            }
         }
         let result = self.run_in_txn(stmt, params);
         if implicit && !in_multi {
@@ -1375,10 +1394,18 @@ impl Session {
         ctx.statement_start = statement_start;
         ctx.deadline_unix_us = self.wait.deadline_unix_us;
         ctx.lock_timeout_ms = self.lock_timeout_ms;
-        let ctx = &self.exec_ctx;
         let started = log::log_enabled!(log::Level::Trace).then(Instant::now);
         catalog::journal_begin();
-        let executed = self.engine.execute(ctx, plan, params);
+        let mut executed = self.engine.execute(&self.exec_ctx, plan, params);
+        if txn_id == AUTOCOMMIT_READ
+            && matches!(&executed, Err(e) if e.sqlstate == SqlState::LOCK_NOT_AVAILABLE)
+        {
+            // Uncommitted DDL on the table: run again in a transaction,
+            // which waits for it. The failed try read nothing.
+            self.exec_ctx.txn = self.upgrade_light_txn()?;
+            executed = self.engine.execute(&self.exec_ctx, plan, params);
+        }
+        let ctx = &self.exec_ctx;
         // One clock read: the start is the statement timestamp set above.
         let micros = (now_pg_micros() - ctx.statement_start).max(0) as u64;
         let (ok, read, written) = match &executed {
@@ -1451,10 +1478,51 @@ impl Session {
             start,
             // After BEGIN, the next statement is not the transaction's first.
             first_statement: implicit,
+            light: false,
             more: None,
         });
         self.set_txn_settings();
         Ok(())
+    }
+
+    /// Starts the implicit transaction of a statement that runs as an
+    /// autocommit read: the backend is not called (see `AUTOCOMMIT_READ`).
+    fn begin_light_txn(&mut self) {
+        let start = now_pg_micros();
+        self.set_lock_wait(start);
+        self.txn = Some(Txn {
+            id: AUTOCOMMIT_READ,
+            isolation: self.default_isolation,
+            read_only: self.default_read_only,
+            implicit: true,
+            failed: false,
+            start,
+            first_statement: true,
+            light: true,
+            more: None,
+        });
+        self.set_txn_settings();
+    }
+
+    /// Gives an autocommit read a transaction of its own, for running its
+    /// statement again where the backend could not serve it without one
+    /// (55P03: uncommitted DDL on its table, which a transaction waits for).
+    fn upgrade_light_txn(&mut self) -> DbResult<TxnId> {
+        let Some(t) = self.txn.as_ref().filter(|t| t.light) else {
+            return Err(AionError::internal("no autocommit read to upgrade"));
+        };
+        let isolation = t.isolation;
+        let read_only = t.read_only;
+        let id = self
+            .engine
+            .storage()?
+            .begin_with_statement(isolation, read_only, &self.wait)
+            .into_result()?;
+        if let Some(t) = self.txn.as_mut() {
+            t.id = id;
+            t.light = false;
+        }
+        Ok(id)
     }
 
     /// Sets `self.wait` to the lock_timeout and the statement_timeout
@@ -1508,7 +1576,10 @@ impl Session {
             return Ok(());
         };
         let storage = self.engine.storage()?;
-        let result = if commit && !t.failed {
+        let result = if t.light {
+            // The backend never saw it.
+            Ok(())
+        } else if commit && !t.failed {
             self.log_catalog(&t)
                 .and_then(|()| storage.commit(t.id).into_result())
                 .inspect_err(|_| {
@@ -1942,6 +2013,39 @@ fn validate_setting(name: &'static str, value: &str, current: &str) -> DbResult<
 }
 
 /// A COPY FROM STDIN plan (it waits for data before it runs).
+/// Whether `plan` writes nothing, locks nothing and reads through at most
+/// one scan: run alone, it needs no transaction of its own from a backend
+/// with autocommit reads (one scan reads one snapshot, so the statement
+/// still sees one state of the database). Subqueries and joins read through
+/// several scans, each of which would take its own snapshot: they run in a
+/// transaction.
+fn single_read(plan: &Plan) -> bool {
+    if plan.writes || plan.utility().is_some() || plan.copy().is_some() {
+        return false;
+    }
+    let mut scans = 0;
+    let nodes_ok = plan.nodes.iter().all(|n| match &n.op {
+        Operator::SeqScan { lock, .. } | Operator::IndexScan { lock, .. } => {
+            scans += 1;
+            *lock == RowLockMode::None
+        }
+        Operator::Filter { .. }
+        | Operator::Project { .. }
+        | Operator::Values { .. }
+        | Operator::Limit { .. }
+        | Operator::Sort { .. }
+        | Operator::Aggregate { .. }
+        | Operator::Distinct { .. } => true,
+        _ => false,
+    });
+    nodes_ok
+        && scans <= 1
+        && !plan
+            .exprs
+            .iter()
+            .any(|e| matches!(e.kind, ExprKind::Subquery { .. }))
+}
+
 fn is_copy_in(plan: &Plan) -> bool {
     matches!(plan.copy(), Some((_, true)))
 }

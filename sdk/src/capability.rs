@@ -241,6 +241,17 @@ impl IsolationLevel {
 pub type TxnId = u64;
 pub type RowId = u64;
 
+/// The transaction id of an autocommit read: a statement that writes
+/// nothing, reads one table through one scan and runs alone, which a
+/// backend whose [`BackendInfo::autocommit_reads`] is set serves without a
+/// transaction of its own (no `begin`, no `commit`). `scan`, `index_scan`
+/// and `fetch` then read the latest committed state as one snapshot (a
+/// cursor keeps its snapshot to the end); a table with an uncommitted
+/// exclusive change (DDL) fails the call with 55P03 instead of waiting,
+/// and the caller runs the statement in a real transaction, which waits
+/// under the statement's lock and statement timeouts.
+pub const AUTOCOMMIT_READ: TxnId = 0;
+
 /// What one statement runs in. Times are microseconds since 2000-01-01 UTC
 /// (PostgreSQL's epoch); limits of 0 mean unlimited.
 #[repr(C)]
@@ -417,6 +428,8 @@ pub struct BackendInfo {
     pub max_isolation: IsolationLevel,
     /// Index methods the backend maintains itself (`btree`).
     pub index_methods: RVec<RString>,
+    /// `scan`, `index_scan` and `fetch` accept [`AUTOCOMMIT_READ`].
+    pub autocommit_reads: bool,
 }
 
 /// Where and how a backend opens.

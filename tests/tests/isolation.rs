@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use aiondb_embedded::{Connection, Database, TransactionStatus};
+use aiondb_embedded::{Connection, Database, TransactionStatus, Value};
 
 fn db() -> Arc<Database> {
     Arc::new(Database::in_memory().expect("database"))
@@ -431,4 +431,56 @@ fn ddl_waits_for_writers_and_its_rollback_loses_nothing() {
     writer.join().expect("writer thread");
     assert_eq!(scalar(&mut b, "SELECT count(*) FROM tl"), 12);
     assert_eq!(scalar(&mut b, "SELECT sum(v) FROM tl"), 78);
+}
+
+/// A statement that reads one table and writes nothing runs without a
+/// storage transaction of its own (an autocommit read). Under an
+/// uncommitted TRUNCATE it still waits, as PostgreSQL's readers do: the
+/// session runs it again in a transaction, which waits under the
+/// statement's bounds and then sees what the TRUNCATE's end left.
+#[test]
+fn autocommit_reads_wait_for_uncommitted_ddl_under_the_statement_bounds() {
+    let db = db();
+    let mut a = conn(&db);
+    let mut b = conn(&db);
+    exec(&mut a, "CREATE TABLE ar (id int PRIMARY KEY, v int)");
+    exec(
+        &mut a,
+        "INSERT INTO ar SELECT g, g FROM generate_series(1, 10) g",
+    );
+    let point = b
+        .prepare("SELECT v FROM ar WHERE id = $1")
+        .expect("prepare");
+    // Nothing uncommitted is seen, and the next read sees the commit.
+    exec(&mut a, "BEGIN");
+    exec(&mut a, "UPDATE ar SET v = 100 WHERE id = 3");
+    let v = |b: &mut Connection| {
+        let r = b.query(&point, &[Value::Int4(3)]).expect("point read");
+        let v = r.rows().next().and_then(|row| row.get(0).cloned());
+        v
+    };
+    assert_eq!(v(&mut b), Some(Value::Int4(3)));
+    exec(&mut a, "COMMIT");
+    assert_eq!(v(&mut b), Some(Value::Int4(100)));
+
+    // Under an uncommitted TRUNCATE, the statement timeout bounds the wait.
+    exec(&mut a, "BEGIN");
+    exec(&mut a, "TRUNCATE ar");
+    exec(&mut b, "SET statement_timeout = '100ms'");
+    let err = b.query(&point, &[Value::Int4(3)]).expect_err("times out");
+    assert_eq!(err.sqlstate.as_str(), "57014", "{err}");
+    assert_eq!(sqlstate(&mut b, "SELECT count(*) FROM ar"), "57014");
+    exec(&mut b, "SET statement_timeout = 0");
+
+    // Without bounds it waits, and sees the rows once the TRUNCATE rolls back.
+    let db2 = Arc::clone(&db);
+    let reader = thread::spawn(move || {
+        let mut c = conn(&db2);
+        scalar(&mut c, "SELECT count(*) FROM ar")
+    });
+    thread::sleep(Duration::from_millis(200));
+    exec(&mut a, "ROLLBACK");
+    // Reading the truncated contents would give 0.
+    assert_eq!(reader.join().expect("reader thread"), 10);
+    assert_eq!(v(&mut b), Some(Value::Int4(100)));
 }

@@ -647,19 +647,22 @@ fn r<T>(x: DbResult<T>) -> AResult<T> {
 
 impl StorageBackend for DurableBackend {
     fn info(&self) -> AResult<BackendInfo> {
-        let methods = match self.inner() {
+        // Reads pass through to the inner backend: its autocommit reads
+        // are ours.
+        let (methods, autocommit_reads) = match self.inner() {
             Ok(i) => i
                 .info()
                 .into_result()
-                .map(|i| i.index_methods)
+                .map(|i| (i.index_methods, i.autocommit_reads))
                 .unwrap_or_default(),
-            Err(_) => RVec::from(vec![RString::from("btree")]),
+            Err(_) => (RVec::from(vec![RString::from("btree")]), false),
         };
         r(Ok(BackendInfo {
             persistent: true,
             mvcc: true,
             max_isolation: IsolationLevel::Serializable,
             index_methods: methods,
+            autocommit_reads,
         }))
     }
 

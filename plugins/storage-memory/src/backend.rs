@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aiondb_sdk::abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 use aiondb_sdk::capability::{
     BackendInfo, IndexQuery, IsolationLevel, LockOutcome, LockWait, RowCursorBox, RowId,
-    ScanRequest, StorageBackend, StorageOptions, TableStats, TxnId,
+    ScanRequest, StorageBackend, StorageOptions, TableStats, TxnId, AUTOCOMMIT_READ,
 };
 use aiondb_sdk::catalog::{IndexDef, IndexId, TableDef, TableId};
 use aiondb_sdk::error::{AResult, AionError, DbResult, SqlState};
@@ -18,7 +18,7 @@ use aiondb_sdk::plugin::guarded_cursor;
 use aiondb_sdk::row::RowBatch;
 use aiondb_sdk::value::Value;
 
-use crate::cursor::{emit_version, visible_with_key, Source, TableCursor, Visibility};
+use crate::cursor::{emit_version, visible_with_key, Pin, Source, TableCursor, Visibility};
 use crate::keys::{sentinel, KeyRef};
 use crate::row::PackedRow;
 use crate::table::{version_bytes, Index, MemAccount, TableCell, TableData, Version};
@@ -28,11 +28,11 @@ use crate::{lock, read, write};
 /// Versions made dead before a table-wide vacuum is considered.
 const VACUUM_MIN_DEAD: u64 = 1024;
 
-struct Inner {
+pub(crate) struct Inner {
     // Table ids hashed with one multiplication: SipHash would cost more
     // than the rest of a point read's table lookup.
     tables: RwLock<HashMap<TableId, Arc<TableCell>, aiondb_sdk::hash::BuildIdHasher>>,
-    mgr: Mutex<Mgr>,
+    pub(crate) mgr: Mutex<Mgr>,
     /// Signalled whenever a transaction ends (lock waiters re-check).
     cond: Condvar,
     mem: Arc<MemAccount>,
@@ -614,7 +614,54 @@ impl MemoryBackend {
             me: txn,
             cid: st.cid,
             snap: fresh.unwrap_or_else(|| Arc::clone(&st.snapshot)),
+            _pin: None,
         })
+    }
+
+    /// What an autocommit read (`AUTOCOMMIT_READ`) sees: the latest
+    /// committed state. It waits for nothing: an uncommitted TRUNCATE,
+    /// ALTER or DROP of the table fails it with 55P03, and the caller
+    /// retries in a transaction, which waits under the statement's bounds.
+    ///
+    /// A cursor reads after this returns, so with `pin` the snapshot's
+    /// versions are kept from vacuum until the visibility drops. A `fetch`
+    /// calls this holding the table's read lock, which vacuum needs for
+    /// writing: any vacuum before it used a horizon this snapshot is at or
+    /// above (a snapshot taken later sees every deleter it pruned for), so
+    /// it needs no pin.
+    fn autocommit_ctx(&self, table: TableId, pin: bool) -> DbResult<Visibility> {
+        let mut g = lock(&self.inner.mgr);
+        if let Some(holder) = g.table_writer(table, AUTOCOMMIT_READ) {
+            return Err(AionError::new(
+                SqlState::LOCK_NOT_AVAILABLE,
+                format!("table {table} is being changed by transaction {holder}"),
+            )
+            .with_hint("run the statement in a transaction to wait for it"));
+        }
+        let snap = g.snapshot();
+        let pin = pin.then(|| {
+            g.pin(snap.xmin);
+            Pin {
+                inner: Arc::clone(&self.inner),
+                xmin: snap.xmin,
+            }
+        });
+        Ok(Visibility {
+            me: AUTOCOMMIT_READ,
+            cid: 0,
+            snap,
+            _pin: pin,
+        })
+    }
+
+    /// `read_ctx` for a cursor: `autocommit_ctx` with a pin for an
+    /// autocommit read.
+    fn cursor_ctx(&self, txn: TxnId, table: TableId, latest: bool) -> DbResult<Visibility> {
+        if txn == AUTOCOMMIT_READ {
+            self.autocommit_ctx(table, true)
+        } else {
+            self.read_ctx(txn, table, latest)
+        }
     }
 
     fn write_ctx(&self, txn: TxnId, table: TableId) -> DbResult<WriteCtx> {
@@ -1143,7 +1190,7 @@ impl MemoryBackend {
         request: &ScanRequest,
     ) -> DbResult<RowCursorBox> {
         let cell = self.table(table)?;
-        let vis = self.read_ctx(txn, table, request.latest)?;
+        let vis = self.cursor_ctx(txn, table, request.latest)?;
         let source = match &request.row_ids {
             ROption::RSome(ids) => Source::Rows {
                 ids: ids.to_vec(),
@@ -1164,8 +1211,14 @@ impl MemoryBackend {
         out: &mut RowBatch,
     ) -> DbResult<()> {
         let cell = self.table_cached(table)?;
-        let vis = self.read_ctx(txn, table, request.latest)?;
-        let data = read(&cell.data);
+        let (vis, data) = if txn == AUTOCOMMIT_READ {
+            // The read lock first: see `autocommit_ctx`.
+            let data = read(&cell.data);
+            (self.autocommit_ctx(table, false)?, data)
+        } else {
+            let vis = self.read_ctx(txn, table, request.latest)?;
+            (vis, read(&cell.data))
+        };
         let ix = data
             .index_pos(index)
             .map(|p| &data.indexes[p])
@@ -1220,7 +1273,7 @@ impl MemoryBackend {
                 .ok_or_else(|| undefined_index(index))?;
             data.indexes[pos].cols.len()
         };
-        let vis = self.read_ctx(txn, table, request.latest)?;
+        let vis = self.cursor_ctx(txn, table, request.latest)?;
         let with_sentinel = |v: &[Value]| -> Box<[Value]> {
             v.iter()
                 .cloned()
@@ -1621,6 +1674,7 @@ impl StorageBackend for MemoryBackend {
             mvcc: true,
             max_isolation: IsolationLevel::Serializable,
             index_methods: RVec::from(vec![RString::from("btree")]),
+            autocommit_reads: true,
         }))
     }
 

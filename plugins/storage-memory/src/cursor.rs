@@ -26,6 +26,22 @@ pub(crate) struct Visibility {
     pub me: TxnId,
     pub cid: u32,
     pub snap: Arc<Snapshot>,
+    /// An autocommit-read cursor's hold on its snapshot (see
+    /// `MemoryBackend::autocommit_ctx`).
+    pub _pin: Option<Pin>,
+}
+
+/// Keeps the versions a snapshot with this xmin sees from vacuum until it
+/// drops.
+pub(crate) struct Pin {
+    pub inner: Arc<crate::backend::Inner>,
+    pub xmin: TxnId,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        crate::lock(&self.inner.mgr).unpin(self.xmin);
+    }
 }
 
 pub(crate) enum Source {

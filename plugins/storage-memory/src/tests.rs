@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aiondb_sdk::capability::{
     IndexQuery, IsolationLevel, LockOutcome, LockWait, RowCursorBox, RowId, ScanRequest,
-    StorageBackend, StorageOptions, TxnId,
+    StorageBackend, StorageOptions, TxnId, AUTOCOMMIT_READ,
 };
 use aiondb_sdk::prelude::*;
 use aiondb_sdk::value::{ArrayValue, Interval, Numeric};
@@ -1619,4 +1619,81 @@ fn point_reads_follow_drops_and_their_rollbacks() {
     assert_eq!(ok(other.fetch_v(r, 1)), Some(t("v1")));
     assert_eq!(ok(other.fetch_v(r, 2)), None);
     ok(other.b.commit(r));
+}
+
+// ---------------------------------------------------------- autocommit reads
+
+#[test]
+fn autocommit_reads_see_the_latest_commit_and_nothing_uncommitted() {
+    let db = Db::new();
+    db.seed(2);
+    let w = db.begin(RC);
+    db.ins(w, &[vec![i(3), t("v3")]]);
+    let r = db.row_id_of(w, 1);
+    db.upd(w, r, vec![i(1), t("changed")]);
+    // The open writer's insert and update are not seen.
+    assert_eq!(ok(db.fetch_v(AUTOCOMMIT_READ, 1)), Some(t("v1")));
+    assert_eq!(ok(db.fetch_v(AUTOCOMMIT_READ, 3)), None);
+    assert_eq!(db.sel(AUTOCOMMIT_READ).len(), 2);
+    assert_eq!(
+        db.eq(AUTOCOMMIT_READ, vec![i(2)]),
+        vec![vec![i(2), t("v2")]]
+    );
+    ok(db.b.commit(w));
+    // Each call reads the latest committed state.
+    assert_eq!(ok(db.fetch_v(AUTOCOMMIT_READ, 1)), Some(t("changed")));
+    assert_eq!(ok(db.fetch_v(AUTOCOMMIT_READ, 3)), Some(t("v3")));
+    assert_eq!(db.sel(AUTOCOMMIT_READ).len(), 3);
+    assert!(ok(db.b.info()).autocommit_reads);
+}
+
+#[test]
+fn autocommit_reads_refuse_a_table_under_uncommitted_ddl_instead_of_waiting() {
+    let db = Db::new();
+    db.seed(2);
+    let d = db.begin(RC);
+    ok(db.b.truncate(d, T));
+    let e = err(db.fetch_v(AUTOCOMMIT_READ, 1));
+    assert_eq!(e.sqlstate, SqlState::LOCK_NOT_AVAILABLE);
+    assert_eq!(
+        err_c(db.b.scan(AUTOCOMMIT_READ, T, &all()))
+            .sqlstate
+            .as_str(),
+        "55P03"
+    );
+    ok(db.b.rollback(d));
+    // The rolled-back TRUNCATE left the rows; the table reads again.
+    assert_eq!(ok(db.fetch_v(AUTOCOMMIT_READ, 1)), Some(t("v1")));
+    assert_eq!(db.sel(AUTOCOMMIT_READ).len(), 2);
+}
+
+#[test]
+fn an_autocommit_cursor_keeps_its_snapshot_while_updates_prune_old_versions() {
+    let db = Db::new();
+    db.seed(1);
+    // Opened, not read yet: it has no transaction, so only its pin keeps
+    // the version it sees from the pruning the updates below do.
+    let cursor = ok(db.b.scan(AUTOCOMMIT_READ, T, &all()));
+    for n in 0..50 {
+        let x = db.begin(RC);
+        let r = db.row_id_of(x, 1);
+        db.upd(x, r, vec![i(1), t(&format!("value {n}"))]);
+        ok(db.b.commit(x));
+    }
+    assert_eq!(drain(cursor, 0), vec![vec![i(1), t("v1")]]);
+    // With the cursor gone, pruning goes on: the row's versions are
+    // freed down to what the horizon allows.
+    let x = db.begin(RC);
+    let r = db.row_id_of(x, 1);
+    db.upd(x, r, vec![i(1), t("last")]);
+    ok(db.b.commit(x));
+    let before = db.b.memory_used();
+    for _ in 0..3 {
+        let x = db.begin(RC);
+        let r = db.row_id_of(x, 1);
+        db.upd(x, r, vec![i(1), t("last")]);
+        ok(db.b.commit(x));
+    }
+    assert!(db.b.memory_used() <= before, "versions are pruned again");
+    assert_eq!(ok(db.fetch_v(AUTOCOMMIT_READ, 1)), Some(t("last")));
 }

@@ -284,6 +284,10 @@ pub(crate) struct Mgr {
     /// (invisible either way), and one that ends without committing
     /// writes changed nothing a snapshot could see.
     cached_snapshot: Option<Arc<Snapshot>>,
+    /// Snapshot xmins of open autocommit-read cursors (one entry each):
+    /// they have no transaction in `active`, and vacuum must keep what
+    /// they may still read.
+    pins: Vec<TxnId>,
 }
 
 impl Mgr {
@@ -297,6 +301,17 @@ impl Mgr {
             ssi_committed: Vec::new(),
             waiters: 0,
             cached_snapshot: None,
+            pins: Vec::new(),
+        }
+    }
+
+    pub fn pin(&mut self, xmin: TxnId) {
+        self.pins.push(xmin);
+    }
+
+    pub fn unpin(&mut self, xmin: TxnId) {
+        if let Some(i) = self.pins.iter().position(|&p| p == xmin) {
+            self.pins.swap_remove(i);
         }
     }
 
@@ -361,6 +376,7 @@ impl Mgr {
         self.active
             .values()
             .map(|s| s.snapshot.xmin)
+            .chain(self.pins.iter().copied())
             .min()
             .unwrap_or(self.next_txn)
     }
