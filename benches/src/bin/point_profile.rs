@@ -3,11 +3,20 @@
 //! the second argument limits the run to one of the two loops; `range`
 //! runs N/100 scans of 100 rows by primary key instead; `simple` runs the
 //! point selects as query text with the key inlined, as `pgbench -S` does,
-//! through the literal-normalising plan cache).
+//! through the literal-normalising plan cache). `sqlite-select` and
+//! `sqlite-insert` run the same loops on SQLite (rusqlite, in memory, the
+//! statements of `embedded_vs_sqlite`), so that instruction counts
+//! (`valgrind --tool=cachegrind`) compare the two engines without the
+//! timing noise of a shared machine.
 
 use aiondb_embedded::{Database, Value};
 
 fn main() {
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    if let Some(what) = mode.strip_prefix("sqlite-") {
+        sqlite(what);
+        return;
+    }
     let db = Database::in_memory().expect("db");
     let mut c = db
         .connect_anonymous("bench", "point_profile")
@@ -35,7 +44,6 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(300_000);
-    let mode = std::env::args().nth(2).unwrap_or_default();
     if mode == "range" {
         let range = c
             .prepare("SELECT id, n FROM kv WHERE id >= $1 AND id < $2")
@@ -101,5 +109,58 @@ fn main() {
         "point select {:.2} us, insert {:.2} us",
         sel_t.as_secs_f64() * 1e6 / n_sel.max(1) as f64,
         t.elapsed().as_secs_f64() * 1e6 / n_ins.max(1) as f64
+    );
+}
+
+/// The select and insert loops on SQLite.
+fn sqlite(what: &str) {
+    use rusqlite::params;
+    let rows: u32 = std::env::var("AIONDB_PROFILE_ROWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300_000);
+    let s = rusqlite::Connection::open_in_memory().expect("sqlite");
+    s.execute_batch(
+        "CREATE TABLE kv (id INTEGER PRIMARY KEY, v TEXT NOT NULL, n INTEGER NOT NULL)",
+    )
+    .expect("schema");
+    let tx = s.unchecked_transaction().expect("tx");
+    {
+        let mut st = s
+            .prepare("INSERT INTO kv VALUES (?1, ?2, ?3)")
+            .expect("prepare");
+        for id in 0..rows {
+            st.execute(params![id, format!("value-{id}"), id % 1000])
+                .expect("load");
+        }
+    }
+    tx.commit().expect("commit");
+    let t = std::time::Instant::now();
+    if what == "select" {
+        let mut st = s
+            .prepare("SELECT v, n FROM kv WHERE id = ?1")
+            .expect("prepare");
+        for i in 0..n {
+            let key = i.wrapping_mul(2_654_435_761) % rows;
+            let (v, _n): (String, i64) = st
+                .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("select");
+            assert!(!v.is_empty());
+        }
+    } else {
+        let mut st = s
+            .prepare("INSERT INTO kv VALUES (?1, ?2, ?3)")
+            .expect("prepare");
+        for i in 0..n {
+            st.execute(params![rows + i, "x", i]).expect("insert");
+        }
+    }
+    println!(
+        "sqlite {what} {:.2} us",
+        t.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64
     );
 }
