@@ -394,9 +394,6 @@ struct Txn {
     start: i64,
     /// No statement has run in it yet.
     first_statement: bool,
-    /// An autocommit read: the backend has no transaction for it (`id` is
-    /// `AUTOCOMMIT_READ`) until `upgrade_light_txn` begins one.
-    light: bool,
     /// What only some transactions need, made on first use: a transaction
     /// without DDL, SET or savepoints (nearly every one) stays a few words
     /// that are cheap to start, move and end.
@@ -418,6 +415,12 @@ struct TxnMore {
 }
 
 impl Txn {
+    /// An autocommit read: the backend has no transaction for it until
+    /// `upgrade_light_txn` begins one.
+    fn is_autocommit_read(&self) -> bool {
+        self.id == AUTOCOMMIT_READ
+    }
+
     fn more(&mut self) -> &mut TxnMore {
         self.more.get_or_insert_with(Box::default)
     }
@@ -1478,7 +1481,6 @@ impl Session {
             start,
             // After BEGIN, the next statement is not the transaction's first.
             first_statement: implicit,
-            light: false,
             more: None,
         });
         self.set_txn_settings();
@@ -1498,7 +1500,6 @@ impl Session {
             failed: false,
             start,
             first_statement: true,
-            light: true,
             more: None,
         });
         self.set_txn_settings();
@@ -1508,21 +1509,15 @@ impl Session {
     /// statement again where the backend could not serve it without one
     /// (55P03: uncommitted DDL on its table, which a transaction waits for).
     fn upgrade_light_txn(&mut self) -> DbResult<TxnId> {
-        let Some(t) = self.txn.as_ref().filter(|t| t.light) else {
+        let Some(t) = self.txn.as_mut().filter(|t| t.is_autocommit_read()) else {
             return Err(AionError::internal("no autocommit read to upgrade"));
         };
-        let isolation = t.isolation;
-        let read_only = t.read_only;
-        let id = self
+        t.id = self
             .engine
             .storage()?
-            .begin_with_statement(isolation, read_only, &self.wait)
+            .begin_with_statement(t.isolation, t.read_only, &self.wait)
             .into_result()?;
-        if let Some(t) = self.txn.as_mut() {
-            t.id = id;
-            t.light = false;
-        }
-        Ok(id)
+        Ok(t.id)
     }
 
     /// Sets `self.wait` to the lock_timeout and the statement_timeout
@@ -1576,7 +1571,7 @@ impl Session {
             return Ok(());
         };
         let storage = self.engine.storage()?;
-        let result = if t.light {
+        let result = if t.is_autocommit_read() {
             // The backend never saw it.
             Ok(())
         } else if commit && !t.failed {
